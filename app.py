@@ -1,0 +1,12 @@
+"""Coinhall's Chalice app: creates the app and registers the blueprints. No logic."""
+from chalicelib.config import check_at_cold_start
+from chalicelib.routes import _http, admin, catalog, health, wallets
+
+check_at_cold_start()
+
+app = _http.CoinhallApp(app_name="coinhall")
+app.register_middleware(_http.reshape_errors, "http")
+app.register_blueprint(health.bp)
+app.register_blueprint(catalog.bp)
+app.register_blueprint(wallets.bp)
+app.register_blueprint(admin.bp)

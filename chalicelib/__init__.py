@@ -1,0 +1,1 @@
+"""Coinhall: everything deployed with the Chalice app."""

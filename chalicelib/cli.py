@@ -1,0 +1,140 @@
+"""The operator CLI: ``python -m chalicelib.cli <command>``.
+
+  tables create|delete           create (idempotently) or drop every table
+  seed [--economy E]             the economy, its default packs, and (local) the dev API key
+  api-key create --economy E --scopes read,write[,admin] [--label L]
+  api-key list [--economy E]     keys without their secrets
+  api-key revoke KEY_ID
+  check --economy E              the ledger invariants, as JSON (exit 1 when broken)
+  config                         the effective settings, secrets masked
+
+Settings come from the environment as for the app (COINS_DYNAMODB_ENDPOINT,
+COINS_TABLE_PREFIX, ...).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+_SECRET_FIELDS = {"stripe_secret_key", "stripe_webhook_secret", "discord_bot_token", "redemption_webhook_secret",
+                  "minecraft_api_key", "dev_api_key"}
+
+
+def _print(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from chalicelib.db import schema
+
+    if args.action == "create":
+        created = schema.create_tables()
+        _print({"created": created})
+    else:
+        schema.delete_tables()
+        _print({"deleted": True})
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from chalicelib.apikeys import SCOPES, create_key
+    from chalicelib.config import get_settings
+    from chalicelib.economies import ensure_economy, seed_packs
+
+    settings = get_settings()
+    ensure_economy(args.economy)
+    written = seed_packs(args.economy)
+    out = {"economy": args.economy, "packs_written": written}
+    if settings.is_local and settings.dev_api_key and args.economy == "default":
+        _, key_id = create_key("default", SCOPES, label="COINS_DEV_API_KEY", token=settings.dev_api_key)
+        out["dev_api_key_id"] = key_id
+    _print(out)
+    return 0
+
+
+def cmd_api_key(args: argparse.Namespace) -> int:
+    from chalicelib import apikeys
+
+    if args.action == "create":
+        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        try:
+            token, key_id = apikeys.create_key(args.economy, scopes, label=args.label)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        _print({"key_id": key_id, "economy": args.economy, "scopes": sorted(scopes), "api_key": token,
+                "note": "Shown once: only its hash is stored."})
+    elif args.action == "list":
+        _print(apikeys.list_keys(args.economy))
+    else:
+        if not apikeys.revoke(args.key_id):
+            print(f"error: no key {args.key_id}", file=sys.stderr)
+            return 1
+        _print({"key_id": args.key_id, "revoked": True})
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from chalicelib.ledger.invariants import check_economy
+
+    report = check_economy(args.economy)
+    _print(report.as_dict())
+    return 0 if report.ok else 1
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from chalicelib.config import get_settings
+
+    values = get_settings().model_dump()
+    _print({k: ("***" if k in _SECRET_FIELDS and v else v) for k, v in values.items()})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Coinhall operator CLI")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tables = sub.add_parser("tables", help="create or delete the tables")
+    tables.add_argument("action", choices=["create", "delete"])
+    tables.set_defaults(func=cmd_tables)
+
+    seed = sub.add_parser("seed", help="seed an economy with the default packs (and the local dev key)")
+    seed.add_argument("--economy", default="default")
+    seed.set_defaults(func=cmd_seed)
+
+    keys = sub.add_parser("api-key", help="create, list or revoke API keys")
+    key_sub = keys.add_subparsers(dest="action", required=True)
+    create = key_sub.add_parser("create")
+    create.add_argument("--economy", required=True)
+    create.add_argument("--scopes", default="read,write", help="comma-separated: read,write,admin")
+    create.add_argument("--label")
+    listing = key_sub.add_parser("list")
+    listing.add_argument("--economy")
+    revoke = key_sub.add_parser("revoke")
+    revoke.add_argument("key_id")
+    keys.set_defaults(func=cmd_api_key)
+
+    check = sub.add_parser("check", help="check the ledger invariants of an economy")
+    check.add_argument("--economy", default="default")
+    check.set_defaults(func=cmd_check)
+
+    config = sub.add_parser("config", help="print the effective settings")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from chalicelib.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

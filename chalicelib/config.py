@@ -1,0 +1,161 @@
+"""Settings from the environment, validated once per cold start.
+
+Every setting has a documented default for the ``local`` stage; anything set in
+the environment wins. Secrets a deployed stage needs have no default there: a
+missing one is a start-up error (``ConfigError``), never a silent fallback.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable stage."""
+
+
+# env name -> (field, default in the local stage). Deployed stages get no default
+# for the names listed in REQUIRED_OUTSIDE_LOCAL.
+_ENV = {
+    "COINS_STAGE": ("stage", "local"),
+    "COINS_PORT": ("port", "8000"),
+    "COINS_DYNAMODB_ENDPOINT": ("dynamodb_endpoint", "http://127.0.0.1:8001"),
+    "COINS_TABLE_PREFIX": ("table_prefix", "coinhall-local-"),
+    "COINS_DEV_API_KEY": ("dev_api_key", "chk_local_dev_key"),
+    "COINS_REGION": ("region", "us-east-1"),
+    "COINS_SYSTEM_SHARDS": ("system_shards", "16"),
+    "COINS_LEDGER_RETRY_SECONDS": ("ledger_retry_seconds", "20"),
+    "COINS_API_KEY_CACHE_SECONDS": ("api_key_cache_seconds", "30"),
+    "STRIPE_SECRET_KEY": ("stripe_secret_key", None),
+    "STRIPE_WEBHOOK_SECRET": ("stripe_webhook_secret", "whsec_local_dev_only"),
+    "DISCORD_PUBLIC_KEY": ("discord_public_key", None),
+    "DISCORD_APPLICATION_ID": ("discord_application_id", None),
+    "DISCORD_BOT_TOKEN": ("discord_bot_token", None),
+    "REDEMPTION_WEBHOOK_SECRET": ("redemption_webhook_secret", "local-redeem-secret"),
+    "MINECRAFT_API_URL": ("minecraft_api_url", None),
+    "MINECRAFT_API_KEY": ("minecraft_api_key", None),
+    "MARKET_FEE": ("market_fee", "0.08"),
+    "PRICE_FLOOR_PCT": ("price_floor_pct", "0.5"),
+    "ESCROW_TIMEOUT_MIN": ("escrow_timeout_min", "60"),
+    "VOUCHER_TIMEOUT_H": ("voucher_timeout_h", "72"),
+}
+
+# Names that only make sense locally: on AWS the SDK finds DynamoDB itself and
+# no key is minted at start.
+_LOCAL_ONLY = {"COINS_DYNAMODB_ENDPOINT", "COINS_DEV_API_KEY"}
+
+REQUIRED_OUTSIDE_LOCAL = (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "DISCORD_PUBLIC_KEY",
+    "DISCORD_APPLICATION_ID",
+    "DISCORD_BOT_TOKEN",
+    "REDEMPTION_WEBHOOK_SECRET",
+)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: Literal["local", "dev", "prod"]
+    port: int = Field(ge=1, le=65535)
+    dynamodb_endpoint: Optional[str]
+    table_prefix: str = Field(pattern=r"^[A-Za-z0-9_.-]{0,64}$")
+    dev_api_key: Optional[str]
+    region: str
+    system_shards: int = Field(ge=1, le=256)
+    ledger_retry_seconds: float = Field(gt=0, le=60)
+    api_key_cache_seconds: float = Field(ge=0, le=3600)
+    stripe_secret_key: Optional[str]
+    stripe_webhook_secret: Optional[str]
+    discord_public_key: Optional[str]
+    discord_application_id: Optional[str]
+    discord_bot_token: Optional[str]
+    redemption_webhook_secret: Optional[str]
+    minecraft_api_url: Optional[str]
+    minecraft_api_key: Optional[str]
+    market_fee: float = Field(ge=0, lt=1)
+    price_floor_pct: float = Field(ge=0, le=1)
+    escrow_timeout_min: int = Field(gt=0)
+    voucher_timeout_h: int = Field(gt=0)
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+    @property
+    def market_fee_bps(self) -> int:
+        """Rates are stored as basis points; round half up once, here."""
+        return int(self.market_fee * 10_000 + 0.5)
+
+    def table_name(self, base: str) -> str:
+        return f"{self.table_prefix}{base}"
+
+
+def load_settings(environ: Optional[dict] = None) -> Settings:
+    """Build settings from ``environ``; raises ConfigError naming every problem."""
+    env = os.environ if environ is None else environ
+    stage = env.get("COINS_STAGE", "local")
+    local = stage == "local"
+    values: dict = {}
+    for name, (field, default) in _ENV.items():
+        raw = env.get(name)
+        if raw == "":
+            raw = None
+        if raw is None and (local or name not in REQUIRED_OUTSIDE_LOCAL):
+            raw = default if local or name not in _LOCAL_ONLY else None
+        values[field] = raw
+    if env.get("COINS_TABLE_PREFIX") in (None, "") and not local:
+        values["table_prefix"] = f"coinhall-{stage}-"
+    problems = []
+    if not local:
+        missing = [n for n in REQUIRED_OUTSIDE_LOCAL if not env.get(n)]
+        if missing:
+            problems.append(f"stage {stage!r} needs {', '.join(missing)}")
+        values["dev_api_key"] = None  # never mint a god key outside local
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = err["loc"][0] if err["loc"] else "?"
+            env_name = next((n for n, (f, _) in _ENV.items() if f == field), field)
+            problems.append(f"{env_name}: {err['msg']}")
+        settings = None
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``reset_settings``)."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()
+
+
+def env_defaults() -> dict:
+    """Env name -> local default, for the README and the CLI's ``config`` command."""
+    return {name: default for name, (_, default) in _ENV.items()}
+
+
+def check_at_cold_start() -> None:
+    """Fail the cold start (not the first request) when a stage lacks a secret.
+
+    Skipped when the app is only imported to be packaged (``chalice deploy``
+    loads app.py on the deployer's machine, where the secrets are not).
+    """
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("COINS_STAGE", "local") == "local":
+        get_settings()

@@ -1,0 +1,104 @@
+"""Where DynamoDB is: one lazily built client, and the models bound to it.
+
+Nothing is built at import: tests swap settings (or start moto) first, then the
+first call builds the client. ``reset()`` forgets everything for the next test.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, List, Optional
+
+from chalicelib.config import Settings, get_settings
+
+_lock = threading.Lock()
+_client: Any = None
+_bound_for: Optional[Settings] = None
+_request_hooks: List[Callable[..., Any]] = []
+
+
+def _credentials(settings: Settings) -> dict:
+    # DynamoDB Local accepts any credentials but botocore refuses to sign without
+    # some; on AWS the role's credentials come from the environment as usual.
+    if settings.dynamodb_endpoint and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        return {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    return {}
+
+
+def get_client() -> Any:
+    """The botocore DynamoDB client the ledger and hot paths use."""
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                import botocore.config
+                import botocore.session
+
+                settings = get_settings()
+                config = botocore.config.Config(
+                    # Validation costs more CPU than the request on the hot path;
+                    # every request we build is typed by our own code.
+                    parameter_validation=False,
+                    connect_timeout=2,
+                    read_timeout=10,
+                    max_pool_connections=64,
+                    retries={"mode": "standard", "total_max_attempts": 3},
+                )
+                session = botocore.session.get_session()
+                client = session.create_client(
+                    "dynamodb",
+                    region_name=settings.region,
+                    endpoint_url=settings.dynamodb_endpoint,
+                    config=config,
+                    **_credentials(settings),
+                )
+                for hook in _request_hooks:
+                    client.meta.events.register("before-call.dynamodb", hook)
+                _client = client
+    return _client
+
+
+def table_name(base: str) -> str:
+    return get_settings().table_name(base)
+
+
+def bind_models() -> None:
+    """Point every model at the configured tables and endpoint (idempotent)."""
+    global _bound_for
+    settings = get_settings()
+    if _bound_for is settings:
+        return
+    with _lock:
+        from chalicelib.db.schema import all_models
+
+        creds = _credentials(settings)
+        for model in all_models():
+            meta = model.Meta
+            meta.table_name = settings.table_name(meta.base_name)
+            meta.host = settings.dynamodb_endpoint
+            meta.region = settings.region
+            meta.aws_access_key_id = creds.get("aws_access_key_id")
+            meta.aws_secret_access_key = creds.get("aws_secret_access_key")
+            model._connection = None
+        _bound_for = settings
+
+
+def on_every_request(hook: Callable[..., Any]) -> None:
+    """Call ``hook`` before every DynamoDB request of every client (bench counts)."""
+    _request_hooks.append(hook)
+    if _client is not None:
+        _client.meta.events.register("before-call.dynamodb", hook)
+    from chalicelib.db.schema import all_models
+
+    bind_models()
+    for model in all_models():
+        model._get_connection().connection.client.meta.events.register("before-call.dynamodb", hook)
+
+
+def reset() -> None:
+    """Forget the client and bindings (tests, after changing settings)."""
+    global _client, _bound_for
+    with _lock:
+        _client = None
+        _bound_for = None
+        _request_hooks.clear()

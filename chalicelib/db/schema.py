@@ -1,0 +1,107 @@
+"""Every table, derived from the models: the one source of key schemas.
+
+``table_specs()`` is what the local engine, the tests and the CDK stack create;
+nobody writes a key schema by hand a second time.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Type
+
+from chalicelib.db.base import CoinhallModel
+
+
+def all_models() -> List[Type[CoinhallModel]]:
+    from chalicelib.db.accounts import AccountModel
+    from chalicelib.db.api_keys import ApiKeyModel
+    from chalicelib.db.audit import AuditModel
+    from chalicelib.db.economies import EconomyModel, PackModel
+    from chalicelib.db.entries import EntryModel
+    from chalicelib.db.operations import OperationModel
+
+    return [AccountModel, EntryModel, OperationModel, EconomyModel, PackModel, ApiKeyModel, AuditModel]
+
+
+def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:
+    # DynamoDB wants the HASH element first; PynamoDB lists them in any order.
+    return sorted(({"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in keys),
+                  key=lambda k: k["KeyType"] != "HASH")
+
+
+def table_specs() -> List[Dict[str, Any]]:
+    """CreateTable requests (without TableName prefix resolution) for every model."""
+    specs = []
+    for model in all_models():
+        schema = model._get_schema()
+        spec: Dict[str, Any] = {
+            "base_name": model.Meta.base_name,
+            "KeySchema": _hash_first(schema["key_schema"]),
+            "AttributeDefinitions": sorted(schema["attribute_definitions"], key=lambda a: a["AttributeName"]),
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        gsis = [
+            {
+                "IndexName": g["index_name"],
+                "KeySchema": _hash_first(g["key_schema"]),
+                "Projection": g["projection"],
+            }
+            for g in schema["global_secondary_indexes"]
+        ]
+        if gsis:
+            spec["GlobalSecondaryIndexes"] = gsis
+        ttl = getattr(model.Meta, "ttl_attribute", None)
+        if ttl:
+            spec["ttl_attribute"] = ttl
+        specs.append(spec)
+    return specs
+
+
+def create_tables(wait: bool = True) -> List[str]:
+    """Create every missing table; existing ones are left alone. Returns created names."""
+    from chalicelib.db.engine import get_client, table_name
+
+    client = get_client()
+    existing = set()
+    for page in client.get_paginator("list_tables").paginate():
+        existing.update(page["TableNames"])
+    created = []
+    for spec in table_specs():
+        name = table_name(spec["base_name"])
+        if name in existing:
+            continue
+        request = {k: v for k, v in spec.items() if k not in ("base_name", "ttl_attribute")}
+        try:
+            client.create_table(TableName=name, **request)
+        except client.exceptions.ResourceInUseException:
+            continue  # created by a concurrent run
+        created.append(name)
+    if wait:
+        for name in created:
+            _wait_active(client, name)
+    for spec in table_specs():
+        name = table_name(spec["base_name"])
+        if spec.get("ttl_attribute") and name in created:
+            client.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["ttl_attribute"]}
+            )
+    return created
+
+
+def _wait_active(client: Any, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE":
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"table {name} did not become ACTIVE")
+
+
+def delete_tables() -> None:
+    from chalicelib.db.engine import get_client, table_name
+
+    client = get_client()
+    for spec in table_specs():
+        try:
+            client.delete_table(TableName=table_name(spec["base_name"]))
+        except client.exceptions.ResourceNotFoundException:
+            pass

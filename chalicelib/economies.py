@@ -1,0 +1,77 @@
+"""Economies (tenants) and their coin packs."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from chalicelib import errors
+from chalicelib.ids import now_iso
+from chalicelib.ledger.accounts import valid_economy_id
+
+DEFAULT_ECONOMY = "default"
+
+# The packs every new local economy starts with (price in minor units, USD).
+DEFAULT_PACKS = (
+    {"pack_id": "coins_100", "name": "100 coins", "coins": 100, "bonus_coins": 0, "price_amount": 999},
+    {"pack_id": "coins_500", "name": "500 coins +10%", "coins": 500, "bonus_coins": 50, "price_amount": 4499},
+    {"pack_id": "coins_1000", "name": "1,000 coins +20%", "coins": 1000, "bonus_coins": 200, "price_amount": 7999},
+    {"pack_id": "coins_5000", "name": "5,000 coins +30%", "coins": 5000, "bonus_coins": 1500, "price_amount": 34999},
+)
+
+
+def ensure_economy(economy_id: str, name: Optional[str] = None) -> None:
+    """Create the economy record when missing (idempotent)."""
+    from chalicelib.db.economies import EconomyModel
+
+    if not valid_economy_id(economy_id):
+        raise ValueError(f"invalid economy id {economy_id!r}: 1-64 of A-Z a-z 0-9 _ . -")
+    try:
+        EconomyModel(economy_id, name=name or economy_id, created_at=now_iso()).save(
+            condition=EconomyModel.economy_id.does_not_exist()
+        )
+    except Exception as exc:
+        if "ConditionalCheckFailed" not in str(exc):
+            raise
+
+
+def seed_packs(economy_id: str, packs=DEFAULT_PACKS, currency: str = "usd") -> int:
+    """Put the default packs where missing; returns how many were written."""
+    from chalicelib.db.economies import PackModel
+
+    written = 0
+    for order, pack in enumerate(packs):
+        item = PackModel(economy_id, currency=currency, sort_order=order, active=True, updated_at=now_iso(), **pack)
+        try:
+            item.save(condition=PackModel.pack_id.does_not_exist())
+            written += 1
+        except Exception as exc:
+            if "ConditionalCheckFailed" not in str(exc):
+                raise
+    return written
+
+
+def pack_view(pack: Any) -> Dict[str, Any]:
+    return {
+        "id": pack.pack_id,
+        "name": pack.name,
+        "coins": int(pack.coins),
+        "bonus_coins": int(pack.bonus_coins or 0),
+        "total_coins": int(pack.coins) + int(pack.bonus_coins or 0),
+        "price": {"amount": int(pack.price_amount), "currency": pack.currency},
+        "active": bool(pack.active),
+    }
+
+
+def list_packs(economy_id: str, include_inactive: bool = False) -> List[Dict[str, Any]]:
+    from chalicelib.db.economies import PackModel
+
+    packs = sorted(PackModel.query(economy_id), key=lambda p: (p.sort_order or 0, p.pack_id))
+    return [pack_view(p) for p in packs if include_inactive or p.active]
+
+
+def get_pack(economy_id: str, pack_id: str) -> Dict[str, Any]:
+    from chalicelib.db.economies import PackModel
+
+    try:
+        return pack_view(PackModel.get(economy_id, pack_id))
+    except PackModel.DoesNotExist:
+        raise errors.PackNotFoundError(pack_id=pack_id) from None

@@ -1,0 +1,161 @@
+"""Domain errors: each carries its HTTP status and a stable snake_case code.
+
+Features raise these; the HTTP edge (``routes/_http.py``) is the one place that
+turns them into ``{"error": {"code", "message", "details"}}``. Nothing here
+imports Chalice, so features and the CLI can use them too.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+class CoinhallError(Exception):
+    """Base of every error a caller is meant to see."""
+
+    status = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+
+    def __init__(self, message: Optional[str] = None, **details: Any) -> None:
+        self.message = message or self.message
+        self.details = {k: v for k, v in details.items() if v is not None}
+        super().__init__(self.message)
+
+    def to_body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+# 400: malformed or invalid input
+class ValidationFailedError(CoinhallError):
+    """A field is missing, of the wrong type or out of range."""
+
+    status, code, message = 400, "validation_error", "The request body is invalid."
+
+
+class MalformedJsonError(CoinhallError):
+    """The body is not a JSON object."""
+
+    status, code, message = 400, "malformed_json", "The request body must be a JSON object."
+
+
+class InvalidCursorError(CoinhallError):
+    """A pagination cursor was not one this API issued for this listing."""
+
+    status, code, message = 400, "invalid_cursor", "The cursor is not valid for this listing."
+
+
+class IdempotencyKeyMissingError(CoinhallError):
+    """A write that needs an Idempotency-Key header came without one."""
+
+    status, code = 400, "idempotency_key_required"
+    message = "This request needs an Idempotency-Key header."
+
+
+class InvalidIdempotencyKeyError(CoinhallError):
+    """The Idempotency-Key header is empty, too long or has odd characters."""
+
+    status, code = 400, "invalid_idempotency_key"
+    message = "The Idempotency-Key must be 1-128 printable ASCII characters."
+
+
+# 401 / 403
+class UnauthenticatedError(CoinhallError):
+    """No API key, or one that does not exist or was revoked."""
+
+    status, code, message = 401, "unauthenticated", "A valid API key is required."
+
+
+class SignatureInvalidError(CoinhallError):
+    """A signed request's signature is missing, stale or wrong."""
+
+    status, code, message = 401, "invalid_signature", "The request signature is not valid."
+
+
+class ForbiddenError(CoinhallError):
+    """The key is valid but lacks the scope this route needs."""
+
+    status, code, message = 403, "forbidden", "This API key may not do that."
+
+
+# 404
+class NotFoundError(CoinhallError):
+    """The thing named does not exist in this economy."""
+
+    status, code, message = 404, "not_found", "Not found."
+
+
+class UserNotFoundError(NotFoundError):
+    """The user has no wallet in this economy."""
+
+    code, message = "user_not_found", "This user has no wallet in this economy."
+
+
+class PackNotFoundError(NotFoundError):
+    """No such coin pack in this economy."""
+
+    code, message = "pack_not_found", "No such coin pack."
+
+
+class EconomyNotFoundError(NotFoundError):
+    """No such economy."""
+
+    code, message = "economy_not_found", "No such economy."
+
+
+# 409: state or idempotency conflicts
+class ConflictError(CoinhallError):
+    """The request conflicts with the current state."""
+
+    status, code, message = 409, "conflict", "The request conflicts with the current state."
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    """The Idempotency-Key was already used for a different request."""
+
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used with different parameters."
+
+
+class ContentionError(ConflictError):
+    """The ledger gave up retrying a write that kept losing races; safe to retry."""
+
+    code = "contention"
+    message = "The wallet is too busy right now; retry with the same Idempotency-Key."
+
+
+# 422: a business rule says no
+class BusinessRuleError(CoinhallError):
+    """Valid input that a rule of the economy refuses."""
+
+    status, code, message = 422, "rule_violation", "The economy's rules refuse this."
+
+
+class InsufficientFundsError(BusinessRuleError):
+    """The wallet's bucket does not hold enough coins."""
+
+    code, message = "insufficient_funds", "The wallet does not hold enough coins."
+
+
+class AccountFrozenError(BusinessRuleError):
+    """The wallet is frozen and cannot send coins."""
+
+    code, message = "account_frozen", "This wallet is frozen."
+
+
+class BalanceLimitError(BusinessRuleError):
+    """The change would take a balance past the largest amount we store."""
+
+    code, message = "balance_limit", "The balance would exceed the largest amount allowed."
+
+
+# 429 / 503
+class RateLimitedError(CoinhallError):
+    """Too many requests; the caller should wait ``retry_after`` seconds."""
+
+    status, code, message = 429, "rate_limited", "Too many requests."
+
+
+class UnavailableError(CoinhallError):
+    """A dependency (DynamoDB, a provider) did not answer."""
+
+    status, code, message = 503, "unavailable", "A dependency is not answering."

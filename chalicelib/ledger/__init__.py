@@ -1,0 +1,37 @@
+"""The money core. Read this package first.
+
+Design overview
+---------------
+Coins are integers. Every balance change is an *operation* posted through
+``post()`` (``ledger/post.py``): a list of legs, each a signed change to one
+bucket of one account, that sum to zero (double entry). An operation writes, in
+one DynamoDB transaction, the conditional updates of every account it touches,
+one immutable entry per account, and an operation record keyed by its
+idempotency key that stores the request fingerprint and the response to replay.
+
+User wallets (``u:<id>``) have ``available``, ``held`` and ``earnings`` buckets
+that never go negative; they use optimistic concurrency (``version``), so each
+of their entries carries a gap-free ``seq`` and the balances after it. System
+accounts (``sys:<name>``) may go negative and are split into shards updated
+with ``ADD``, so no single item caps the economy's write rate.
+
+Pending transfers (holds, escrow) are ``available -> held`` postings settled or
+released by later postings. ``invariants.check_economy`` proves the books.
+Nothing outside this package writes the accounts table.
+"""
+from chalicelib.ledger.accounts import MAX_AMOUNT, MAX_BALANCE, AccountRef, system, user
+from chalicelib.ledger.post import Leg, Outcome, Posted, SideWrite, fingerprint, post
+
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_BALANCE",
+    "AccountRef",
+    "Leg",
+    "Outcome",
+    "Posted",
+    "SideWrite",
+    "fingerprint",
+    "post",
+    "system",
+    "user",
+]

@@ -1,0 +1,1 @@
+"""Chalice blueprints: thin HTTP adapters over the feature modules."""

@@ -1,0 +1,236 @@
+"""The HTTP edge: auth, body parsing, idempotency headers and error mapping.
+
+Every route is declared with ``endpoint()``, which records it for the OpenAPI
+document and wraps the view so that:
+
+* the bearer key is checked (and its scope) before anything else;
+* the body is parsed from the raw bytes into the route's pydantic model;
+* a ``CoinhallError`` becomes ``{"error": {...}}`` with its status, and anything
+  unexpected becomes a 500 in the same shape (logged, never leaked).
+
+Feature modules never see a Chalice request; views are a few lines.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Type
+
+from chalice import Blueprint, Chalice, Response
+
+from chalicelib import errors
+
+log = logging.getLogger("coinhall.http")
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class CoinhallApp(Chalice):
+    """Chalice, with ``current_request`` kept per thread.
+
+    Chalice stores the request on the app object. On Lambda one invocation runs
+    at a time, but ``chalice local`` (and tests driving the app from many
+    threads) serve requests concurrently, and a shared attribute would hand one
+    request's body to another's view.
+    """
+
+    _tls = threading.local()
+
+    @property  # type: ignore[override]
+    def current_request(self):  # noqa: D401
+        return getattr(self._tls, "request", None)
+
+    @current_request.setter
+    def current_request(self, value):
+        self._tls.request = value
+
+
+@dataclass
+class RouteDoc:
+    """What the OpenAPI document says about one route."""
+
+    path: str
+    method: str
+    summary: str
+    scope: Optional[str]
+    body: Optional[Type[Any]]
+    response: Optional[Type[Any]]
+    status: int
+    idempotency: str  # "required" | "none"
+    query: Dict[str, str] = field(default_factory=dict)
+    tags: List[str] = field(default_factory=list)
+    errors: List[int] = field(default_factory=list)
+
+
+ROUTES: List[RouteDoc] = []
+
+
+@dataclass
+class Reply:
+    body: Any
+    status: int = 200
+    headers: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """What a view gets: the parsed parts of the request."""
+
+    principal: Any
+    body: Any
+    query: Dict[str, str]
+    headers: Any
+    raw_body: bytes
+
+    def idempotency_key(self) -> str:
+        key = self.headers.get("idempotency-key")
+        if key is None:
+            raise errors.IdempotencyKeyMissingError()
+        if not _IDEMPOTENCY_KEY.match(key):
+            raise errors.InvalidIdempotencyKeyError()
+        return key
+
+
+def error_response(exc: errors.CoinhallError, request_id: Optional[str] = None) -> Response:
+    headers = {"Content-Type": "application/json"}
+    retry_after = exc.details.get("retry_after")
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after))
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    return Response(body=json.dumps(exc.to_body()), status_code=exc.status, headers=headers)
+
+
+def parse_body(raw: Optional[bytes], model: Type[Any]) -> Any:
+    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError."""
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(raw or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise errors.MalformedJsonError() from None
+    if not isinstance(data, dict):
+        raise errors.MalformedJsonError()
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def validation_error(exc: Any) -> errors.ValidationFailedError:
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        location = ".".join(str(p) for p in err["loc"]) or "body"
+        problems.append({"field": location, "message": err["msg"], "type": err["type"]})
+    first = problems[0]["field"] if problems else "body"
+    return errors.ValidationFailedError(f"Invalid field '{first}': {problems[0]['message']}" if problems else None,
+                                        field=first, problems=problems)
+
+
+def path_param(name: str, value: str, check: Callable[[str], bool]) -> str:
+    if not check(value):
+        raise errors.ValidationFailedError(f"Invalid {name} in the path.", field=name)
+    return value
+
+
+def endpoint(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    summary: str,
+    scope: Optional[str] = None,
+    body: Optional[Type[Any]] = None,
+    response: Optional[Type[Any]] = None,
+    status: int = 200,
+    idempotency: str = "none",
+    query: Optional[Dict[str, str]] = None,
+    tags: Optional[List[str]] = None,
+    error_statuses: Optional[List[int]] = None,
+    authenticated: bool = True,
+) -> Callable[[Callable[..., Reply]], Callable[..., Any]]:
+    """Declare a JSON route: auth by bearer key with ``scope``, body parsed into ``body``."""
+
+    def decorate(view: Callable[..., Reply]) -> Callable[..., Any]:
+        ROUTES.append(
+            RouteDoc(path, method, summary, scope if authenticated else None, body, response, status, idempotency,
+                     query or {}, tags or [], error_statuses or [])
+        )
+
+        @functools.wraps(view)
+        def handler(**params: str) -> Response:
+            request = bp.current_request
+            request_id = (request.context or {}).get("requestId") if request else None
+            try:
+                principal = None
+                if authenticated:
+                    principal = authenticate(request.headers.get("authorization"), scope)
+                parsed = parse_body(request.raw_body, body) if body is not None else None
+                call = Call(principal, parsed, dict(request.query_params or {}), request.headers, request.raw_body or b"")
+                reply = view(call, **params)
+            except errors.CoinhallError as exc:
+                return error_response(exc, request_id)
+            except Exception:
+                log.exception("unhandled error on %s %s", method, path)
+                return error_response(_internal(), request_id)
+            headers = {"Content-Type": "application/json", **reply.headers}
+            if request_id:
+                headers["X-Request-Id"] = request_id
+            return Response(body=json.dumps(reply.body), status_code=reply.status, headers=headers)
+
+        bp.route(path, methods=[method])(handler)
+        return handler
+
+    return decorate
+
+
+def authenticate(header: Optional[str], scope: Optional[str]) -> Any:
+    from chalicelib.apikeys import authenticate as check_key
+
+    if not header or not header.lower().startswith("bearer "):
+        raise errors.UnauthenticatedError()
+    principal = check_key(header[7:].strip())
+    if scope:
+        principal.require(scope)
+    return principal
+
+
+def _internal() -> errors.CoinhallError:
+    err = errors.CoinhallError("An internal error occurred; it has been logged.")
+    err.status, err.code = 500, "internal_error"
+    return err
+
+
+# Chalice answers some requests itself (wrong method, wrong content type) in its
+# own shape; this middleware gives them ours, so clients parse one error format.
+_CHALICE_CODES = {
+    "UnsupportedMediaType": ("unsupported_media_type", "Send JSON with Content-Type: application/json."),
+    "MethodNotAllowedError": ("method_not_allowed", "This path does not take that method."),
+    "BadRequest": ("bad_request", "The request is not valid."),
+    "BadRequestError": ("bad_request", "The request is not valid."),
+    "NotFoundError": ("not_found", "Not found."),
+    "InternalServerError": ("internal_error", "An internal error occurred; it has been logged."),
+}
+
+
+def reshape_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
+        code, message = _CHALICE_CODES.get(body["Code"], ("error", str(body.get("Message", "Error."))))
+        response.body = json.dumps({"error": {"code": code, "message": message, "details": {}}})
+        response.headers = {**(response.headers or {}), "Content-Type": "application/json"}
+    return response
+
+
+def query_int(call: Call, name: str, *, default: int, low: int, high: int) -> int:
+    raw = call.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise errors.ValidationFailedError(f"'{name}' must be an integer from {low} to {high}.", field=name)
+    return int(raw)

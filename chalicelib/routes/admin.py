@@ -1,0 +1,55 @@
+"""Operator routes (admin scope): adjust, freeze, unfreeze, audit trail."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.ledger.accounts import valid_user_id
+from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
+from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting
+from chalicelib.routes.wallets import replay_headers
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/v1/admin/users/{user_id}/adjust", "POST", summary="Credit or debit a wallet, audited.",
+          scope="admin", body=AdjustBody, response=Posting, idempotency="required", tags=["admin"],
+          error_statuses=[400, 401, 403, 404, 409, 422])
+def adjust(call: Call, user_id: str) -> Reply:
+    from chalicelib.admin import adjust as do_adjust
+
+    path_param("user_id", user_id, valid_user_id)
+    key = call.idempotency_key()
+    outcome = do_adjust(call.principal.economy, user_id, call.body.amount, call.body.reason,
+                        call.principal.actor, key)
+    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
+
+
+def _freeze(call: Call, user_id: str, frozen: bool) -> Reply:
+    from chalicelib.admin import freeze
+
+    path_param("user_id", user_id, valid_user_id)
+    return Reply(freeze(call.principal.economy, user_id, frozen, call.body.reason, call.principal.actor))
+
+
+@endpoint(bp, "/v1/admin/users/{user_id}/freeze", "POST", summary="Freeze a wallet: it can no longer send coins.",
+          scope="admin", body=FreezeBody, response=FreezeResult, tags=["admin"], error_statuses=[400, 401, 403, 404])
+def freeze(call: Call, user_id: str) -> Reply:
+    return _freeze(call, user_id, True)
+
+
+@endpoint(bp, "/v1/admin/users/{user_id}/unfreeze", "POST", summary="Unfreeze a wallet.",
+          scope="admin", body=FreezeBody, response=FreezeResult, tags=["admin"], error_statuses=[400, 401, 403, 404])
+def unfreeze(call: Call, user_id: str) -> Reply:
+    return _freeze(call, user_id, False)
+
+
+@endpoint(bp, "/v1/admin/audit", "GET", summary="The audit trail, newest first.", scope="admin",
+          query={"limit": "1-200, default 50", "user_id": "only rows about this user"}, tags=["admin"],
+          error_statuses=[400, 401, 403])
+def audit(call: Call) -> Reply:
+    from chalicelib.audit import list_audit
+
+    limit = query_int(call, "limit", default=50, low=1, high=200)
+    user_id = call.query.get("user_id")
+    target = f"user:{path_param('user_id', user_id, valid_user_id)}" if user_id else None
+    return Reply({"items": list_audit(call.principal.economy, limit, target)})

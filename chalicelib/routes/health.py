@@ -1,0 +1,27 @@
+"""GET /healthz and GET /openapi.json (no auth)."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib import errors
+from chalicelib.routes._http import Call, Reply, endpoint
+from chalicelib.routes.models import Health
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/healthz", "GET", summary="200 only when DynamoDB answers.", response=Health,
+          authenticated=False, tags=["ops"], error_statuses=[503])
+def healthz(call: Call) -> Reply:
+    from chalicelib.health import dynamodb_ok
+
+    if not dynamodb_ok():
+        raise errors.UnavailableError("DynamoDB is not answering.")
+    return Reply({"status": "ok"})
+
+
+@endpoint(bp, "/openapi.json", "GET", summary="This document.", authenticated=False, tags=["ops"])
+def openapi(call: Call) -> Reply:
+    from chalicelib.openapi import document
+
+    return Reply(document())

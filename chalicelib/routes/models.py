@@ -1,0 +1,134 @@
+"""Request and response bodies of the HTTP API (pydantic; also the OpenAPI schemas)."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from chalicelib.ledger.accounts import MAX_AMOUNT
+
+Amount = StrictInt
+
+
+class _Body(BaseModel):
+    # Unknown fields are refused: a typo must not silently mean "default".
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpendBody(_Body):
+    amount: Amount = Field(gt=0, le=MAX_AMOUNT, description="Coins to spend (integer, 1..10^12).")
+    reason: StrictStr = Field(min_length=1, max_length=200, description="Why, shown in the statement.")
+    ref: Optional[StrictStr] = Field(default=None, min_length=1, max_length=200, description="Your reference.")
+
+
+class AdjustBody(_Body):
+    amount: Amount = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="Signed coins: + credits, - debits.")
+    reason: StrictStr = Field(min_length=1, max_length=500)
+
+    @field_validator("amount")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be zero")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class FreezeBody(_Body):
+    reason: StrictStr = Field(min_length=1, max_length=500)
+
+
+class Balance(BaseModel):
+    available: int
+    held: int
+    earnings: int
+
+
+class Wallet(BaseModel):
+    user_id: str
+    available: int
+    held: int
+    earnings: int
+    total: int
+    frozen: bool
+    seq: int
+    created_at: Optional[str]
+    updated_at: Optional[str]
+
+
+class Posting(BaseModel):
+    transaction_id: str
+    user_id: str
+    amount: int
+    reason: str
+    ref: Optional[str] = None
+    balance: Balance
+    seq: int
+    created_at: str
+
+
+class Entry(BaseModel):
+    id: str
+    type: str
+    seq: int
+    amount: int = Field(description="Signed change of `available`.")
+    balance_after: int = Field(description="`available` after this entry.")
+    held_change: Optional[int] = None
+    held_after: Optional[int] = None
+    earnings_change: Optional[int] = None
+    earnings_after: Optional[int] = None
+    reason: Optional[str] = None
+    ref: Optional[str] = None
+    details: Optional[Dict[str, object]] = None
+    created_at: str
+
+
+class EntryPage(BaseModel):
+    items: List[Entry]
+    next_cursor: Optional[str]
+
+
+class Price(BaseModel):
+    amount: int = Field(description="Minor units (cents).")
+    currency: str
+
+
+class Pack(BaseModel):
+    id: str
+    name: str
+    coins: int
+    bonus_coins: int
+    total_coins: int
+    price: Price
+    active: bool
+
+
+class PackList(BaseModel):
+    items: List[Pack]
+
+
+class FreezeResult(BaseModel):
+    user_id: str
+    frozen: bool
+    changed: bool
+    reason: str
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Dict[str, object]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
