@@ -1,6 +1,7 @@
 """Coinhall's Chalice app: creates the app and registers the blueprints. No logic."""
 from chalicelib.config import check_at_cold_start
-from chalicelib.routes import _http, admin, catalog, health, wallets
+from chalicelib.routes import _http, admin, catalog, health, local_pages, purchases, queue_consumer, schedules, wallets
+from chalicelib.routes import spending as spending_routes
 
 check_at_cold_start()
 
@@ -9,4 +10,9 @@ app.register_middleware(_http.reshape_errors, "http")
 app.register_blueprint(health.bp)
 app.register_blueprint(catalog.bp)
 app.register_blueprint(wallets.bp)
+app.register_blueprint(spending_routes.bp)
 app.register_blueprint(admin.bp)
+app.register_blueprint(purchases.bp)
+app.register_blueprint(local_pages.bp)
+app.register_blueprint(schedules.bp)
+app.register_blueprint(queue_consumer.bp)

@@ -6,6 +6,7 @@
   api-key list [--economy E]     keys without their secrets
   api-key revoke KEY_ID
   check --economy E              the ledger invariants, as JSON (exit 1 when broken)
+  jobs list | jobs run NAME      the scheduled jobs; run one now (bounded, resumable)
   config                         the effective settings, secrets masked
 
 Settings come from the environment as for the app (COINS_DYNAMODB_ENDPOINT,
@@ -84,6 +85,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from chalicelib.jobs import JOBS, run_job
+
+    if args.action == "list":
+        _print({name: {"schedule": s.schedule, "description": s.description} for name, s in sorted(JOBS.items())})
+        return 0
+    try:
+        extra = {k: v for k, v in (("economy", args.economy), ("full", args.full or None)) if v}
+        report = run_job(args.name, max_seconds=args.max_seconds, max_items=args.max_items, **extra)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    _print(report)
+    return 1 if report.get("discrepancies") else 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from chalicelib.config import get_settings
 
@@ -119,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check the ledger invariants of an economy")
     check.add_argument("--economy", default="default")
     check.set_defaults(func=cmd_check)
+
+    jobs = sub.add_parser("jobs", help="list or run scheduled jobs now")
+    job_sub = jobs.add_subparsers(dest="action", required=True)
+    job_sub.add_parser("list")
+    run = job_sub.add_parser("run")
+    run.add_argument("name")
+    run.add_argument("--economy", help="only this economy (jobs that take one)")
+    run.add_argument("--full", action="store_true", help="a full run (jobs that have one)")
+    run.add_argument("--max-seconds", type=float, default=50.0)
+    run.add_argument("--max-items", type=int, default=1000)
+    jobs.set_defaults(func=cmd_jobs)
 
     config = sub.add_parser("config", help="print the effective settings")
     config.set_defaults(func=cmd_config)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Literal, Optional
+from typing import List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -31,6 +31,9 @@ _ENV = {
     "COINS_API_KEY_CACHE_SECONDS": ("api_key_cache_seconds", "30"),
     "STRIPE_SECRET_KEY": ("stripe_secret_key", None),
     "STRIPE_WEBHOOK_SECRET": ("stripe_webhook_secret", "whsec_local_dev_only"),
+    "STRIPE_API_BASE": ("stripe_api_base", None),
+    "COINS_PUBLIC_URL": ("public_url", None),
+    "CHECKOUT_EXPIRES_MIN": ("checkout_expires_min", "30"),
     "DISCORD_PUBLIC_KEY": ("discord_public_key", None),
     "DISCORD_APPLICATION_ID": ("discord_application_id", None),
     "DISCORD_BOT_TOKEN": ("discord_bot_token", None),
@@ -41,6 +44,8 @@ _ENV = {
     "PRICE_FLOOR_PCT": ("price_floor_pct", "0.5"),
     "ESCROW_TIMEOUT_MIN": ("escrow_timeout_min", "60"),
     "VOUCHER_TIMEOUT_H": ("voucher_timeout_h", "72"),
+    "CREATOR_SHARE_BPS": ("creator_share_bps", "7000"),
+    "ESCROW_FEE_BPS": ("escrow_fee_bps", "1000"),
 }
 
 # Names that only make sense locally: on AWS the SDK finds DynamoDB itself and
@@ -71,6 +76,9 @@ class Settings(BaseModel):
     api_key_cache_seconds: float = Field(ge=0, le=3600)
     stripe_secret_key: Optional[str]
     stripe_webhook_secret: Optional[str]
+    stripe_api_base: Optional[str]
+    public_url: Optional[str]
+    checkout_expires_min: int = Field(ge=30, le=1440)
     discord_public_key: Optional[str]
     discord_application_id: Optional[str]
     discord_bot_token: Optional[str]
@@ -81,6 +89,9 @@ class Settings(BaseModel):
     price_floor_pct: float = Field(ge=0, le=1)
     escrow_timeout_min: int = Field(gt=0)
     voucher_timeout_h: int = Field(gt=0)
+    # Defaults for economies that set none in their tunables (basis points).
+    creator_share_bps: int = Field(ge=0, le=10_000)
+    escrow_fee_bps: int = Field(ge=0, le=10_000)
 
     @field_validator("stripe_webhook_secret")
     @classmethod
@@ -88,6 +99,16 @@ class Settings(BaseModel):
         if value is not None and not value.strip():
             raise ValueError("must not be blank")
         return value
+
+    @property
+    def stripe_webhook_secrets(self) -> List[str]:
+        """Comma-separated: during a rotation both the old and new secret verify."""
+        return [s.strip() for s in (self.stripe_webhook_secret or "").split(",") if s.strip()]
+
+    @property
+    def local_payments(self) -> bool:
+        """The local payment page stands in for Stripe (local stage, no secret key)."""
+        return self.is_local and not self.stripe_secret_key
 
     @property
     def is_local(self) -> bool:

@@ -68,6 +68,44 @@ def list_packs(economy_id: str, include_inactive: bool = False) -> List[Dict[str
     return [pack_view(p) for p in packs if include_inactive or p.active]
 
 
+
+def put_pack(economy_id: str, pack_id: str, fields: Dict[str, Any], actor: str) -> Dict[str, Any]:
+    """Create or replace a pack, with its audit row in the same transaction."""
+    from chalicelib.audit import audit_write
+    from chalicelib.db.economies import PackModel
+    from chalicelib.db.engine import get_client
+
+    before = None
+    try:
+        before = _flat(pack_view(PackModel.get(economy_id, pack_id, consistent_read=True)))
+    except PackModel.DoesNotExist:
+        pass
+    item = PackModel(economy_id, pack_id, updated_at=now_iso(), **fields)
+    after = pack_view(item)
+    put = {"Put": {"TableName": PackModel.Meta.table_name, "Item": item.serialize()}}
+    row = audit_write(economy_id, actor, "pack.put", f"pack:{pack_id}", before=before, after=_flat(after))
+    get_client().transact_write_items(TransactItems=[put, row])
+    return after
+
+
+def deactivate_pack(economy_id: str, pack_id: str, actor: str) -> Dict[str, Any]:
+    """Take a pack off sale (purchases already made keep their terms). Raises PackNotFoundError."""
+    from chalicelib.db.economies import PackModel
+
+    try:
+        pack = PackModel.get(economy_id, pack_id, consistent_read=True)
+    except PackModel.DoesNotExist:
+        raise errors.PackNotFoundError(pack_id=pack_id) from None
+    fields = {k: getattr(pack, k) for k in ("name", "coins", "bonus_coins", "price_amount", "currency", "sort_order")}
+    return put_pack(economy_id, pack_id, {**fields, "active": False}, actor)
+
+
+def _flat(view: Dict[str, Any]) -> Dict[str, Any]:
+    price = view["price"]
+    return {**{k: v for k, v in view.items() if k != "price"}, "price_amount": price["amount"],
+            "currency": price["currency"]}
+
+
 def get_pack(economy_id: str, pack_id: str) -> Dict[str, Any]:
     from chalicelib.db.economies import PackModel
 

@@ -159,3 +159,76 @@ class UnavailableError(CoinhallError):
     """A dependency (DynamoDB, a provider) did not answer."""
 
     status, code, message = 503, "unavailable", "A dependency is not answering."
+
+
+class StripeSignatureError(CoinhallError):
+    """A Stripe webhook whose signature is missing, stale or wrong (Stripe expects 400)."""
+
+    status, code, message = 400, "invalid_signature", "The Stripe-Signature header does not verify."
+
+
+class PurchaseNotFoundError(NotFoundError):
+    """No such purchase in this economy."""
+
+    code, message = "purchase_not_found", "No such purchase."
+
+
+class PackInactiveError(BusinessRuleError):
+    """The pack exists but is not on sale."""
+
+    code, message = "pack_inactive", "This pack is not on sale."
+
+
+class NoDebtError(ConflictError):
+    """The wallet owes nothing."""
+
+    code, message = "no_debt", "This wallet has no debt to settle."
+
+
+# --- spending: content, unlocks, holds, escrow ---------------------------------
+class ContentNotFoundError(NotFoundError):
+    """No such item in this economy's content catalog."""
+
+    code, message = "content_not_found", "No such content item."
+
+
+class HoldNotFoundError(NotFoundError):
+    """No such hold in this economy."""
+
+    code, message = "hold_not_found", "No such hold."
+
+
+class EscrowNotFoundError(NotFoundError):
+    """No such job escrow in this economy."""
+
+    code, message = "escrow_not_found", "No such escrow."
+
+
+class HoldNotActiveError(ConflictError):
+    """The hold was already settled, released or expired; ``details.hold`` is its state."""
+
+    code, message = "hold_not_active", "This hold is already resolved."
+
+
+class EscrowNotActiveError(ConflictError):
+    """The escrow was already released or refunded; ``details.escrow`` is its state."""
+
+    code, message = "escrow_not_active", "This escrow is already resolved."
+
+
+class HoldIsEscrowError(ConflictError):
+    """A job escrow was addressed through the holds API; it resolves through /v1/escrows."""
+
+    code, message = "hold_is_escrow", "This hold is a job escrow: release or refund it through /v1/escrows."
+
+
+class AmountExceedsHoldError(BusinessRuleError):
+    """A settle asked for more coins than the hold reserves."""
+
+    code, message = "amount_exceeds_hold", "The amount is more than the hold reserves."
+
+
+class SelfPaymentError(BusinessRuleError):
+    """The payer and the recipient are the same user."""
+
+    code, message = "self_payment", "A user cannot pay themselves."

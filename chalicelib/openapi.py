@@ -45,6 +45,11 @@ def document() -> Dict[str, Any]:
                                      "description": "1-128 printable ASCII; a retry with the same key and body "
                                                     "replays the first response.",
                                      "schema": {"type": "string", "maxLength": 128}})
+        elif route.idempotency == "optional":
+            op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
+                                     "description": "Optional: with it a retry replays the first response; "
+                                                    "without it a repeat is answered as a new request.",
+                                     "schema": {"type": "string", "maxLength": 128}})
         if route.scope:
             op["security"] = [{"apiKey": []}]
             op["description"] = f"Needs scope `{route.scope}`."

@@ -102,3 +102,16 @@ def reset() -> None:
         _client = None
         _bound_for = None
         _request_hooks.clear()
+
+
+_sqs: Any = None
+
+
+def get_sqs_client() -> Any:
+    """The SQS client for deferred work (AWS stages only)."""
+    global _sqs
+    if _sqs is None:
+        import botocore.session
+
+        _sqs = botocore.session.get_session().create_client("sqs", region_name=get_settings().region)
+    return _sqs

@@ -18,8 +18,13 @@ def all_models() -> List[Type[CoinhallModel]]:
     from chalicelib.db.economies import EconomyModel, PackModel
     from chalicelib.db.entries import EntryModel
     from chalicelib.db.operations import OperationModel
+    from chalicelib.db.purchases import PaymentModel, PurchaseModel, StripeEventModel
+    from chalicelib.db.content import ContentModel
+    from chalicelib.db.entitlements import EntitlementModel
+    from chalicelib.db.holds import HoldModel
 
-    return [AccountModel, EntryModel, OperationModel, EconomyModel, PackModel, ApiKeyModel, AuditModel]
+    return [AccountModel, EntryModel, OperationModel, EconomyModel, PackModel, ApiKeyModel, AuditModel,
+            PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel]
 
 
 def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:

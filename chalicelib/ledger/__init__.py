@@ -20,7 +20,7 @@ released by later postings. ``invariants.check_economy`` proves the books.
 Nothing outside this package writes the accounts table.
 """
 from chalicelib.ledger.accounts import MAX_AMOUNT, MAX_BALANCE, AccountRef, system, user
-from chalicelib.ledger.post import Leg, Outcome, Posted, SideWrite, fingerprint, post
+from chalicelib.ledger.post import Leg, Outcome, Posted, SideWrite, WalletChange, fingerprint, post
 
 __all__ = [
     "MAX_AMOUNT",
@@ -30,6 +30,7 @@ __all__ = [
     "Outcome",
     "Posted",
     "SideWrite",
+    "WalletChange",
     "fingerprint",
     "post",
     "system",

@@ -82,8 +82,10 @@ def check_account(economy: str, account: Dict[str, Any]) -> List[Dict[str, Any]]
         ConsistentRead=True,
     )
     count = 0
+    debt_sum = 0
     for entry in entries:
         count += 1
+        debt_sum += entry.get("d_debt", 0)
         for b in buckets:
             sums[b] += entry.get(f"d_{b}", 0)
         if is_user:
@@ -103,6 +105,10 @@ def check_account(economy: str, account: Dict[str, Any]) -> List[Dict[str, Any]]
             problems.append({"type": "ledger_mismatch", "account": key, "bucket": b, "balance": balance, "entries_sum": sums[b]})
         if is_user and balance < 0:
             problems.append({"type": "negative_balance", "account": key, "bucket": b, "balance": balance})
+    if is_user:
+        debt = account.get("debt", 0)
+        if debt != debt_sum or debt < 0:
+            problems.append({"type": "debt_mismatch", "account": key, "debt": debt, "entries_sum": debt_sum})
     if is_user and account.get("seq", 0) != expected_seq:
         problems.append({"type": "seq_mismatch", "account": key, "wallet_seq": account.get("seq", 0), "entries": expected_seq})
     account["_entries"] = count

@@ -98,12 +98,26 @@ class SideWrite:
 
 
 @dataclass(frozen=True)
+class WalletChange:
+    """Changes to a wallet that are not coins: debt owed, and the freeze flag.
+
+    ``debt`` counts coins a user owes after a refund or lost dispute took back
+    more than the wallet held; it sits outside the zero-sum buckets (nothing
+    stands behind it) but is journalled like them (``d_debt`` on entries).
+    """
+
+    debt: int = 0
+    frozen: Optional[bool] = None
+
+
+@dataclass(frozen=True)
 class Balances:
     available: int
     held: int
     earnings: int
     seq: int
     frozen: bool
+    debt: int = 0
 
     def as_dict(self) -> Dict[str, int]:
         return {"available": self.available, "held": self.held, "earnings": self.earnings}
@@ -138,11 +152,13 @@ class _Wallet:
     version: int = 0
     seq: int = 0
     frozen: bool = False
+    debt: int = 0
 
 
 @dataclass
 class _Plan:
     users: Dict[str, Dict[str, int]] = field(default_factory=dict)  # key -> bucket deltas
+    changes: Dict[str, WalletChange] = field(default_factory=dict)  # key -> non-coin changes
     systems: Dict[str, int] = field(default_factory=dict)  # key -> delta
     refs: Dict[str, AccountRef] = field(default_factory=dict)
 
@@ -168,6 +184,7 @@ def post(
     ref: Optional[str] = None,
     meta: Optional[Mapping[str, Any]] = None,
     allow_frozen: bool = False,
+    wallet_changes: Optional[Mapping[str, WalletChange]] = None,
     side_writes: Union[Sequence[SideWrite], Callable[[Posted], Sequence[SideWrite]]] = (),
 ) -> Outcome:
     """Apply ``legs`` once under idempotency ``key`` (namespaced, e.g. ``api:<k>``).
@@ -179,7 +196,7 @@ def post(
     """
     if type not in ENTRY_TYPES:
         raise ValueError(f"unknown entry type {type!r}")
-    plan = _plan(legs)
+    plan = _plan(legs, wallet_changes or {})
     op_key = f"{economy}#{key}"
     settings = get_settings()
     deadline = time.monotonic() + settings.ledger_retry_seconds
@@ -220,8 +237,8 @@ def post(
         time.sleep(random.uniform(0, min(0.25, 0.005 * (2 ** min(attempt, 8)))))
 
 
-def _plan(legs: Sequence[Leg]) -> _Plan:
-    if not legs:
+def _plan(legs: Sequence[Leg], wallet_changes: Mapping[str, WalletChange]) -> _Plan:
+    if not legs and not wallet_changes:
         raise ValueError("a posting needs legs")
     total = 0
     plan = _Plan()
@@ -243,6 +260,12 @@ def _plan(legs: Sequence[Leg]) -> _Plan:
             plan.systems[key] = plan.systems.get(key, 0) + amount
     if total != 0:
         raise ValueError(f"legs must sum to zero, got {total}")
+    for user_id, change in wallet_changes.items():
+        key = f"u:{user_id}"
+        if not isinstance(change.debt, int) or isinstance(change.debt, bool) or abs(change.debt) > MAX_AMOUNT:
+            raise ValueError(f"bad debt change {change.debt!r}")
+        plan.users.setdefault(key, {b: 0 for b in USER_BUCKETS})
+        plan.changes[key] = change
     return plan
 
 
@@ -286,6 +309,7 @@ def _read(economy: str, user_keys: List[str], op_key: str) -> Tuple[Dict[str, _W
             version=item.get("version", 0),
             seq=item.get("seq", 0),
             frozen=bool(item.get("frozen", False)),
+            debt=item.get("debt", 0),
         )
     existing = codec.decode_item(found[operations][0]) if found[operations] else None
     return wallets, existing
@@ -300,6 +324,11 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
             raise errors.UserNotFoundError(user_id=user_id)
         if wallet.frozen and not allow_frozen and deltas["available"] < 0:
             raise errors.AccountFrozenError(user_id=user_id)
+        change = plan.changes.get(key, WalletChange())
+        debt = wallet.debt + change.debt
+        if debt < 0:
+            raise ValueError(f"debt of {user_id} would go negative")
+        frozen = wallet.frozen if change.frozen is None else change.frozen
         values = {b: getattr(wallet, b) + deltas[b] for b in USER_BUCKETS}
         for bucket, value in values.items():
             if value < 0:
@@ -308,7 +337,7 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
                 )
             if value > MAX_BALANCE:
                 raise errors.BalanceLimitError(user_id=user_id, bucket=bucket, max_balance=MAX_BALANCE)
-        after[key] = Balances(values["available"], values["held"], values["earnings"], wallet.seq + 1, wallet.frozen)
+        after[key] = Balances(values["available"], values["held"], values["earnings"], wallet.seq + 1, frozen, debt)
     return after
 
 
@@ -347,8 +376,8 @@ def _items(
                     "TableName": accounts,
                     "Key": {"economy": {"S": economy}, "account": {"S": key}},
                     "UpdateExpression": (
-                        "SET available = :a, held = :h, earnings = :e, #v = :nv, seq = :seq, "
-                        "updated_at = :t, kind = :kind, created_at = if_not_exists(created_at, :t)"
+                        "SET available = :a, held = :h, earnings = :e, #v = :nv, seq = :seq, debt = :debt, "
+                        "frozen = :frozen, updated_at = :t, kind = :kind, created_at = if_not_exists(created_at, :t)"
                     ),
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#v": "version"},
@@ -358,6 +387,8 @@ def _items(
                         ":e": {"N": str(state.earnings)},
                         ":nv": {"N": str(wallet.version + 1)},
                         ":seq": {"N": str(state.seq)},
+                        ":debt": {"N": str(state.debt)},
+                        ":frozen": {"BOOL": state.frozen},
                         ":t": {"S": created_at},
                         ":kind": {"S": "user"},
                         **cond_values,
@@ -374,6 +405,7 @@ def _items(
             "held_after": state.held,
             "earnings_after": state.earnings,
             **{f"d_{b}": d for b, d in deltas.items() if d},
+            **_debt_fields(plan.changes.get(key), state),
             **common,
         }
         items.append(_put_new(entries, entry, "account_key"))
@@ -419,6 +451,17 @@ def _items(
             raise ValueError("side writes may not touch accounts: only the ledger moves balances")
         items.append(side.item)
     return items, op_index, side_start
+
+
+def _debt_fields(change: Optional[WalletChange], state: Balances) -> Dict[str, Any]:
+    fields: Dict[str, Any] = {}
+    if change is not None and change.debt:
+        fields["d_debt"] = change.debt
+    if state.debt or fields:
+        fields["debt_after"] = state.debt
+    if change is not None and change.frozen is not None:
+        fields["frozen_after"] = change.frozen
+    return fields
 
 
 def _put_new(table: str, values: Mapping[str, Any], key_attr: str) -> dict:

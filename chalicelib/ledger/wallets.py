@@ -20,6 +20,7 @@ class Wallet:
     frozen: bool
     seq: int
     version: int
+    debt: int
     created_at: Optional[str]
     updated_at: Optional[str]
 
@@ -31,6 +32,7 @@ class Wallet:
             "earnings": self.earnings,
             "total": self.available + self.held + self.earnings,
             "frozen": self.frozen,
+            "debt": self.debt,
             "seq": self.seq,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -46,6 +48,7 @@ def _wallet(user_id: str, item: Dict[str, Any]) -> Wallet:
         frozen=bool(item.get("frozen", False)),
         seq=item.get("seq", 0),
         version=item.get("version", 0),
+        debt=item.get("debt", 0),
         created_at=item.get("created_at"),
         updated_at=item.get("updated_at"),
     )

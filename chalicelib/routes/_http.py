@@ -85,6 +85,20 @@ class Call:
     query: Dict[str, str]
     headers: Any
     raw_body: bytes
+    context: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """This API's public base URL as the caller reached it (links we hand out)."""
+        host = self.headers.get("host")
+        if not host:
+            return ""
+        scheme = self.headers.get("x-forwarded-proto", "http")
+        stage = self.context.get("stage")
+        # API Gateway's default domain serves the app under /<stage>; a custom
+        # domain (or chalice local) does not.
+        prefix = f"/{stage}" if stage and "execute-api" in host else ""
+        return f"{scheme}://{host}{prefix}"
 
     def idempotency_key(self) -> str:
         key = self.headers.get("idempotency-key")
@@ -170,7 +184,8 @@ def endpoint(
                 if authenticated:
                     principal = authenticate(request.headers.get("authorization"), scope)
                 parsed = parse_body(request.raw_body, body) if body is not None else None
-                call = Call(principal, parsed, dict(request.query_params or {}), request.headers, request.raw_body or b"")
+                call = Call(principal, parsed, dict(request.query_params or {}), request.headers,
+                            request.raw_body or b"", dict(request.context or {}))
                 reply = view(call, **params)
             except errors.CoinhallError as exc:
                 return error_response(exc, request_id)

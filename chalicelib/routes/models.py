@@ -19,6 +19,9 @@ class SpendBody(_Body):
     amount: Amount = Field(gt=0, le=MAX_AMOUNT, description="Coins to spend (integer, 1..10^12).")
     reason: StrictStr = Field(min_length=1, max_length=200, description="Why, shown in the statement.")
     ref: Optional[StrictStr] = Field(default=None, min_length=1, max_length=200, description="Your reference.")
+    creator_id: Optional[StrictStr] = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.:@|-]{1,128}$",
+        description="A tip or gift: this user's earnings get the economy's creator share, the treasury the rest.")
 
 
 class AdjustBody(_Body):
@@ -57,6 +60,7 @@ class Wallet(BaseModel):
     earnings: int
     total: int
     frozen: bool
+    debt: int = Field(description="Coins owed after a refund or lost dispute took back more than the wallet held.")
     seq: int
     created_at: Optional[str]
     updated_at: Optional[str]
@@ -68,6 +72,10 @@ class Posting(BaseModel):
     amount: int
     reason: str
     ref: Optional[str] = None
+    creator_id: Optional[str] = Field(default=None, description="Spend with a recipient only.")
+    creator_amount: Optional[int] = None
+    platform_amount: Optional[int] = None
+    creator_share_bps: Optional[int] = None
     balance: Balance
     seq: int
     created_at: str
@@ -132,3 +140,69 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+_URL = r"^https?://[^\s]{1,2000}$"
+_ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
+
+
+class CheckoutBody(_Body):
+    user_id: StrictStr = Field(pattern=_ID)
+    pack_id: StrictStr = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    success_url: Optional[StrictStr] = Field(default=None, pattern=_URL)
+    cancel_url: Optional[StrictStr] = Field(default=None, pattern=_URL)
+
+
+class Checkout(BaseModel):
+    purchase_id: str
+    session_id: Optional[str]
+    checkout_url: Optional[str]
+    status: str
+    total_coins: int
+    price: Price
+    expires_at: Optional[str]
+
+
+class Purchase(BaseModel):
+    purchase_id: str
+    user_id: str
+    pack_id: str
+    pack_name: str
+    coins: int
+    bonus_coins: int
+    total_coins: int
+    price: Price
+    status: str = Field(description="pending, credited, failed, expired, refunded, disputed")
+    session_id: Optional[str]
+    checkout_url: Optional[str]
+    created_at: str
+    expires_at: Optional[str]
+    credited_at: Optional[str]
+    clawed_back_coins: int
+    debt_coins: int
+    refunded_amount: Optional[int] = None
+    dispute_status: Optional[str] = None
+    failure_reason: Optional[str] = None
+
+
+class PriceBody(_Body):
+    amount: StrictInt = Field(gt=0, le=100_000_000, description="Minor units.")
+    currency: StrictStr = Field(pattern=r"^[a-z]{3}$", description="ISO 4217, lower case.")
+
+
+class PackBody(_Body):
+    name: StrictStr = Field(min_length=1, max_length=100)
+    coins: StrictInt = Field(gt=0, le=MAX_AMOUNT)
+    bonus_coins: StrictInt = Field(default=0, ge=0, le=MAX_AMOUNT)
+    price: PriceBody
+    active: bool = True
+    sort_order: StrictInt = Field(default=0, ge=0, le=10_000)
+
+
+class SettleDebtResult(BaseModel):
+    transaction_id: str
+    user_id: str
+    paid: int
+    debt: int
+    frozen: bool
+    balance: Balance

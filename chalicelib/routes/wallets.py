@@ -44,7 +44,7 @@ def spend(call: Call, user_id: str) -> Reply:
     path_param("user_id", user_id, valid_user_id)
     key = call.idempotency_key()
     b = call.body
-    outcome = do_spend(call.principal.economy, user_id, b.amount, b.reason, b.ref, key)
+    outcome = do_spend(call.principal.economy, user_id, b.amount, b.reason, b.ref, key, b.creator_id)
     return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
 
 

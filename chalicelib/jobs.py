@@ -1,0 +1,90 @@
+"""Scheduled jobs: one registry for the schedules, the CLI and local timers.
+
+A job is a plain function ``fn(ctx: JobContext) -> dict`` in a feature module,
+named here with its schedule. Jobs are bounded: they stop when
+``ctx.should_stop()`` says so (time or item budget) and resume where they left
+off on the next run, because they only ever pick up work that is still due
+(an index on status and expiry, never a table scan). They must be safe when two
+runs overlap or one dies half-way: every effect goes through the ledger's
+idempotency keys or a conditional write.
+
+``python -m chalicelib.cli jobs run <name>`` runs one now; on AWS each is a
+Chalice ``schedule`` (``routes/schedules.py``); in the local stage ``make run``
+runs them on their schedules in-process.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
+
+log = logging.getLogger("coinhall.jobs")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    target: str  # "module:function"
+    schedule: str  # a Chalice/EventBridge expression: "rate(1 minute)" or "cron(...)"
+    description: str
+
+
+# name -> spec. Features add their jobs here (the target is imported only when run).
+JOBS: Dict[str, JobSpec] = {}
+
+
+def register(name: str, target: str, schedule: str, description: str) -> None:
+    JOBS[name] = JobSpec(name, target, schedule, description)
+
+
+@dataclass
+class JobContext:
+    """What a run may spend, and what it did."""
+
+    name: str
+    deadline: float
+    max_items: int
+    processed: int = 0
+    stats: Dict[str, Any] = field(default_factory=dict)
+
+    def should_stop(self) -> bool:
+        return self.processed >= self.max_items or time.monotonic() >= self.deadline
+
+    def count(self, key: str = "processed", n: int = 1) -> None:
+        if key == "processed":
+            self.processed += n
+        else:
+            self.stats[key] = self.stats.get(key, 0) + n
+
+
+def resolve(name: str) -> Callable[[JobContext], Dict[str, Any]]:
+    spec = JOBS.get(name)
+    if spec is None:
+        raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(JOBS))}")
+    module, _, function = spec.target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def run_job(name: str, *, max_seconds: float = 50.0, max_items: int = 1000, **kwargs: Any) -> Dict[str, Any]:
+    """Run one job within its budget; returns a JSON-able report."""
+    fn = resolve(name)
+    started = time.monotonic()
+    ctx = JobContext(name, started + max_seconds, max_items)
+    result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
+    report = {
+        "job": name,
+        "processed": ctx.processed,
+        "stopped_early": ctx.should_stop(),
+        "duration_s": round(time.monotonic() - started, 3),
+        **ctx.stats,
+        **(result or {}),
+    }
+    log.info("job finished", extra={"job": report})
+    return report
+
+
+# --- The jobs (one line each; features append theirs) ---------------------
+register("expire-holds", "chalicelib.holds:expire_due_holds", "rate(1 minute)", "Release active holds past their expires_at (due index, bounded).")
+register("release-escrows", "chalicelib.escrows:release_due_escrows", "rate(1 minute)", "Pay the freelancer of job escrows past their auto-release deadline.")

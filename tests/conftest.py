@@ -1,0 +1,210 @@
+"""Fixtures: the engines (moto and DynamoDB Local), economies, and an API client.
+
+Tiers: ``unit`` tests run on moto in one thread; ``integration`` tests run on
+DynamoDB Local, started in-memory once per session on a free port. Tables are
+created once per engine; every test gets its own economy (a fresh tenant), which
+isolates tests the way the product isolates customers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Optional
+
+import pytest
+
+from chalicelib import apikeys, config
+from chalicelib.db import engine as db_engine
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_BASE_ENV = {
+    "COINS_STAGE": "local",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "COINS_LEDGER_RETRY_SECONDS": "30",
+}
+
+
+def _apply_env(monkeypatch: pytest.MonkeyPatch, **values: Optional[str]) -> None:
+    for name, value in {**_BASE_ENV, **values}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    config.reset_settings()
+    db_engine.reset()
+    apikeys.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def ddb_local_endpoint() -> Iterator[str]:
+    """DynamoDB Local, in memory, for the whole session (or COINS_TEST_ENDPOINT)."""
+    external = os.environ.get("COINS_TEST_ENDPOINT")
+    if external:
+        yield external
+        return
+    from scripts import ddb_local
+
+    ddb_local.ensure_java()
+    ddb_local.ensure_installed()
+    engine = ddb_local.start(in_memory=True)
+    try:
+        yield engine.endpoint
+    finally:
+        engine.stop()
+
+
+_created: Dict[str, bool] = {}
+
+
+@pytest.fixture
+def local_engine(ddb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Settings pointed at DynamoDB Local, tables created (once per session)."""
+    prefix = "test-"
+    _apply_env(monkeypatch, COINS_DYNAMODB_ENDPOINT=ddb_local_endpoint, COINS_TABLE_PREFIX=prefix)
+    if not _created.get(ddb_local_endpoint):
+        from chalicelib.db.schema import create_tables
+
+        create_tables()
+        _created[ddb_local_endpoint] = True
+    yield ddb_local_endpoint
+    config.reset_settings()
+    db_engine.reset()
+
+
+@pytest.fixture
+def moto_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings on moto's in-process DynamoDB, tables created fresh."""
+    from moto import mock_aws
+
+    _apply_env(monkeypatch, COINS_DYNAMODB_ENDPOINT="", COINS_TABLE_PREFIX="unit-")
+    with mock_aws():
+        from chalicelib.db.schema import create_tables
+
+        create_tables()
+        yield None
+    config.reset_settings()
+    db_engine.reset()
+
+
+@pytest.fixture(params=["moto", "dynamodb_local"])
+def any_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a contract test on the fake and again on the real engine."""
+    if request.param == "moto":
+        request.getfixturevalue("moto_engine")
+    else:
+        request.getfixturevalue("local_engine")
+    yield request.param
+
+
+@dataclass
+class Resp:
+    status: int
+    body: Any
+    headers: Dict[str, str]
+
+    @property
+    def code(self) -> Optional[str]:
+        return (self.body or {}).get("error", {}).get("code") if isinstance(self.body, dict) else None
+
+
+class Api:
+    """The app through Chalice's test client, as a host app would call it."""
+
+    def __init__(self, client: Any, token: Optional[str]) -> None:
+        self.client = client
+        self.token = token
+
+    def _headers(self, token: Optional[str], key: Optional[str], extra: Optional[Dict[str, str]]) -> Dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        token = self.token if token is None else token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        headers.update(extra or {})
+        return headers
+
+    @staticmethod
+    def _wrap(response: Any) -> Resp:
+        try:
+            body = json.loads(response.body) if response.body else None
+        except ValueError:
+            body = response.body
+        return Resp(response.status_code, body, {k.lower(): v for k, v in response.headers.items()})
+
+    def get(self, path: str, token: Optional[str] = None, headers: Optional[Dict[str, str]] = None) -> Resp:
+        return self._wrap(self.client.http.get(path, headers=self._headers(token, None, headers)))
+
+    def post(self, path: str, body: Any = None, key: Optional[str] = None, token: Optional[str] = None,
+             headers: Optional[Dict[str, str]] = None, raw: Optional[str] = None) -> Resp:
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        return self._wrap(self.client.http.post(path, headers=self._headers(token, key, headers), body=data))
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Resp:
+        return self._wrap(self.client.http.request(method, path, **kwargs))
+
+
+@dataclass
+class Economy:
+    id: str
+    admin_token: str  # read, write, admin
+    write_token: str  # read, write
+    read_token: str  # read only
+    api: Api
+
+    def credit(self, user_id: str, amount: int) -> Resp:
+        resp = self.api.post(f"/v1/admin/users/{user_id}/adjust", {"amount": amount, "reason": "test credit"},
+                             key=f"credit-{uuid.uuid4().hex}", token=self.admin_token)
+        assert resp.status == 200, resp.body
+        return resp
+
+    def check(self) -> Any:
+        from chalicelib.ledger.invariants import check_economy
+
+        report = check_economy(self.id)
+        assert report.ok, report.discrepancies
+        return report
+
+
+def new_economy_id() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+def _economy(client: Any) -> Economy:
+    economy_id = new_economy_id()
+    admin, _ = apikeys.create_key(economy_id, {"read", "write", "admin"}, label="test admin")
+    write, _ = apikeys.create_key(economy_id, {"read", "write"}, label="test write")
+    read, _ = apikeys.create_key(economy_id, {"read"}, label="test read")
+    return Economy(economy_id, admin, write, read, Api(client, admin))
+
+
+@pytest.fixture
+def chalice_client() -> Iterator[Any]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield client
+
+
+@pytest.fixture
+def economy(local_engine: str, chalice_client: Any) -> Economy:
+    """A fresh economy on DynamoDB Local with admin, write and read keys."""
+    return _economy(chalice_client)
+
+
+@pytest.fixture
+def unit_economy(moto_engine: None, chalice_client: Any) -> Economy:
+    """A fresh economy on moto."""
+    return _economy(chalice_client)
+
+
+@pytest.fixture
+def any_economy(any_engine: str, chalice_client: Any) -> Economy:
+    return _economy(chalice_client)
