@@ -2,6 +2,8 @@
 from chalicelib.config import check_at_cold_start
 from chalicelib.routes import _http, admin, catalog, health, local_pages, purchases, queue_consumer, schedules, wallets
 from chalicelib.routes import spending as spending_routes
+from chalicelib.routes import discord as discord_routes
+from chalicelib.routes import rewards as rewards_routes
 
 check_at_cold_start()
 
@@ -14,5 +16,7 @@ app.register_blueprint(spending_routes.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(purchases.bp)
 app.register_blueprint(local_pages.bp)
+app.register_blueprint(discord_routes.bp)
+app.register_blueprint(rewards_routes.bp)
 app.register_blueprint(schedules.bp)
 app.register_blueprint(queue_consumer.bp)

@@ -22,6 +22,8 @@ from bench.registry import COLD, FINAL, MAIN, Benchmark, benchmarks, register
 MODULES = (
     "bench.cold_start",
     "bench.spend",
+    "bench.spending",
+    "bench.purchases",
     "bench.checks",
 )
 

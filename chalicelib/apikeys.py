@@ -96,15 +96,17 @@ def authenticate(token: Optional[str]) -> Principal:
         hit = _cache.get(digest)
     if hit and hit[1] > now:
         return hit[0]
-    from chalicelib.db.api_keys import ApiKeyModel
+    # The low-level client the ledger already built: a PynamoDB model here would
+    # build a second botocore session on the cold-start path (~150 ms).
+    from chalicelib.db.engine import get_client, table_name
 
-    try:
-        item = ApiKeyModel.get("key_" + digest[:16], consistent_read=True)
-    except ApiKeyModel.DoesNotExist:
-        raise errors.UnauthenticatedError() from None
-    if item.revoked_at or not hmac.compare_digest(item.key_hash, digest):
+    response = get_client().get_item(
+        TableName=table_name("api_keys"), Key={"key_id": {"S": "key_" + digest[:16]}}, ConsistentRead=True
+    )
+    item = response.get("Item")
+    if not item or "revoked_at" in item or not hmac.compare_digest(item["key_hash"]["S"], digest):
         raise errors.UnauthenticatedError()
-    principal = Principal(item.economy, item.key_id, frozenset(item.scopes or ()))
+    principal = Principal(item["economy"]["S"], item["key_id"]["S"], frozenset(item.get("scopes", {}).get("SS", ())))
     if ttl > 0:
         with _cache_lock:
             _cache[digest] = (principal, now + ttl)

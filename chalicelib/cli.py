@@ -8,6 +8,8 @@
   check --economy E              the ledger invariants, as JSON (exit 1 when broken)
   jobs list | jobs run NAME      the scheduled jobs; run one now (bounded, resumable)
   config                         the effective settings, secrets masked
+  discord send|register|link|role|question-add|dev-key
+                                 the Discord side (see chalicelib/discord/cli.py)
 
 Settings come from the environment as for the app (COINS_DYNAMODB_ENDPOINT,
 COINS_TABLE_PREFIX, ...).
@@ -150,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the effective settings")
     config.set_defaults(func=cmd_config)
+
+    from chalicelib.discord.cli import add_parser as add_discord_parser
+
+    add_discord_parser(sub)
     return parser
 
 

@@ -46,6 +46,8 @@ _ENV = {
     "VOUCHER_TIMEOUT_H": ("voucher_timeout_h", "72"),
     "CREATOR_SHARE_BPS": ("creator_share_bps", "7000"),
     "ESCROW_FEE_BPS": ("escrow_fee_bps", "1000"),
+    "DISCORD_API_BASE": ("discord_api_base", "https://discord.com/api/v10"),
+    "LEADERBOARD_CRON": ("leaderboard_cron", "rate(15 minutes)"),
 }
 
 # Names that only make sense locally: on AWS the SDK finds DynamoDB itself and
@@ -92,6 +94,9 @@ class Settings(BaseModel):
     # Defaults for economies that set none in their tunables (basis points).
     creator_share_bps: int = Field(ge=0, le=10_000)
     escrow_fee_bps: int = Field(ge=0, le=10_000)
+    # Discord's REST API (tests and `discord send` point it at a local stand-in).
+    discord_api_base: str = Field(pattern=r"^https?://\S+$")
+    leaderboard_cron: str = Field(pattern=r"^(rate|cron)\(.+\)$")
 
     @field_validator("stripe_webhook_secret")
     @classmethod
@@ -116,17 +121,24 @@ class Settings(BaseModel):
 
     @property
     def market_fee_bps(self) -> int:
-        """Rates are stored as basis points; round half up once, here."""
-        return int(self.market_fee * 10_000 + 0.5)
+        """Rates are stored as basis points; round half up once, here (in decimal, not float)."""
+        return to_bps(self.market_fee)
 
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
 
 
+def to_bps(rate: float) -> int:
+    """A rate such as 0.08 as basis points (800), rounded half up on its decimal digits."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return int((Decimal(repr(rate)) * 10_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def load_settings(environ: Optional[dict] = None) -> Settings:
     """Build settings from ``environ``; raises ConfigError naming every problem."""
     env = os.environ if environ is None else environ
-    stage = env.get("COINS_STAGE", "local")
+    stage = env.get("COINS_STAGE") or "local"  # empty means unset, as for every variable
     local = stage == "local"
     values: dict = {}
     for name, (field, default) in _ENV.items():
@@ -136,6 +148,7 @@ def load_settings(environ: Optional[dict] = None) -> Settings:
         if raw is None and (local or name not in REQUIRED_OUTSIDE_LOCAL):
             raw = default if local or name not in _LOCAL_ONLY else None
         values[field] = raw
+    values["stage"] = stage
     if env.get("COINS_TABLE_PREFIX") in (None, "") and not local:
         values["table_prefix"] = f"coinhall-{stage}-"
     problems = []
@@ -178,5 +191,5 @@ def check_at_cold_start() -> None:
     Skipped when the app is only imported to be packaged (``chalice deploy``
     loads app.py on the deployer's machine, where the secrets are not).
     """
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("COINS_STAGE", "local") == "local":
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or (os.environ.get("COINS_STAGE") or "local") == "local":
         get_settings()

@@ -75,7 +75,7 @@ def put_content(
     """
     from chalicelib.spending_rates import get_rates
 
-    share = creator_share_bps if creator_share_bps is not None else get_rates(economy).creator_share_bps
+    share = creator_share_bps if creator_share_bps is not None else get_rates(economy, fresh=True).creator_share_bps
     client = get_client()
     for _ in range(20):
         before = find_content(economy, content_id)

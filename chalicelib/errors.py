@@ -232,3 +232,40 @@ class SelfPaymentError(BusinessRuleError):
     """The payer and the recipient are the same user."""
 
     code, message = "self_payment", "A user cannot pay themselves."
+
+
+# --- rewards and Discord ------------------------------------------------------
+class RewardAlreadyClaimedError(ConflictError):
+    """The reward was already granted (a referred user credited to another referrer, today's quest answered)."""
+
+    code, message = "reward_already_claimed", "This reward was already claimed."
+
+
+class SelfReferralError(BusinessRuleError):
+    """A user named themselves as the user they referred."""
+
+    code, message = "self_referral", "A user cannot refer themselves."
+
+
+class InvalidRecipientError(BusinessRuleError):
+    """Coins cannot go to this recipient (a bot, or no such user)."""
+
+    code, message = "invalid_recipient", "Coins cannot be sent to this recipient."
+
+
+class NotAllowedError(ForbiddenError):
+    """A Discord member whose roles do not allow the action."""
+
+    code, message = "not_allowed", "You are not allowed to do that."
+
+
+class InteractionExpiredError(ConflictError):
+    """A Discord confirmation was clicked after it expired, or by someone else."""
+
+    code, message = "interaction_expired", "This confirmation has expired; run the command again."
+
+
+class DiscordApiError(CoinhallError):
+    """Discord's REST API refused a call or did not answer after retries."""
+
+    status, code, message = 502, "discord_api_error", "Discord's API did not accept the call."

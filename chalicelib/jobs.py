@@ -15,7 +15,9 @@ runs them on their schedules in-process.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
@@ -70,6 +72,10 @@ def resolve(name: str) -> Callable[[JobContext], Dict[str, Any]]:
 def run_job(name: str, *, max_seconds: float = 50.0, max_items: int = 1000, **kwargs: Any) -> Dict[str, Any]:
     """Run one job within its budget; returns a JSON-able report."""
     fn = resolve(name)
+    accepted = inspect.signature(fn).parameters
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise KeyError(f"job {name!r} takes no {', '.join('--' + k for k in unknown)}")
     started = time.monotonic()
     ctx = JobContext(name, started + max_seconds, max_items)
     result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
@@ -88,3 +94,5 @@ def run_job(name: str, *, max_seconds: float = 50.0, max_items: int = 1000, **kw
 # --- The jobs (one line each; features append theirs) ---------------------
 register("expire-holds", "chalicelib.holds:expire_due_holds", "rate(1 minute)", "Release active holds past their expires_at (due index, bounded).")
 register("release-escrows", "chalicelib.escrows:release_due_escrows", "rate(1 minute)", "Pay the freelancer of job escrows past their auto-release deadline.")
+# Schedule from LEADERBOARD_CRON (read here, at import, because Chalice fixes schedules at deploy time).
+register("leaderboard", "chalicelib.leaderboard:refresh_leaderboards", os.environ.get("LEADERBOARD_CRON") or "rate(15 minutes)", "Refresh due guilds' leaderboard snapshots and #leaderboard messages (due index).")

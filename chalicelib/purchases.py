@@ -246,23 +246,27 @@ def _session_purchase(obj: Dict[str, Any]) -> Any:
     return _load(purchase_id)
 
 
-def _link_payment(p: Any, payment_intent: Optional[str]) -> None:
-    """Tie the purchase and its PaymentIntent together, from whichever side knows first."""
+def _link_payment(p: Any, payment_intent: Optional[str], on_purchase: bool = True) -> Any:
+    """Tie the purchase and its PaymentIntent together, from whichever side knows first.
+
+    Returns the payment record as it now stands (None without a PaymentIntent).
+    """
     from chalicelib.db.purchases import PaymentModel, PurchaseModel
 
     if not isinstance(payment_intent, str) or not payment_intent:
-        return
-    if p.payment_intent is None:
+        return None
+    if p.payment_intent is None and on_purchase:
         try:
             p.update(actions=[PurchaseModel.payment_intent.set(payment_intent)],
                      condition=PurchaseModel.payment_intent.does_not_exist())
         except Exception as exc:
             if "ConditionalCheckFailed" not in str(exc):
                 raise
-    PaymentModel(payment_intent).update(
-        actions=[PaymentModel.purchase_id.set(PaymentModel.purchase_id | p.purchase_id),
-                 PaymentModel.updated_at.set(now_iso())]
-    )
+    payment = PaymentModel(payment_intent)
+    # update() returns ALL_NEW into the instance: the link costs no extra read.
+    payment.update(actions=[PaymentModel.purchase_id.set(PaymentModel.purchase_id | p.purchase_id),
+                            PaymentModel.updated_at.set(now_iso())])
+    return payment
 
 
 def _on_paid(obj: Dict[str, Any]) -> tuple:
@@ -287,9 +291,16 @@ def _on_paid(obj: Dict[str, Any]) -> tuple:
         log.error("OPERATOR ALERT: paid session does not match purchase %s: %s", p.purchase_id, problems)
         p.update(actions=[PurchaseModel.failure_reason.set("mismatch"), PurchaseModel.updated_at.set(now_iso())])
         return p.purchase_id, "mismatch"
-    _link_payment(p, obj.get("payment_intent"))
-    p.update(actions=[PurchaseModel.paid.set(True), PurchaseModel.updated_at.set(now_iso())])
-    converge(p.purchase_id)
+    payment = _link_payment(p, obj.get("payment_intent"), on_purchase=False)
+    if payment is not None and p.payment_intent is None:
+        p.payment_intent = payment.payment_intent
+    if p.credited_op is None:
+        # The credit's own transaction records the payment (paid, PaymentIntent):
+        # one write fewer on the hot path, and the fact lands with its money.
+        p.paid = True
+    else:
+        p.update(actions=[PurchaseModel.paid.set(True), PurchaseModel.updated_at.set(now_iso())])
+    converge(p.purchase_id, p, payment)
     return p.purchase_id, "paid"
 
 
@@ -382,18 +393,37 @@ _HANDLERS: Dict[str, Callable[[Dict[str, Any]], tuple]] = {
 # --- converging the ledger on the facts -------------------------------------
 
 
-def converge(purchase_id: str) -> Dict[str, Any]:
-    """Apply whatever ledger steps the purchase's facts call for; idempotent."""
+def converge(purchase_id: str, p: Any = None, payment: Any = None) -> Dict[str, Any]:
+    """Apply whatever ledger steps the purchase's facts call for; idempotent.
+
+    ``p``/``payment`` may be passed when the caller just read or wrote them.
+    After each step the payment's facts are read again: a refund or dispute may
+    have been recorded meanwhile by a delivery that saw the purchase unpaid and
+    left the step to us. The purchase itself is re-read only after a race.
+    """
+    fresh = p is None
     for _ in range(20):
-        p = _load(purchase_id)
-        payment = _payment(p.payment_intent)
+        if fresh:
+            p = _load(purchase_id)
+            payment = _payment(p.payment_intent)
         try:
             if not _step(p, payment):
                 _sync_status(p, payment)
                 return purchase_view(p, payment)
+            payment = _payment(p.payment_intent)
+            fresh = False
         except (_Raced, errors.IdempotencyKeyReusedError, errors.InsufficientFundsError):
-            continue  # another delivery took a step, or the wallet moved: look again
+            fresh = True  # another delivery took a step, or the wallet moved: look again
     raise errors.ContentionError(purchase_id=purchase_id)
+
+
+def _post_step(p: Any, updates: Dict[str, Any], **post_args: Any) -> None:
+    """Post one step; on success mirror the purchase's new progress in memory."""
+    outcome = ledger.post(**post_args)
+    if outcome.replayed:
+        raise _Raced()  # another delivery committed this step: its values, not ours
+    for name, value in updates.items():
+        setattr(p, name, value)
 
 
 def desired_status(p: Any, payment: Any) -> str:
@@ -454,7 +484,7 @@ def _purchase_update(p: Any, set_values: Dict[str, Any], condition: str, values:
     expr = "SET " + ", ".join(f"#{k} = :{k}" for k in set_values)
     attr_values = {f":{k}": codec.encode(v) for k, v in set_values.items()}
     attr_values.update({k: codec.encode(v) for k, v in values.items()})
-    for token in ("clawed", "dispute_phase", "credited_op"):
+    for token in ("clawed", "dispute_phase", "credited_op"):  # attributes the conditions name
         if token in condition and f"#{token}" not in names:
             names[f"#{token}"] = token
     return SideWrite(
@@ -470,16 +500,20 @@ def _credit(p: Any) -> None:
     receipt = {"purchase_id": p.purchase_id, "pack_id": p.pack_id, "pack_name": p.pack_name,
                "coins": int(p.coins), "bonus_coins": int(p.bonus_coins or 0),
                "price_amount": int(p.amount), "currency": p.currency}
+    updates: Dict[str, Any] = {}
 
     def side(posted: Any) -> list:
-        return [_purchase_update(
-            p, {"credited_op": posted.op_id, "credited_at": posted.created_at, "status": "credited",
-                "updated_at": posted.created_at},
-            "attribute_not_exists(#credited_op)", {})]
+        updates.clear()
+        updates.update({"credited_op": posted.op_id, "credited_at": posted.created_at, "status": "credited",
+                        "paid": True, "updated_at": posted.created_at})
+        if p.payment_intent:
+            updates["payment_intent"] = p.payment_intent
+        return [_purchase_update(p, updates, "attribute_not_exists(#credited_op)", {})]
 
-    ledger.post(
-        p.economy, f"purchase:{p.purchase_id}", ledger.fingerprint("purchase", p.purchase_id, total), "purchase",
-        [Leg(ledger.user(p.user_id), total), Leg(ledger.system("issuance"), -total)],
+    _post_step(
+        p, updates, economy=p.economy, key=f"purchase:{p.purchase_id}",
+        request_fingerprint=ledger.fingerprint("purchase", p.purchase_id, total), type="purchase",
+        legs=[Leg(ledger.user(p.user_id), total), Leg(ledger.system("issuance"), -total)],
         respond=lambda posted: {"purchase_id": p.purchase_id, "credited": total},
         reason=f"Bought {p.pack_name}", ref=p.purchase_id, meta=receipt, side_writes=side,
     )
@@ -491,16 +525,16 @@ def _dispute_hold(p: Any, payment: Any) -> None:
     amount = max(0, min(wallet.available if wallet else 0, total - int(p.clawed or 0)))
     legs = [Leg(ledger.user(p.user_id), -amount), Leg(ledger.user(p.user_id), amount, "held")] if amount else []
     was_frozen = bool(wallet and wallet.frozen)
-    ledger.post(
-        p.economy, f"dispute-hold:{p.purchase_id}", ledger.fingerprint("dispute-hold", p.purchase_id, amount),
-        "dispute", legs, respond=lambda posted: {"held": amount},
+    updates = {"dispute_phase": "held", "dispute_hold": amount, "froze_wallet": not was_frozen,
+               "status": "disputed", "updated_at": now_iso()}
+    _post_step(
+        p, updates, economy=p.economy, key=f"dispute-hold:{p.purchase_id}",
+        request_fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
+        respond=lambda posted: {"held": amount},
         reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id, "dispute_id": payment.dispute_id},
         wallet_changes={p.user_id: WalletChange(frozen=True)},
-        side_writes=[_purchase_update(p, {"dispute_phase": "held", "dispute_hold": amount,
-                                          "froze_wallet": not was_frozen, "status": "disputed",
-                                          "updated_at": now_iso()},
-                                      "attribute_not_exists(#dispute_phase)", {})],
+        side_writes=[_purchase_update(p, updates, "attribute_not_exists(#dispute_phase)", {})],
     )
 
 
@@ -526,10 +560,11 @@ def _clawback(p: Any, payment: Any) -> None:
     reason = "Dispute lost: coins taken back" if lost else "Refund: coins taken back"
     updates = {"clawed": target, "debt": int(p.debt or 0) + debt, "dispute_hold": held_for_dispute - from_held,
                "updated_at": now_iso()}
-    ledger.post(
-        p.economy, f"clawback:{p.purchase_id}:{target}",
-        ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt), "refund", legs,
-        respond=lambda posted: {"clawed": delta, "debt": debt}, reason=reason, ref=p.purchase_id,
+    _post_step(
+        p, updates, economy=p.economy, key=f"clawback:{p.purchase_id}:{target}",
+        request_fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
+        type="refund", legs=legs, respond=lambda posted: {"clawed": delta, "debt": debt}, reason=reason,
+        ref=p.purchase_id,
         meta={"purchase_id": p.purchase_id, "coins_taken": from_held + from_available, "debt_added": debt,
               "refunded_amount": int(payment.refunded_amount or 0)},
         allow_frozen=True, wallet_changes=changes,
@@ -544,14 +579,15 @@ def _dispute_release(p: Any) -> None:
     amount = min(int(p.dispute_hold or 0), wallet.held if wallet else 0)
     legs = [Leg(ledger.user(p.user_id), -amount, "held"), Leg(ledger.user(p.user_id), amount)] if amount else []
     unfreeze = bool(p.froze_wallet) and wallet is not None and wallet.debt == 0
-    ledger.post(
-        p.economy, f"dispute-release:{p.purchase_id}", ledger.fingerprint("dispute-release", p.purchase_id, amount),
-        "dispute", legs, respond=lambda posted: {"released": amount},
+    updates = {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()}
+    _post_step(
+        p, updates, economy=p.economy, key=f"dispute-release:{p.purchase_id}",
+        request_fingerprint=ledger.fingerprint("dispute-release", p.purchase_id, amount), type="dispute", legs=legs,
+        respond=lambda posted: {"released": amount},
         reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id},
         wallet_changes={p.user_id: WalletChange(frozen=False if unfreeze else None)},
-        side_writes=[_purchase_update(p, {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()},
-                                      "#dispute_phase = :held", {":held": "held"})],
+        side_writes=[_purchase_update(p, updates, "#dispute_phase = :held", {":held": "held"})],
     )
 
 

@@ -126,3 +126,5 @@ def drain(timeout: float = 10.0) -> bool:
 
 
 # --- The consumers (one line each; features append theirs) -----------------
+register("discord.followup", "chalicelib.discord.worker:handle_followup")
+register("discord.log", "chalicelib.discord.hub:post_log_line")

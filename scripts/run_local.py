@@ -69,6 +69,10 @@ def main() -> int:
     for key, value in ddb_local.DUMMY_AWS_ENV.items():
         env.setdefault(key, value)  # real credentials are never needed locally
     env["COINS_STAGE"] = "local"
+    # The dev Discord key pair: `discord send` signs with its private half, the app trusts the public one.
+    from chalicelib.discord.devkey import load_or_create as discord_dev_key
+
+    env.setdefault("DISCORD_PUBLIC_KEY", discord_dev_key()[1])
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
@@ -98,6 +102,7 @@ def main() -> int:
     DynamoDB     {endpoint}
     Data         {data}
     Dev API key  {api_key}
+    Discord key  {env["DISCORD_PUBLIC_KEY"]}  (try: .venv/bin/python -m chalicelib.cli discord send "/daily" --user alice --guild demo --url http://127.0.0.1:{api_port})
   Ctrl-C stops everything.
 """, flush=True)
         # --no-autoreload: chalice's reloader restarts on any file change under

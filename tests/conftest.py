@@ -81,7 +81,10 @@ def moto_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Settings on moto's in-process DynamoDB, tables created fresh."""
     from moto import mock_aws
 
-    _apply_env(monkeypatch, COINS_DYNAMODB_ENDPOINT="", COINS_TABLE_PREFIX="unit-")
+    # moto intercepts requests to AWS's own endpoint (an empty value would mean
+    # "unset", i.e. the local default engine).
+    _apply_env(monkeypatch, COINS_DYNAMODB_ENDPOINT="https://dynamodb.us-east-1.amazonaws.com",
+               COINS_TABLE_PREFIX="unit-")
     with mock_aws():
         from chalicelib.db.schema import create_tables
 

@@ -22,9 +22,15 @@ def all_models() -> List[Type[CoinhallModel]]:
     from chalicelib.db.content import ContentModel
     from chalicelib.db.entitlements import EntitlementModel
     from chalicelib.db.holds import HoldModel
+    from chalicelib.db.guilds import GuildModel
+    from chalicelib.db.players import PlayerModel
+    from chalicelib.db.discord_interactions import InteractionModel
+    from chalicelib.db.leaderboards import LeaderboardModel
+    from chalicelib.db.quests import QuestionModel
 
     return [AccountModel, EntryModel, OperationModel, EconomyModel, PackModel, ApiKeyModel, AuditModel,
-            PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel]
+            PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel,
+            GuildModel, PlayerModel, InteractionModel, LeaderboardModel, QuestionModel]
 
 
 def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:

@@ -125,7 +125,7 @@ def parse_body(raw: Optional[bytes], model: Type[Any]) -> Any:
 
     try:
         data = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
         raise errors.MalformedJsonError() from None
     if not isinstance(data, dict):
         raise errors.MalformedJsonError()
@@ -246,6 +246,7 @@ def query_int(call: Call, name: str, *, default: int, low: int, high: int) -> in
     raw = call.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() alone admits '²' and other Unicode digits that int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
         raise errors.ValidationFailedError(f"'{name}' must be an integer from {low} to {high}.", field=name)
     return int(raw)

@@ -1,23 +1,34 @@
 """Request and response bodies of the HTTP API (pydantic; also the OpenAPI schemas)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Annotated, Dict, List, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from chalicelib.ledger.accounts import MAX_AMOUNT
 
 Amount = StrictInt
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# A reason a person will read in a statement or the audit trail: never blank.
+Reason = Annotated[StrictStr, AfterValidator(_not_blank)]
+
+
 class _Body(BaseModel):
     # Unknown fields are refused: a typo must not silently mean "default".
-    model_config = ConfigDict(extra="forbid")
+    # Schemas are built on first use, not at import: cold starts stay cheap.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class SpendBody(_Body):
     amount: Amount = Field(gt=0, le=MAX_AMOUNT, description="Coins to spend (integer, 1..10^12).")
-    reason: StrictStr = Field(min_length=1, max_length=200, description="Why, shown in the statement.")
+    reason: Reason = Field(min_length=1, max_length=200, description="Why, shown in the statement.")
     ref: Optional[StrictStr] = Field(default=None, min_length=1, max_length=200, description="Your reference.")
     creator_id: Optional[StrictStr] = Field(
         default=None, pattern=r"^[A-Za-z0-9_.:@|-]{1,128}$",
@@ -26,7 +37,7 @@ class SpendBody(_Body):
 
 class AdjustBody(_Body):
     amount: Amount = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="Signed coins: + credits, - debits.")
-    reason: StrictStr = Field(min_length=1, max_length=500)
+    reason: Reason = Field(min_length=1, max_length=500)
 
     @field_validator("amount")
     @classmethod
@@ -35,16 +46,9 @@ class AdjustBody(_Body):
             raise ValueError("must not be zero")
         return value
 
-    @field_validator("reason")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
 
 class FreezeBody(_Body):
-    reason: StrictStr = Field(min_length=1, max_length=500)
+    reason: Reason = Field(min_length=1, max_length=500)
 
 
 class Balance(BaseModel):

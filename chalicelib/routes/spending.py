@@ -8,6 +8,7 @@ from chalice import Blueprint
 from chalicelib import errors
 from chalicelib.content import valid_content_id
 from chalicelib.holds import HOLD_STATES, valid_hold_id
+from chalicelib.ledger import Outcome
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
 from chalicelib.routes.spending_models import (
@@ -41,7 +42,7 @@ def _optional_key(call: Call) -> Optional[str]:
     return call.idempotency_key() if call.headers.get("idempotency-key") is not None else None
 
 
-def _replied(outcome) -> Reply:
+def _replied(outcome: Outcome) -> Reply:
     return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
 
 
@@ -73,7 +74,7 @@ def get_content(call: Call, content_id: str) -> Reply:
 def get_rates(call: Call) -> Reply:
     from chalicelib.spending_rates import get_rates as rates
 
-    return Reply({"rates": rates(call.principal.economy).as_dict(), "changed": False})
+    return Reply({"rates": rates(call.principal.economy, fresh=True).as_dict(), "changed": False})
 
 
 @endpoint(bp, "/v1/admin/spending-rates", "PUT", summary="Set the economy's creator share and/or escrow fee, audited.",

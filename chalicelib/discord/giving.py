@@ -1,0 +1,141 @@
+"""``/give user amount note?``: a confirmed transfer between two members.
+
+The command only stores the pending gift (15 minutes) and asks for a
+confirmation; the Confirm click moves the coins in one ledger operation keyed by
+the ``/give`` interaction's id, so clicking Confirm twice (or Discord retrying)
+sends once. No gifts to yourself or to bots; a frozen sender is refused by the
+ledger.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Optional, Sequence
+
+from chalicelib import errors, ledger
+from chalicelib.discord import views
+from chalicelib.discord.hub import log_transaction
+from chalicelib.discord.interaction import Interaction
+from chalicelib.guilds import Guild, valid_snowflake
+from chalicelib.ids import now_iso
+from chalicelib.db.engine import table_name
+from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
+from chalicelib.ledger.accounts import MAX_AMOUNT
+
+PENDING_SECONDS = 15 * 60
+MAX_NOTE = 200
+
+
+def transfer(economy: str, sender: str, recipient: str, amount: int, note: Optional[str], key: str,
+             side_writes: Sequence[SideWrite] = ()) -> Outcome:
+    """Move ``amount`` from ``sender`` to ``recipient`` once per ``key`` (with ``side_writes``).
+
+    Raises SelfPaymentError, InsufficientFundsError, AccountFrozenError,
+    UserNotFoundError (a sender who never held coins), IdempotencyKeyReusedError.
+    """
+    if sender == recipient:
+        raise errors.SelfPaymentError(user_id=sender)
+    fp = ledger.fingerprint("transfer", economy, sender, recipient, amount, note)
+
+    def respond(posted: Posted) -> Dict[str, Any]:
+        after = posted.user(sender)
+        return {"transaction_id": posted.op_id, "user_id": sender, "to_user_id": recipient, "amount": amount,
+                "note": note, "balance": after.as_dict(), "seq": after.seq, "created_at": posted.created_at}
+
+    return ledger.post(
+        economy, key, fp, "transfer",
+        [Leg(ledger.user(sender), -amount), Leg(ledger.user(recipient), amount)],
+        respond=respond, reason=note or "gift", meta={"from": sender, "to": recipient, "via": "discord"},
+        side_writes=side_writes,
+    )
+
+
+def start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
+    from chalicelib.db.discord_interactions import InteractionModel
+
+    options = ix.options
+    recipient, amount, note = str(options.get("user") or ""), options.get("amount"), options.get("note")
+    if not valid_snowflake(recipient):
+        raise errors.InvalidRecipientError("Pick a member to send coins to.")
+    if recipient == ix.user_id:
+        raise errors.SelfPaymentError("You cannot send coins to yourself.")
+    if ix.resolved_user(recipient).get("bot"):
+        raise errors.InvalidRecipientError("Bots cannot hold coins.")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
+        raise errors.ValidationFailedError("The amount must be a whole number of coins above zero.", field="amount")
+    if note is not None:
+        note = str(note).strip()[:MAX_NOTE] or None
+    InteractionModel(
+        ix.id, kind="give", economy=guild.economy, user_id=ix.user_id, status="pending",
+        data={"to": recipient, "amount": amount, "note": note}, created_at=now_iso(),
+        expires_epoch=int(time.time()) + 86400,
+    ).save()
+    return views.give_confirm(ix.user_id, recipient, amount, note, ix.id)
+
+
+def confirm(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
+    pending = _pending(ix, guild, give_id)
+    data = pending.data.as_dict() if hasattr(pending.data, "as_dict") else dict(pending.data)
+    amount = int(data["amount"])
+    # The gift's status moves with the coins: a Cancel that won the race stops them.
+    done = SideWrite({"Update": {
+        "TableName": table_name("discord_interactions"),
+        "Key": {"interaction_id": {"S": give_id}},
+        "UpdateExpression": "SET #s = :done, updated_at = :t",
+        "ConditionExpression": "#s = :pending",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":done": {"S": "done"}, ":pending": {"S": "pending"}, ":t": {"S": now_iso()}},
+    }}, errors.InteractionExpiredError("This gift was cancelled."))
+    outcome = transfer(guild.economy, ix.user_id, data["to"], amount, data.get("note"), f"discord:give:{give_id}",
+                       [done])
+    if not outcome.replayed:
+        log_transaction(guild, f"`{amount:,}` from <@{ix.user_id}> to <@{data['to']}>"
+                               + (f" - {data['note']}" if data.get("note") else ""), outcome.result["transaction_id"])
+    return views.give_done(outcome.result)
+
+
+def cancel(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
+    pending = _pending(ix, guild, give_id)
+    if pending.status == "done":
+        raise errors.InteractionExpiredError("These coins were already sent.")
+    if not _set_status(give_id, "cancelled"):  # a Confirm committed between our read and now
+        raise errors.InteractionExpiredError("These coins were already sent.")
+    return views.give_cancelled()
+
+
+def _pending(ix: Interaction, guild: Guild, give_id: str) -> Any:
+    from chalicelib.db.discord_interactions import InteractionModel
+
+    try:
+        pending = InteractionModel.get(give_id, consistent_read=True)
+    except InteractionModel.DoesNotExist:
+        raise errors.InteractionExpiredError() from None
+    if pending.kind != "give" or pending.user_id != ix.user_id or pending.economy != guild.economy:
+        raise errors.InteractionExpiredError()
+    if pending.status == "cancelled":
+        raise errors.InteractionExpiredError("This gift was cancelled.")
+    started = time.time() - PENDING_SECONDS
+    if pending.status == "pending" and _epoch(pending.created_at) < started:
+        raise errors.InteractionExpiredError()
+    return pending
+
+
+def _set_status(give_id: str, status: str) -> bool:
+    """Move a pending gift to ``status``; False when it was no longer pending."""
+    from chalicelib.db.discord_interactions import InteractionModel
+
+    try:
+        InteractionModel(give_id).update(
+            actions=[InteractionModel.status.set(status), InteractionModel.updated_at.set(now_iso())],
+            condition=InteractionModel.status == "pending",
+        )
+        return True
+    except Exception as exc:
+        if "ConditionalCheckFailed" not in str(exc):
+            raise
+        return False
+
+
+def _epoch(moment: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()

@@ -1,0 +1,136 @@
+"""Dispatch a verified interaction to its flow, by type, command name or custom id.
+
+PING is answered with PONG before anything else (Discord's endpoint check).
+Every other interaction is resolved to its guild (creating the guild's economy
+on first use) and routed. A domain error becomes an ephemeral message that
+says what went wrong; an unexpected one is logged and answered with an
+ephemeral apology, never a 500 (Discord shows "interaction failed" to the
+player for those, and says nothing useful).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Dict, Tuple
+
+from chalicelib import errors
+from chalicelib.discord import views
+from chalicelib.discord.interaction import (
+    APPLICATION_COMMAND,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    PING,
+    Interaction,
+)
+from chalicelib.guilds import Guild, ensure_guild, valid_snowflake
+
+log = logging.getLogger("coinhall.discord")
+
+Handler = Callable[..., Dict[str, Any]]
+
+
+def _player(name: str) -> Handler:
+    def run(ix: Interaction, guild: Guild, *args: str) -> Dict[str, Any]:
+        from chalicelib.discord import player
+
+        return getattr(player, name)(ix, guild, *args)
+
+    return run
+
+
+def _setup(ix: Interaction, guild: Guild) -> Dict[str, Any]:
+    from chalicelib.discord import roles
+    from chalicelib.discord.worker import defer
+
+    if not roles.may("setup", ix.permissions, ix.role_ids, guild.role_map):
+        return views.not_allowed()
+    return defer(ix, guild, "setup", {})
+
+
+def _lazy(module: str, name: str) -> Handler:
+    def run(ix: Interaction, guild: Guild, *args: str) -> Dict[str, Any]:
+        import importlib
+
+        return getattr(importlib.import_module(f"chalicelib.discord.{module}"), name)(ix, guild, *args)
+
+    return run
+
+
+COMMANDS: Dict[str, Handler] = {
+    "coins": _player("card"),
+    "daily": _player("daily"),
+    "quest": _player("quest"),
+    "leaderboard": _player("leaderboard"),
+    "help": _player("help"),
+    "buy-coins": _lazy("shop", "menu"),
+    "give": _lazy("giving", "start"),
+    "coins-setup": _setup,
+    "coins-admin": _lazy("operators", "command"),
+}
+
+BUTTONS: Dict[str, Handler] = {
+    "hub:card": _player("card"),
+    "hub:daily": _player("daily"),
+    "hub:quest": _player("quest"),
+    "hub:leaderboard": _player("leaderboard"),
+    "hub:help": _player("help"),
+    "hub:buy": _lazy("shop", "menu"),
+    "lb:me": _player("card"),
+    "buy:pack": _lazy("shop", "choose"),
+}
+
+
+def handle(raw_body: bytes) -> Dict[str, Any]:
+    """The response to one interaction whose signature was already verified.
+
+    Raises MalformedJsonError / ValidationFailedError only for a body that is not
+    an interaction at all.
+    """
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise errors.MalformedJsonError() from None
+    ix = Interaction.parse(payload)
+    if ix.type == PING:
+        return views.pong()
+    try:
+        return dispatch(ix)
+    except errors.CoinhallError as exc:
+        return views.error(exc.message)
+    except Exception:
+        log.exception("interaction %s (%s) failed", ix.id, _describe(ix))
+        return views.error("Something went wrong on our side; it has been logged. Please try again.", "Sorry")
+
+
+def dispatch(ix: Interaction) -> Dict[str, Any]:
+    if not ix.guild_id:
+        return views.error("Coinhall works inside a server: use it there.")
+    if not valid_snowflake(ix.user_id) or not valid_snowflake(ix.id):
+        return views.error("This interaction has no user.")
+    handler, extra = _route(ix)
+    if handler is None:
+        return views.error("This button or command is not known (any more).")
+    guild = ensure_guild(ix.guild_id)
+    return handler(ix, guild, *extra)
+
+
+def _route(ix: Interaction) -> Tuple[Any, Tuple[str, ...]]:
+    if ix.type == APPLICATION_COMMAND:
+        return COMMANDS.get(ix.command), ()
+    if ix.type == MESSAGE_COMPONENT:
+        custom_id = ix.custom_id
+        if custom_id in BUTTONS:
+            return BUTTONS[custom_id], ()
+        parts = custom_id.split(":")
+        if len(parts) == 4 and parts[:2] == ["quest", "answer"]:
+            return _player("quest_answer"), (parts[2], parts[3])
+        if len(parts) == 3 and parts[0] == "give" and parts[1] in ("ok", "no") and valid_snowflake(parts[2]):
+            return _lazy("giving", "confirm" if parts[1] == "ok" else "cancel"), (parts[2],)
+        return None, ()
+    if ix.type == MODAL_SUBMIT and ix.custom_id.startswith("admin:"):
+        return _lazy("operators", "submit"), ()
+    return None, ()
+
+
+def _describe(ix: Interaction) -> str:
+    return ix.command if ix.type == APPLICATION_COMMAND else ix.custom_id[:40]

@@ -1,0 +1,196 @@
+"""A local stand-in for Discord's REST API: a real HTTP server on 127.0.0.1.
+
+Tests and ``python -m chalicelib.cli discord send`` point ``DISCORD_API_BASE``
+at it. It keeps just enough state to act like Discord for what Coinhall calls:
+guild channels, channel messages and pins, the interaction webhook's original
+message, and command registration. Every request is recorded, and canned
+answers (a 429 with ``retry_after``, a 500) can be queued in front of any route.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, List, Optional, Tuple
+
+API_PREFIX = "/api/v10"
+_ids = itertools.count(1)
+
+
+def snowflake() -> str:
+    """A Discord-style id that encodes the current time (as real ones do)."""
+    ms = int(time.time() * 1000) - 1420070400000
+    return str((ms << 22) | (next(_ids) % (1 << 22)))
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: Any
+
+
+@dataclass
+class Canned:
+    method: str
+    pattern: str
+    status: int
+    body: Any = None
+    headers: Dict[str, str] = field(default_factory=dict)
+
+
+class DiscordStandIn:
+    """``with DiscordStandIn() as discord: ...``; ``discord.api_base`` is the base URL."""
+
+    def __init__(self, application_id: Optional[str] = None, bot_token: str = "standin-bot-token") -> None:
+        self.application_id = application_id or snowflake()
+        self.bot_token = bot_token
+        self.requests: List[Recorded] = []
+        self.canned: List[Canned] = []
+        self.channels: Dict[str, Dict[str, Any]] = {}  # id -> channel (with guild_id)
+        self.messages: Dict[str, Dict[str, Dict[str, Any]]] = {}  # channel id -> message id -> message
+        self.originals: Dict[Tuple[str, str], Dict[str, Any]] = {}  # (app id, token) -> body
+        self.commands: Dict[str, List[Dict[str, Any]]] = {}  # "global" | guild id -> commands
+        self.lock = threading.RLock()
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                status, payload, headers = standin.answer(self.command, self.path, dict(self.headers), body)
+                data = b"" if payload is None else json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if data:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if data:
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.api_base = self.url + API_PREFIX
+        self._thread = threading.Thread(target=self.server.serve_forever, name="discord-standin", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "DiscordStandIn":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- test helpers -----------------------------------------------------------
+
+    def queue(self, method: str, pattern: str, status: int, body: Any = None,
+              headers: Optional[Dict[str, str]] = None) -> None:
+        """Answer the next ``method`` request whose path matches ``pattern`` (regex) with this."""
+        with self.lock:
+            self.canned.append(Canned(method.upper(), pattern, status, body, headers or {}))
+
+    def calls(self, method: Optional[str] = None, pattern: str = "") -> List[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if (method is None or r.method == method) and re.search(pattern, r.path)]
+
+    def guild_channels(self, guild_id: str) -> List[Dict[str, Any]]:
+        with self.lock:
+            return [c for c in self.channels.values() if c["guild_id"] == guild_id]
+
+    def channel_named(self, guild_id: str, name: str) -> Optional[Dict[str, Any]]:
+        return next((c for c in self.guild_channels(guild_id) if c["name"] == name), None)
+
+    def delete_channel(self, channel_id: str) -> None:
+        with self.lock:
+            self.channels.pop(channel_id, None)
+            self.messages.pop(channel_id, None)
+
+    def add_guild_channel(self, guild_id: str, name: str) -> Dict[str, Any]:
+        with self.lock:
+            channel = {"id": snowflake(), "guild_id": guild_id, "name": name, "type": 0, "permission_overwrites": []}
+            self.channels[channel["id"]] = channel
+            self.messages[channel["id"]] = {}
+            return channel
+
+    # --- the fake API -------------------------------------------------------------
+
+    def answer(self, method: str, raw_path: str, headers: Dict[str, str], body: Any) -> Tuple[int, Any, Dict[str, str]]:
+        path = raw_path[len(API_PREFIX):] if raw_path.startswith(API_PREFIX) else raw_path
+        with self.lock:
+            self.requests.append(Recorded(method, path, headers, body))
+            for canned in self.canned:
+                if canned.method == method and re.search(canned.pattern, path):
+                    self.canned.remove(canned)
+                    return canned.status, canned.body, canned.headers
+        route = path.split("?")[0].strip("/").split("/")
+        if route[0] != "webhooks" and headers.get("Authorization") != f"Bot {self.bot_token}":
+            return 401, {"message": "401: Unauthorized", "code": 0}, {}
+        with self.lock:
+            return self._route(method, route, body)
+
+    def _route(self, method: str, r: List[str], body: Any) -> Tuple[int, Any, Dict[str, str]]:
+        not_found = (404, {"message": "Unknown", "code": 10003}, {})
+        if r[0] == "guilds" and len(r) == 3 and r[2] == "channels":
+            if method == "GET":
+                return 200, self.guild_channels(r[1]), {}
+            channel = {"id": snowflake(), "guild_id": r[1], "name": body["name"], "type": body.get("type", 0),
+                       "topic": body.get("topic"), "permission_overwrites": body.get("permission_overwrites", [])}
+            self.channels[channel["id"]] = channel
+            self.messages[channel["id"]] = {}
+            return 201, channel, {}
+        if r[0] == "channels" and len(r) >= 2:
+            channel = self.channels.get(r[1])
+            if channel is None:
+                return not_found
+            if len(r) == 2 and method == "PATCH":
+                channel.update(body or {})
+                return 200, channel, {}
+            messages = self.messages[r[1]]
+            if len(r) == 3 and r[2] == "messages":
+                if method == "GET":
+                    return 200, sorted(messages.values(), key=lambda m: int(m["id"]), reverse=True)[:50], {}
+                message = {"id": snowflake(), "channel_id": r[1], "author": {"id": self.application_id, "bot": True},
+                           "pinned": False, **(body or {})}
+                messages[message["id"]] = message
+                return 200, message, {}
+            if len(r) == 4 and r[2] == "messages":
+                message = messages.get(r[3])
+                if message is None:
+                    return not_found
+                if method == "PATCH":
+                    message.update(body or {})
+                elif method == "DELETE":
+                    messages.pop(r[3])
+                    return 204, None, {}
+                return 200, message, {}
+            if len(r) == 4 and r[2] == "pins" and method == "PUT":
+                if r[3] not in messages:
+                    return not_found
+                messages[r[3]]["pinned"] = True
+                return 204, None, {}
+        if r[0] == "webhooks" and len(r) == 5 and r[3] == "messages" and r[4] == "@original":
+            if method == "PATCH":
+                self.originals[(r[1], r[2])] = body
+                return 200, {"id": snowflake(), **(body or {})}, {}
+        if r[0] == "applications" and r[-1] == "commands" and method == "PUT":
+            scope = r[3] if len(r) == 5 else "global"
+            stored = [{"id": snowflake(), "application_id": r[1], **c} for c in body or []]
+            self.commands[scope] = stored
+            return 200, stored, {}
+        return not_found

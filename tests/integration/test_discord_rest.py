@@ -1,0 +1,141 @@
+"""The Discord REST client against a real local HTTP server standing in for Discord."""
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from chalicelib import errors
+from chalicelib.discord import commands
+from chalicelib.discord.rest import DiscordRest, get_rest, is_not_found
+from scripts.discord_standin import DiscordStandIn, snowflake
+from tests.discord_helpers import standin  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.integration
+
+CHANNEL = "channels/{}/messages"
+
+
+@pytest.fixture
+def channel(standin: DiscordStandIn) -> str:
+    return standin.add_guild_channel(snowflake(), "general")["id"]
+
+
+def test_bot_token_is_sent_as_bot_authorization(standin, channel) -> None:
+    message = get_rest().post(CHANNEL.format(channel), {"content": "hi"})
+    assert message["content"] == "hi"
+    call = standin.calls("POST", "/messages$")[0]
+    assert call.headers["Authorization"] == f"Bot {standin.bot_token}"
+    assert call.headers["User-Agent"].startswith("DiscordBot (")
+
+
+def test_interaction_webhooks_go_without_the_bot_token(standin) -> None:
+    get_rest().patch(f"webhooks/{snowflake()}/tok123/messages/@original", {"content": "done"}, auth=False)
+    assert "Authorization" not in standin.calls("PATCH", "webhooks")[0].headers
+
+
+def test_429_with_retry_after_in_the_body_waits_then_succeeds(standin, channel) -> None:
+    standin.queue("POST", "/messages$", 429, {"message": "You are being rate limited.", "retry_after": 0.3,
+                                             "global": False}, {"Retry-After": "1"})
+    started = time.monotonic()
+    message = get_rest().post(CHANNEL.format(channel), {"content": "patience"})
+    assert time.monotonic() - started >= 0.3  # the body's precise value, not the header's rounded one
+    assert message["content"] == "patience"
+    assert len(standin.calls("POST", "/messages$")) == 2
+
+
+def test_429_with_only_a_retry_after_header_is_honoured(standin, channel) -> None:
+    standin.queue("GET", "/messages", 429, None, {"Retry-After": "0.2"})
+    started = time.monotonic()
+    assert get_rest().get(CHANNEL.format(channel)) == []
+    assert time.monotonic() - started >= 0.2
+
+
+def test_a_global_429_holds_back_other_routes_too(standin, channel) -> None:
+    rest = DiscordRest(standin.api_base, standin.bot_token)
+    standin.queue("GET", "/messages", 429, {"retry_after": 0.3, "global": True})
+    rest.get(CHANNEL.format(channel))
+    started = time.monotonic()
+    rest.get(f"guilds/{snowflake()}/channels")  # another route: the global limit still applies
+    assert time.monotonic() - started < 0.35  # it already waited out the limit on the first call
+
+
+def test_500_then_success_is_retried_with_backoff(standin, channel) -> None:
+    standin.queue("POST", "/messages$", 500, {"message": "oops"})
+    standin.queue("POST", "/messages$", 502, None)
+    message = get_rest().post(CHANNEL.format(channel), {"content": "third time"})
+    assert message["content"] == "third time"
+    assert len(standin.calls("POST", "/messages$")) == 3
+
+
+def test_5xx_that_never_ends_gives_up_with_a_clear_error(standin, channel) -> None:
+    rest = DiscordRest(standin.api_base, standin.bot_token, max_attempts=3, backoff=0.01)
+    for _ in range(3):
+        standin.queue("GET", "/messages", 503, None)
+    with pytest.raises(errors.DiscordApiError) as caught:
+        rest.get(CHANNEL.format(channel))
+    assert caught.value.details["discord_status"] == 503 and caught.value.code == "discord_api_error"
+    assert len(standin.calls("GET", "/messages")) == 3
+
+
+def test_a_rate_limit_longer_than_we_may_wait_is_an_error_not_a_hang(standin, channel) -> None:
+    rest = DiscordRest(standin.api_base, standin.bot_token, max_wait=1.0)
+    standin.queue("GET", "/messages", 429, {"retry_after": 60, "global": False})
+    started = time.monotonic()
+    with pytest.raises(errors.DiscordApiError) as caught:
+        rest.get(CHANNEL.format(channel))
+    assert time.monotonic() - started < 1 and caught.value.details["discord_status"] == 429
+
+
+def test_an_exhausted_bucket_waits_for_its_reset_before_the_next_call(standin, channel) -> None:
+    rest = DiscordRest(standin.api_base, standin.bot_token)
+    standin.queue("POST", "/messages$", 200, {"id": "1", "content": "last"},
+                  {"X-RateLimit-Bucket": "abc", "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+                   "X-RateLimit-Reset-After": "0.4"})
+    rest.post(CHANNEL.format(channel), {"content": "last"})
+    started = time.monotonic()
+    rest.post(CHANNEL.format(channel), {"content": "next"})
+    assert time.monotonic() - started >= 0.35
+    assert len(standin.calls("POST", "/messages$")) == 2  # waited instead of spending a 429
+
+
+def test_4xx_is_not_retried_and_404_is_recognisable(standin) -> None:
+    with pytest.raises(errors.DiscordApiError) as caught:
+        get_rest().get(f"channels/{snowflake()}/messages/{snowflake()}")
+    assert is_not_found(caught.value)
+    assert len(standin.calls("GET")) == 1
+
+
+def test_the_token_never_reaches_the_logs(standin, channel, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    standin.queue("POST", "/messages$", 500, None)
+    standin.queue("PATCH", "webhooks", 429, {"retry_after": 0.01})
+    rest = get_rest()
+    rest.post(CHANNEL.format(channel), {"content": "x"})
+    rest.patch(f"webhooks/{snowflake()}/interaction-secret-token/messages/@original", {"content": "y"}, auth=False)
+    with pytest.raises(errors.DiscordApiError) as caught:
+        DiscordRest("http://127.0.0.1:9", standin.bot_token, max_attempts=1).get("users/@me")
+    logged = caplog.text + repr(rest) + str(caught.value.details)
+    assert standin.bot_token not in logged and "interaction-secret-token" not in logged
+    assert "{token}" in caplog.text  # the route was logged, with the token replaced
+
+
+def test_register_bulk_overwrites_global_and_guild_commands(standin) -> None:
+    stored = commands.register()
+    assert [c["name"] for c in stored] == [c["name"] for c in commands.COMMANDS]
+    guild = snowflake()
+    commands.register(guild_id=guild)
+    puts = standin.calls("PUT", "commands$")
+    assert [p.path for p in puts] == [f"/applications/{standin.application_id}/commands",
+                                      f"/applications/{standin.application_id}/guilds/{guild}/commands"]
+    assert puts[0].body == commands.COMMANDS
+    commands.register(guild_id=guild)  # again: overwritten, not duplicated
+    assert len(standin.commands[guild]) == len(commands.COMMANDS)
+
+
+def test_register_through_the_cli(standin, capsys) -> None:
+    from chalicelib.cli import main
+
+    assert main(["discord", "register", "--guild", "123456789012345678"]) == 0
+    assert '"scope": "123456789012345678"' in capsys.readouterr().out

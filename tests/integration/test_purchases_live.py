@@ -1,0 +1,200 @@
+"""Purchases against real servers: a local stand-in for Stripe's API, the app
+served over real HTTP for the local payment page, and a storm of concurrent,
+duplicated, shuffled webhook deliveries on DynamoDB Local.
+"""
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, List
+
+import pytest
+import requests
+
+from chalicelib import config
+from tests import purchase_helpers as ph
+
+pytestmark = pytest.mark.integration
+
+
+class FakeStripe:
+    """Answers POST /v1/checkout/sessions like Stripe, and remembers every request."""
+
+    def __init__(self) -> None:
+        self.requests: List[Dict[str, Any]] = []
+        self.fail_next = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                fake.requests.append({"path": self.path, "headers": dict(self.headers),
+                                      "form": dict(urllib.parse.parse_qsl(body))})
+                if fake.fail_next:
+                    fake.fail_next -= 1
+                    self._send(500, {"error": {"type": "api_error", "message": "boom"}})
+                    return
+                key = self.headers.get("Idempotency-Key", "")
+                self._send(200, {"id": f"cs_test_{key[-12:]}", "object": "checkout.session",
+                                 "url": f"https://checkout.example/pay/{key}", "expires_at": 1,
+                                 "payment_intent": None})
+
+            def _send(self, status: int, payload: Dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stripe_api(monkeypatch):
+    fake = FakeStripe()
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_coinhall")
+    monkeypatch.setenv("STRIPE_API_BASE", fake.url)
+    config.reset_settings()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def shop(economy):
+    from chalicelib.economies import seed_packs
+
+    seed_packs(economy.id)
+    return economy
+
+
+def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api) -> None:
+    resp = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_1000",
+                                          "success_url": "https://app.example/ok"})
+    assert resp.status == 201, resp.body
+    purchase = resp.body
+    assert purchase["checkout_url"].startswith("https://checkout.example/pay/")
+    [sent] = stripe_api.requests
+    form = sent["form"]
+    assert sent["path"] == "/v1/checkout/sessions"
+    assert sent["headers"]["Authorization"] == "Bearer sk_test_coinhall"
+    assert sent["headers"]["Idempotency-Key"] == purchase["purchase_id"]
+    assert form["mode"] == "payment"
+    assert form["client_reference_id"] == purchase["purchase_id"]
+    assert form["line_items[0][quantity]"] == "1"
+    assert form["line_items[0][price_data][unit_amount]"] == "7999"
+    assert form["line_items[0][price_data][currency]"] == "usd"
+    assert form["line_items[0][price_data][product_data][name]"] == "1,000 coins +20%"
+    for prefix in ("metadata", "payment_intent_data[metadata]"):
+        assert form[f"{prefix}[purchase_id]"] == purchase["purchase_id"]
+        assert form[f"{prefix}[economy]"] == shop.id
+        assert form[f"{prefix}[user_id]"] == "alice"
+        assert form[f"{prefix}[pack_id]"] == "coins_1000"
+    assert form["success_url"] == "https://app.example/ok"
+    assert form["cancel_url"].endswith(f"/checkout/cancel?purchase_id={purchase['purchase_id']}")
+    assert 29 * 60 <= int(form["expires_at"]) - time.time() <= 31 * 60
+    # The webhook for that session credits it.
+    ph.deliver(shop.api, ph.completed(purchase))
+    assert shop.api.get("/v1/users/alice/wallet").body["available"] == 1200
+
+
+def test_stripe_down_is_503_and_a_retry_with_the_key_finishes_the_same_purchase(shop, stripe_api) -> None:
+    stripe_api.fail_next = 10  # more than the library's own retries
+    first = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"}, key="k1")
+    assert (first.status, first.code) == (503, "unavailable")
+    stripe_api.fail_next = 0
+    second = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"}, key="k1")
+    assert second.status == 200 and second.body["checkout_url"]
+    keys = {r["headers"]["Idempotency-Key"] for r in stripe_api.requests}
+    assert keys == {second.body["purchase_id"]}  # every attempt was the same Stripe request
+
+
+class LiveApp:
+    """The app served over real HTTP by Chalice's own local server, in a thread."""
+
+    def __init__(self) -> None:
+        from chalice.config import Config
+        from chalice.local import LocalDevServer
+
+        from app import app
+
+        self.server = LocalDevServer(app, Config(chalice_stage="local"), host="127.0.0.1", port=0)
+        port = self.server.server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_local_payment_page_end_to_end_over_http(shop) -> None:
+    live = LiveApp()
+    try:
+        auth = {"Authorization": f"Bearer {shop.admin_token}"}
+        created = requests.post(f"{live.url}/v1/checkout", json={"user_id": "alice", "pack_id": "coins_500"},
+                                headers=auth, timeout=10).json()
+        page = requests.get(created["checkout_url"], timeout=10)
+        assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+        assert "550 coins" in page.text and "44.99 USD" in page.text and ">Pay<" in page.text
+        paid = requests.post(f"{created['checkout_url']}/pay", timeout=20, allow_redirects=False)
+        assert paid.status_code == 303 and "/checkout/success?purchase_id=" in paid.headers["Location"]
+        success = requests.get(paid.headers["Location"], timeout=10)
+        assert "550 coins are in your wallet" in success.text
+        status = requests.get(f"{live.url}/v1/purchases/{created['purchase_id']}", headers=auth, timeout=10).json()
+        assert status["status"] == "credited"
+        cancel = requests.get(f"{live.url}/checkout/cancel?purchase_id={created['purchase_id']}", timeout=10)
+        assert "Checkout cancelled" in cancel.text
+        refund = requests.post(f"{created['checkout_url']}/refund", timeout=20, allow_redirects=False)
+        assert refund.status_code == 303
+        wallet = requests.get(f"{live.url}/v1/users/alice/wallet", headers=auth, timeout=10).json()
+        assert wallet["available"] == 0
+        assert requests.get(f"{live.url}/local/checkout/pur_nope", timeout=10).status_code == 404
+    finally:
+        live.close()
+    shop.check()
+
+
+def test_local_payment_page_is_gone_when_stripe_is_configured(shop, stripe_api) -> None:
+    purchase = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"}).body
+    resp = shop.api.client.http.get(f"/local/checkout/{purchase['purchase_id']}")
+    assert resp.status_code == 404
+
+
+@pytest.mark.slow
+def test_100_purchases_delivered_3_times_concurrently_and_shuffled_credit_exactly_once(shop) -> None:
+    purchases = [shop.api.post("/v1/checkout", {"user_id": f"buyer{i % 10}", "pack_id": "coins_100"}).body
+                 for i in range(100)]
+    deliveries = [ph.completed(p) for p in purchases for _ in range(3)]
+    # Stripe redelivers the same event id; give a third of them fresh ids (as for a
+    # completed + async_payment_succeeded pair), so the dedupe table is not the only guard.
+    for i, evt in enumerate(deliveries):
+        if i % 3 == 2:
+            evt = dict(evt, id=f"evt_other_{i}")
+            deliveries[i] = evt
+    random.Random(7).shuffle(deliveries)
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = list(pool.map(lambda e: ph.deliver(shop.api, e), deliveries))
+    assert all(r.status == 200 for r in results), [r.body for r in results if r.status != 200]
+    total = sum(shop.api.get(f"/v1/users/buyer{i}/wallet").body["available"] for i in range(10))
+    assert total == 100 * 100
+    credits = sum(
+        1 for i in range(10)
+        for e in shop.api.get(f"/v1/users/buyer{i}/transactions?limit=100").body["items"] if e["type"] == "purchase"
+    )
+    assert credits == 100
+    assert all(shop.api.get(f"/v1/purchases/{p['purchase_id']}").body["status"] == "credited" for p in purchases)
+    shop.check()
