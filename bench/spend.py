@@ -132,6 +132,8 @@ class RawSpender:
             "created_at": created_at,
         }
         shard = f"sys:burn#{random.randrange(self.shards):02d}"
+        legs = json.dumps({account: {"available": -AMOUNT}, "sys:burn": {"available": AMOUNT}},
+                          separators=(",", ":"), sort_keys=True)
         common = {
             "economy": {"S": economy}, "op_id": {"S": op_id}, "type": {"S": "spend"},
             "reason": {"S": REASON}, "created_at": {"S": created_at},
@@ -176,7 +178,7 @@ class RawSpender:
                 "TableName": self.entries,
                 "Item": {
                     "account_key": {"S": f"{economy}#{shard}"}, "sk": {"S": op_id}, "account": {"S": shard},
-                    "d_available": {"N": str(AMOUNT)}, **common,
+                    "d_available": {"N": str(AMOUNT)}, "legs": {"S": legs}, **common,
                 },
                 "ExpressionAttributeNames": {"#k": "account_key"}, **new_key,
             }},
@@ -186,8 +188,7 @@ class RawSpender:
                     "op_key": {"S": op_key}, "op_id": {"S": op_id}, "economy": {"S": economy},
                     "type": {"S": "spend"}, "fingerprint": {"S": fp}, "status_code": {"N": "200"},
                     "result": {"S": json.dumps(result, separators=(",", ":"))},
-                    "legs": {"S": json.dumps({account: {"available": -AMOUNT}, "sys:burn": {"available": AMOUNT}},
-                                             separators=(",", ":"), sort_keys=True)},
+                    "legs": {"S": legs},
                     "created_at": {"S": created_at},
                 },
                 "ExpressionAttributeNames": {"#k": "op_key"}, **new_key,

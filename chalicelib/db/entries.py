@@ -30,4 +30,5 @@ class EntryModel(CoinhallModel):
     reason = UnicodeAttribute(null=True)
     ref = UnicodeAttribute(null=True)
     meta = MapAttribute(null=True)
+    legs = UnicodeAttribute(null=True)  # system entries: the operation's legs (JSON)
     created_at = UnicodeAttribute()

@@ -409,6 +409,9 @@ def _items(
             **common,
         }
         items.append(_put_new(entries, entry, "account_key"))
+    legs = {k: {b: d for b, d in v.items() if d} for k, v in plan.users.items()}
+    legs.update({k: {"available": d} for k, d in plan.systems.items()})
+    legs_json = json.dumps(legs, separators=(",", ":"), sort_keys=True)
     for key, delta in plan.systems.items():
         shard = shard_key(plan.refs[key], pick_shard(shards))
         items.append(
@@ -425,11 +428,13 @@ def _items(
                 }
             }
         )
-        entry = {"account_key": entry_partition(economy, shard), "sk": op_id, "account": shard, "d_available": delta, **common}
+        # A system entry also carries the operation's legs: the day's entries of
+        # the system accounts are then a complete, time-ordered (ULID) journal of
+        # the economy that digests and audits read without a scan.
+        entry = {"account_key": entry_partition(economy, shard), "sk": op_id, "account": shard, "d_available": delta,
+                 "legs": legs_json, **common}
         items.append(_put_new(entries, entry, "account_key"))
     op_index = len(items)
-    legs = {k: {b: d for b, d in v.items() if d} for k, v in plan.users.items()}
-    legs.update({k: {"available": d} for k, d in plan.systems.items()})
     op = {
         "op_key": op_key,
         "op_id": op_id,
@@ -438,7 +443,7 @@ def _items(
         "fingerprint": request_fingerprint,
         "status_code": status_code,
         "result": json.dumps(result, separators=(",", ":")),
-        "legs": json.dumps(legs, separators=(",", ":"), sort_keys=True),
+        "legs": legs_json,
         "created_at": created_at,
     }
     put_op = _put_new(table_name("operations"), op, "op_key")
