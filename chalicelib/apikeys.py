@@ -17,6 +17,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from chalicelib import errors
 from chalicelib.config import get_settings
+from chalicelib.db.base import condition_failed
 from chalicelib.ids import now_iso
 
 SCOPES = frozenset({"read", "write", "admin"})
@@ -75,7 +76,7 @@ def create_key(economy: str, scopes: Iterable[str], label: Optional[str] = None,
     try:
         item.save(condition=ApiKeyModel.key_id.does_not_exist())
     except Exception as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not condition_failed(exc):
             raise
         existing = ApiKeyModel.get(key_id, consistent_read=True)
         if existing.economy != economy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from chalicelib import errors
+from chalicelib.db.base import condition_failed
 from chalicelib.ids import now_iso
 from chalicelib.ledger.accounts import valid_economy_id
 
@@ -29,7 +30,7 @@ def ensure_economy(economy_id: str, name: Optional[str] = None) -> None:
             condition=EconomyModel.economy_id.does_not_exist()
         )
     except Exception as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not condition_failed(exc):
             raise
 
 
@@ -44,7 +45,7 @@ def seed_packs(economy_id: str, packs=DEFAULT_PACKS, currency: str = "usd") -> i
             item.save(condition=PackModel.pack_id.does_not_exist())
             written += 1
         except Exception as exc:
-            if "ConditionalCheckFailed" not in str(exc):
+            if not condition_failed(exc):
                 raise
     return written
 

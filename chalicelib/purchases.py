@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, Optional
 
 from chalicelib import errors, ledger
 from chalicelib.config import get_settings
+from chalicelib.db.base import condition_failed
 from chalicelib.db.engine import table_name
 from chalicelib.ids import iso, new_id, now_iso, utc_now
 from chalicelib.ledger import Leg, SideWrite, WalletChange
@@ -111,7 +112,7 @@ def create_checkout(
     try:
         record.save(condition=PurchaseModel.purchase_id.does_not_exist())
     except Exception as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not condition_failed(exc):
             raise
         record = PurchaseModel.get(purchase_id, consistent_read=True)
         if record.fingerprint != fp or record.economy != economy:
@@ -260,7 +261,7 @@ def _link_payment(p: Any, payment_intent: Optional[str], on_purchase: bool = Tru
             p.update(actions=[PurchaseModel.payment_intent.set(payment_intent)],
                      condition=PurchaseModel.payment_intent.does_not_exist())
         except Exception as exc:
-            if "ConditionalCheckFailed" not in str(exc):
+            if not condition_failed(exc):
                 raise
     payment = PaymentModel(payment_intent)
     # update() returns ALL_NEW into the instance: the link costs no extra read.
@@ -331,7 +332,7 @@ def _charge_fact(obj: Dict[str, Any], actions: list, condition: Any) -> tuple:
         PaymentModel(payment_intent).update(actions=actions + [PaymentModel.updated_at.set(now_iso())],
                                             condition=condition)
     except Exception as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not condition_failed(exc):
             raise  # a stale fact (a smaller refund, an 'open' after 'closed') changes nothing
     payment = _payment(payment_intent)
     purchase_id = purchase_id or (payment.purchase_id if payment else None)
@@ -600,7 +601,7 @@ def _sync_status(p: Any, payment: Any) -> None:
             p.update(actions=[PurchaseModel.status.set(wanted), PurchaseModel.updated_at.set(now_iso())],
                      condition=PurchaseModel.status == p.status)
         except Exception as exc:
-            if "ConditionalCheckFailed" not in str(exc):
+            if not condition_failed(exc):
                 raise
             raise _Raced() from None
 

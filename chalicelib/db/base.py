@@ -18,3 +18,15 @@ class CoinhallModel(Model):
 
         bind_models()
         return super()._get_connection()
+
+
+def condition_failed(exc: BaseException) -> bool:
+    """Whether a PynamoDB or botocore error is a failed ConditionExpression.
+
+    Conditional writes are how this code base says "only if nobody did it
+    first"; losing that race is an answer, not an error.
+    """
+    code = getattr(exc, "cause_response_code", None)
+    if code is None:
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
