@@ -1,14 +1,18 @@
 """Coinhall's Chalice app: creates the app and registers the blueprints. No logic."""
 from chalicelib.config import check_at_cold_start
+from chalicelib.observability import configure_logging, http_context
 from chalicelib.routes import _http, admin, catalog, health, local_pages, purchases, queue_consumer, schedules, wallets
 from chalicelib.routes import spending as spending_routes
 from chalicelib.routes import discord as discord_routes
 from chalicelib.routes import rewards as rewards_routes
+from chalicelib.routes import market as market_routes
 
 check_at_cold_start()
 
 app = _http.CoinhallApp(app_name="coinhall")
 app.register_middleware(_http.reshape_errors, "http")
+configure_logging()  # after Chalice set up its logger: JSON lines with a request or job id
+app.register_middleware(http_context, "http")
 app.register_blueprint(health.bp)
 app.register_blueprint(catalog.bp)
 app.register_blueprint(wallets.bp)
@@ -18,5 +22,6 @@ app.register_blueprint(purchases.bp)
 app.register_blueprint(local_pages.bp)
 app.register_blueprint(discord_routes.bp)
 app.register_blueprint(rewards_routes.bp)
+app.register_blueprint(market_routes.bp)
 app.register_blueprint(schedules.bp)
 app.register_blueprint(queue_consumer.bp)

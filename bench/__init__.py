@@ -24,6 +24,9 @@ MODULES = (
     "bench.spend",
     "bench.spending",
     "bench.purchases",
+    "bench.market",
+    "bench.capacity",
+    "bench.reconcile",
     "bench.checks",
 )
 

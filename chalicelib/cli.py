@@ -7,6 +7,10 @@
   api-key revoke KEY_ID
   check --economy E              the ledger invariants, as JSON (exit 1 when broken)
   jobs list | jobs run NAME      the scheduled jobs; run one now (bounded, resumable)
+  jobs run reconcile [--economy E] [--full]   reconcile now (exit 1 on discrepancies)
+  jobs serve [--only NAME ...]   run every job on its schedule (local timers; `make run` starts it)
+  export --economy E --out FILE.jsonl         every record of one economy, consistent
+  restore --in FILE --table-prefix P          load an export into fresh tables
   config                         the effective settings, secrets masked
   discord send|register|link|role|question-add|dev-key
                                  the Discord side (see chalicelib/discord/cli.py)
@@ -93,10 +97,19 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.action == "list":
         _print({name: {"schedule": s.schedule, "description": s.description} for name, s in sorted(JOBS.items())})
         return 0
+    if args.action == "serve":
+        from chalicelib.scheduler import ScheduleError, serve
+
+        try:
+            return serve(args.only)
+        except (KeyError, ScheduleError) as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
     try:
-        extra = {k: v for k, v in (("economy", args.economy), ("full", args.full or None)) if v}
+        extra = {k: v for k, v in (("economy", args.economy), ("full", args.full or None),
+                                   ("day", args.day)) if v}
         report = run_job(args.name, max_seconds=args.max_seconds, max_items=args.max_items, **extra)
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     _print(report)
@@ -146,9 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name")
     run.add_argument("--economy", help="only this economy (jobs that take one)")
     run.add_argument("--full", action="store_true", help="a full run (jobs that have one)")
+    run.add_argument("--day", help="YYYY-MM-DD, a finished UTC day (digest)")
     run.add_argument("--max-seconds", type=float, default=50.0)
-    run.add_argument("--max-items", type=int, default=1000)
+    run.add_argument("--max-items", type=int, default=None, help="item budget (default: the job's own, else 1000)")
+    serve = job_sub.add_parser("serve", help="run the jobs on their schedules until Ctrl-C (local timers)")
+    serve.add_argument("--only", nargs="+", metavar="NAME", help="only these jobs")
     jobs.set_defaults(func=cmd_jobs)
+
+    from chalicelib.ops_cli import add_parsers as add_ops_parsers
+
+    add_ops_parsers(sub)
 
     config = sub.add_parser("config", help="print the effective settings")
     config.set_defaults(func=cmd_config)
@@ -162,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     from chalicelib.config import ConfigError
 
+    from chalicelib.observability import configure_logging
+
     args = build_parser().parse_args(argv)
+    configure_logging("stderr")  # JSON lines on stderr; stdout carries the command's JSON answer
     try:
         return args.func(args)
     except ConfigError as exc:

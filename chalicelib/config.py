@@ -6,9 +6,11 @@ missing one is a start-up error (``ConfigError``), never a silent fallback.
 """
 from __future__ import annotations
 
+import json
 import os
+import threading
 from functools import lru_cache
-from typing import List, Literal, Optional
+from typing import Dict, List, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,6 +31,9 @@ _ENV = {
     "COINS_SYSTEM_SHARDS": ("system_shards", "16"),
     "COINS_LEDGER_RETRY_SECONDS": ("ledger_retry_seconds", "20"),
     "COINS_API_KEY_CACHE_SECONDS": ("api_key_cache_seconds", "30"),
+    "COINS_LOG_LEVEL": ("log_level", "INFO"),
+    "COINS_METRICS_NAMESPACE": ("metrics_namespace", "Coinhall"),
+    "COINS_SECRETS_ARN": ("secrets_arn", None),
     "STRIPE_SECRET_KEY": ("stripe_secret_key", None),
     "STRIPE_WEBHOOK_SECRET": ("stripe_webhook_secret", "whsec_local_dev_only"),
     "STRIPE_API_BASE": ("stripe_api_base", None),
@@ -48,6 +53,10 @@ _ENV = {
     "ESCROW_FEE_BPS": ("escrow_fee_bps", "1000"),
     "DISCORD_API_BASE": ("discord_api_base", "https://discord.com/api/v10"),
     "LEADERBOARD_CRON": ("leaderboard_cron", "rate(15 minutes)"),
+    "MINECRAFT_TIMEOUT_S": ("minecraft_timeout_s", "5"),
+    "MINECRAFT_MAX_ATTEMPTS": ("minecraft_max_attempts", "5"),
+    "MINECRAFT_RETRY_BASE_S": ("minecraft_retry_base_s", "2"),
+    "VOUCHER_CODE_SECRET": ("voucher_code_secret", None),
 }
 
 # Names that only make sense locally: on AWS the SDK finds DynamoDB itself and
@@ -76,6 +85,12 @@ class Settings(BaseModel):
     system_shards: int = Field(ge=1, le=256)
     ledger_retry_seconds: float = Field(gt=0, le=60)
     api_key_cache_seconds: float = Field(ge=0, le=3600)
+    # Read by chalicelib.observability straight from the environment (logging is
+    # set up at import, before settings may be loaded); validated here.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    metrics_namespace: str = Field(pattern=r"^[A-Za-z0-9_./#:-]{1,255}$")
+    # Deployed stages: the Secrets Manager secret holding SECRET_ENV_NAMES (its ARN, never a value).
+    secrets_arn: Optional[str]
     stripe_secret_key: Optional[str]
     stripe_webhook_secret: Optional[str]
     stripe_api_base: Optional[str]
@@ -97,6 +112,17 @@ class Settings(BaseModel):
     # Discord's REST API (tests and `discord send` point it at a local stand-in).
     discord_api_base: str = Field(pattern=r"^https?://\S+$")
     leaderboard_cron: str = Field(pattern=r"^(rate|cron)\(.+\)$")
+    # Market fulfilment: the game-server call's timeout, tries, and the first backoff step.
+    minecraft_timeout_s: float = Field(gt=0, le=60)
+    minecraft_max_attempts: int = Field(ge=1, le=20)
+    minecraft_retry_base_s: float = Field(ge=0, le=300)
+    # Voucher codes are derived from it (HMAC); unset: from the first REDEMPTION_WEBHOOK_SECRET.
+    voucher_code_secret: Optional[str]
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("stripe_webhook_secret")
     @classmethod
@@ -124,6 +150,16 @@ class Settings(BaseModel):
         """Rates are stored as basis points; round half up once, here (in decimal, not float)."""
         return to_bps(self.market_fee)
 
+    @property
+    def price_floor_bps(self) -> int:
+        """PRICE_FLOOR_PCT (0.5) as basis points (5,000), rounded as ``market_fee_bps``."""
+        return to_bps(self.price_floor_pct)
+
+    @property
+    def redemption_secrets(self) -> List[str]:
+        """Comma-separated REDEMPTION_WEBHOOK_SECRET: during a rotation both verify."""
+        return [s.strip() for s in (self.redemption_webhook_secret or "").split(",") if s.strip()]
+
     def table_name(self, base: str) -> str:
         return f"{self.table_prefix}{base}"
 
@@ -135,9 +171,81 @@ def to_bps(rate: float) -> int:
     return int((Decimal(repr(rate)) * 10_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+# What a deployed stage keeps in its Secrets Manager secret (a JSON object of
+# env name -> value); the CDK stack seeds the secret with exactly these keys.
+SECRET_ENV_NAMES = (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "DISCORD_PUBLIC_KEY",
+    "DISCORD_APPLICATION_ID",
+    "DISCORD_BOT_TOKEN",
+    "REDEMPTION_WEBHOOK_SECRET",
+    "MINECRAFT_API_KEY",
+    "VOUCHER_CODE_SECRET",
+)
+
+_secrets_lock = threading.Lock()
+_secrets_cache: Dict[str, Dict[str, str]] = {}
+
+
+def secret_env(arn: str) -> Dict[str, str]:
+    """The env names stored in secret ``arn``: fetched once per process (cold start), then cached.
+
+    Raises ConfigError when the secret cannot be read or is not a JSON object of
+    known env names to strings. Messages never include a value.
+    """
+    with _secrets_lock:
+        cached = _secrets_cache.get(arn)
+        if cached is None:
+            cached = _fetch_secret_env(arn)
+            _secrets_cache[arn] = cached
+        return cached
+
+
+def _fetch_secret_env(arn: str) -> Dict[str, str]:
+    import botocore.exceptions
+    import botocore.session
+
+    parts = arn.split(":")
+    # The secret's own region (arn:aws:secretsmanager:<region>:...), whatever the app's is.
+    region = parts[3] if len(parts) >= 7 and parts[2] == "secretsmanager" else os.environ.get("AWS_REGION")
+    client = botocore.session.get_session().create_client("secretsmanager", region_name=region or "us-east-1")
+    try:
+        raw = client.get_secret_value(SecretId=arn).get("SecretString")
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise ConfigError(f"COINS_SECRETS_ARN: cannot read the secret: {exc}") from exc
+    try:
+        values = json.loads(raw or "")
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        raise ConfigError("COINS_SECRETS_ARN: the secret must be a JSON object of env names to strings")
+    unknown = sorted(k for k in values if k not in _ENV)
+    if unknown:
+        raise ConfigError(f"COINS_SECRETS_ARN: the secret holds unknown names: {', '.join(unknown)}")
+    not_text = sorted(k for k, v in values.items() if not isinstance(v, str))
+    if not_text:
+        raise ConfigError(f"COINS_SECRETS_ARN: values must be strings: {', '.join(not_text)}")
+    return values
+
+
+def _with_secrets(env: Mapping[str, str]) -> Mapping[str, str]:
+    """``env`` over the stage secret's names: a non-empty environment variable wins."""
+    arn = env.get("COINS_SECRETS_ARN")
+    if not arn:
+        return env
+    merged = dict(secret_env(arn))
+    merged.update({k: v for k, v in env.items() if v != ""})
+    return merged
+
+
 def load_settings(environ: Optional[dict] = None) -> Settings:
-    """Build settings from ``environ``; raises ConfigError naming every problem."""
-    env = os.environ if environ is None else environ
+    """Build settings from ``environ``; raises ConfigError naming every problem.
+
+    With ``COINS_SECRETS_ARN`` set, the names stored in that secret fill in what
+    the environment leaves unset (see ``secret_env``).
+    """
+    env = _with_secrets(os.environ if environ is None else environ)
     stage = env.get("COINS_STAGE") or "local"  # empty means unset, as for every variable
     local = stage == "local"
     values: dict = {}
@@ -178,6 +286,8 @@ def get_settings() -> Settings:
 
 def reset_settings() -> None:
     get_settings.cache_clear()
+    with _secrets_lock:
+        _secrets_cache.clear()
 
 
 def env_defaults() -> dict:

@@ -269,3 +269,100 @@ class DiscordApiError(CoinhallError):
     """Discord's REST API refused a call or did not answer after retries."""
 
     status, code, message = 502, "discord_api_error", "Discord's API did not accept the call."
+
+
+# --- market: rewards catalog, orders, listings, fulfilment ------------------------
+class RewardNotFoundError(NotFoundError):
+    """No such SKU in this economy's rewards catalog."""
+
+    code, message = "reward_not_found", "No such reward."
+
+
+class OrderNotFoundError(NotFoundError):
+    """No such order in this economy."""
+
+    code, message = "order_not_found", "No such order."
+
+
+class ListingNotFoundError(NotFoundError):
+    """No such player listing in this economy."""
+
+    code, message = "listing_not_found", "No such listing."
+
+
+class VoucherNotFoundError(NotFoundError):
+    """No voucher has this code."""
+
+    code, message = "voucher_not_found", "No voucher has this code."
+
+
+class RewardUnavailableError(BusinessRuleError):
+    """The SKU is hidden, deleted or past its expiry: it cannot be bought or listed."""
+
+    code, message = "reward_unavailable", "This reward is not available."
+
+
+class OutOfStockError(BusinessRuleError):
+    """Fewer units are left (in the shop or on the listing) than asked for; ``details.available`` says how many."""
+
+    code, message = "out_of_stock", "Not enough units are left."
+
+
+class LimitReachedError(BusinessRuleError):
+    """A per-player-per-day or per-buyer limit would be exceeded; ``details`` has the limit and what was bought."""
+
+    code, message = "limit_reached", "This would exceed your purchase limit."
+
+
+class BelowMinimumQuantityError(BusinessRuleError):
+    """The listing sells at least ``min_per_buyer`` units per order (or all that are left)."""
+
+    code, message = "below_min_per_buyer", "This listing sells a larger minimum quantity."
+
+
+class BelowPriceFloorError(BusinessRuleError):
+    """The unit price is below PRICE_FLOOR_PCT of the SKU's 7-day median; ``details.floor`` is the lowest allowed."""
+
+    code, message = "below_price_floor", "The price is below the market's price floor."
+
+
+class NotListingSellerError(BusinessRuleError):
+    """Only the listing's seller may do that (e.g. cancel it)."""
+
+    code, message = "not_listing_seller", "Only the seller can do that."
+
+
+class PriceChangedError(ConflictError):
+    """The SKU's price is not the one the buyer confirmed; ``details.price`` is the current one."""
+
+    code, message = "price_changed", "The price changed; confirm the new price."
+
+
+class ListingNotActiveError(ConflictError):
+    """The listing was cancelled, expired or sold out; ``details.listing`` is its state."""
+
+    code, message = "listing_not_active", "This listing is no longer active."
+
+
+class OrderNotPendingError(ConflictError):
+    """The order is already fulfilled, refunded or cancelled; ``details.order`` is its state."""
+
+    code, message = "order_not_pending", "This order is already settled."
+
+
+class OrderNotCancellableError(ConflictError):
+    """Only a voucher order that was not redeemed can be cancelled (a game server call may be in flight)."""
+
+    code, message = "order_not_cancellable", "This order cannot be cancelled."
+
+
+class VoucherNotRedeemableError(ConflictError):
+    """The voucher's order was refunded or cancelled (or expired); ``details.status`` says which."""
+
+    code, message = "voucher_not_redeemable", "This voucher can no longer be redeemed."
+
+
+class FulfilmentUnavailableError(UnavailableError):
+    """Direct game-server delivery is not configured (MINECRAFT_API_URL / MINECRAFT_API_KEY)."""
+
+    code, message = "fulfilment_unavailable", "Delivery to the game server is not configured."

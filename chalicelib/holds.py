@@ -23,6 +23,10 @@ hold's state. The hold item's update also carries ``status = active`` as its
 condition, and removes ``due_shard`` so the hold leaves the expiry index.
 An ``Idempotency-Key`` on settle/release goes into the fingerprint, so a retry
 with the same key replays the first answer; without one, a second call is a 409.
+
+A market order (``orders.py``) is a hold too (``kind = "order"``, id ``ord_...``,
+``due`` shards ``o*``/``v*``): it reuses ``place`` and ``resolve`` with extra
+side writes, and is addressed only through ``/v1/orders``.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from chalicelib import cursors, errors, ledger, revenue
 from chalicelib.db.engine import get_client, table_name
@@ -188,15 +192,29 @@ def place(
     payee_id: Optional[str] = None,
     fee_bps: Optional[int] = None,
     view: View = hold_view,
+    hold_id: Optional[str] = None,
+    due_prefix: Optional[str] = None,
+    entry_type: Optional[str] = None,
+    key_namespace: str = "api",
+    meta: Optional[Mapping[str, Any]] = None,
+    extra_side_writes: Optional[Callable[[Dict[str, Any]], Sequence[SideWrite]]] = None,
 ) -> Outcome:
     """Move ``amount`` from the payer's ``available`` to ``held``, with the hold item, once per key.
 
     ``request`` is what the caller asked for (the fingerprint), so values
     derived from today's settings do not turn a retry into a conflict. Raises
     InsufficientFundsError, AccountFrozenError, UserNotFoundError,
-    IdempotencyKeyReusedError.
+    IdempotencyKeyReusedError, and the ``on_conflict`` error of a failed extra
+    side write.
+
+    The optional arguments let another kind of pending transfer (a market
+    order) reuse the hold: its own id, its own shards of the ``due`` index
+    (``due_prefix``), ledger entry type and key namespace, more ledger
+    metadata, and ``extra_side_writes(hold record)`` committed in the same
+    transaction (the order item, a stock decrement, a limit counter).
     """
-    hold_id = new_id("esc_" if kind == "escrow" else "hold_")
+    hold_id = hold_id or new_id("esc_" if kind == "escrow" else "hold_")
+    prefix = due_prefix or ("e" if kind == "escrow" else "h")
     payer = ledger.user(user_id)
 
     def record(posted: Posted) -> Dict[str, Any]:
@@ -212,7 +230,7 @@ def place(
             "status": "active",
             "created_at": posted.created_at,
             "expires_at": iso(_parse(posted.created_at) + timedelta(seconds=expires_in)),
-            "due_shard": f"{'e' if kind == 'escrow' else 'h'}{random.randrange(DUE_SHARDS)}",
+            "due_shard": f"{prefix}{random.randrange(DUE_SHARDS)}",
             "payee_id": payee_id,
             "fee_bps": fee_bps,
             "op_id": posted.op_id,
@@ -229,19 +247,20 @@ def place(
                 "ConditionExpression": "attribute_not_exists(hold_id)",
             }
         }
-        return [SideWrite(put, errors.ConflictError("The hold id is taken; retry."))]
+        extra = list(extra_side_writes(record(posted))) if extra_side_writes else []
+        return [SideWrite(put, errors.ConflictError("The hold id is taken; retry.")), *extra]
 
     return ledger.post(
         economy,
-        f"api:{idempotency_key}",
+        f"{key_namespace}:{idempotency_key}",
         ledger.fingerprint("place-hold", economy, *request),
-        "escrow" if kind == "escrow" else "hold",
+        entry_type or ("escrow" if kind == "escrow" else "hold"),
         [Leg(payer, -amount), Leg(payer, amount, "held")],
         respond=respond,
         status_code=201,
         reason=purpose,
         ref=ref,
-        meta={"hold_id": hold_id},
+        meta={**(meta or {}), "hold_id": hold_id},
         side_writes=side_writes,
     )
 
@@ -277,11 +296,23 @@ def request_token(idempotency_key: Optional[str]) -> str:
     return f"key:{idempotency_key}" if idempotency_key else new_id("req_")
 
 
-def resolve(economy: str, hold: Dict[str, Any], res: Resolution, view: View, conflict: Conflict) -> Outcome:
+def resolve(
+    economy: str,
+    hold: Dict[str, Any],
+    res: Resolution,
+    view: View,
+    conflict: Conflict,
+    *,
+    meta: Optional[Mapping[str, Any]] = None,
+    extra_side_writes: Optional[Callable[[Posted], Sequence[SideWrite]]] = None,
+) -> Outcome:
     """Post ``res`` for ``hold`` under ``hold-resolve:<hold_id>``; at most one resolution ever commits.
 
-    Raises ``conflict(current hold item)`` when the hold is already resolved
-    (by this or any other resolution), ContentionError.
+    ``extra_side_writes(posted)`` commit in the same transaction (a market
+    order's status, its sale record, stock given back). Raises
+    ``conflict(current hold item)`` when the hold is already resolved (by this
+    or any other resolution), the ``on_conflict`` error of a failed extra side
+    write, ContentionError.
     """
     hold_id, payer_id, amount = hold["hold_id"], hold["user_id"], int(hold["amount"])
     payer = ledger.user(payer_id)
@@ -329,7 +360,8 @@ def resolve(economy: str, hold: Dict[str, Any], res: Resolution, view: View, con
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        return [SideWrite(update, lambda old: conflict(old or hold))]
+        extra = list(extra_side_writes(posted)) if extra_side_writes else []
+        return [SideWrite(update, lambda old: conflict(old or hold)), *extra]
 
     try:
         return ledger.post(
@@ -341,7 +373,7 @@ def resolve(economy: str, hold: Dict[str, Any], res: Resolution, view: View, con
             respond=respond,
             reason=f"{res.action} {hold['purpose']}",
             ref=hold.get("ref"),
-            meta={"hold_id": hold_id},
+            meta={**(meta or {}), "hold_id": hold_id},
             side_writes=side_writes,
         )
     except errors.IdempotencyKeyReusedError:
@@ -436,8 +468,9 @@ def run_due(
     handle: Callable[[Dict[str, Any], str], Optional[Outcome]],
     economy: Optional[str] = None,
     now: Optional[str] = None,
+    prefix: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Resolve what is due in the ``due`` index for ``kind``, within ``ctx``'s budget.
+    """Resolve what is due in the ``due`` index for ``kind`` (or shards ``prefix``), within ``ctx``'s budget.
 
     Queries each shard for ``expires_at <= now`` (never a scan), a bounded page
     at a time. Safe to overlap and to die half-way: each resolution is one
@@ -445,7 +478,7 @@ def run_due(
     the index. A failure of one hold is logged and counted, not fatal.
     """
     now = now or now_iso()
-    prefix = "e" if kind == "escrow" else "h"
+    prefix = prefix or ("e" if kind == "escrow" else "h")
     shards = list(range(DUE_SHARDS))
     random.shuffle(shards)  # overlapping runs start on different shards
     client = get_client()

@@ -31,14 +31,15 @@ class JobSpec:
     target: str  # "module:function"
     schedule: str  # a Chalice/EventBridge expression: "rate(1 minute)" or "cron(...)"
     description: str
+    max_items: Optional[int] = None  # the run's item budget when the caller gives none (default 1000)
 
 
 # name -> spec. Features add their jobs here (the target is imported only when run).
 JOBS: Dict[str, JobSpec] = {}
 
 
-def register(name: str, target: str, schedule: str, description: str) -> None:
-    JOBS[name] = JobSpec(name, target, schedule, description)
+def register(name: str, target: str, schedule: str, description: str, max_items: Optional[int] = None) -> None:
+    JOBS[name] = JobSpec(name, target, schedule, description, max_items)
 
 
 @dataclass
@@ -69,25 +70,37 @@ def resolve(name: str) -> Callable[[JobContext], Dict[str, Any]]:
     return getattr(importlib.import_module(module), function)
 
 
-def run_job(name: str, *, max_seconds: float = 50.0, max_items: int = 1000, **kwargs: Any) -> Dict[str, Any]:
-    """Run one job within its budget; returns a JSON-able report."""
+def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Optional[int] = None,
+            **kwargs: Any) -> Dict[str, Any]:
+    """Run one job within its budget; returns a JSON-able report.
+
+    The run gets a ``job_id`` (on every log line and in the report) and emits
+    its metrics (duration, items, discrepancies) as CloudWatch EMF.
+    """
+    from chalicelib.observability import job_scope
+
     fn = resolve(name)
     accepted = inspect.signature(fn).parameters
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         raise KeyError(f"job {name!r} takes no {', '.join('--' + k for k in unknown)}")
-    started = time.monotonic()
-    ctx = JobContext(name, started + max_seconds, max_items)
-    result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
-    report = {
-        "job": name,
-        "processed": ctx.processed,
-        "stopped_early": ctx.should_stop(),
-        "duration_s": round(time.monotonic() - started, 3),
-        **ctx.stats,
-        **(result or {}),
-    }
-    log.info("job finished", extra={"job": report})
+    if max_items is None:
+        max_items = JOBS[name].max_items or 1000
+    with job_scope(name) as scope:
+        started = time.monotonic()
+        ctx = JobContext(name, started + (50.0 if max_seconds is None else max_seconds), max_items)
+        result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
+        report = {
+            "job": name,
+            "job_id": scope["job_id"],
+            "processed": ctx.processed,
+            "stopped_early": ctx.should_stop(),
+            "duration_s": round(time.monotonic() - started, 3),
+            **ctx.stats,
+            **(result or {}),
+        }
+        scope["report"] = report
+        log.info("job finished", extra={"job": report})
     return report
 
 
@@ -96,3 +109,11 @@ register("expire-holds", "chalicelib.holds:expire_due_holds", "rate(1 minute)", 
 register("release-escrows", "chalicelib.escrows:release_due_escrows", "rate(1 minute)", "Pay the freelancer of job escrows past their auto-release deadline.")
 # Schedule from LEADERBOARD_CRON (read here, at import, because Chalice fixes schedules at deploy time).
 register("leaderboard", "chalicelib.leaderboard:refresh_leaderboards", os.environ.get("LEADERBOARD_CRON") or "rate(15 minutes)", "Refresh due guilds' leaderboard snapshots and #leaderboard messages (due index).")
+register("expire-orders", "chalicelib.orders:expire_due_orders", "rate(1 minute)", "Refund market orders (API delivery) not fulfilled within ESCROW_TIMEOUT_MIN (due index, bounded).")
+register("expire-vouchers", "chalicelib.orders:expire_due_vouchers", "rate(5 minutes)", "Refund voucher orders not redeemed within VOUCHER_TIMEOUT_H (due index, bounded).")
+register("expire-listings", "chalicelib.listings:expire_due_listings", "rate(1 minute)", "Close player listings past their expiry; unsold units return to the seller (due index, bounded).")
+register("pricing-rollup", "chalicelib.pricing:rollup_prices", "rate(5 minutes)", "Write each SKU's 7-day median/average and 24-hour volume from new sales (sparse indexes, bounded).")
+register("expire-purchases", "chalicelib.purchase_expiry:expire_due_purchases", "rate(1 minute)", "Mark pending purchases past their checkout expiry expired; credit paid ones never credited (due index, bounded).")
+register("reconcile", "chalicelib.reconcile.job:reconcile", "rate(1 hour)", "Check accounts changed since the last run against their entries, zero-sum, purchase credits; repair overdue expiries; alert.", max_items=200_000)
+register("reconcile-full", "chalicelib.reconcile.job:reconcile_full", "cron(30 3 * * ? *)", "Nightly: check every account of every economy from its first entry, and every purchase credit.", max_items=1_000_000)
+register("digest", "chalicelib.digest:daily_digests", "cron(10 0 * * ? *)", "Yesterday's summary per economy (bought, spent, granted, held, fees, active users, top earners); posted to #coin-transactions.")

@@ -108,8 +108,11 @@ def refresh_interval(expression: str) -> timedelta:
     return timedelta(**{f"{unit}s": n})
 
 
-def refresh_leaderboards(ctx: Any, now: Optional[str] = None) -> Dict[str, Any]:
-    """Job ``leaderboard``: refresh due guilds' snapshots and their ``#leaderboard`` messages."""
+def refresh_leaderboards(ctx: Any, economy: Optional[str] = None, now: Optional[str] = None) -> Dict[str, Any]:
+    """Job ``leaderboard``: refresh due guilds' snapshots and their ``#leaderboard`` messages.
+
+    ``economy`` limits the run to the guilds of one economy (the CLI's ``--economy``).
+    """
     from chalicelib.config import get_settings
     from chalicelib.guilds import LEADERBOARD_SHARDS
 
@@ -126,6 +129,9 @@ def refresh_leaderboards(ctx: Any, now: Optional[str] = None) -> Dict[str, Any]:
             "KeyConditionExpression": "lb_shard = :s AND lb_next_at <= :now",
             "ExpressionAttributeValues": {":s": {"S": f"lb{shard}"}, ":now": {"S": now}},
         }
+        if economy:
+            kwargs["FilterExpression"] = "economy = :e"
+            kwargs["ExpressionAttributeValues"][":e"] = {"S": economy}
         while not ctx.should_stop():
             kwargs["Limit"] = max(1, min(50, ctx.max_items - ctx.processed))
             page = client.query(**kwargs)

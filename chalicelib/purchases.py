@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import random
 import time
 from datetime import timedelta
 from typing import Any, Callable, Dict, Optional
@@ -40,6 +41,9 @@ from chalicelib.ledger.wallets import find_wallet
 log = logging.getLogger("coinhall.purchases")
 
 EVENT_RETENTION_DAYS = 35
+# Pending purchases sit in the sparse ``due`` index under p0..p7 (sharded so no
+# index partition takes every checkout); leaving ``pending`` removes them.
+DUE_SHARDS = 8
 
 
 class _Raced(Exception):
@@ -107,6 +111,7 @@ def create_checkout(
         cancel_url=cancel_url or f"{base}/checkout/cancel?purchase_id={purchase_id}",
         expires_at=iso(now + timedelta(minutes=settings.checkout_expires_min)),
         created_at=iso(now),
+        due_shard=f"p{random.randrange(DUE_SHARDS)}",
     )
     replayed = False
     try:
@@ -478,11 +483,15 @@ def _step(p: Any, payment: Any) -> bool:
     return False
 
 
-def _purchase_update(p: Any, set_values: Dict[str, Any], condition: str, values: Dict[str, Any]) -> SideWrite:
+def _purchase_update(p: Any, set_values: Dict[str, Any], condition: str, values: Dict[str, Any],
+                     remove: tuple = ()) -> SideWrite:
     from chalicelib.ledger import codec
 
     names = {f"#{k}": k for k in set_values}
     expr = "SET " + ", ".join(f"#{k} = :{k}" for k in set_values)
+    if remove:
+        names.update({f"#{k}": k for k in remove})
+        expr += " REMOVE " + ", ".join(f"#{k}" for k in remove)
     attr_values = {f":{k}": codec.encode(v) for k, v in set_values.items()}
     attr_values.update({k: codec.encode(v) for k, v in values.items()})
     for token in ("clawed", "dispute_phase", "credited_op"):  # attributes the conditions name
@@ -509,7 +518,8 @@ def _credit(p: Any) -> None:
                         "paid": True, "updated_at": posted.created_at})
         if p.payment_intent:
             updates["payment_intent"] = p.payment_intent
-        return [_purchase_update(p, updates, "attribute_not_exists(#credited_op)", {})]
+        # Credited means no longer pending: out of the expiry job's index.
+        return [_purchase_update(p, updates, "attribute_not_exists(#credited_op)", {}, remove=("due_shard",))]
 
     _post_step(
         p, updates, economy=p.economy, key=f"purchase:{p.purchase_id}",
@@ -597,9 +607,11 @@ def _sync_status(p: Any, payment: Any) -> None:
 
     wanted = desired_status(p, payment)
     if p.status != wanted:
+        actions = [PurchaseModel.status.set(wanted), PurchaseModel.updated_at.set(now_iso())]
+        if wanted != "pending":
+            actions.append(PurchaseModel.due_shard.remove())  # out of the expiry job's index
         try:
-            p.update(actions=[PurchaseModel.status.set(wanted), PurchaseModel.updated_at.set(now_iso())],
-                     condition=PurchaseModel.status == p.status)
+            p.update(actions=actions, condition=PurchaseModel.status == p.status)
         except Exception as exc:
             if not condition_failed(exc):
                 raise

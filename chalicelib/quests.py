@@ -2,19 +2,23 @@
 
 Each player gets one question a UTC day, picked by a hash of (economy, user,
 day) so it is stable across clicks and containers without storing it. The
-choices are shown in an order shuffled by the same seed; an answer names the
-choice by its index in ``[answer, *wrong]``, so ``c0`` is always the right one
-and nothing about the order leaks to the client.
+choices are shown in a shuffled order, and each carries an opaque value (an
+HMAC of the seed and its place in ``[answer, *wrong]``, keyed by a random salt
+stored with the question), so nothing the client receives says which one is
+right, and the seed alone does not tell either.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from typing import List, Optional, Sequence, Tuple
 
 from chalicelib import errors
+from chalicelib.db.base import condition_failed
 from chalicelib.ids import new_id, now_iso
 
 DEFAULT_QUESTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
@@ -34,15 +38,25 @@ class Question:
     question: str
     answer: str
     wrong: Tuple[str, ...]
+    salt: str = ""  # random per economy and question, never sent to a client
 
     def choices(self, seed: str) -> List[Tuple[str, str]]:
-        """(value, label) pairs in the display order for ``seed``; value ``c0`` is the answer."""
-        labelled = [(f"c{i}", text) for i, text in enumerate((self.answer, *self.wrong))]
-        random.Random(seed).shuffle(labelled)
+        """(value, label) pairs in the display order for ``seed``.
+
+        Values are opaque tokens derived from the seed (the player's client sees
+        them in the component JSON, so they must not say which one is right).
+        """
+        labelled = [(self._token(seed, i), text) for i, text in enumerate((self.answer, *self.wrong))]
+        random.Random(self._token(seed, -1)).shuffle(labelled)
         return labelled
 
-    def is_correct(self, value: str) -> bool:
-        return value == "c0"
+    def is_correct(self, value: str, seed: str) -> bool:
+        return hmac.compare_digest(value, self._token(seed, 0))
+
+    def _token(self, seed: str, index: int) -> str:
+        # Keyed by the stored salt: the seed alone is computable by anyone who
+        # knows the economy, the user and the day.
+        return hmac.new(self.salt.encode(), f"{seed}|{index}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def seed_questions(economy: str, questions: Sequence[Tuple[str, str, Tuple[str, ...]]] = DEFAULT_QUESTIONS) -> int:
@@ -52,12 +66,12 @@ def seed_questions(economy: str, questions: Sequence[Tuple[str, str, Tuple[str, 
     written = 0
     for question_id, text, answer, wrong in questions:
         item = QuestionModel(economy, question_id, question=text, answer=answer, wrong=list(wrong), active=True,
-                             created_at=now_iso())
+                             salt=secrets.token_hex(16), created_at=now_iso())
         try:
             item.save(condition=QuestionModel.question_id.does_not_exist())
             written += 1
         except Exception as exc:
-            if "ConditionalCheckFailed" not in str(exc):
+            if not condition_failed(exc):
                 raise
     return written
 
@@ -73,10 +87,10 @@ def add_question(economy: str, question: str, answer: str, wrong: Sequence[str])
         raise errors.ValidationFailedError("Give 1-4 wrong choices; every choice 1-100 characters.", field="wrong")
     if len(set(choices)) != len(choices):
         raise errors.ValidationFailedError("The choices must differ.", field="wrong")
-    question_id = new_id("q_")
+    question_id, salt = new_id("q_"), secrets.token_hex(16)
     QuestionModel(economy, question_id, question=question, answer=answer, wrong=list(wrong), active=True,
-                  created_at=now_iso()).save()
-    return Question(question_id, question, answer, tuple(wrong))
+                  salt=salt, created_at=now_iso()).save()
+    return Question(question_id, question, answer, tuple(wrong), salt)
 
 
 def question_set(economy: str) -> List[Question]:
@@ -84,7 +98,7 @@ def question_set(economy: str) -> List[Question]:
     from chalicelib.db.quests import QuestionModel
 
     found = [
-        Question(q.question_id, q.question, q.answer, tuple(q.wrong or ()))
+        Question(q.question_id, q.question, q.answer, tuple(q.wrong or ()), q.salt or "")
         for q in QuestionModel.query(economy)
         if q.active
     ]

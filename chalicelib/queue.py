@@ -128,3 +128,7 @@ def drain(timeout: float = 10.0) -> bool:
 # --- The consumers (one line each; features append theirs) -----------------
 register("discord.followup", "chalicelib.discord.worker:handle_followup")
 register("discord.log", "chalicelib.discord.hub:post_log_line")
+register("fulfilment.minecraft", "chalicelib.fulfilment.consumer:handle")
+register("market.log", "chalicelib.market_events:post_event")
+register("market.notify", "chalicelib.market_events:notify_buyer")
+register("market.shop", "chalicelib.discord.market:post_listing")

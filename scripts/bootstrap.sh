@@ -60,6 +60,11 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$STAMP"
 fi
 
+# --- Node.js: jsii runs the CDK library of infra/ in node (make synth, tests/infra)
+if ! command -v node >/dev/null; then
+  apt_install "Node.js (for the CDK app in infra/)" nodejs
+fi
+
 # --- Java 11+, npm (first time only) and the engine itself ---------------
 # ddb_local.py owns these checks (same apt-get fallback) so `make run`,
 # tests and this script share one implementation and one pinned version.

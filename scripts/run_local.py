@@ -78,6 +78,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     engine: Optional[ddb_local.Engine] = None
     child: Optional[subprocess.Popen[bytes]] = None
+    timers: Optional[subprocess.Popen[bytes]] = None  # the scheduled jobs (expiry, reconcile, digest)
     try:
         external = env.get("COINS_DYNAMODB_ENDPOINT")
         if external:
@@ -102,9 +103,12 @@ def main() -> int:
     DynamoDB     {endpoint}
     Data         {data}
     Dev API key  {api_key}
+    Timers       every job on its schedule (logs: JSON lines; run one now: .venv/bin/python -m chalicelib.cli jobs run reconcile --economy default)
     Discord key  {env["DISCORD_PUBLIC_KEY"]}  (try: .venv/bin/python -m chalicelib.cli discord send "/daily" --user alice --guild demo --url http://127.0.0.1:{api_port})
   Ctrl-C stops everything.
 """, flush=True)
+        # The local timers: every registered job on its schedule, as EventBridge runs them on AWS.
+        timers = _spawn([sys.executable, "-m", "chalicelib.cli", "jobs", "serve"], env)
         # --no-autoreload: chalice's reloader restarts on any file change under
         # the project dir, and every DB write touches .local/dynamodb-data/.
         child = _spawn([str(CHALICE), "local", "--host", "127.0.0.1", "--port", str(api_port),
@@ -123,6 +127,7 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _terminate(child)
+        _terminate(timers)
         if engine is not None:
             engine.stop()
 

@@ -51,11 +51,12 @@ class Player:
     permissions: str = "0"
     roles: List[str] = field(default_factory=list)
     last_token: Optional[str] = None
+    last_id: Optional[str] = None
 
     def payload(self, type_: int, data: Dict[str, Any], **extra: Any) -> Dict[str, Any]:
-        self.last_token = "tok_" + snowflake()
+        self.last_token, self.last_id = "tok_" + snowflake(), snowflake()
         return {
-            "id": snowflake(), "application_id": self.application_id, "type": type_, "data": data,
+            "id": self.last_id, "application_id": self.application_id, "type": type_, "data": data,
             "guild_id": self.guild_id, "channel_id": snowflake(), "token": self.last_token, "version": 1,
             "member": {"user": {"id": self.user_id, "username": f"user{self.user_id[-4:]}"},
                        "roles": list(self.roles), "permissions": self.permissions},
@@ -166,3 +167,15 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[DiscordStandIn]:
         monkeypatch.setenv("DISCORD_APPLICATION_ID", fake.application_id)
         config.reset_settings()
         yield fake
+
+
+def quest_answers(resp: Any, economy_id: str) -> Dict[str, str]:
+    """The quest menu of ``resp``: {"menu": custom_id, "right": value, "wrong": value}, from the question set."""
+    from chalicelib.quests import question_set
+
+    menu = components(resp)[0]
+    text = resp.body["data"]["embeds"][0]["description"]
+    question = next(q for q in question_set(economy_id) if f"**{q.question}**" in text)
+    options = {o["label"]: o["value"] for o in menu["options"]}
+    wrong = next(v for label, v in options.items() if label != question.answer)
+    return {"menu": menu["custom_id"], "right": options[question.answer], "wrong": wrong}

@@ -1,8 +1,36 @@
 """Purchases of coin packs, what Stripe told us about their payments, and the
-Stripe events already handled."""
+Stripe events already handled.
+
+Two indexes on purchases:
+* ``due`` (``due_shard``, ``expires_at``), sparse: only a *pending* purchase
+  carries ``due_shard`` (``p0``..``p7``), and every step that takes it out of
+  pending removes it, so the ``expire-purchases`` job queries what is due and
+  never scans;
+* ``by_economy`` (``economy``, ``created_at``), keys only: an economy's
+  purchases for reconciliation and export, without a scan.
+"""
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 
 from chalicelib.db.base import CoinhallModel
+
+
+class PurchasesDue(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "due"
+        projection = IncludeProjection(["economy"])
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    expires_at = UnicodeAttribute(range_key=True)
+
+
+class PurchasesByEconomy(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_economy"
+        projection = KeysOnlyProjection()
+
+    economy = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
 
 
 class PurchaseModel(CoinhallModel):
@@ -48,6 +76,10 @@ class PurchaseModel(CoinhallModel):
     froze_wallet = BooleanAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
+    due_shard = UnicodeAttribute(null=True)  # present only while pending (the ``due`` index)
+
+    due = PurchasesDue()
+    by_economy = PurchasesByEconomy()
 
 
 class PaymentModel(CoinhallModel):

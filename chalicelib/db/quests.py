@@ -14,4 +14,5 @@ class QuestionModel(CoinhallModel):
     answer = UnicodeAttribute()
     wrong = ListAttribute(of=UnicodeAttribute)  # the other choices
     active = BooleanAttribute(default=True)
+    salt = UnicodeAttribute(null=True)  # keys the opaque choice values; never sent to a client
     created_at = UnicodeAttribute()

@@ -27,10 +27,17 @@ def all_models() -> List[Type[CoinhallModel]]:
     from chalicelib.db.discord_interactions import InteractionModel
     from chalicelib.db.leaderboards import LeaderboardModel
     from chalicelib.db.quests import QuestionModel
+    from chalicelib.db.job_state import JobStateModel
+    from chalicelib.db.digests import DigestModel
+    from chalicelib.db.market import (
+        CounterModel, ListingModel, OrderModel, PriceHistoryModel, PriceModel, RewardModel, SaleModel, VoucherModel,
+    )
 
     return [AccountModel, EntryModel, OperationModel, EconomyModel, PackModel, ApiKeyModel, AuditModel,
             PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel,
-            GuildModel, PlayerModel, InteractionModel, LeaderboardModel, QuestionModel]
+            GuildModel, PlayerModel, InteractionModel, LeaderboardModel, QuestionModel,
+            RewardModel, OrderModel, ListingModel, CounterModel, VoucherModel, SaleModel, PriceModel,
+            PriceHistoryModel, JobStateModel, DigestModel]
 
 
 def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:
@@ -95,7 +102,47 @@ def create_tables(wait: bool = True) -> List[str]:
             client.update_time_to_live(
                 TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["ttl_attribute"]}
             )
+    add_missing_indexes([table_name(s["base_name"]) for s in table_specs() if table_name(s["base_name"]) in existing])
     return created
+
+
+def add_missing_indexes(names: List[str], timeout: float = 120) -> List[str]:
+    """Add GSIs a model declares but an existing table lacks (a local data dir
+    kept across upgrades); returns ``table/index`` names added. On AWS the
+    infrastructure stack owns indexes; this is for DynamoDB Local."""
+    from chalicelib.db.engine import get_client, table_name
+
+    client = get_client()
+    added: List[str] = []
+    wanted = {table_name(s["base_name"]): s for s in table_specs()}
+    for name in names:
+        spec = wanted.get(name)
+        if not spec or not spec.get("GlobalSecondaryIndexes"):
+            continue
+        table = client.describe_table(TableName=name)["Table"]
+        have = {g["IndexName"] for g in table.get("GlobalSecondaryIndexes", [])}
+        for gsi in spec["GlobalSecondaryIndexes"]:
+            if gsi["IndexName"] in have:
+                continue
+            keys = {k["AttributeName"] for k in gsi["KeySchema"]}
+            client.update_table(
+                TableName=name,
+                AttributeDefinitions=[a for a in spec["AttributeDefinitions"] if a["AttributeName"] in keys],
+                GlobalSecondaryIndexUpdates=[{"Create": gsi}],
+            )
+            _wait_index(client, name, gsi["IndexName"], timeout)  # one index at a time, as AWS requires
+            added.append(f"{name}/{gsi['IndexName']}")
+    return added
+
+
+def _wait_index(client: Any, table: str, index: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gsis = client.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        if any(g["IndexName"] == index and g.get("IndexStatus", "ACTIVE") == "ACTIVE" for g in gsis):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"index {table}/{index} did not become ACTIVE")
 
 
 def _wait_active(client: Any, name: str, timeout: float = 60) -> None:

@@ -12,12 +12,13 @@ import time
 from typing import Any, Dict, Optional, Sequence
 
 from chalicelib import errors, ledger
+from chalicelib.db.base import condition_failed
+from chalicelib.db.engine import table_name
 from chalicelib.discord import views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
 from chalicelib.guilds import Guild, valid_snowflake
 from chalicelib.ids import now_iso
-from chalicelib.db.engine import table_name
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
 from chalicelib.ledger.accounts import MAX_AMOUNT
 
@@ -130,7 +131,7 @@ def _set_status(give_id: str, status: str) -> bool:
         )
         return True
     except Exception as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not condition_failed(exc):
             raise
         return False
 

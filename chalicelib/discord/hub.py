@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from chalicelib import errors
+from chalicelib.db.base import condition_failed
 from chalicelib.discord import views
 from chalicelib.discord.rest import get_rest, is_not_found
 from chalicelib.guilds import Guild, ensure_guild, remember
@@ -75,10 +76,12 @@ def run_setup(guild_id: str, application_id: str) -> Dict[str, List[str]]:
 def _ensure_channel(rest: Any, guild: Guild, spec: ChannelSpec, existing: Dict[str, Any], application_id: str,
                     report: Dict[str, List[str]]) -> str:
     known = guild.channels.get(spec.key)
+    overwrites = _overwrites(guild, spec, application_id)
     if known and known in existing:
+        if spec.key == "transactions":  # who may read it follows the role map
+            rest.patch(f"channels/{known}", {"permission_overwrites": overwrites}, reason="Coinhall setup (roles)")
         report["kept"].append(f"#{spec.name}")
         return known
-    overwrites = _overwrites(guild, spec, application_id)
     found = next((c for c in existing.values() if c.get("name") == spec.name and c.get("type") == 0), None)
     if found:
         rest.patch(f"channels/{found['id']}", {"permission_overwrites": overwrites}, reason="Coinhall setup (repair)")
@@ -206,7 +209,7 @@ def post_log_line(payload: Dict[str, Any], dedupe_id: str) -> None:
     try:
         claim.save(condition=InteractionModel.interaction_id.does_not_exist())
     except Exception as exc:
-        if "ConditionalCheckFailed" in str(exc):
+        if condition_failed(exc):
             return  # posted already
         raise
     try:

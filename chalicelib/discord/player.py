@@ -65,7 +65,7 @@ def quest_answer(ix: Interaction, guild: Guild, day_text: str, question_id: str)
     if question.question_id != question_id or len(ix.values) != 1:
         return views.error("That is not your question today: run /quest.", "Quest")
     try:
-        if question.is_correct(ix.values[0]):
+        if question.is_correct(ix.values[0], quests.seed_for(guild.economy, ix.user_id, day)):
             outcome = rewards.claim_quest(guild.economy, ix.user_id, today=day, ref=question_id)
             if outcome.replayed:
                 return views.quest_done(_next_quest(day), True)

@@ -9,7 +9,8 @@
   before the next call in it, instead of spending a 429.
 * 5xx and network errors: retried with jittered exponential backoff.
 * Never logs the bot token or an interaction token: logs and errors name the
-  route with its ids and tokens replaced (``webhooks/{app}/{token}/...``).
+  route with its ids and tokens replaced (``webhooks/{app}/{token}/...``), and a
+  filter on urllib3's request log (DEBUG) redacts webhook tokens there too.
 
 Raises ``DiscordApiError`` (details: ``discord_status``, ``route``, Discord's ``code``).
 """
@@ -48,6 +49,26 @@ def route_key(method: str, path: str) -> str:
     return f"{method.upper()} /{'/'.join(out)}"
 
 
+class _RedactWebhookTokens(logging.Filter):
+    """urllib3 logs every request line at DEBUG; interaction webhook paths carry a token."""
+
+    _pattern = re.compile(r"(/webhooks/[0-9]+/)[^/\s?\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and any("/webhooks/" in str(a) for a in record.args):
+            record.args = tuple(self._pattern.sub(r"\1{token}", str(a)) if isinstance(a, str) else a
+                                for a in record.args)
+        if isinstance(record.msg, str) and "/webhooks/" in record.msg:
+            record.msg = self._pattern.sub(r"\1{token}", record.msg)
+        return True
+
+
+def _install_redaction() -> None:
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactWebhookTokens) for f in logger.filters):
+        logger.addFilter(_RedactWebhookTokens())
+
+
 def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, errors.DiscordApiError) and exc.details.get("discord_status") == 404
 
@@ -67,6 +88,7 @@ class DiscordRest:
     ) -> None:
         import requests
 
+        _install_redaction()
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.max_attempts = max_attempts

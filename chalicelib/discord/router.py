@@ -77,6 +77,8 @@ BUTTONS: Dict[str, Handler] = {
     "hub:buy": _lazy("shop", "menu"),
     "lb:me": _player("card"),
     "buy:pack": _lazy("shop", "choose"),
+    "hub:market": _lazy("market", "categories"),
+    "hub:sell": _lazy("market", "sell_start"),
 }
 
 
@@ -121,6 +123,8 @@ def _route(ix: Interaction) -> Tuple[Any, Tuple[str, ...]]:
         custom_id = ix.custom_id
         if custom_id in BUTTONS:
             return BUTTONS[custom_id], ()
+        if custom_id.startswith("m:"):  # the market parses its own ids (a SKU may contain ':')
+            return _lazy("market", "component"), (custom_id,)
         parts = custom_id.split(":")
         if len(parts) == 4 and parts[:2] == ["quest", "answer"]:
             return _player("quest_answer"), (parts[2], parts[3])
@@ -129,6 +133,8 @@ def _route(ix: Interaction) -> Tuple[Any, Tuple[str, ...]]:
         return None, ()
     if ix.type == MODAL_SUBMIT and ix.custom_id.startswith("admin:"):
         return _lazy("operators", "submit"), ()
+    if ix.type == MODAL_SUBMIT and ix.custom_id.startswith("m:"):
+        return _lazy("market", "modal"), (ix.custom_id,)
     return None, ()
 
 

@@ -29,6 +29,8 @@ HUB_BUTTONS: Tuple[Tuple[str, str, int], ...] = (
     ("hub:daily", "Claim Daily", SUCCESS),
     ("hub:leaderboard", "Leaderboard", SECONDARY),
     ("hub:help", "Help", SECONDARY),
+    ("hub:market", "Shop", SUCCESS),  # the rewards market (chalicelib/discord/market.py)
+    ("hub:sell", "Sell", SECONDARY),
 )
 
 

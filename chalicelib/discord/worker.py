@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, Callable, Dict
 
 from chalicelib import errors
+from chalicelib.db.base import condition_failed
 from chalicelib.discord import views
 from chalicelib.discord.interaction import Interaction, snowflake_time
 from chalicelib.guilds import Guild
@@ -44,7 +45,7 @@ def defer(ix: Interaction, guild: Guild, kind: str, args: Dict[str, Any]) -> Dic
                          data={"kind": kind}, created_at=now_iso(), expires_epoch=int(time.time()) + 86400,
                          ).save(condition=InteractionModel.interaction_id.does_not_exist())
     except Exception as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not condition_failed(exc):
             raise
         return views.deferred()  # Discord delivered this interaction twice: it is queued already
     payload = {
@@ -95,7 +96,7 @@ def _mark_done(interaction_id: str, status: str) -> None:
             condition=InteractionModel.interaction_id.exists(),
         )
     except Exception as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not condition_failed(exc):
             raise
 
 

@@ -14,11 +14,18 @@ def _handler(name: str) -> Callable[[Any], dict]:
     def run(event: Any) -> dict:
         from chalicelib.jobs import run_job
 
-        return run_job(name)
+        # Stop well inside the invocation's own timeout; the next run resumes.
+        context = getattr(event, "context", None)
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
+        return run_job(name, max_seconds=max(1.0, min(50.0, remaining - 5.0)))
 
     run.__name__ = "job_" + name.replace("-", "_")
     return run
 
 
 for _spec in JOBS.values():
-    bp.schedule(_spec.schedule, name="job-" + _spec.name, description=_spec.description)(_handler(_spec.name))
+    _run = _handler(_spec.name)
+    # Lambda finds a blueprint's handler as an attribute of this module
+    # (``chalicelib.routes.schedules.job_<name>``), so each must be bound here.
+    globals()[_run.__name__] = bp.schedule(_spec.schedule, name="job-" + _spec.name,
+                                           description=_spec.description)(_run)

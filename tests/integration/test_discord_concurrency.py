@@ -18,7 +18,7 @@ import pytest
 from chalicelib import errors, rewards
 from chalicelib.db.engine import get_client
 from chalicelib.ledger.wallets import get_wallet
-from tests.discord_helpers import assert_ephemeral, components, custom_ids, discord, embed_text  # noqa: F401
+from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text, quest_answers  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -118,8 +118,8 @@ def test_claims_racing_across_midnight_keep_the_streak_and_coins_consistent(disc
 
 def test_racing_correct_quest_answers_pay_once(discord, conflicts) -> None:
     alice = discord.player()
-    menu = components(alice.command("quest"))[0]
-    responses = _race(6, lambda i: alice.choose(menu["custom_id"], "c0"))
+    quest = quest_answers(alice.command("quest"), discord.economy.id)
+    responses = _race(6, lambda i: alice.choose(quest["menu"], quest["right"]))
     assert all(r.status == 200 and r.body["data"]["flags"] == 64 for r in responses)
     assert sum("Correct!" in embed_text(r) for r in responses) == 1
     assert get_wallet(discord.economy.id, alice.user_id).available == 15
@@ -128,8 +128,8 @@ def test_racing_correct_quest_answers_pay_once(discord, conflicts) -> None:
 
 def test_a_right_and_a_wrong_answer_racing_settle_on_one_outcome(discord) -> None:
     alice = discord.player()
-    menu = components(alice.command("quest"))[0]
-    responses = _race(2, lambda i: alice.choose(menu["custom_id"], "c0" if i else "c2"))
+    quest = quest_answers(alice.command("quest"), discord.economy.id)
+    responses = _race(2, lambda i: alice.choose(quest["menu"], quest["right"] if i else quest["wrong"]))
     won = any("Correct!" in embed_text(r) for r in responses)
     wallet = get_wallet(discord.economy.id, alice.user_id) if won else None
     assert (wallet.available if wallet else 0) == (15 if won else 0)

@@ -22,6 +22,7 @@ from tests.discord_helpers import (  # noqa: F401 - fixtures
     custom_ids,
     discord,
     embed_text,
+    quest_answers,
     sign,
     use_public_key,
 )
@@ -108,8 +109,8 @@ def test_daily_pays_once_per_day_and_a_repeat_says_when_it_opens(discord) -> Non
     assert_ephemeral(again)
     text = embed_text(again)
     assert "Already claimed today" in text
-    tomorrow = (date.today() + timedelta(days=1)) if rewards.today_utc() == date.today() else None
-    assert "Next claim opens" in text and (tomorrow is None or tomorrow.isoformat() in text)
+    tomorrow = rewards.today_utc() + timedelta(days=1)
+    assert f"Next claim opens {tomorrow.isoformat()}T00:00:00.000Z" in text
     assert get_wallet(discord.economy.id, alice.user_id).available == 10
     discord.economy.check()
 
@@ -158,10 +159,11 @@ def test_quest_right_answer_pays_once_then_cooldown(discord) -> None:
     assert_ephemeral(resp)
     menu = components(resp)[0]
     assert menu["type"] == 3 and menu["custom_id"].startswith("quest:answer:")
-    won = alice.choose(menu["custom_id"], "c0")
+    quest = quest_answers(resp, discord.economy.id)
+    won = alice.choose(quest["menu"], quest["right"])
     assert_ephemeral(won)
     assert "Correct!" in embed_text(won) and "15 coins" in embed_text(won)
-    again = alice.choose(menu["custom_id"], "c0")
+    again = alice.choose(quest["menu"], quest["right"])
     assert_ephemeral(again)
     assert "done" in embed_text(again)
     assert "quest is done" in embed_text(alice.click("hub:quest"))
@@ -171,11 +173,11 @@ def test_quest_right_answer_pays_once_then_cooldown(discord) -> None:
 
 def test_quest_wrong_answer_pays_nothing_and_blocks_retries_until_tomorrow(discord) -> None:
     alice = discord.player()
-    menu = components(alice.command("quest"))[0]
-    lost = alice.choose(menu["custom_id"], "c1")
+    quest = quest_answers(alice.command("quest"), discord.economy.id)
+    lost = alice.choose(quest["menu"], quest["wrong"])
     assert_ephemeral(lost)
     assert "Not quite" in embed_text(lost)
-    retry = alice.choose(menu["custom_id"], "c0")
+    retry = alice.choose(quest["menu"], quest["right"])
     assert "already answered" in embed_text(retry)
     assert find_wallet(discord.economy.id, alice.user_id) is None
     discord.economy.check()
@@ -183,11 +185,12 @@ def test_quest_wrong_answer_pays_nothing_and_blocks_retries_until_tomorrow(disco
 
 def test_quest_answer_for_another_day_or_question_is_refused(discord) -> None:
     alice = discord.player()
-    menu = components(alice.command("quest"))[0]
-    stale = "quest:answer:2001-01-01:" + menu["custom_id"].split(":")[3]
-    assert "expired" in embed_text(alice.choose(stale, "c0"))
-    other = ":".join(menu["custom_id"].split(":")[:3] + ["q_not_mine"])
-    assert "not your question" in embed_text(alice.choose(other, "c0"))
+    quest = quest_answers(alice.command("quest"), discord.economy.id)
+    stale = "quest:answer:2001-01-01:" + quest["menu"].split(":")[3]
+    assert "expired" in embed_text(alice.choose(stale, quest["right"]))
+    other = ":".join(quest["menu"].split(":")[:3] + ["q_not_mine"])
+    assert "not your question" in embed_text(alice.choose(other, quest["right"]))
+    assert "Not quite" in embed_text(alice.choose(quest["menu"], "c0"))  # a made-up value is just wrong
     assert find_wallet(discord.economy.id, alice.user_id) is None
 
 

@@ -75,11 +75,12 @@ def test_components_stay_within_discord_limits(name: str) -> None:
         assert len(embed["title"]) <= 256 and len(embed["description"]) <= 4096 and len(embed["fields"]) <= 25
 
 
-def test_the_hub_has_the_six_buttons_on_a_public_message() -> None:
+def test_the_hub_has_its_buttons_on_a_public_message() -> None:
     hub = views.public_hub()
     assert "flags" not in hub
     labels = [c["label"] for c in all_components(hub)]
-    assert labels == ["My Card", "Buy Coins", "Quests", "Claim Daily", "Leaderboard", "Help"]
+    # the six of this issue come first; other features may add theirs after them
+    assert labels[:6] == ["My Card", "Buy Coins", "Quests", "Claim Daily", "Leaderboard", "Help"]
 
 
 def test_deferred_and_pong() -> None:
@@ -104,7 +105,8 @@ def test_quest_choices_hide_the_answer_position() -> None:
     assert len(orders) > 1  # shuffled per seed
     for seed in range(10):
         choices = dict(q.choices(str(seed)))
-        assert choices["c0"] == q.answer and q.is_correct("c0") and not q.is_correct("c1")
+        right = next(v for v, label in q.choices(str(seed)) if label == q.answer)
+        assert q.is_correct(right, str(seed)) and sum(q.is_correct(v, str(seed)) for v, _ in q.choices(str(seed))) == 1
 
 
 def test_render_shows_what_a_player_reads() -> None:

@@ -1,0 +1,207 @@
+"""The market in Discord: Shop, Sell, and Buy on a listing. Every answer is ephemeral.
+
+* **Shop** (hub button ``hub:market``): category select -> item select -> the
+  item with a Confirm button -> receipt. Confirm carries the id of the
+  interaction that showed it, so a double click (or Discord's retry) buys once:
+  the order's ledger key is ``discord:shop:<that id>``. The price shown is the
+  price charged (a change in between is refused as ``price_changed``).
+* **Sell** (``hub:sell``): item select -> modal (price, quantity, expiry hours,
+  min and max per buyer) -> the price floor and fee guards -> the listing, keyed
+  by the modal's interaction id; its card with a Buy button is posted to
+  ``#shop`` by the queue (``market.shop``), never inside the 3-second answer.
+* **Buy** on a ``#shop`` card (``m:lb:<listing>``): quote -> quantity modal ->
+  receipt (a voucher code, if any, is in the receipt only the buyer sees).
+
+Orders made here remember the interaction (guild, user, token), so the buyer
+is told in Discord when the game server delivered or the coins came back.
+Everything here only touches DynamoDB: well inside Discord's 3 seconds.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from chalicelib import errors
+from chalicelib.discord import market_views
+from chalicelib.discord.interaction import Interaction
+from chalicelib.guilds import Guild
+
+SHOP_TOPIC = "market.shop"
+
+
+def _origin(ix: Interaction, guild: Guild) -> Dict[str, str]:
+    return {"guild_id": guild.guild_id, "user_id": ix.user_id, "application_id": ix.application_id,
+            "token": ix.token, "interaction_id": ix.id}
+
+
+def _one_value(ix: Interaction, what: str) -> str:
+    if len(ix.values) != 1 or not 0 < len(ix.values[0]) <= 64:
+        raise errors.ValidationFailedError(f"Pick one {what}.", field=what)
+    return ix.values[0]
+
+
+def _number(fields: Dict[str, str], name: str, label: str, low: int, high: int, required: bool = True) -> Optional[int]:
+    raw = (fields.get(name) or "").strip().replace(",", "").replace("_", "")
+    if not raw and not required:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise errors.ValidationFailedError(f"{label} must be a whole number from {low:,} to {high:,}.", field=name)
+    return int(raw)
+
+
+# -- Shop -------------------------------------------------------------------------------
+
+
+def categories(ix: Interaction, guild: Guild) -> Dict[str, Any]:
+    from chalicelib.shop import list_rewards
+
+    return market_views.categories(list_rewards(guild.economy))
+
+
+def component(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
+    """Route an ``m:`` button or select."""
+    parts = custom_id.split(":", 4)
+    kind = parts[1] if len(parts) > 1 else ""
+    if kind == "cat":
+        return _category(guild, _one_value(ix, "category"))
+    if kind == "sku":
+        return _item(ix, guild, _one_value(ix, "item"))
+    if kind == "ok" and len(parts) == 5 and parts[2].isdigit() and parts[3].isdigit():
+        return _confirm(ix, guild, parts[2], int(parts[3]), parts[4])
+    if kind == "sellsku":
+        return _sell_modal(guild, _one_value(ix, "item"))
+    if kind == "lb" and len(parts) == 3:
+        return _quote(ix, guild, parts[2])
+    if kind == "lq" and len(parts) == 3:
+        return _quantity(guild, parts[2])
+    raise errors.ValidationFailedError("This button is not known (any more).")
+
+
+def modal(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
+    """Route an ``m:`` modal submit."""
+    parts = custom_id.split(":", 2)
+    if len(parts) == 3 and parts[1] == "sell":
+        return _sell(ix, guild, parts[2])
+    if len(parts) == 3 and parts[1] == "lbq":
+        return _buy(ix, guild, parts[2])
+    raise errors.ValidationFailedError("This form is not known (any more).")
+
+
+def _category(guild: Guild, category: str) -> Dict[str, Any]:
+    from chalicelib.shop import CATEGORIES, list_rewards
+
+    if category not in CATEGORIES:
+        raise errors.ValidationFailedError("Pick a category from the list.", field="category")
+    return market_views.sku_list(category, list_rewards(guild.economy, category))
+
+
+def _item(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
+    from chalicelib.shop import get_reward, valid_sku
+
+    if not valid_sku(sku):
+        raise errors.ValidationFailedError("Pick an item from the list.", field="sku")
+    return market_views.sku_view(get_reward(guild.economy, sku), ix.id)
+
+
+def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) -> Dict[str, Any]:
+    from chalicelib.shop import buy
+
+    outcome = buy(guild.economy, ix.user_id, sku, 1, None, price, f"shop:{view_id}", key_namespace="discord",
+                  discord=_origin(ix, guild))
+    return market_views.receipt(outcome.result, outcome.replayed)
+
+
+# -- Sell ---------------------------------------------------------------------------------
+
+
+def sell_start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
+    from chalicelib.shop import list_rewards
+
+    return market_views.sell_pick(list_rewards(guild.economy))
+
+
+def _sell_modal(guild: Guild, sku: str) -> Dict[str, Any]:
+    from chalicelib import pricing
+    from chalicelib.shop import get_reward
+
+    item = get_reward(guild.economy, sku)
+    return market_views.sell_modal(sku, item["name"], pricing.current(guild.economy, sku))
+
+
+def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
+    from chalicelib.listings import create_listing
+
+    fields = ix.modal_fields
+    price = _number(fields, "price", "The price", 1, 10**7)
+    qty = _number(fields, "qty", "The quantity", 1, 100_000)
+    hours = _number(fields, "hours", "The expiry", 1, 720)
+    low = _number(fields, "min", "The minimum per buyer", 1, 100_000, required=False)
+    high = _number(fields, "max", "The maximum per buyer", 1, 100_000, required=False)
+    assert price is not None and qty is not None and hours is not None
+    listing, created = create_listing(guild.economy, ix.user_id, sku, qty, price, hours * 3600, low, high,
+                                      f"discord-sell:{ix.id}", guild_id=guild.guild_id)
+    return market_views.listed(listing, created)
+
+
+def post_listing(payload: Dict[str, Any], dedupe_id: str) -> None:
+    """Queue consumer of ``market.shop``: post a new listing's card to the guild's ``#shop``, once.
+
+    Raises DiscordApiError (the queue retries).
+    """
+    from chalicelib.discord.rest import get_rest
+    from chalicelib.market_events import claim, guild_of, unclaim
+
+    guild = guild_of(payload["economy"], payload.get("guild_id"))
+    channel = guild.channels.get("shop") if guild else None
+    if not channel or not claim(f"shop:{dedupe_id}"):
+        return
+    try:
+        get_rest().post(f"channels/{channel}/messages", market_views.listing_card(payload["listing"]))
+    except Exception:
+        unclaim(f"shop:{dedupe_id}")
+        raise
+
+
+# -- Buy on a listing -------------------------------------------------------------------------
+
+
+def _listing(guild: Guild, listing_id: str) -> Dict[str, Any]:
+    from chalicelib.listings import get_listing, valid_listing_id
+
+    if not valid_listing_id(listing_id):
+        raise errors.ValidationFailedError("This listing is not known.", field="listing_id")
+    return get_listing(guild.economy, listing_id)
+
+
+def _quote(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
+    from chalicelib.ledger.wallets import find_wallet
+
+    listing = _listing(guild, listing_id)
+    if listing["status"] != "active" or listing["expires_at"] <= _now():
+        return market_views.closed({**listing, "status": "closed" if listing["status"] == "active"
+                                    else listing["status"]})
+    wallet = find_wallet(guild.economy, ix.user_id)
+    return market_views.listing_quote(listing, wallet.available if wallet else 0)
+
+
+def _quantity(guild: Guild, listing_id: str) -> Dict[str, Any]:
+    listing = _listing(guild, listing_id)
+    if listing["status"] != "active":
+        return market_views.closed(listing)
+    return market_views.quantity_modal(listing)
+
+
+def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
+    from chalicelib.listings import buy
+
+    qty = _number(ix.modal_fields, "qty", "The quantity", 1, 100_000)
+    assert qty is not None
+    _listing(guild, listing_id)
+    outcome = buy(guild.economy, listing_id, ix.user_id, qty, None, f"listing:{ix.id}", key_namespace="discord",
+                  discord=_origin(ix, guild))
+    return market_views.receipt(outcome.result, outcome.replayed)
+
+
+def _now() -> str:
+    from chalicelib.ids import now_iso
+
+    return now_iso()

@@ -1,0 +1,223 @@
+"""Market routes: the rewards catalog, shop orders, player listings, prices, and the redeem webhook."""
+from __future__ import annotations
+
+from typing import Any, Optional, Type
+
+from chalice import Blueprint
+
+from chalicelib import errors
+from chalicelib.ledger import Outcome
+from chalicelib.ledger.accounts import valid_user_id
+from chalicelib.listings import LISTING_STATES, valid_listing_id
+from chalicelib.orders import ORDER_STATES, valid_order_id
+from chalicelib.routes._http import Call, Reply, endpoint, parse_body, path_param, query_int
+from chalicelib.routes.market_models import (
+    BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
+    RedeemBody, Redeemed, Reward, RewardBody, RewardList,
+)
+from chalicelib.routes.wallets import replay_headers
+from chalicelib.shop import CATEGORIES, valid_sku
+
+bp = Blueprint(__name__)
+_READ = [400, 401, 403, 404]
+_WRITE = [400, 401, 403, 404, 409, 422, 503]
+_PAGE = {"limit": "1-100, default 25", "cursor": "next_cursor of the previous page"}
+
+
+def _replied(outcome: Outcome) -> Reply:
+    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
+
+
+def _optional_key(call: Call) -> Optional[str]:
+    return call.idempotency_key() if call.headers.get("idempotency-key") is not None else None
+
+
+def _optional_body(call: Call, model: Type[Any]) -> Any:
+    """A body that may be left out entirely (then the model's defaults)."""
+    return parse_body(call.raw_body, model) if call.raw_body.strip() else model.model_validate({})
+
+
+def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
+    value = call.query.get(name) or None
+    if value is not None and value not in allowed:
+        raise errors.ValidationFailedError(f"'{name}' must be one of {', '.join(allowed)}.", field=name)
+    return value
+
+
+# -- the catalog --------------------------------------------------------------------------
+
+
+@endpoint(bp, "/v1/admin/rewards/{sku}", "GET", summary="A SKU in any state (hidden, deleted).", scope="admin",
+          response=Reward, tags=["market", "admin"], error_statuses=_READ)
+def admin_get_reward(call: Call, sku: str) -> Reply:
+    from chalicelib.shop import get_reward
+
+    return Reply(get_reward(call.principal.economy, path_param("sku", sku, valid_sku), admin=True))
+
+
+@endpoint(bp, "/v1/admin/rewards/{sku}", "PUT", summary="Create or replace a SKU, audited.", scope="admin",
+          body=RewardBody, response=Reward, status=201, tags=["market", "admin"], error_statuses=[400, 401, 403, 409])
+def put_reward(call: Call, sku: str) -> Reply:
+    from chalicelib.shop import put_reward as put
+
+    path_param("sku", sku, valid_sku)
+    view, created = put(call.principal.economy, sku, call.body.model_dump(), call.principal.actor)
+    return Reply(view, 201 if created else 200)
+
+
+@endpoint(bp, "/v1/admin/rewards/{sku}", "DELETE", summary="Take a SKU off sale for good, audited.", scope="admin",
+          response=Reward, tags=["market", "admin"], error_statuses=_READ + [409])
+def delete_reward(call: Call, sku: str) -> Reply:
+    from chalicelib.shop import delete_reward as delete
+
+    return Reply(delete(call.principal.economy, path_param("sku", sku, valid_sku), call.principal.actor))
+
+
+@endpoint(bp, "/v1/rewards", "GET", summary="What the shop sells now.", scope="read", response=RewardList,
+          query={"category": "|".join(CATEGORIES)}, tags=["market"], error_statuses=[400, 401, 403])
+def rewards(call: Call) -> Reply:
+    from chalicelib.shop import list_rewards
+
+    return Reply({"items": list_rewards(call.principal.economy, _choice(call, "category", CATEGORIES))})
+
+
+@endpoint(bp, "/v1/rewards/{sku}", "GET", summary="One SKU on sale.", scope="read", response=Reward,
+          tags=["market"], error_statuses=_READ)
+def reward(call: Call, sku: str) -> Reply:
+    from chalicelib.shop import get_reward
+
+    return Reply(get_reward(call.principal.economy, path_param("sku", sku, valid_sku)))
+
+
+# -- orders -------------------------------------------------------------------------------------
+
+
+@endpoint(bp, "/v1/orders", "POST", summary="Buy from the shop: coins to escrow until the game server delivers.",
+          scope="write", body=OrderBody, response=Order, status=201, idempotency="required", tags=["market"],
+          error_statuses=_WRITE)
+def buy_reward(call: Call) -> Reply:
+    from chalicelib.shop import buy
+
+    b = call.body
+    return _replied(buy(call.principal.economy, b.buyer_id, b.sku, b.qty, b.player_id, b.expected_price,
+                        call.idempotency_key()))
+
+
+@endpoint(bp, "/v1/orders/{order_id}", "GET", summary="An order's state.", scope="read", response=Order,
+          tags=["market"], error_statuses=_READ)
+def order(call: Call, order_id: str) -> Reply:
+    from chalicelib.orders import get_order
+
+    return Reply(get_order(call.principal.economy, path_param("order_id", order_id, valid_order_id)))
+
+
+@endpoint(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel an unredeemed voucher order; refunds it.",
+          scope="write", response=Order, idempotency="optional", tags=["market"], error_statuses=_WRITE)
+def cancel_order(call: Call, order_id: str) -> Reply:
+    from chalicelib.orders import cancel
+
+    path_param("order_id", order_id, valid_order_id)
+    return _replied(cancel(call.principal.economy, order_id, _optional_key(call)))
+
+
+@endpoint(bp, "/v1/users/{user_id}/orders", "GET", summary="A buyer's orders, newest first.", scope="read",
+          response=OrderPage, query={"status": "|".join(ORDER_STATES), **_PAGE}, tags=["market"],
+          error_statuses=[400, 401, 403])
+def user_orders(call: Call, user_id: str) -> Reply:
+    from chalicelib.orders import list_orders
+
+    path_param("user_id", user_id, valid_user_id)
+    status = _choice(call, "status", ORDER_STATES)
+    limit = query_int(call, "limit", default=25, low=1, high=100)
+    items, cursor = list_orders(call.principal.economy, user_id, status, limit, call.query.get("cursor") or None)
+    return Reply({"items": items, "next_cursor": cursor})
+
+
+# -- listings ---------------------------------------------------------------------------------------
+
+
+@endpoint(bp, "/v1/listings", "POST", summary="List units of a SKU for sale (price floor and fee bands apply).",
+          scope="write", body=ListingBody, response=Listing, status=201, idempotency="optional", tags=["market"],
+          error_statuses=_WRITE)
+def create_listing(call: Call) -> Reply:
+    from chalicelib.listings import create_listing as create
+
+    b = call.body
+    view, created = create(call.principal.economy, b.seller_id, b.sku, b.qty, b.unit_price, b.expires_in,
+                           b.min_per_buyer, b.max_per_buyer, _optional_key(call))
+    return Reply(view, 201 if created else 200, {"Idempotent-Replayed": "false" if created else "true"})
+
+
+@endpoint(bp, "/v1/listings", "GET", summary="Listings, newest first.", scope="read", response=ListingPage,
+          query={"sku": "one SKU", "status": "|".join(LISTING_STATES), **_PAGE}, tags=["market"],
+          error_statuses=[400, 401, 403])
+def listings(call: Call) -> Reply:
+    from chalicelib.listings import list_listings
+
+    sku = call.query.get("sku") or None
+    if sku is not None:
+        path_param("sku", sku, valid_sku)
+    status = _choice(call, "status", LISTING_STATES)
+    limit = query_int(call, "limit", default=25, low=1, high=100)
+    items, cursor = list_listings(call.principal.economy, sku, status, limit, call.query.get("cursor") or None)
+    return Reply({"items": items, "next_cursor": cursor})
+
+
+@endpoint(bp, "/v1/listings/{listing_id}", "GET", summary="A listing.", scope="read", response=Listing,
+          tags=["market"], error_statuses=_READ)
+def listing(call: Call, listing_id: str) -> Reply:
+    from chalicelib.listings import get_listing
+
+    return Reply(get_listing(call.principal.economy, path_param("listing_id", listing_id, valid_listing_id)))
+
+
+@endpoint(bp, "/v1/listings/{listing_id}/cancel", "POST", summary="Withdraw a listing (body optional: {seller_id}).",
+          scope="write", response=Listing, tags=["market"], error_statuses=_WRITE)
+def cancel_listing(call: Call, listing_id: str) -> Reply:
+    from chalicelib.listings import cancel_listing as cancel
+
+    path_param("listing_id", listing_id, valid_listing_id)
+    body = _optional_body(call, CancelListingBody)
+    return Reply(cancel(call.principal.economy, listing_id, body.seller_id))
+
+
+@endpoint(bp, "/v1/listings/{listing_id}/buy", "POST", summary="Buy units of a listing: coins to escrow.",
+          scope="write", body=BuyListingBody, response=Order, status=201, idempotency="required", tags=["market"],
+          error_statuses=_WRITE)
+def buy_listing(call: Call, listing_id: str) -> Reply:
+    from chalicelib.listings import buy
+
+    path_param("listing_id", listing_id, valid_listing_id)
+    b = call.body
+    return _replied(buy(call.principal.economy, listing_id, b.buyer_id, b.qty, b.player_id, call.idempotency_key()))
+
+
+@endpoint(bp, "/v1/market/prices/{sku}", "GET", summary="A SKU's 7-day median/average, 24-hour volume and floor.",
+          scope="read", response=MarketPrice, tags=["market"], error_statuses=[400, 401, 403])
+def prices(call: Call, sku: str) -> Reply:
+    from chalicelib import pricing
+    from chalicelib.config import get_settings
+
+    path_param("sku", sku, valid_sku)
+    economy, settings = call.principal.economy, get_settings()
+    current = pricing.current(economy, sku)
+    return Reply({**current, "price_floor": pricing.floor_price(current["median_7d"], settings.price_floor_bps),
+                  "base_fee_bps": settings.market_fee_bps, "history": pricing.history(economy, sku)})
+
+
+# -- the game server's webhook ---------------------------------------------------------------
+
+
+@endpoint(bp, "/v1/webhooks/redeem", "POST", summary="A game server redeems a voucher (X-Coinhall-Signature).",
+          response=Redeemed, authenticated=False, tags=["market"], error_statuses=[400, 401, 404, 409])
+def redeem(call: Call) -> Reply:
+    from chalicelib import signing
+    from chalicelib.config import get_settings
+    from chalicelib.fulfilment.redeem import redeem as do_redeem
+
+    # The signature covers the raw bytes: check it before parsing anything.
+    signing.verify(get_settings().redemption_secrets, call.raw_body, call.headers.get("x-coinhall-timestamp"),
+                   call.headers.get("x-coinhall-signature"))
+    body = parse_body(call.raw_body, RedeemBody)
+    result = do_redeem(body.code, body.player_id)
+    return Reply(result, 200, {"Idempotent-Replayed": "true" if result["replayed"] else "false"})

@@ -1,0 +1,227 @@
+"""Request and response bodies of the market routes: rewards catalog, orders, listings, redeem."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Dict, List, Literal, Optional
+
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from chalicelib.routes.models import Balance, _Body
+
+_ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
+_SKU = r"^[A-Za-z0-9_.:-]{1,64}$"
+_PLAYER = r"^[A-Za-z0-9_.:@|-]{1,64}$"
+MAX_PRICE = 10**9  # shop: x 1,000 units stays within one operation's 10^12 coins
+MAX_ORDER_QTY = 1000
+MAX_LISTING_QTY = 100_000
+MAX_UNIT_PRICE = 10**7  # listings: x 100,000 units stays within 10^12
+MAX_PAYLOAD_BYTES = 2048
+
+
+def _payload(value: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A JSON object of strings, integers, booleans, nulls, lists and objects; no floats (coins and ids are exact)."""
+    if value is None:
+        return None
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > 6:
+            raise ValueError("is nested too deeply (at most 6 levels)")
+        if isinstance(node, float):
+            raise ValueError("may not contain fractional numbers")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not key or len(key) > 64:
+                    raise ValueError("keys must be 1-64 characters")
+                walk(child, depth + 1)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, depth + 1)
+
+    walk(value, 0)
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"must be at most {MAX_PAYLOAD_BYTES} bytes of JSON")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class RewardBody(_Body):
+    name: StrictStr = Field(min_length=1, max_length=100)
+    category: Literal["money", "rank", "cosmetic", "voucher"]
+    price: StrictInt = Field(ge=1, le=MAX_PRICE, description="Coins per unit.")
+    fulfilment: Literal["api", "voucher"] = Field(description="api: we call the game server; voucher: a code.")
+    payload: Optional[Dict[str, Any]] = Field(default=None,
+                                              description="What the game server acts on (JSON, no floats).")
+    daily_limit: Optional[StrictInt] = Field(default=None, ge=1, le=MAX_ORDER_QTY,
+                                             description="Units per player per UTC day.")
+    stock: Optional[StrictInt] = Field(default=None, ge=0, le=10**9, description="Units left; omit for unlimited.")
+    visible: StrictBool = True
+    expires_at: Optional[StrictStr] = Field(default=None, description="ISO-8601 with a time zone; off sale after it.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _not_blank(value)
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_ok(cls, value: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        return _payload(value)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        from chalicelib.ids import iso
+
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO-8601 time") from None
+        if moment.tzinfo is None:
+            raise ValueError("must name its time zone (e.g. Z)")
+        return iso(moment)
+
+
+class OrderBody(_Body):
+    buyer_id: StrictStr = Field(pattern=_ID, description="The wallet that pays.")
+    sku: StrictStr = Field(pattern=_SKU)
+    qty: StrictInt = Field(default=1, ge=1, le=MAX_ORDER_QTY)
+    player_id: Optional[StrictStr] = Field(default=None, pattern=_PLAYER,
+                                           description="The game account to deliver to; default: buyer_id.")
+    expected_price: Optional[StrictInt] = Field(default=None, ge=1, le=MAX_PRICE,
+                                                description="The unit price the buyer confirmed; else today's.")
+
+
+class ListingBody(_Body):
+    seller_id: StrictStr = Field(pattern=_ID)
+    sku: StrictStr = Field(pattern=_SKU)
+    qty: StrictInt = Field(ge=1, le=MAX_LISTING_QTY)
+    unit_price: StrictInt = Field(ge=1, le=MAX_UNIT_PRICE)
+    expires_in: StrictInt = Field(ge=60, le=30 * 86_400, description="Seconds until it closes by itself.")
+    min_per_buyer: Optional[StrictInt] = Field(default=None, ge=1, le=MAX_LISTING_QTY,
+                                               description="Least units per order (unless taking all that is left).")
+    max_per_buyer: Optional[StrictInt] = Field(default=None, ge=1, le=MAX_LISTING_QTY,
+                                               description="Most units one buyer may buy in all.")
+
+
+class BuyListingBody(_Body):
+    buyer_id: StrictStr = Field(pattern=_ID)
+    qty: StrictInt = Field(ge=1, le=MAX_LISTING_QTY)
+    player_id: Optional[StrictStr] = Field(default=None, pattern=_PLAYER)
+
+
+class CancelListingBody(_Body):
+    seller_id: Optional[StrictStr] = Field(default=None, pattern=_ID, description="When given, must be the seller.")
+
+
+class RedeemBody(_Body):
+    code: StrictStr = Field(min_length=1, max_length=64)
+    player_id: StrictStr = Field(pattern=_PLAYER)
+
+
+# -- responses (the OpenAPI document's schemas) -------------------------------------
+
+
+class Reward(BaseModel):
+    sku: str
+    name: str
+    category: str
+    price: int
+    fulfilment: str
+    payload: Dict[str, Any]
+    daily_limit: Optional[int]
+    stock: Optional[int] = Field(description="Units left; null = unlimited.")
+    sold: int
+    visible: bool
+    expires_at: Optional[str]
+    updated_at: str
+    deleted: Optional[bool] = None
+
+
+class RewardList(BaseModel):
+    items: List[Reward]
+
+
+class Order(BaseModel):
+    order_id: str
+    kind: Literal["shop", "listing"]
+    status: Literal["pending", "fulfilled", "refunded", "cancelled"]
+    buyer_id: str
+    player_id: str
+    sku: str
+    qty: int
+    unit_price: int
+    total: int
+    fee_bps: int
+    seller_id: Optional[str]
+    listing_id: Optional[str]
+    fulfilment: str
+    action: str
+    payload: Dict[str, Any]
+    created_at: str
+    expires_at: str = Field(description="Refunded if not fulfilled by then.")
+    resolved_at: Optional[str]
+    seller_amount: Optional[int]
+    treasury_amount: Optional[int]
+    attempts: int
+    last_error: Optional[str]
+    redeemed_by: Optional[str]
+    voucher_code: Optional[str] = Field(default=None, description="Voucher orders, on the purchase response only.")
+    transaction_id: Optional[str] = None
+    balance: Optional[Balance] = None
+
+
+class OrderPage(BaseModel):
+    items: List[Order]
+    next_cursor: Optional[str]
+
+
+class Listing(BaseModel):
+    listing_id: str
+    seller_id: str
+    sku: str
+    status: Literal["active", "sold_out", "cancelled", "expired"]
+    qty: int
+    available: int
+    sold: int
+    unit_price: int
+    fee_bps: int
+    fee: Dict[str, Any]
+    price_floor: Optional[int]
+    min_per_buyer: Optional[int]
+    max_per_buyer: Optional[int]
+    created_at: str
+    expires_at: str
+    unsold: Optional[int]
+
+
+class ListingPage(BaseModel):
+    items: List[Listing]
+    next_cursor: Optional[str]
+
+
+class MarketPrice(BaseModel):
+    sku: str
+    median_7d: Optional[int]
+    avg_7d: Optional[int]
+    units_7d: int
+    volume_24h: int
+    coins_24h: int
+    price_floor: Optional[int]
+    base_fee_bps: int
+    history: List[Dict[str, Any]]
+
+
+class Redeemed(BaseModel):
+    result: Literal["redeemed"]
+    replayed: bool = Field(description="true: this code was redeemed before; `player_id` redeemed it.")
+    order_id: str
+    player_id: str
+    order: Order

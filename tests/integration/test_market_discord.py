@@ -1,0 +1,207 @@
+"""The market through real signed Discord interactions, with Discord's REST API and the plugin as local servers.
+
+Shop: category -> item -> Confirm -> receipt, then the buyer is told in
+Discord when the game server delivered. Sell: item -> modal -> guards ->
+the card in #shop. Buy: quote -> quantity modal -> receipt. Every market
+transaction gets a line in #coin-transactions.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+
+from chalicelib import config, queue
+from chalicelib.guilds import remember
+from scripts.discord_standin import DiscordStandIn, snowflake
+from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text  # noqa: F401
+from tests.integration.spending_helpers import treasury, wallet
+from tests.market_helpers import plugin, put_reward, wait_for, wait_resolved  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class MarketDiscord(DiscordStandIn):
+    """Discord's REST API plus what the market calls: interaction follow-ups and direct messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.followups: List[Tuple[str, Dict[str, Any]]] = []
+        self.dms: Dict[str, str] = {}  # user id -> DM channel id
+
+    def _route(self, method: str, r: List[str], body: Any) -> Tuple[int, Any, Dict[str, str]]:
+        if r[0] == "webhooks" and len(r) == 3 and method == "POST":
+            self.followups.append((r[2], body))
+            return 200, {"id": snowflake(), **(body or {})}, {}
+        if r[:3] == ["users", "@me", "channels"] and method == "POST":
+            user = body["recipient_id"]
+            if user not in self.dms:
+                channel = {"id": snowflake(), "guild_id": None, "name": f"dm-{user}", "type": 1}
+                self.channels[channel["id"]] = channel
+                self.messages[channel["id"]] = {}
+                self.dms[user] = channel["id"]
+            return 200, self.channels[self.dms[user]], {}
+        return super()._route(method, r, body)
+
+    def posted(self, channel_id: str) -> List[Dict[str, Any]]:
+        with self.lock:
+            return sorted(self.messages.get(channel_id, {}).values(), key=lambda m: int(m["id"]))
+
+
+@pytest.fixture
+def world(discord, plugin, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tuple[Any, MarketDiscord, Dict[str, str]]]:
+    """A guild with #shop and #coin-transactions, Discord's API and the plugin stand-ins."""
+    with MarketDiscord() as fake:
+        monkeypatch.setenv("DISCORD_API_BASE", fake.api_base)
+        monkeypatch.setenv("DISCORD_BOT_TOKEN", fake.bot_token)
+        config.reset_settings()
+        channels = {}
+        for key, name in (("shop", "shop"), ("transactions", "coin-transactions")):
+            channels[key] = fake.add_guild_channel(discord.guild_id, name)["id"]
+            remember(discord.guild_id, "channels", key, channels[key])
+        yield discord, fake, channels
+        queue.drain(30)
+
+
+def _option_values(resp: Any) -> List[str]:
+    data = resp.body["data"]
+    return [o["value"] for row in data["components"] for c in row["components"] for o in c.get("options", [])]
+
+
+def _text_of(messages: List[Dict[str, Any]]) -> str:
+    return "\n".join((m.get("content") or "") + " ".join(e.get("title", "") for e in m.get("embeds") or [])
+                     for m in messages)
+
+
+def test_shop_category_item_confirm_receipt_and_delivery_notice(world) -> None:
+    discord, fake, channels = world
+    economy = discord.economy
+    put_reward(economy, "vip", price=300, name="VIP rank", category="rank", stock=2)
+    put_reward(economy, "hat", price=50, name="Top hat", category="cosmetic", fulfilment="voucher")
+    steve = discord.player()
+    economy.credit(steve.user_id, 1000)
+
+    menu = steve.click("hub:market")
+    assert_ephemeral(menu)
+    assert _option_values(menu) == ["cosmetic", "rank"]
+    items = steve.choose("m:cat", "rank")
+    assert_ephemeral(items)
+    assert _option_values(items) == ["vip"]
+    view = steve.choose("m:sku", "vip")
+    assert_ephemeral(view)
+    confirm = next(c for c in custom_ids(view) if c.startswith("m:ok:"))
+    assert confirm == f"m:ok:{steve.last_id}:300:vip"
+    receipt = steve.click(confirm)
+    assert_ephemeral(receipt)
+    assert "Receipt" in embed_text(receipt) and "VIP rank x1" in embed_text(receipt)
+    again = steve.click(confirm)  # a double click buys once
+    assert "Already bought" in embed_text(again)
+    order_id = receipt.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
+    assert again.body["data"]["embeds"][0]["footer"]["text"].endswith(order_id)
+
+    final = wait_resolved(economy, order_id)
+    assert final["status"] == "fulfilled" and final["player_id"] == steve.user_id
+    assert wallet(economy, steve.user_id)["available"] == 700 and treasury(economy) == 300
+    queue.drain(20)
+    followups = wait_for(lambda: fake.followups)
+    assert "Delivered" in followups[0][1]["content"] and order_id in followups[0][1]["content"]
+    assert followups[0][1]["flags"] & 64  # only the buyer sees it
+    lines = wait_for(lambda: [m for m in fake.posted(channels["transactions"]) if order_id in (m.get("content") or "")])
+    text = _text_of(lines)
+    assert "shop order placed" in text and "shop order fulfilled" in text
+    assert "`vip` x1 @ 300" in text and f"<@{steve.user_id}>" in text and "treasury +300" in text
+    economy.check()
+
+
+def test_price_changed_between_view_and_confirm_is_refused(world) -> None:
+    discord, _, _ = world
+    economy = discord.economy
+    put_reward(economy, "vip", price=300, category="rank")
+    alex = discord.player()
+    economy.credit(alex.user_id, 1000)
+    view = alex.choose("m:sku", "vip")
+    confirm = next(c for c in custom_ids(view) if c.startswith("m:ok:"))
+    put_reward(economy, "vip", price=400, category="rank")
+    refused = alex.click(confirm)
+    assert_ephemeral(refused)
+    assert "price changed" in embed_text(refused).lower()
+    assert wallet(economy, alex.user_id) == {"available": 1000, "held": 0, "earnings": 0}
+
+
+def test_sell_modal_guards_then_listing_card_and_buy_with_quantity(world) -> None:
+    discord, fake, channels = world
+    economy = discord.economy
+    put_reward(economy, "gem", price=100, name="Gem", category="cosmetic", fulfilment="voucher")
+    seller, buyer = discord.player(), discord.player()
+    economy.credit(buyer.user_id, 1000)
+
+    pick = seller.click("hub:sell")
+    assert_ephemeral(pick)
+    form = seller.choose("m:sellsku", "gem")
+    assert form.body["type"] == 9 and form.body["data"]["custom_id"] == "m:sell:gem"
+    bad = seller.submit("m:sell:gem", {"price": "abc", "qty": "5", "hours": "24", "min": "", "max": ""})
+    assert "whole number" in embed_text(bad)
+    done = seller.submit("m:sell:gem", {"price": "40", "qty": "5", "hours": "24", "min": "", "max": "3"})
+    assert_ephemeral(done)
+    assert "Listed" in embed_text(done)
+    listing_id = done.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
+
+    cards = wait_for(lambda: fake.posted(channels["shop"]))
+    assert cards[0]["embeds"][0]["title"] == "For sale: Gem"
+    buy_button = cards[0]["components"][0]["components"][0]["custom_id"]
+    assert buy_button == f"m:lb:{listing_id}"
+
+    quote = buyer.click(buy_button)
+    assert_ephemeral(quote)
+    assert "Quote" in embed_text(quote) and "1,000 coins" in embed_text(quote)
+    modal = buyer.click(f"m:lq:{listing_id}")
+    assert modal.body["type"] == 9 and modal.body["data"]["custom_id"] == f"m:lbq:{listing_id}"
+    too_many = buyer.submit(f"m:lbq:{listing_id}", {"qty": "4"})
+    assert "limit" in embed_text(too_many).lower()
+    receipt = buyer.submit(f"m:lbq:{listing_id}", {"qty": "2"})
+    assert_ephemeral(receipt)
+    text = embed_text(receipt)
+    assert "Receipt" in text and "Your voucher code" in text
+    assert wallet(economy, buyer.user_id) == {"available": 920, "held": 80, "earnings": 0}
+    lines = wait_for(lambda: [m for m in fake.posted(channels["transactions"]) if listing_id in (m.get("content") or "")
+                              and "order placed" in (m.get("content") or "")])
+    assert "listing order placed" in lines[0]["content"] and "x2 @ 40 = 80" in lines[0]["content"]
+    economy.check()
+
+
+def test_below_floor_listing_is_refused_in_discord_with_the_floor(world) -> None:
+    from chalicelib import pricing
+
+    discord, _, _ = world
+    economy = discord.economy
+    put_reward(economy, "ore", price=100, category="money", fulfilment="voucher")
+    # a price history: the rollup's row says the 7-day median is 100
+    from chalicelib.db.engine import get_client, table_name
+
+    get_client().put_item(TableName=table_name("prices"), Item={
+        "sku_key": {"S": pricing.sku_key(economy.id, "ore")}, "economy": {"S": economy.id}, "sku": {"S": "ore"},
+        "median_7d": {"N": "100"}, "avg_7d": {"N": "100"}, "units_7d": {"N": "10"}, "rev": {"N": "0"}})
+    seller = discord.player()
+    refused = seller.submit("m:sell:ore", {"price": "30", "qty": "1", "hours": "1"})
+    assert_ephemeral(refused)
+    assert "lowest price allowed is 50" in embed_text(refused)
+
+
+def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatch) -> None:
+    from chalicelib import market_events
+    from tests.market_helpers import signed_redeem
+
+    discord, fake, _ = world
+    economy = discord.economy
+    put_reward(economy, "hat", price=50, name="Top hat", category="cosmetic", fulfilment="voucher")
+    kid = discord.player()
+    economy.credit(kid.user_id, 100)
+    view = kid.choose("m:sku", "hat")
+    receipt = kid.click(next(c for c in custom_ids(view) if c.startswith("m:ok:")))
+    code = next(f["value"] for f in receipt.body["data"]["embeds"][0]["fields"] if f["name"] == "Your voucher code")
+    monkeypatch.setattr(market_events, "_TOKEN_SECONDS", -1)  # the 15 minutes are over
+    assert signed_redeem(economy, code.split("`")[1], "KidPlayer").status == 200
+    queue.drain(20)
+    dm = wait_for(lambda: fake.posted(fake.dms.get(kid.user_id, "")) if kid.user_id in fake.dms else None)
+    assert "Delivered" in dm[0]["content"] and "Top hat" in dm[0]["content"]
+    assert not fake.followups

@@ -1,0 +1,216 @@
+"""The market's test kit: a real local HTTP server playing the Minecraft plugin, and small helpers.
+
+``PluginStandIn`` does what the README's fulfilment contract asks of a plugin:
+it checks our ``X-Coinhall-Signature`` with the shared key, delivers each order
+id once (a repeat of an ``Idempotency-Key`` it already delivered answers 200
+without delivering again) and counts what it did. Its behaviour per request is
+scripted: ``"ok"``, an HTTP status to answer without delivering, or
+``("slow", seconds)`` (deliver, then answer after the client gave up).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+import pytest
+
+from chalicelib import config, signing
+from tests.conftest import Economy, Resp
+
+PLUGIN_KEY = "mc-plugin-test-key"
+REDEEM_SECRET = "redeem-test-secret"
+Behaviour = Union[str, int, Tuple[str, float]]
+
+
+@dataclass
+class Seen:
+    order_id: str
+    body: Dict[str, Any]
+    signature_ok: bool
+    answered: int
+
+
+class PluginStandIn:
+    """``with PluginStandIn() as plugin: ...``; ``plugin.url`` is what MINECRAFT_API_URL points at."""
+
+    def __init__(self, key: str = PLUGIN_KEY) -> None:
+        self.key = key
+        self.lock = threading.Lock()
+        self.script: List[Behaviour] = []
+        self.default: Behaviour = "ok"
+        self.seen: List[Seen] = []
+        self.delivered: Dict[str, Dict[str, Any]] = {}
+        self.deliveries: Counter = Counter()  # order id -> times the goods were handed out
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer, delay = standin.answer(dict(self.headers), raw)
+                if delay:
+                    time.sleep(delay)
+                data = json.dumps(answer).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and left
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/coinhall/fulfil"
+        threading.Thread(target=self.server.serve_forever, name="plugin-standin", daemon=True).start()
+
+    def __enter__(self) -> "PluginStandIn":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def then(self, *behaviours: Behaviour) -> "PluginStandIn":
+        with self.lock:
+            self.script.extend(behaviours)
+        return self
+
+    def answer(self, headers: Dict[str, str], raw: bytes) -> Tuple[int, Dict[str, Any], float]:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            signing.verify([self.key], raw, lowered.get("x-coinhall-timestamp"), lowered.get("x-coinhall-signature"))
+            signature_ok = True
+        except Exception:
+            signature_ok = False
+        body = json.loads(raw or b"{}")
+        order_id = lowered.get("idempotency-key", "")
+        with self.lock:
+            behaviour = self.script.pop(0) if self.script else self.default
+            if not signature_ok or order_id != body.get("order_id"):
+                self.seen.append(Seen(order_id, body, signature_ok, 401))
+                return 401, {"error": "bad signature"}, 0
+            if order_id in self.delivered:  # the contract: a repeat answers like the first, delivers nothing
+                self.seen.append(Seen(order_id, body, True, 200))
+                return 200, {"status": "delivered", "repeat": True}, 0
+            if behaviour == "ok" or isinstance(behaviour, tuple):
+                self.delivered[order_id] = body
+                self.deliveries[order_id] += 1
+                delay = behaviour[1] if isinstance(behaviour, tuple) else 0
+                self.seen.append(Seen(order_id, body, True, 200))
+                return 200, {"status": "delivered"}, delay
+            self.seen.append(Seen(order_id, body, True, int(behaviour)))
+            return int(behaviour), {"error": f"scripted {behaviour}"}, 0
+
+    def calls(self, order_id: str) -> List[Seen]:
+        with self.lock:
+            return [s for s in self.seen if s.order_id == order_id]
+
+
+def use_plugin(monkeypatch: pytest.MonkeyPatch, plugin: Optional[PluginStandIn], **settings: str) -> None:
+    env = {"MINECRAFT_API_URL": plugin.url if plugin else None, "MINECRAFT_API_KEY": plugin.key if plugin else None,
+           "MINECRAFT_TIMEOUT_S": "0.5", "MINECRAFT_RETRY_BASE_S": "0.05", "MINECRAFT_MAX_ATTEMPTS": "4",
+           "REDEMPTION_WEBHOOK_SECRET": REDEEM_SECRET, **settings}
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    config.reset_settings()
+
+
+@pytest.fixture
+def plugin(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginStandIn]:
+    """The Minecraft plugin as a real local HTTP server, and the app pointed at it (fast retries)."""
+    from chalicelib import queue
+
+    with PluginStandIn() as fake:
+        use_plugin(monkeypatch, fake)
+        yield fake
+        queue.drain(30)
+
+
+# -- API helpers ---------------------------------------------------------------------
+
+
+def key() -> str:
+    return f"k-{uuid.uuid4().hex}"
+
+
+def put(economy: Economy, path: str, body: Any, token: Optional[str] = None) -> Resp:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or economy.admin_token}"}
+    return economy.api._wrap(economy.api.client.http.request("PUT", path, headers=headers, body=json.dumps(body)))
+
+
+def delete(economy: Economy, path: str, token: Optional[str] = None) -> Resp:
+    headers = {"Authorization": f"Bearer {token or economy.admin_token}"}
+    return economy.api._wrap(economy.api.client.http.request("DELETE", path, headers=headers))
+
+
+def put_reward(economy: Economy, sku: str, price: int = 100, fulfilment: str = "api", **fields: Any) -> Dict[str, Any]:
+    body = {"name": fields.pop("name", f"Item {sku}"), "category": fields.pop("category", "rank"), "price": price,
+            "fulfilment": fulfilment, **fields}
+    resp = put(economy, f"/v1/admin/rewards/{sku}", body)
+    assert resp.status in (200, 201), resp.body
+    return resp.body
+
+
+def buy(economy: Economy, buyer: str, sku: str, qty: int = 1, idem: Optional[str] = None, **extra: Any) -> Resp:
+    return economy.api.post("/v1/orders", {"buyer_id": buyer, "sku": sku, "qty": qty, **extra}, key=idem or key(),
+                            token=economy.write_token)
+
+
+def list_item(economy: Economy, seller: str, sku: str, qty: int, unit_price: int, expires_in: int = 3600,
+              idem: Optional[str] = None, **limits: Any) -> Resp:
+    body = {"seller_id": seller, "sku": sku, "qty": qty, "unit_price": unit_price, "expires_in": expires_in, **limits}
+    return economy.api.post("/v1/listings", body, key=idem, token=economy.write_token)
+
+
+def buy_listing(economy: Economy, listing_id: str, buyer: str, qty: int = 1, idem: Optional[str] = None) -> Resp:
+    return economy.api.post(f"/v1/listings/{listing_id}/buy", {"buyer_id": buyer, "qty": qty}, key=idem or key(),
+                            token=economy.write_token)
+
+
+def order(economy: Economy, order_id: str) -> Dict[str, Any]:
+    resp = economy.api.get(f"/v1/orders/{order_id}")
+    assert resp.status == 200, resp.body
+    return resp.body
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def wait_resolved(economy: Economy, order_id: str, timeout: float = 20.0) -> Dict[str, Any]:
+    return wait_for(lambda: (lambda o: o if o["status"] != "pending" else None)(order(economy, order_id)), timeout)
+
+
+def signed_redeem(economy: Economy, code: str, player: str, secret: str = REDEEM_SECRET,
+                  timestamp: Optional[int] = None, tamper: Optional[str] = None,
+                  headers: Optional[Dict[str, str]] = None) -> Resp:
+    raw = json.dumps({"code": code, "player_id": player})
+    signed = signing.signed_headers(secret, raw.encode(), now=timestamp)
+    if headers is not None:
+        signed = headers
+    return economy.api.post("/v1/webhooks/redeem", raw=tamper if tamper is not None else raw, token="",
+                            headers=signed)
+
+
+def run_job(name: str, **kwargs: Any) -> Dict[str, Any]:
+    from chalicelib.jobs import run_job as run
+
+    return run(name, **kwargs)
