@@ -11,7 +11,8 @@ the charge does.
 Money: the buyer's ``available`` pays ``price``; ``revenue.split`` gives the
 creator's ``earnings`` their share (rounded down) and the sharded ``treasury``
 the rest. Free items and a creator's own content move no coins: only the
-entitlement is written (conditionally), and a freeze does not stop them.
+entitlement is written (conditionally). A frozen wallet unlocks nothing new,
+free or not (it keeps what it already unlocked).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from chalicelib.content import find_content
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import now_iso
 from chalicelib.ledger import Leg, Posted, SideWrite, codec
+from chalicelib.ledger.wallets import find_wallet
 
 
 class _AlreadyUnlocked(errors.ConflictError):
@@ -94,6 +96,13 @@ def unlock(economy: str, user_id: str, content_id: str) -> Tuple[Dict[str, Any],
         "creator_id": creator_id,
     }
     if price == 0 or creator_id == user_id:
+        wallet = find_wallet(economy, user_id)
+        if wallet is not None and wallet.frozen:
+            # A frozen wallet unlocks nothing new, free or not; it keeps what it has.
+            found = find_entitlement(economy, user_id, content_id)
+            if found is None:
+                raise errors.AccountFrozenError(user_id=user_id)
+            return found, False
         item = {**base, "price": 0, "creator_amount": 0, "platform_amount": 0,
                 "basis": "creator" if creator_id == user_id else "free", "unlocked_at": now_iso()}
         client = get_client()

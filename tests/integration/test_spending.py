@@ -142,8 +142,16 @@ def test_unlock_refusals(economy) -> None:
     assert economy.api.get("/v1/users/alice/unlocks/dear").body["unlocked"] is False
     assert_error(economy.api.post("/v1/users/alice/unlocks", {"content_id": "nope"}), 404, "content_not_found")
     assert_error(economy.api.post("/v1/users/ghost/unlocks", {"content_id": "cheap"}), 404, "user_not_found")
+    put_content(economy, "gratis", 0)
+    assert economy.api.post("/v1/users/alice/unlocks", {"content_id": "gratis"}).status == 201
+    put_content(economy, "gratis2", 0)
     freeze(economy, "alice")
     assert_error(economy.api.post("/v1/users/alice/unlocks", {"content_id": "cheap"}), 422, "account_frozen")
+    # the rule is literal: a frozen wallet unlocks nothing new, even for free...
+    assert_error(economy.api.post("/v1/users/alice/unlocks", {"content_id": "gratis2"}), 422, "account_frozen")
+    assert economy.api.get("/v1/users/alice/unlocks/gratis2").body["unlocked"] is False
+    # ...but keeps what it already has
+    assert economy.api.post("/v1/users/alice/unlocks", {"content_id": "gratis"}).status == 200
     freeze(economy, "alice", False)
     # a refusal leaves nothing behind: the same unlock works once the wallet can pay
     assert economy.api.post("/v1/users/alice/unlocks", {"content_id": "cheap"}).status == 201
