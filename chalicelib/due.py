@@ -11,7 +11,7 @@ write or a ledger operation. So the job:
 * is safe to overlap (the handler's write is conditional; the loser sees "already");
 * is safe to die half-way (what was resolved left the index; the rest is still there).
 
-``holds.run_due`` predates this and does the same for holds and escrows.
+Holds, escrows, orders, vouchers, listings and purchases all expire through it.
 """
 from __future__ import annotations
 

@@ -477,43 +477,16 @@ def run_due(
     ledger operation under the hold's resolve key, and a resolved hold leaves
     the index. A failure of one hold is logged and counted, not fatal.
     """
+    from chalicelib.due import run_due_index
+
     now = now or now_iso()
-    prefix = prefix or ("e" if kind == "escrow" else "h")
-    shards = list(range(DUE_SHARDS))
-    random.shuffle(shards)  # overlapping runs start on different shards
-    client = get_client()
-    for shard in shards:
-        kwargs: Dict[str, Any] = {
-            "TableName": table_name("holds"),
-            "IndexName": "due",
-            "KeyConditionExpression": "due_shard = :s AND expires_at <= :now",
-            "ExpressionAttributeValues": {":s": {"S": f"{prefix}{shard}"}, ":now": {"S": now}},
-        }
-        if economy:
-            kwargs["FilterExpression"] = "economy = :e"
-            kwargs["ExpressionAttributeValues"][":e"] = {"S": economy}
-        while not ctx.should_stop():
-            kwargs["Limit"] = max(1, min(100, ctx.max_items - ctx.processed))
-            page = client.query(**kwargs)
-            for raw in page["Items"]:
-                if ctx.should_stop():
-                    break
-                item = codec.decode_item(raw)
-                try:
-                    outcome = handle(item, now)
-                except errors.CoinhallError as exc:
-                    log.warning("could not resolve %s: %s", item["hold_id"], exc.code)
-                    ctx.count("failed")
-                    outcome = None
-                else:
-                    ctx.count("resolved" if outcome is not None and not outcome.replayed else "already_resolved")
-                ctx.count()
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if ctx.should_stop():
-            break
-    return {"now": now}
+
+    def resolve_one(item: Dict[str, Any]) -> str:
+        outcome = handle(item, now)
+        return "resolved" if outcome is not None and not outcome.replayed else "already_resolved"
+
+    return run_due_index(ctx, table="holds", prefix=prefix or ("e" if kind == "escrow" else "h"),
+                         shards=DUE_SHARDS, now=now, handle=resolve_one, key="hold_id", economy=economy)
 
 
 def expire_due_holds(ctx: Any, economy: Optional[str] = None, now: Optional[str] = None) -> Dict[str, Any]:

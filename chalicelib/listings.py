@@ -313,37 +313,18 @@ def expire_due_listings(ctx: Any, economy: Optional[str] = None, now: Optional[s
     Queries the sparse ``due`` index shard by shard (never a scan), bounded by
     ``ctx``; a closed listing leaves the index, so overlapping runs are harmless.
     """
+    from chalicelib.due import run_due_index
+
     now = now or now_iso()
-    shards = list(range(DUE_SHARDS))
-    random.shuffle(shards)
-    client = get_client()
-    for shard in shards:
-        kwargs: Dict[str, Any] = {
-            "TableName": table_name("listings"), "IndexName": "due",
-            "KeyConditionExpression": "due_shard = :s AND expires_at <= :now",
-            "ExpressionAttributeValues": {":s": {"S": f"l{shard}"}, ":now": {"S": now}},
-        }
-        if economy:
-            kwargs["FilterExpression"] = "economy = :e"
-            kwargs["ExpressionAttributeValues"][":e"] = {"S": economy}
-        while not ctx.should_stop():
-            kwargs["Limit"] = max(1, min(100, ctx.max_items - ctx.processed))
-            page = client.query(**kwargs)
-            for raw in page["Items"]:
-                if ctx.should_stop():
-                    break
-                item = codec.decode_item(raw)
-                closed = _close(item["economy"], item, "expired", now)
-                ctx.count("expired" if closed else "already_closed")
-                if closed:
-                    ctx.count("units_returned", int(closed["available"]))
-                ctx.count()
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if ctx.should_stop():
-            break
-    return {"now": now}
+
+    def expire_one(item: Dict[str, Any]) -> str:
+        closed = _close(item["economy"], item, "expired", now)
+        if closed:
+            ctx.count("units_returned", int(closed["available"]))
+        return "expired" if closed else "already_closed"
+
+    return run_due_index(ctx, table="listings", prefix="l", shards=DUE_SHARDS, now=now, handle=expire_one,
+                         key="listing_id", economy=economy)
 
 
 # -- buying ---------------------------------------------------------------------------------
