@@ -119,6 +119,14 @@ def _create(guild_id: str, economy: str) -> Guild:
         )
     except client.exceptions.ConditionalCheckFailedException:
         pass  # a concurrent first interaction created it: theirs stands
+    # The economy remembers its guild, so work that starts outside Discord (a host
+    # app's order) can still reach the guild's channels.
+    client.update_item(
+        TableName=table_name("economies"),
+        Key={"economy_id": {"S": economy}},
+        UpdateExpression="SET discord_guild_id = if_not_exists(discord_guild_id, :g)",
+        ExpressionAttributeValues={":g": {"S": guild_id}},
+    )
     guild = find_guild(guild_id)
     assert guild is not None
     return guild

@@ -12,7 +12,8 @@ error. Two consumers do the talking:
   the interaction token lives (15 minutes), else as a direct message.
 
 Which guild: the one the order came from, else the economy's own guild
-(``discord-<guild_id>``); an economy with no guild gets no lines.
+(``discord-<guild_id>``), else the guild an operator linked to the economy;
+an economy with no guild gets no lines.
 """
 from __future__ import annotations
 
@@ -92,6 +93,15 @@ def describe(event: str, d: Dict[str, Any]) -> str:
     return f"**{kind} order {status}**{reason} · {head} · {deltas} · {_ids(d)}"
 
 
+def _linked_guild(economy: str) -> Optional[str]:
+    """The guild an operator linked to this economy (``discord link``), if any."""
+    from chalicelib.db.engine import get_client, table_name
+
+    item = get_client().get_item(TableName=table_name("economies"), Key={"economy_id": {"S": economy}},
+                                 ProjectionExpression="discord_guild_id").get("Item") or {}
+    return (item.get("discord_guild_id") or {}).get("S")
+
+
 def guild_of(economy: str, guild_id: Optional[str]) -> Any:
     """The guild to tell: the one named, else the economy's own (``discord-<id>``).
 
@@ -101,6 +111,8 @@ def guild_of(economy: str, guild_id: Optional[str]) -> Any:
 
     if guild_id is None and economy.startswith(ECONOMY_PREFIX):
         guild_id = economy[len(ECONOMY_PREFIX):]
+    if guild_id is None:
+        guild_id = _linked_guild(economy)
     if not guild_id or not valid_snowflake(guild_id):
         return None
     guild = find_guild(guild_id)

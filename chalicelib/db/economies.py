@@ -12,6 +12,7 @@ class EconomyModel(CoinhallModel):
     name = UnicodeAttribute()
     created_at = UnicodeAttribute()
     tunables = MapAttribute(null=True)
+    discord_guild_id = UnicodeAttribute(null=True)  # the guild that uses this economy, if any
 
 
 class PackModel(CoinhallModel):

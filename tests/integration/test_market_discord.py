@@ -205,3 +205,14 @@ def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatc
     dm = wait_for(lambda: fake.posted(fake.dms.get(kid.user_id, "")) if kid.user_id in fake.dms else None)
     assert "Delivered" in dm[0]["content"] and "Top hat" in dm[0]["content"]
     assert not fake.followups
+
+
+def test_a_host_app_economy_linked_to_a_guild_reaches_its_channels(economy) -> None:
+    """Orders placed through the HTTP API of a linked economy still find the guild."""
+    from chalicelib import market_events
+    from chalicelib.guilds import link_guild
+
+    assert market_events.guild_of(economy.id, None) is None
+    link_guild("123456789012345678", economy.id)
+    guild = market_events.guild_of(economy.id, None)
+    assert guild is not None and guild.guild_id == "123456789012345678" and guild.economy == economy.id
