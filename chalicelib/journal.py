@@ -16,8 +16,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger import codec
+from chalicelib.db.engine import table_name
+from chalicelib.ledger.invariants import query_all
 from chalicelib.ledger.accounts import entry_partition
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -48,18 +48,6 @@ def ulid_time(ulid: str) -> datetime:
     for char in body[:10]:
         value = value * 32 + _ALPHABET.index(char)
     return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
-
-
-def query_all(**kwargs: Any) -> Iterator[Dict[str, Any]]:
-    """Every item of a paginated Query, decoded."""
-    client = get_client()
-    while True:
-        page = client.query(**kwargs)
-        for item in page["Items"]:
-            yield codec.decode_item(item)
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def system_shards(economy: str, names: Optional[Sequence[str]] = None) -> List[str]:

@@ -12,6 +12,13 @@ from chalicelib import errors, ledger, revenue
 from chalicelib.ledger import Leg, Outcome, Posted
 
 
+
+def posting_view(posted: Posted, user_id: str, amount: int, reason: str, **extra: Any) -> Dict[str, Any]:
+    """The response of a spend: what moved and the payer's balances after it."""
+    after = posted.user(user_id)
+    return {"transaction_id": posted.op_id, "user_id": user_id, "amount": amount, "reason": reason, **extra,
+            "balance": after.as_dict(), "seq": after.seq, "created_at": posted.created_at}
+
 def spend(
     economy: str, user_id: str, amount: int, reason: str, ref: Optional[str], idempotency_key: str,
     creator_id: Optional[str] = None,
@@ -27,17 +34,7 @@ def spend(
     fp = ledger.fingerprint("spend", economy, user_id, amount, reason, ref)
 
     def respond(posted: Posted) -> Dict[str, Any]:
-        after = posted.user(user_id)
-        return {
-            "transaction_id": posted.op_id,
-            "user_id": user_id,
-            "amount": amount,
-            "reason": reason,
-            "ref": ref,
-            "balance": after.as_dict(),
-            "seq": after.seq,
-            "created_at": posted.created_at,
-        }
+        return posting_view(posted, user_id, amount, reason, ref=ref)
 
     return ledger.post(
         economy,
@@ -63,19 +60,7 @@ def _spend_to_creator(
     payment = revenue.split(amount, get_rates(economy).creator_share_bps)
 
     def respond(posted: Posted) -> Dict[str, Any]:
-        after = posted.user(user_id)
-        return {
-            "transaction_id": posted.op_id,
-            "user_id": user_id,
-            "amount": amount,
-            "reason": reason,
-            "ref": ref,
-            "creator_id": creator_id,
-            **payment.as_dict(),
-            "balance": after.as_dict(),
-            "seq": after.seq,
-            "created_at": posted.created_at,
-        }
+        return posting_view(posted, user_id, amount, reason, ref=ref, creator_id=creator_id, **payment.as_dict())
 
     legs = [Leg(ledger.user(user_id), -amount)]
     legs += revenue.legs(payment, ledger.user(creator_id), ledger.system("treasury"))

@@ -45,7 +45,8 @@ class Report:
         }
 
 
-def _query_all(**kwargs: Any) -> Iterator[Dict[str, Any]]:
+def query_all(**kwargs: Any) -> Iterator[Dict[str, Any]]:
+    """Every item of a paginated Query, decoded."""
     client = get_client()
     while True:
         page = client.query(**kwargs)
@@ -58,7 +59,7 @@ def _query_all(**kwargs: Any) -> Iterator[Dict[str, Any]]:
 
 def economy_accounts(economy: str) -> List[Dict[str, Any]]:
     return list(
-        _query_all(
+        query_all(
             TableName=table_name("accounts"),
             KeyConditionExpression="economy = :e",
             ExpressionAttributeValues={":e": {"S": economy}},
@@ -75,7 +76,7 @@ def check_account(economy: str, account: Dict[str, Any]) -> List[Dict[str, Any]]
     problems: List[Dict[str, Any]] = []
     sums = {b: 0 for b in buckets}
     expected_seq = 0
-    entries = _query_all(
+    entries = query_all(
         TableName=table_name("entries"),
         KeyConditionExpression="account_key = :p",
         ExpressionAttributeValues={":p": {"S": entry_partition(economy, key)}},
