@@ -20,7 +20,10 @@ from chalicelib.config import get_settings
 from chalicelib.db.base import condition_failed
 from chalicelib.ids import now_iso
 
-SCOPES = frozenset({"read", "write", "admin"})
+# ``rewards`` is its own scope: a grant mints coins from nothing, so a key that
+# may spend users' coins (``write``) may not mint them; grants need a key made
+# for it (and each such key has a daily mint budget, ``chalicelib/grant_budget.py``).
+SCOPES = frozenset({"read", "write", "admin", "rewards"})
 
 
 @dataclass(frozen=True)

@@ -168,9 +168,11 @@ def _stripe_events(x: Export) -> Iterator[Item]:
 
 def _market_counters(x: Export) -> Iterator[Item]:
     # Purchase-limit counters are named d:<economy>:... (daily shop limits) and
-    # l:<economy>:... (per-listing limits); economy ids hold no ":".
-    return filtered_scan("market_counters", "begins_with(#c, :d) OR begins_with(#c, :l)", {"#c": "counter"},
-                         {":d": {"S": f"d:{x.economy}:"}, ":l": {"S": f"l:{x.economy}:"}})
+    # l:<economy>:... (per-listing limits), API keys' grant budgets
+    # g:<economy>:...; economy ids hold no ":".
+    return filtered_scan("market_counters", "begins_with(#c, :d) OR begins_with(#c, :l) OR begins_with(#c, :g)",
+                         {"#c": "counter"}, {":d": {"S": f"d:{x.economy}:"}, ":l": {"S": f"l:{x.economy}:"},
+                                             ":g": {"S": f"g:{x.economy}:"}})
 
 
 def _price_history(x: Export) -> Iterator[Item]:

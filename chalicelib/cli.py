@@ -2,7 +2,7 @@
 
   tables create|delete           create (idempotently) or drop every table
   seed [--economy E]             the economy, its default packs, and (local) the dev API key
-  api-key create --economy E --scopes read,write[,admin] [--label L]
+  api-key create --economy E --scopes read[,write][,admin][,rewards] [--label L]
   api-key list [--economy E]     keys without their secrets
   api-key revoke KEY_ID
   check --economy E              the ledger invariants, as JSON (exit 1 when broken)
@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_sub = keys.add_subparsers(dest="action", required=True)
     create = key_sub.add_parser("create")
     create.add_argument("--economy", required=True)
-    create.add_argument("--scopes", default="read,write", help="comma-separated: read,write,admin")
+    create.add_argument("--scopes", default="read,write",
+                        help="comma-separated: read, write, admin, rewards (grants mint coins: only rewards keys may)")
     create.add_argument("--label")
     listing = key_sub.add_parser("list")
     listing.add_argument("--economy")

@@ -247,6 +247,24 @@ class SelfReferralError(BusinessRuleError):
     code, message = "self_referral", "A user cannot refer themselves."
 
 
+class CourseNotFoundError(NotFoundError):
+    """No such course in this economy's course registry (never registered, or deleted)."""
+
+    code, message = "course_not_found", "No such course."
+
+
+class GrantBudgetExceededError(RateLimitedError):
+    """The API key's daily mint budget for grants would be exceeded; it refills at midnight UTC (``retry_after``)."""
+
+    code, message = "grant_budget_exceeded", "This API key has granted all the coins it may today."
+
+
+class GrantsDisabledError(BusinessRuleError):
+    """The economy's grant budget is 0: no API key may grant rewards."""
+
+    code, message = "grants_disabled", "Rewards cannot be granted through the API in this economy."
+
+
 class InvalidRecipientError(BusinessRuleError):
     """Coins cannot go to this recipient (a bot, or no such user)."""
 

@@ -18,46 +18,45 @@ The streak, badges and quest state live in the player profile
 conditioned on what the claim read: two racing clicks give one credit (the
 second replays the first), and a claim that read a stale profile retries.
 
-Amounts are per-economy tunables (``EconomyModel.tunables``), defaults in
-``RewardTunables``.
+Amounts are per-economy tunables (``reward_settings.py``); a course
+completion pays the course's own ``reward`` from the course registry
+(``courses.py``).
+
+Per-type rules, checked before anything is paid: a **referral** names a
+referred user who has a wallet in this economy, is not the referrer, and was
+never referred before (the ledger key); the referrer must have a wallet too
+(a referral pays a member for bringing another, so neither side may be an id
+made up for the occasion). A **course completion** names a course the economy
+registered (404 ``course_not_found`` otherwise), checked again inside the
+paying transaction. Every grant records its grantor (``Grantor``) in the
+entry's meta and the response (``granted_by``); one through an API key also
+takes its amount from that key's daily budget in the same transaction
+(``grant_budget.py``).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Dict, List, Optional
 
-from chalicelib import errors, ledger
+from chalicelib import courses, errors, grant_budget, ledger
 from chalicelib.db.engine import get_client, table_name
+from chalicelib.grant_budget import Grantor
 from chalicelib.ids import iso, now_iso, utc_now
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite, codec
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.ledger.wallets import find_wallet
-from chalicelib.streaks import DailyRule, badges_after, daily_reward, next_claim_at, next_streak, parse_day
+from chalicelib.ledger.wallets import Wallet, find_wallet
+from chalicelib.reward_settings import RewardTunables, get_tunables
+from chalicelib.streaks import badges_after, daily_reward, next_claim_at, next_streak, parse_day
+
+__all__ = ["REWARD_TYPES", "Grantor", "Profile", "RewardTunables", "claim_course", "claim_daily", "claim_quest",
+           "claim_referral", "get_profile", "get_tunables", "grant", "record_quest_miss", "today_utc"]
 
 REWARD_TYPES = ("daily", "quest", "referral", "course_completion")
 _REF = re.compile(r"^[\x21-\x7e]{1,128}$")
 _DAILY_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class RewardTunables:
-    """Coins per reward; an economy overrides any of them in its ``tunables`` map."""
-
-    daily_base: int = 10
-    daily_streak_bonus: int = 2  # per streak day after the first
-    daily_cap: int = 50
-    quest_reward: int = 15
-    referral_reward: int = 100
-    course_completion_reward: int = 50
-
-    @property
-    def daily_rule(self) -> DailyRule:
-        return DailyRule(self.daily_base, self.daily_streak_bonus, self.daily_cap)
-
-    def as_dict(self) -> Dict[str, int]:
-        return asdict(self)
+_COURSE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -86,22 +85,12 @@ class _ProfileMoved(Exception):
     """The profile changed between our read and our write: read again."""
 
 
+class _CourseMoved(Exception):
+    """The course's reward changed between our read and our write: read again."""
+
+
 def today_utc() -> date:
     return utc_now().date()
-
-
-def get_tunables(economy: str) -> RewardTunables:
-    """The economy's reward amounts: its own where set (non-negative ints), defaults otherwise."""
-    response = get_client().get_item(
-        TableName=table_name("economies"), Key={"economy_id": {"S": economy}}, ProjectionExpression="tunables"
-    )
-    stored = codec.decode_item(response.get("Item") or {}).get("tunables") or {}
-    defaults = RewardTunables()
-    values = {}
-    for name, default in asdict(defaults).items():
-        value = stored.get(name, default)
-        values[name] = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
-    return RewardTunables(**values)
 
 
 def get_profile(economy: str, user_id: str) -> Profile:
@@ -124,37 +113,49 @@ def get_profile(economy: str, user_id: str) -> Profile:
     )
 
 
-def grant(economy: str, user_id: str, type: str, ref: Optional[str] = None, *, today: Optional[date] = None) -> Outcome:
-    """The rewards API: grant reward ``type`` to ``user_id`` under its once-only rule.
+def grant(
+    economy: str, user_id: str, type: str, ref: Optional[str] = None, *, grantor: Grantor,
+    today: Optional[date] = None,
+) -> Outcome:
+    """The rewards API: grant reward ``type`` to ``user_id`` under its once-only and per-type rules.
 
-    A repeat (the same daily/quest day, course, or referral by the same referrer)
-    replays the first result (``Outcome.replayed``). Raises ValidationFailedError
-    (unknown type, missing or bad ``ref``), SelfReferralError, AccountFrozenError,
-    RewardAlreadyClaimedError (another referrer already got this referred user;
-    today's quest already answered), ContentionError.
+    ``grantor`` is recorded on the entry; an API key's grant also takes its
+    amount from the key's daily budget. A repeat (the same daily/quest day,
+    course, or referral by the same referrer) replays the first result
+    (``Outcome.replayed``) and takes no budget. Raises ValidationFailedError
+    (unknown type, missing or bad ``ref``), SelfReferralError, UserNotFoundError
+    (a referral's referrer or referred user has no wallet), CourseNotFoundError,
+    AccountFrozenError, RewardAlreadyClaimedError (another referrer already got
+    this referred user; today's quest already answered),
+    GrantBudgetExceededError, GrantsDisabledError, ContentionError.
     """
     if type not in REWARD_TYPES:
         raise errors.ValidationFailedError(f"'type' must be one of {', '.join(REWARD_TYPES)}.", field="type")
     if ref is not None and not _REF.match(ref):
         raise errors.ValidationFailedError("'ref' must be 1-128 printable ASCII characters.", field="ref")
     if type == "daily":
-        return claim_daily(economy, user_id, today=today, ref=ref)
+        return claim_daily(economy, user_id, today=today, ref=ref, grantor=grantor)
     if type == "quest":
-        return claim_quest(economy, user_id, today=today, ref=ref)
+        return claim_quest(economy, user_id, today=today, ref=ref, grantor=grantor)
     if not ref:
         raise errors.ValidationFailedError(f"A {type} reward needs 'ref'.", field="ref")
     if type == "referral":
-        return claim_referral(economy, user_id, ref)
-    return claim_course(economy, user_id, ref)
+        return claim_referral(economy, user_id, ref, grantor=grantor)
+    return claim_course(economy, user_id, ref, grantor=grantor)
 
 
-def claim_daily(economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None) -> Outcome:
+def claim_daily(
+    economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None,
+    grantor: Optional[Grantor] = None,
+) -> Outcome:
     """Pay today's daily reward once; a repeat today replays the first claim.
 
     The streak continues when the last claim was yesterday, else restarts at 1.
-    Raises AccountFrozenError, ContentionError.
+    ``grantor`` defaults to the player claiming through Discord. Raises
+    AccountFrozenError, GrantBudgetExceededError, GrantsDisabledError, ContentionError.
     """
     day = today or today_utc()
+    grantor = grantor or Grantor.discord(user_id)
     _refuse_frozen(economy, user_id)
     tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "daily", economy, user_id, day.isoformat())
@@ -183,7 +184,7 @@ def claim_daily(economy: str, user_id: str, *, today: Optional[date] = None, ref
         side = SideWrite(_daily_profile_write(economy, user_id, day, profile, streak, badges), _daily_conflict(day))
         try:
             return _post(economy, user_id, "daily", f"daily:{user_id}:{day.isoformat()}", fp, amount, ref,
-                         extra, [side], {"reward": "daily", "streak": streak})
+                         extra, [side], {"reward": "daily", "streak": streak}, grantor, tunables)
         except _ProfileMoved:
             continue
     raise errors.ContentionError(user_id=user_id)
@@ -233,22 +234,26 @@ def _daily_profile_write(
 
 
 def claim_quest(
-    economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None
+    economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None,
+    grantor: Optional[Grantor] = None,
 ) -> Outcome:
     """Pay the quest reward for today's first correct answer.
 
-    A repeat of today's claim replays it. Raises RewardAlreadyClaimedError when
-    today's quest was already answered (wrongly), AccountFrozenError.
+    A repeat of today's claim replays it. ``grantor`` defaults to the player
+    answering through Discord. Raises RewardAlreadyClaimedError when today's
+    quest was already answered (wrongly), AccountFrozenError,
+    GrantBudgetExceededError, GrantsDisabledError.
     """
     day = today or today_utc()
+    grantor = grantor or Grantor.discord(user_id)
     _refuse_frozen(economy, user_id)
-    amount = get_tunables(economy).quest_reward
+    tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "quest", economy, user_id, day.isoformat())
     write = _quest_profile_write(economy, user_id, day, correct=True)
     side = SideWrite({"Update": write}, _quest_done(day))
     extra = {"date": day.isoformat(), "next_quest_at": iso(next_claim_at(day))}
-    return _post(economy, user_id, "quest", f"quest:{user_id}:{day.isoformat()}", fp, amount, ref, extra, [side],
-                 {"reward": "quest"})
+    return _post(economy, user_id, "quest", f"quest:{user_id}:{day.isoformat()}", fp, tunables.quest_reward, ref,
+                 extra, [side], {"reward": "quest"}, grantor, tunables)
 
 
 def record_quest_miss(economy: str, user_id: str, *, today: Optional[date] = None) -> None:
@@ -286,47 +291,83 @@ def _quest_done(day: date) -> errors.RewardAlreadyClaimedError:
     )
 
 
-def claim_referral(economy: str, user_id: str, referred: str) -> Outcome:
+def claim_referral(economy: str, user_id: str, referred: str, *, grantor: Grantor) -> Outcome:
     """Pay ``user_id`` for referring ``referred``, once per referred user ever.
 
-    Raises ValidationFailedError (bad referred id), SelfReferralError,
+    Both must have a wallet in this economy. Raises ValidationFailedError (bad
+    referred id), SelfReferralError, UserNotFoundError (referrer or referred),
     RewardAlreadyClaimedError (another referrer was paid for this user),
-    AccountFrozenError.
+    AccountFrozenError, GrantBudgetExceededError, GrantsDisabledError.
     """
     if not valid_user_id(referred):
         raise errors.ValidationFailedError("'ref' must be the referred user's id.", field="ref")
     if referred == user_id:
         raise errors.SelfReferralError(user_id=user_id)
-    _refuse_frozen(economy, user_id)
-    amount = get_tunables(economy).referral_reward
+    referrer = _refuse_frozen(economy, user_id)
+    if referrer is None:
+        raise errors.UserNotFoundError("The referrer has no wallet in this economy.", user_id=user_id,
+                                       field="user_id")
+    if find_wallet(economy, referred) is None:
+        raise errors.UserNotFoundError("The referred user has no wallet in this economy.", user_id=referred,
+                                       field="ref")
+    tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "referral", economy, user_id, referred)
     try:
-        return _post(economy, user_id, "referral", f"referral:{referred}", fp, amount, referred, {}, [],
-                     {"reward": "referral", "referred": referred})
+        return _post(economy, user_id, "referral", f"referral:{referred}", fp, tunables.referral_reward, referred,
+                     {}, [], {"reward": "referral", "referred": referred}, grantor, tunables)
     except errors.IdempotencyKeyReusedError:
         raise errors.RewardAlreadyClaimedError(
             "Another user was already rewarded for referring this user.", type="referral", ref=referred
         ) from None
 
 
-def claim_course(economy: str, user_id: str, course_id: str) -> Outcome:
-    """Pay ``user_id`` for finishing ``course_id``, once per user and course.
+def claim_course(economy: str, user_id: str, course_id: str, *, grantor: Grantor) -> Outcome:
+    """Pay ``user_id`` the registered reward for finishing ``course_id``, once per user and course.
 
-    Raises AccountFrozenError.
+    The course is checked again inside the paying transaction: a course
+    deleted meanwhile pays nothing, one whose reward changed pays the new
+    amount. Raises ValidationFailedError (not a course id), CourseNotFoundError,
+    AccountFrozenError, GrantBudgetExceededError, GrantsDisabledError, ContentionError.
     """
+    if not courses.valid_course_id(course_id):
+        raise errors.ValidationFailedError("'ref' must be a course id (1-128 of A-Z a-z 0-9 _ . : @ | -).",
+                                           field="ref")
     _refuse_frozen(economy, user_id)
-    amount = get_tunables(economy).course_completion_reward
+    tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "course_completion", economy, user_id, course_id)
-    return _post(economy, user_id, "course_completion", f"course:{user_id}:{course_id}", fp, amount, course_id, {},
-                 [], {"reward": "course_completion", "course": course_id})
+    for _ in range(_COURSE_ATTEMPTS):
+        course = courses.find_course(economy, course_id)
+        if not courses.offered(course):
+            raise errors.CourseNotFoundError(course_id=course_id, field="ref")
+        assert course is not None
+        amount = int(course["reward"])
+        side = SideWrite(courses.offered_check(economy, course_id, amount), _course_conflict(course_id))
+        try:
+            return _post(economy, user_id, "course_completion", f"course:{user_id}:{course_id}", fp, amount,
+                         course_id, {"course_title": course["title"]}, [side],
+                         {"reward": "course_completion", "course": course_id}, grantor, tunables)
+        except _CourseMoved:
+            continue
+    raise errors.ContentionError(course_id=course_id)
 
 
-def _refuse_frozen(economy: str, user_id: str) -> None:
+def _course_conflict(course_id: str) -> Any:
+    def conflict(item: Optional[Dict[str, Any]]) -> Exception:
+        if not courses.offered(item):
+            return errors.CourseNotFoundError(course_id=course_id, field="ref")
+        return _CourseMoved()
+
+    return conflict
+
+
+def _refuse_frozen(economy: str, user_id: str) -> Optional[Wallet]:
+    """The user's wallet (None when it never existed); AccountFrozenError when it is frozen."""
     if not valid_user_id(user_id):
         raise errors.ValidationFailedError("Invalid user_id.", field="user_id")
     wallet = find_wallet(economy, user_id)
     if wallet is not None and wallet.frozen:
         raise errors.AccountFrozenError(user_id=user_id)
+    return wallet
 
 
 def _post(
@@ -340,10 +381,16 @@ def _post(
     extra: Dict[str, Any],
     sides: List[SideWrite],
     meta: Dict[str, Any],
+    grantor: Grantor,
+    tunables: RewardTunables,
 ) -> Outcome:
     if amount <= 0:
         # An economy that set a reward to 0 pays nothing: there is nothing to post.
         raise errors.BusinessRuleError("This reward is switched off in this economy.", type=type)
+    if grantor.key_id is not None:
+        # The budget is the real UTC day the key spends, whatever day a claim is for.
+        sides = [*sides, grant_budget.take(economy, grantor.key_id, amount, tunables.grant_daily_budget,
+                                           today_utc())]
 
     def respond(posted: Posted) -> Dict[str, Any]:
         after = posted.user(user_id)
@@ -353,6 +400,7 @@ def _post(
             "type": type,
             "amount": amount,
             "ref": ref,
+            "granted_by": grantor.by,
             "balance": after.as_dict(),
             "seq": after.seq,
             "created_at": posted.created_at,
@@ -362,5 +410,6 @@ def _post(
     return ledger.post(
         economy, key, fp, "reward",
         [Leg(ledger.user(user_id), amount), Leg(ledger.system("rewards"), -amount)],
-        respond=respond, reason=f"{type.replace('_', ' ')} reward", ref=ref, meta=meta, side_writes=sides,
+        respond=respond, reason=f"{type.replace('_', ' ')} reward", ref=ref,
+        meta={**meta, "granted_by": grantor.by}, side_writes=sides,
     )

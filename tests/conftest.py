@@ -155,10 +155,11 @@ class Api:
 @dataclass
 class Economy:
     id: str
-    admin_token: str  # read, write, admin
+    admin_token: str  # read, write, admin, rewards (every scope, like the local dev key)
     write_token: str  # read, write
     read_token: str  # read only
     api: Api
+    rewards_token: Optional[str] = None  # read, rewards: what a host app's granting key holds
 
     def credit(self, user_id: str, amount: int) -> Resp:
         resp = self.api.post(f"/v1/admin/users/{user_id}/adjust", {"amount": amount, "reason": "test credit"},
@@ -180,10 +181,11 @@ def new_economy_id() -> str:
 
 def _economy(client: Any) -> Economy:
     economy_id = new_economy_id()
-    admin, _ = apikeys.create_key(economy_id, {"read", "write", "admin"}, label="test admin")
+    admin, _ = apikeys.create_key(economy_id, apikeys.SCOPES, label="test admin")
     write, _ = apikeys.create_key(economy_id, {"read", "write"}, label="test write")
     read, _ = apikeys.create_key(economy_id, {"read"}, label="test read")
-    return Economy(economy_id, admin, write, read, Api(client, admin))
+    rewards, _ = apikeys.create_key(economy_id, {"read", "rewards"}, label="test rewards")
+    return Economy(economy_id, admin, write, read, Api(client, admin), rewards)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ def all_models() -> List[Type[CoinhallModel]]:
     from chalicelib.db.operations import OperationModel
     from chalicelib.db.purchases import PaymentModel, PurchaseModel, StripeEventModel
     from chalicelib.db.content import ContentModel
+    from chalicelib.db.courses import CourseModel
     from chalicelib.db.entitlements import EntitlementModel
     from chalicelib.db.holds import HoldModel
     from chalicelib.db.guilds import GuildModel
@@ -37,7 +38,7 @@ def all_models() -> List[Type[CoinhallModel]]:
             PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel,
             GuildModel, PlayerModel, InteractionModel, LeaderboardModel, QuestionModel,
             RewardModel, OrderModel, ListingModel, CounterModel, VoucherModel, SaleModel, PriceModel,
-            PriceHistoryModel, JobStateModel, DigestModel]
+            PriceHistoryModel, JobStateModel, DigestModel, CourseModel]
 
 
 def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:

@@ -98,6 +98,8 @@ class Entry(BaseModel):
     reason: Optional[str] = None
     ref: Optional[str] = None
     details: Optional[Dict[str, object]] = None
+    granted_by: Optional[str] = Field(default=None, description="Rewards: who granted it (api_key:<key id>, "
+                                                                "or discord:<user id> for a player's own claim).")
     created_at: str
 
 

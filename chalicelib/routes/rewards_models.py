@@ -1,17 +1,19 @@
-"""Request and response bodies of the rewards route."""
+"""Request and response bodies of the rewards routes: grants, the course registry, reward settings."""
 from __future__ import annotations
 
 from typing import List, Literal, Optional
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator, model_validator
 
+from chalicelib.ledger.accounts import MAX_AMOUNT
 from chalicelib.routes.models import Balance, _Body
 
 
 class RewardBody(_Body):
     type: Literal["daily", "quest", "referral", "course_completion"] = Field(
         description="daily and quest: once per user per UTC day; referral: once per referred user (ref = the "
-                    "referred user's id); course_completion: once per user and course (ref = the course id).")
+                    "referred user's id; both users need a wallet); course_completion: once per user and course "
+                    "(ref = a course id of the course registry; pays the course's reward).")
     ref: Optional[StrictStr] = Field(default=None, min_length=1, max_length=128,
                                      description="Required for referral and course_completion.")
 
@@ -22,6 +24,8 @@ class Reward(BaseModel):
     type: str
     amount: int
     ref: Optional[str] = None
+    granted_by: Optional[str] = Field(default=None, description="Who granted it: api_key:<key id> or "
+                                                                "discord:<user id> (the player's own claim).")
     balance: Balance
     seq: int
     created_at: str
@@ -32,3 +36,70 @@ class Reward(BaseModel):
     next_claim_at: Optional[str] = None
     next_quest_at: Optional[str] = None
     date: Optional[str] = None
+    course_title: Optional[str] = None
+
+
+# -- the course registry (operators) ----------------------------------------------------
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class CourseBody(_Body):
+    title: StrictStr = Field(min_length=1, max_length=200)
+    reward: StrictInt = Field(ge=1, le=MAX_AMOUNT, description="Coins paid once per user who completes it.")
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return _not_blank(value)
+
+
+class Course(BaseModel):
+    course_id: str
+    title: str
+    reward: int
+    created_at: str
+    updated_at: str
+
+
+class CourseList(BaseModel):
+    items: List[Course]
+
+
+# -- reward settings (operators) ------------------------------------------------------
+
+_Setting = Optional[StrictInt]
+
+
+class RewardSettingsBody(_Body):
+    daily_base: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)
+    daily_streak_bonus: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)
+    daily_cap: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)
+    quest_reward: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)
+    referral_reward: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)
+    grant_daily_budget: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT,
+                                         description="Coins each API key may grant per UTC day; 0 = grants off.")
+
+    @model_validator(mode="after")
+    def _something(self) -> "RewardSettingsBody":
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("set at least one reward setting")
+        return self
+
+
+class RewardSettingsValues(BaseModel):
+    daily_base: int
+    daily_streak_bonus: int
+    daily_cap: int
+    quest_reward: int
+    referral_reward: int
+    grant_daily_budget: int
+
+
+class RewardSettings(BaseModel):
+    settings: RewardSettingsValues
+    changed: bool

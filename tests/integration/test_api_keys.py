@@ -259,7 +259,7 @@ def test_seed_is_idempotent_and_mints_the_dev_key(dev_env: None, capsys: pytest.
     assert second == {**first, "packs_written": 0}
     dev_rows = [k for k in list_keys(capsys, "default")[0] if k["key_id"] == first["dev_api_key_id"]]
     assert len(dev_rows) == 1
-    assert dev_rows[0]["scopes"] == ["admin", "read", "write"]
+    assert dev_rows[0]["scopes"] == ["admin", "read", "rewards", "write"]  # every scope, rewards included
     assert dev_rows[0]["revoked_at"] is None
 
 
@@ -271,6 +271,9 @@ def test_dev_key_works_with_every_scope(dev_env: None, api: Api, capsys: pytest.
     assert [p["id"] for p in packs.body["items"]] == [p["pack_id"] for p in DEFAULT_PACKS]
     assert credit(api, user, 50, DEV_TOKEN).status == 200  # admin
     assert spend(api, user, 20, DEV_TOKEN).status == 200  # write
+    grant = api.post(f"/v1/users/{user}/rewards", {"type": "quest"}, token=DEV_TOKEN)  # rewards
+    assert (grant.status, grant.body["amount"]) == (200, 15), grant.body
+    assert spend(api, user, 15, DEV_TOKEN).status == 200
     wallet = api.get(f"/v1/users/{user}/wallet", token=DEV_TOKEN)  # read
     assert wallet.status == 200 and wallet.body["available"] == 30
     assert api.get(f"/v1/admin/audit?user_id={user}", token=DEV_TOKEN).status == 200

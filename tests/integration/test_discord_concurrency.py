@@ -154,9 +154,14 @@ def test_double_clicked_confirm_and_a_racing_cancel_move_coins_at_most_once(disc
 
 
 def test_two_referrers_racing_for_one_referred_user_pay_one(discord) -> None:
+    # A referral names two users who have wallets (the rewards API's rule).
+    for user in ["newbie"] + [f"referrer{i}" for i in range(6)]:
+        discord.economy.credit(user, 1)
+
     def refer(i: int):
         try:
-            return rewards.grant(discord.economy.id, f"referrer{i}", "referral", "newbie")
+            return rewards.grant(discord.economy.id, f"referrer{i}", "referral", "newbie",
+                                 grantor=rewards.Grantor.api_key("key_race"))
         except errors.RewardAlreadyClaimedError:
             return None
 
@@ -164,5 +169,5 @@ def test_two_referrers_racing_for_one_referred_user_pay_one(discord) -> None:
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     winner: Dict[str, Any] = winners[0].result
-    assert get_wallet(discord.economy.id, winner["user_id"]).available == 100
+    assert get_wallet(discord.economy.id, winner["user_id"]).available == 1 + 100
     discord.economy.check()
