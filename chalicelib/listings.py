@@ -30,6 +30,7 @@ from chalicelib.config import get_settings
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, new_id, now_iso
 from chalicelib.ledger import Outcome, SideWrite, codec
+from chalicelib.limits import check_total
 
 log = logging.getLogger("coinhall.listings")
 
@@ -159,6 +160,7 @@ def create_listing(
     from chalicelib.fulfilment import minecraft
 
     ledger.user(seller_id)  # ValueError for an id the ledger would refuse
+    check_total(qty, unit_price)  # selling all of it must fit one operation
     if min_per_buyer is not None and max_per_buyer is not None and min_per_buyer > max_per_buyer:
         raise errors.ValidationFailedError("min_per_buyer cannot be more than max_per_buyer.", field="min_per_buyer")
     if min_per_buyer is not None and min_per_buyer > qty:

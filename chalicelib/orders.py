@@ -39,11 +39,12 @@ from chalicelib.db.engine import get_client, table_name
 from chalicelib.holds import Resolution
 from chalicelib.ids import new_id, now_iso
 from chalicelib.ledger import Outcome, Posted, SideWrite, codec
+from chalicelib.limits import MAX_ORDER_QTY, check_total
 
 log = logging.getLogger("coinhall.orders")
 
 ORDER_STATES = ("pending", "fulfilled", "refunded", "cancelled")
-MAX_QTY = 1000
+MAX_QTY = MAX_ORDER_QTY
 _ORDER_ID = re.compile(r"^ord_[0-9A-Z]{26}$")
 
 
@@ -193,6 +194,7 @@ def place_order(
     """
     from chalicelib.fulfilment import minecraft, vouchers
 
+    check_total(terms.qty, terms.unit_price)  # whatever adapter built the terms
     settings = get_settings()
     if terms.fulfilment == "api":
         minecraft.ensure_configured()

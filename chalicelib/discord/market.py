@@ -24,6 +24,7 @@ from chalicelib import errors
 from chalicelib.discord import market_views
 from chalicelib.discord.interaction import Interaction
 from chalicelib.guilds import Guild
+from chalicelib.limits import MAX_LISTING_QTY, MAX_UNIT_PRICE
 
 SHOP_TOPIC = "market.shop"
 
@@ -131,11 +132,11 @@ def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
     from chalicelib.listings import create_listing
 
     fields = ix.modal_fields
-    price = _number(fields, "price", "The price", 1, 10**7)
-    qty = _number(fields, "qty", "The quantity", 1, 100_000)
+    price = _number(fields, "price", "The price", 1, MAX_UNIT_PRICE)
+    qty = _number(fields, "qty", "The quantity", 1, MAX_LISTING_QTY)
     hours = _number(fields, "hours", "The expiry", 1, 720)
-    low = _number(fields, "min", "The minimum per buyer", 1, 100_000, required=False)
-    high = _number(fields, "max", "The maximum per buyer", 1, 100_000, required=False)
+    low = _number(fields, "min", "The minimum per buyer", 1, MAX_LISTING_QTY, required=False)
+    high = _number(fields, "max", "The maximum per buyer", 1, MAX_LISTING_QTY, required=False)
     assert price is not None and qty is not None and hours is not None
     listing, created = create_listing(guild.economy, ix.user_id, sku, qty, price, hours * 3600, low, high,
                                       f"discord-sell:{ix.id}", guild_id=guild.guild_id)
@@ -193,7 +194,7 @@ def _quantity(guild: Guild, listing_id: str) -> Dict[str, Any]:
 def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
     from chalicelib.listings import buy
 
-    qty = _number(ix.modal_fields, "qty", "The quantity", 1, 100_000)
+    qty = _number(ix.modal_fields, "qty", "The quantity", 1, MAX_LISTING_QTY)
     assert qty is not None
     _listing(guild, listing_id)
     outcome = buy(guild.economy, listing_id, ix.user_id, qty, None, f"listing:{ix.id}", key_namespace="discord",

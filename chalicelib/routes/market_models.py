@@ -7,15 +7,13 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
 
+from chalicelib.limits import MAX_LISTING_QTY, MAX_ORDER_QTY, MAX_STOCK, MAX_UNIT_PRICE
+from chalicelib.limits import MAX_SHOP_PRICE as MAX_PRICE
 from chalicelib.routes.models import Balance, _Body
 
 _ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
 _SKU = r"^[A-Za-z0-9_.:-]{1,64}$"
 _PLAYER = r"^[A-Za-z0-9_.:@|-]{1,64}$"
-MAX_PRICE = 10**9  # shop: x 1,000 units stays within one operation's 10^12 coins
-MAX_ORDER_QTY = 1000
-MAX_LISTING_QTY = 100_000
-MAX_UNIT_PRICE = 10**7  # listings: x 100,000 units stays within 10^12
 MAX_PAYLOAD_BYTES = 2048
 
 
@@ -59,7 +57,7 @@ class RewardBody(_Body):
                                               description="What the game server acts on (JSON, no floats).")
     daily_limit: Optional[StrictInt] = Field(default=None, ge=1, le=MAX_ORDER_QTY,
                                              description="Units per player per UTC day.")
-    stock: Optional[StrictInt] = Field(default=None, ge=0, le=10**9, description="Units left; omit for unlimited.")
+    stock: Optional[StrictInt] = Field(default=None, ge=0, le=MAX_STOCK, description="Units left; omit for unlimited.")
     visible: StrictBool = True
     expires_at: Optional[StrictStr] = Field(default=None, description="ISO-8601 with a time zone; off sale after it.")
 
