@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Annotated, Dict, List, Optional
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator, model_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator,
+    model_validator,
 )
 
 from chalicelib.ledger.accounts import MAX_AMOUNT
