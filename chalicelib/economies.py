@@ -7,6 +7,7 @@ from chalicelib import errors
 from chalicelib.db.base import condition_failed
 from chalicelib.ids import now_iso
 from chalicelib.ledger.accounts import valid_economy_id
+from chalicelib.pack_limits import pack_problems
 
 DEFAULT_ECONOMY = "default"
 
@@ -69,13 +70,22 @@ def list_packs(economy_id: str, include_inactive: bool = False) -> List[Dict[str
     return [pack_view(p) for p in packs if include_inactive or p.active]
 
 
-
 def put_pack(economy_id: str, pack_id: str, fields: Dict[str, Any], actor: str) -> Dict[str, Any]:
-    """Create or replace a pack, with its audit row in the same transaction."""
+    """Create or replace a pack, with its audit row in the same transaction.
+
+    Raises PackTermsInvalidError for a pack on sale whose terms could not be
+    charged or credited (``pack_limits``); one off sale may keep them, so a pack
+    stored before the limits can still be taken off sale.
+    """
     from chalicelib.audit import audit_write
     from chalicelib.db.economies import PackModel
     from chalicelib.db.engine import get_client
 
+    if fields.get("active", True):
+        problems = pack_problems(fields.get("coins"), fields.get("bonus_coins", 0), fields.get("price_amount"),
+                                 fields.get("currency"))
+        if problems:
+            raise errors.PackTermsInvalidError(pack_id=pack_id, problems=problems)
     before = None
     try:
         before = _flat(pack_view(PackModel.get(economy_id, pack_id, consistent_read=True)))

@@ -179,6 +179,18 @@ class PackInactiveError(BusinessRuleError):
     code, message = "pack_inactive", "This pack is not on sale."
 
 
+class PackTermsInvalidError(BusinessRuleError):
+    """A stored pack's coins or price are outside what can be charged and credited; ``details.problems`` says how."""
+
+    code, message = "pack_terms_invalid", "This pack's terms cannot be sold; an operator must fix the pack."
+
+
+class PurchaseNotInReviewError(ConflictError):
+    """The purchase has no blocked step to retry; ``details.status`` is its state."""
+
+    code, message = "purchase_not_in_review", "This purchase is not waiting for review."
+
+
 class NoDebtError(ConflictError):
     """The wallet owes nothing."""
 

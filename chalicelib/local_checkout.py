@@ -4,17 +4,26 @@
 signs it with the local webhook secret exactly as Stripe signs, and POSTs it to
 this app's own ``/v1/webhooks/stripe``, so the real verification and fulfilment
 path runs. "Refund" does the same with ``charge.refunded``.
+
+"Our own" is the configured base URL (``COINS_PUBLIC_URL``, else
+``http://127.0.0.1:<COINS_PORT>``), never one built from the request's
+``Host`` / ``X-Forwarded-Proto``: those are the caller's to choose, and a
+signed event must not go wherever a caller points it.
 """
 from __future__ import annotations
 
 import html
 import json
+import logging
 import time
 from typing import Any, Dict, Optional
 
 from chalicelib import errors
 from chalicelib.config import get_settings
 from chalicelib.ids import new_id
+from chalicelib.pack_limits import format_money
+
+log = logging.getLogger("coinhall.local_checkout")
 
 
 def _purchase(purchase_id: str) -> Any:
@@ -24,10 +33,6 @@ def _purchase(purchase_id: str) -> Any:
     if p is None or p.mode != "local":
         raise errors.PurchaseNotFoundError(purchase_id=purchase_id)
     return p
-
-
-def _money(amount: int, currency: str) -> str:
-    return f"{amount / 100:,.2f} {currency.upper()}"
 
 
 def _page(title: str, body: str, refresh: Optional[int] = None) -> str:
@@ -51,7 +56,7 @@ def checkout_page(purchase_id: str) -> str:
     return _page(
         "Coinhall local checkout",
         f"<h1>{e(p.pack_name)}</h1><p><strong>{total:,} coins</strong>{e(bonus)} for "
-        f"<strong>{e(_money(int(p.amount), p.currency))}</strong></p><p>Buyer: {e(p.user_id)} · "
+        f"<strong>{e(format_money(int(p.amount), p.currency))}</strong></p><p>Buyer: {e(p.user_id)} · "
         f"Purchase {e(p.purchase_id)} · status <em>{e(p.status)}</em></p>"
         f"<form method='post' action='{e(p.purchase_id)}/pay' style='display:inline'>"
         "<button class='pay' type='submit'>Pay</button></form>"
@@ -84,8 +89,17 @@ def refund_event(p: Any) -> Dict[str, Any]:
     })
 
 
-def deliver(event: Dict[str, Any], base_url: str) -> int:
-    """Sign ``event`` with the local webhook secret and POST it to our own webhook."""
+def own_base_url() -> str:
+    """Where this app serves itself, from its settings alone."""
+    settings = get_settings()
+    return (settings.public_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+
+
+def deliver(event: Dict[str, Any]) -> None:
+    """Sign ``event`` with the local webhook secret and POST it to our own webhook.
+
+    Raises UnavailableError (503) when the webhook cannot be reached or does not answer 200.
+    """
     import requests
 
     from chalicelib.stripe_gateway import sign_payload
@@ -93,22 +107,29 @@ def deliver(event: Dict[str, Any], base_url: str) -> int:
     payload = json.dumps(event)
     secret = get_settings().stripe_webhook_secrets[0]
     headers = {"Content-Type": "application/json", "Stripe-Signature": sign_payload(payload, secret, int(time.time()))}
-    response = requests.post(f"{base_url}/v1/webhooks/stripe", data=payload.encode(), headers=headers, timeout=15)
-    return response.status_code
+    url = f"{own_base_url()}/v1/webhooks/stripe"
+    try:
+        response = requests.post(url, data=payload.encode(), headers=headers, timeout=15, allow_redirects=False)
+    except requests.RequestException as exc:
+        log.warning("local payment page could not reach %s: %s", url, exc.__class__.__name__)
+        raise errors.UnavailableError(
+            f"Could not reach this app's own webhook at {url} (set COINS_PUBLIC_URL or COINS_PORT to where the "
+            "app listens).", webhook_url=url) from None
+    if response.status_code != 200:
+        raise errors.UnavailableError(f"The webhook at {url} answered {response.status_code} to the "
+                                      f"{event['type']} event.", webhook_url=url, webhook_status=response.status_code)
 
 
-def pay(purchase_id: str, base_url: str) -> str:
+def pay(purchase_id: str) -> str:
     """Deliver the paid event; returns where to send the buyer (the success URL)."""
     p = _purchase(purchase_id)
-    status = deliver(paid_event(p), base_url)
-    if status != 200:
-        raise errors.UnavailableError("The local webhook refused the payment event.", webhook_status=status)
+    deliver(paid_event(p))
     return p.success_url
 
 
-def refund(purchase_id: str, base_url: str) -> str:
+def refund(purchase_id: str) -> str:
     p = _purchase(purchase_id)
-    deliver(refund_event(p), base_url)
+    deliver(refund_event(p))
     return p.success_url
 
 
@@ -135,7 +156,9 @@ def result_page(purchase_id: str, cancelled: bool) -> str:
                  "<button type='submit'>Simulate a refund</button></form>")
     headline = {"credited": f"{total:,} coins are in your wallet", "pending": "Waiting for the payment…",
                 "refunded": "This purchase was refunded", "disputed": "This payment is disputed",
-                "failed": "The payment failed", "expired": "This checkout expired"}.get(p.status, p.status)
+                "failed": "The payment failed", "expired": "This checkout expired",
+                "needs_review": "Payment received; support is reviewing it before the coins arrive"}.get(p.status,
+                                                                                                      p.status)
     return _page("Coinhall purchase", f"<h1>{e(headline)}</h1><p>{e(p.pack_name)} · purchase "
                                       f"{e(p.purchase_id)} · status <em>{e(p.status)}</em></p>{extra}",
                  refresh=2 if pending else None)

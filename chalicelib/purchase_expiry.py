@@ -30,8 +30,9 @@ log = logging.getLogger("coinhall.purchases.expiry")
 def expire_purchase(purchase_id: str, now: str) -> str:
     """Resolve one pending purchase due at ``now``; returns what happened.
 
-    ``expired`` | ``credited`` (it was paid) | ``already`` (not pending any
-    more, or another run got there first) | ``not_due``. Raises ContentionError
+    ``expired`` | ``credited`` (it was paid) | ``needs_review`` (it was paid,
+    and the credit was refused) | ``already`` (not pending any more, or another
+    run got there first) | ``not_due``. Raises ContentionError
     (converge could not settle it; the next run tries again).
     """
     from chalicelib.db.purchases import PurchaseModel
@@ -48,7 +49,8 @@ def expire_purchase(purchase_id: str, now: str) -> str:
     if p.expires_at and p.expires_at > now:
         return "not_due"
     if p.paid:
-        converge(purchase_id)
+        if converge(purchase_id)["status"] == "needs_review":
+            return "needs_review"  # the credit was refused: converge alerted, an operator takes it from here
         log.warning("purchase %s was paid but never credited; credited by the expiry job", purchase_id)
         return "credited"
     try:

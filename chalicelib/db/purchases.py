@@ -66,7 +66,15 @@ class PurchaseModel(CoinhallModel):
     paid = BooleanAttribute(null=True)
     failed = BooleanAttribute(null=True)
     expired = BooleanAttribute(null=True)
-    failure_reason = UnicodeAttribute(null=True)
+    failure_reason = UnicodeAttribute(null=True)  # "mismatch": a paid session that did not match
+    # A step converge() could not take for a reason that will not pass by itself
+    # (e.g. balance_limit): it waits for an operator (status needs_review). Every
+    # committed step removes both.
+    review_reason = UnicodeAttribute(null=True)
+    review_step = UnicodeAttribute(null=True)  # credit | dispute_hold | clawback | dispute_release
+    # The last operator retry (POST /v1/admin/purchases/{id}/retry-credit): its key and request, for replays.
+    retry_key = UnicodeAttribute(null=True)
+    retry_fp = UnicodeAttribute(null=True)
     credited_op = UnicodeAttribute(null=True)
     credited_at = UnicodeAttribute(null=True)
     clawed = NumberAttribute(default=0)

@@ -10,7 +10,9 @@ Two directions, both streamed (nothing held in memory per economy):
   does not know it (``purchase_not_marked_credited``).
 * from the purchases (the ``by_economy`` index): a purchase with a
   ``credited_op`` must have that operation record and its issuance entry
-  (``credited_purchase_without_entry``).
+  (``credited_purchase_without_entry``); and a purchase waiting for an
+  operator (status ``needs_review``: paid, a step refused) is reported too
+  (``purchase_needs_review``), from the same read.
 
 Both sides of each pair were written in one transaction, so no live race can
 make them disagree: there is nothing to re-verify. Incremental runs look at
@@ -146,9 +148,12 @@ def check_purchases(economy: str, created_from: Optional[str], cursor: Optional[
     while not should_stop():
         page = client.query(**kwargs)
         keys = [{"purchase_id": i["purchase_id"]} for i in page["Items"]]
-        purchases = [p for p in batch_get("purchases", keys, "purchase_id, economy, credited_op")
-                     if p.get("credited_op")]
-        problems.extend(_check_purchase_batch(economy, purchases, shards))
+        found = batch_get("purchases", keys, "purchase_id, economy, credited_op, #st, review_reason, review_step",
+                          {"#st": "status"})
+        problems.extend(_check_purchase_batch(economy, [p for p in found if p.get("credited_op")], shards))
+        problems.extend({"type": "purchase_needs_review", "purchase_id": p["purchase_id"],
+                         "reason": p.get("review_reason"), "step": p.get("review_step")}
+                        for p in found if p.get("status") == "needs_review")
         checked += len(keys)
         count(len(keys))
         last = page.get("LastEvaluatedKey")

@@ -1,70 +1,100 @@
-"""HTML pages: the local payment page, and the success/cancel pages of both modes."""
+"""HTML pages: the local payment page, and the success/cancel pages of both modes.
+
+The ``/local/checkout`` routes are unauthenticated and post signed events to
+the webhook, so each asserts at the route that it runs where it may: the local
+stage without a Stripe key (``Settings.local_payments``). Anywhere else they
+answer 404 in the API's error shape before reading anything.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import functools
+import html
+import logging
+from typing import Any, Callable
 
 from chalice import Blueprint, Response
 
 from chalicelib import errors
 from chalicelib.config import get_settings
-from chalicelib.routes._http import Call
+from chalicelib.routes._http import error_response
 
 bp = Blueprint(__name__)
+log = logging.getLogger("coinhall.local_pages")
 _FORM = ["application/x-www-form-urlencoded", "application/json", "multipart/form-data"]
+_HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _error_page(exc: errors.CoinhallError) -> Response:
+    return Response(body=f"<h1>{exc.status}</h1><p>{html.escape(exc.message)}</p>", status_code=exc.status,
+                    headers=_HTML)
+
+
+def _answer(render: Callable[[], Response]) -> Response:
+    """The page, or a page saying what went wrong: never a traceback."""
+    try:
+        return render()
+    except errors.CoinhallError as exc:
+        return _error_page(exc)
+    except Exception:
+        log.exception("local page failed")
+        err = errors.CoinhallError("An internal error occurred; it has been logged.")
+        err.status = 500
+        return _error_page(err)
 
 
 def _html(render: Callable[[], str]) -> Response:
-    try:
-        return Response(body=render(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
-    except errors.CoinhallError as exc:
-        return Response(body=f"<h1>{exc.status}</h1><p>{exc.message}</p>", status_code=exc.status,
-                        headers={"Content-Type": "text/html; charset=utf-8"})
+    return _answer(lambda: Response(body=render(), status_code=200, headers=_HTML))
 
 
 def _redirect(target: Callable[[], str]) -> Response:
-    try:
-        return Response(body="", status_code=303, headers={"Location": target()})
-    except errors.CoinhallError as exc:
-        return Response(body=f"<h1>{exc.status}</h1><p>{exc.message}</p>", status_code=exc.status,
-                        headers={"Content-Type": "text/html; charset=utf-8"})
+    return _answer(lambda: Response(body="", status_code=303, headers={"Location": target()}))
 
 
-def _local_only() -> None:
-    if not get_settings().local_payments:
-        raise errors.NotFoundError("The local payment page exists only in the local stage without Stripe.")
+def local_stage_only(view: Callable[..., Response]) -> Callable[..., Response]:
+    """404 (our JSON error shape) unless this is the local stage with the local payment page."""
 
+    @functools.wraps(view)
+    def guarded(**params: Any) -> Response:
+        if not get_settings().local_payments:
+            request = bp.current_request
+            request_id = (request.context or {}).get("requestId") if request else None
+            return error_response(errors.NotFoundError(
+                "The local payment page exists only in the local stage without Stripe."), request_id)
+        return view(**params)
 
-def _base() -> str:
-    request = bp.current_request
-    return Call(None, None, {}, request.headers, b"", dict(request.context or {})).base_url
+    return guarded
 
 
 @bp.route("/local/checkout/{purchase_id}", methods=["GET"])
+@local_stage_only
 def checkout_page(purchase_id: str) -> Response:
     from chalicelib import local_checkout
 
-    return _html(lambda: _local_only() or local_checkout.checkout_page(purchase_id))
+    return _html(lambda: local_checkout.checkout_page(purchase_id))
 
 
 @bp.route("/local/checkout/{purchase_id}/pay", methods=["POST"], content_types=_FORM)
+@local_stage_only
 def pay(purchase_id: str) -> Response:
     from chalicelib import local_checkout
 
-    return _redirect(lambda: _local_only() or local_checkout.pay(purchase_id, _base()))
+    return _redirect(lambda: local_checkout.pay(purchase_id))
 
 
 @bp.route("/local/checkout/{purchase_id}/refund", methods=["POST"], content_types=_FORM)
+@local_stage_only
 def refund(purchase_id: str) -> Response:
     from chalicelib import local_checkout
 
-    return _redirect(lambda: _local_only() or local_checkout.refund(purchase_id, _base()))
+    return _redirect(lambda: local_checkout.refund(purchase_id))
 
 
 @bp.route("/local/checkout/{purchase_id}/cancel", methods=["POST"], content_types=_FORM)
+@local_stage_only
 def cancel(purchase_id: str) -> Response:
     from chalicelib import local_checkout
 
-    return _redirect(lambda: _local_only() or local_checkout.cancel(purchase_id))
+    return _redirect(lambda: local_checkout.cancel(purchase_id))
 
 
 @bp.route("/checkout/success", methods=["GET"])

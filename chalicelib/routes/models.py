@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from typing import Annotated, Dict, List, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator,
+    model_validator,
+)
 
 from chalicelib.ledger.accounts import MAX_AMOUNT
+from chalicelib.pack_limits import MAX_PRICE_AMOUNT, price_problems
 
 Amount = StrictInt
 
@@ -178,7 +182,7 @@ class Purchase(BaseModel):
     bonus_coins: int
     total_coins: int
     price: Price
-    status: str = Field(description="pending, credited, failed, expired, refunded, disputed")
+    status: str = Field(description="pending, credited, failed, expired, refunded, disputed, needs_review")
     session_id: Optional[str]
     checkout_url: Optional[str]
     created_at: str
@@ -188,21 +192,49 @@ class Purchase(BaseModel):
     debt_coins: int
     refunded_amount: Optional[int] = None
     dispute_status: Optional[str] = None
-    failure_reason: Optional[str] = None
+    failure_reason: Optional[str] = Field(
+        default=None, description="Why it was not credited: mismatch, or a needs_review reason (balance_limit, ...).")
+    review_step: Optional[str] = Field(
+        default=None, description="needs_review only: the step that waits (credit, dispute_hold, clawback, "
+                                  "dispute_release).")
 
 
 class PriceBody(_Body):
-    amount: StrictInt = Field(gt=0, le=100_000_000, description="Minor units.")
-    currency: StrictStr = Field(pattern=r"^[a-z]{3}$", description="ISO 4217, lower case.")
+    amount: StrictInt = Field(gt=0, le=MAX_PRICE_AMOUNT,
+                              description="Minor units, from Stripe's minimum charge for the currency to 99,999,999.")
+    currency: StrictStr = Field(pattern=r"^[a-z]{3}$",
+                                description="ISO 4217, lower case: one Stripe publishes a minimum charge for.")
+
+    @model_validator(mode="after")
+    def _chargeable(self) -> "PriceBody":
+        # One rule for the pack's entry, the checkout and the credit (chalicelib.pack_limits).
+        problems = price_problems(self.amount, self.currency)
+        if problems:
+            field, problem = next(iter(problems.items()))
+            raise ValueError(f"{field} {problem}")
+        return self
 
 
 class PackBody(_Body):
-    name: StrictStr = Field(min_length=1, max_length=100)
+    name: Reason = Field(min_length=1, max_length=100)
     coins: StrictInt = Field(gt=0, le=MAX_AMOUNT)
-    bonus_coins: StrictInt = Field(default=0, ge=0, le=MAX_AMOUNT)
+    bonus_coins: StrictInt = Field(default=0, ge=0, le=MAX_AMOUNT,
+                                   description="coins + bonus_coins is at most 10^12: one ledger credit.")
     price: PriceBody
     active: bool = True
     sort_order: StrictInt = Field(default=0, ge=0, le=10_000)
+
+    @field_validator("bonus_coins")
+    @classmethod
+    def _one_credit(cls, value: int, info: ValidationInfo) -> int:
+        coins = info.data.get("coins")
+        if isinstance(coins, int) and coins + value > MAX_AMOUNT:
+            raise ValueError(f"coins + bonus_coins must be at most {MAX_AMOUNT} (one ledger credit)")
+        return value
+
+
+class RetryBody(_Body):
+    reason: Reason = Field(min_length=1, max_length=500, description="Why, for the audit trail.")
 
 
 class SettleDebtResult(BaseModel):

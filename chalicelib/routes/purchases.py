@@ -7,7 +7,7 @@ from chalicelib import errors
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param
 from chalicelib.routes.models import (
-    Checkout, CheckoutBody, Pack, PackBody, PackList, Purchase, SettleDebtResult,
+    Checkout, CheckoutBody, Pack, PackBody, PackList, Purchase, RetryBody, SettleDebtResult,
 )
 from chalicelib.routes.wallets import replay_headers
 
@@ -41,16 +41,32 @@ def purchase(call: Call, purchase_id: str) -> Reply:
     return Reply(get_purchase(call.principal.economy, purchase_id))
 
 
-@endpoint(bp, "/v1/webhooks/stripe", "POST", summary="Stripe's events (verified by Stripe-Signature).",
-          authenticated=False, tags=["purchases"], error_statuses=[400])
+@endpoint(bp, "/v1/webhooks/stripe", "POST",
+          summary="Stripe's events (verified by Stripe-Signature, then parsed strictly).",
+          authenticated=False, tags=["purchases"], error_statuses=[400, 503])
 def stripe_webhook(call: Call) -> Reply:
     from chalicelib.purchases import handle_event
+    from chalicelib.stripe_events import parse_event
     from chalicelib.stripe_gateway import verify_event
 
     header = call.headers.get("stripe-signature")
     if not header:
         raise errors.StripeSignatureError("The Stripe-Signature header is missing.")
-    return Reply(handle_event(verify_event(call.raw_body, header)))
+    return Reply(handle_event(parse_event(verify_event(call.raw_body, header))))
+
+
+@endpoint(bp, "/v1/admin/purchases/{purchase_id}/retry-credit", "POST",
+          summary="Retry the step a needs_review purchase waits on (usually its credit) once the cause is fixed "
+                  "(audited).",
+          scope="admin", body=RetryBody, response=Purchase, idempotency="required", tags=["admin", "purchases"],
+          error_statuses=[400, 404, 409, 503])
+def retry_credit(call: Call, purchase_id: str) -> Reply:
+    from chalicelib.purchases import retry_review
+
+    path_param("purchase_id", purchase_id, _valid_id)
+    view, replayed = retry_review(call.principal.economy, purchase_id, call.principal.actor, call.idempotency_key(),
+                                  call.body.reason)
+    return Reply(view, 200, {"Idempotent-Replayed": "true" if replayed else "false"})
 
 
 @endpoint(bp, "/v1/admin/packs", "GET", summary="Every pack, including those off sale.", scope="admin",

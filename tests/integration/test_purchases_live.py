@@ -141,8 +141,12 @@ class LiveApp:
         self.server.shutdown()
 
 
-def test_local_payment_page_end_to_end_over_http(shop) -> None:
+def test_local_payment_page_end_to_end_over_http(shop, monkeypatch) -> None:
     live = LiveApp()
+    # The page posts its signed event to the configured base URL (here: where the app listens).
+    monkeypatch.setenv("COINS_PUBLIC_URL", live.url)
+    config.reset_settings()
+    hostile = {"Host": "attacker.example:9", "X-Forwarded-Proto": "https"}
     try:
         auth = {"Authorization": f"Bearer {shop.admin_token}"}
         created = requests.post(f"{live.url}/v1/checkout", json={"user_id": "alice", "pack_id": "coins_500"},
@@ -150,7 +154,8 @@ def test_local_payment_page_end_to_end_over_http(shop) -> None:
         page = requests.get(created["checkout_url"], timeout=10)
         assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
         assert "550 coins" in page.text and "44.99 USD" in page.text and ">Pay<" in page.text
-        paid = requests.post(f"{created['checkout_url']}/pay", timeout=20, allow_redirects=False)
+        # A Host header of the caller's choosing does not decide where the signed event goes.
+        paid = requests.post(f"{created['checkout_url']}/pay", headers=hostile, timeout=20, allow_redirects=False)
         assert paid.status_code == 303 and "/checkout/success?purchase_id=" in paid.headers["Location"]
         success = requests.get(paid.headers["Location"], timeout=10)
         assert "550 coins are in your wallet" in success.text
@@ -158,7 +163,8 @@ def test_local_payment_page_end_to_end_over_http(shop) -> None:
         assert status["status"] == "credited"
         cancel = requests.get(f"{live.url}/checkout/cancel?purchase_id={created['purchase_id']}", timeout=10)
         assert "Checkout cancelled" in cancel.text
-        refund = requests.post(f"{created['checkout_url']}/refund", timeout=20, allow_redirects=False)
+        refund = requests.post(f"{created['checkout_url']}/refund", headers=hostile, timeout=20,
+                               allow_redirects=False)
         assert refund.status_code == 303
         wallet = requests.get(f"{live.url}/v1/users/alice/wallet", headers=auth, timeout=10).json()
         assert wallet["available"] == 0
