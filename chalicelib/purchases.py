@@ -30,7 +30,7 @@ import time
 from datetime import timedelta
 from typing import Any, Callable, Dict, Optional
 
-from chalicelib import errors, ledger
+from chalicelib import errors, keys, ledger
 from chalicelib.config import get_settings
 from chalicelib.db.base import condition_failed
 from chalicelib.db.engine import table_name
@@ -58,7 +58,7 @@ def _purchase_id(economy: str, idempotency_key: Optional[str]) -> str:
         return new_id("pur_")
     # The same key always names the same purchase, so a retried checkout cannot
     # open a second session (Stripe then dedupes on the purchase id too).
-    return "pur_" + hashlib.sha256(f"{economy}|{idempotency_key}".encode()).hexdigest()[:26].upper()
+    return "pur_" + hashlib.sha256(keys.join(economy, idempotency_key, sep="|").encode()).hexdigest()[:26].upper()
 
 
 def create_checkout(
@@ -522,7 +522,7 @@ def _credit(p: Any) -> None:
         return [_purchase_update(p, updates, "attribute_not_exists(#credited_op)", {}, remove=("due_shard",))]
 
     _post_step(
-        p, updates, economy=p.economy, key=f"purchase:{p.purchase_id}",
+        p, updates, economy=p.economy, key=keys.join("purchase", p.purchase_id),
         request_fingerprint=ledger.fingerprint("purchase", p.purchase_id, total), type="purchase",
         legs=[Leg(ledger.user(p.user_id), total), Leg(ledger.system("issuance"), -total)],
         respond=lambda posted: {"purchase_id": p.purchase_id, "credited": total},
@@ -539,7 +539,7 @@ def _dispute_hold(p: Any, payment: Any) -> None:
     updates = {"dispute_phase": "held", "dispute_hold": amount, "froze_wallet": not was_frozen,
                "status": "disputed", "updated_at": now_iso()}
     _post_step(
-        p, updates, economy=p.economy, key=f"dispute-hold:{p.purchase_id}",
+        p, updates, economy=p.economy, key=keys.join("dispute-hold", p.purchase_id),
         request_fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
         respond=lambda posted: {"held": amount},
         reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
@@ -572,7 +572,7 @@ def _clawback(p: Any, payment: Any) -> None:
     updates = {"clawed": target, "debt": int(p.debt or 0) + debt, "dispute_hold": held_for_dispute - from_held,
                "updated_at": now_iso()}
     _post_step(
-        p, updates, economy=p.economy, key=f"clawback:{p.purchase_id}:{target}",
+        p, updates, economy=p.economy, key=keys.join("clawback", p.purchase_id, str(target)),
         request_fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
         type="refund", legs=legs, respond=lambda posted: {"clawed": delta, "debt": debt}, reason=reason,
         ref=p.purchase_id,
@@ -592,7 +592,7 @@ def _dispute_release(p: Any) -> None:
     unfreeze = bool(p.froze_wallet) and wallet is not None and wallet.debt == 0
     updates = {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()}
     _post_step(
-        p, updates, economy=p.economy, key=f"dispute-release:{p.purchase_id}",
+        p, updates, economy=p.economy, key=keys.join("dispute-release", p.purchase_id),
         request_fingerprint=ledger.fingerprint("dispute-release", p.purchase_id, amount), type="dispute", legs=legs,
         respond=lambda posted: {"released": amount},
         reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
@@ -645,12 +645,12 @@ def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) ->
 
     def audit(posted: Any) -> list:
         after = posted.user(user_id)
-        return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", f"user:{user_id}",
+        return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", keys.tag("user", user_id),
                                       before={"debt": wallet.debt, "available": wallet.available},
                                       after={"debt": after.debt, "available": after.available}))]
 
     return ledger.post(
-        economy, f"api:{idempotency_key}", ledger.fingerprint("settle-debt", economy, user_id),
+        economy, keys.tag("api", idempotency_key), ledger.fingerprint("settle-debt", economy, user_id),
         "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
         wallet_changes={user_id: WalletChange(debt=-pay, frozen=False if cleared else None)},
         side_writes=audit,

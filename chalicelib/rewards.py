@@ -13,6 +13,10 @@ referral           ``referral:<referred user>``        referred user, ever (one 
 course_completion  ``course:<user>:<course id>``       user and course
 =================  ==================================  =========================================
 
+Keys are built by ``keys.join`` (each id percent-escaped, so user ``a:b`` and
+course ``c`` never share ``course:a:b:c`` with user ``a`` and course ``b:c``);
+the referred user is one whole value (``keys.tag``).
+
 The streak, badges and quest state live in the player profile
 (``db/players.py``), written as a ``SideWrite`` of the same operation and
 conditioned on what the claim read: two racing clicks give one credit (the
@@ -28,11 +32,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Dict, List, Optional
 
-from chalicelib import errors, ledger
+from chalicelib import errors, keys, ledger
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, now_iso, utc_now
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite, codec
 from chalicelib.ledger.accounts import valid_user_id
+from chalicelib.ledger.earlier import replay_earlier
 from chalicelib.ledger.wallets import find_wallet
 from chalicelib.streaks import DailyRule, badges_after, daily_reward, next_claim_at, next_streak, parse_day
 
@@ -182,7 +187,7 @@ def claim_daily(economy: str, user_id: str, *, today: Optional[date] = None, ref
         }
         side = SideWrite(_daily_profile_write(economy, user_id, day, profile, streak, badges), _daily_conflict(day))
         try:
-            return _post(economy, user_id, "daily", f"daily:{user_id}:{day.isoformat()}", fp, amount, ref,
+            return _post(economy, user_id, "daily", keys.join("daily", user_id, day.isoformat()), fp, amount, ref,
                          extra, [side], {"reward": "daily", "streak": streak})
         except _ProfileMoved:
             continue
@@ -247,8 +252,8 @@ def claim_quest(
     write = _quest_profile_write(economy, user_id, day, correct=True)
     side = SideWrite({"Update": write}, _quest_done(day))
     extra = {"date": day.isoformat(), "next_quest_at": iso(next_claim_at(day))}
-    return _post(economy, user_id, "quest", f"quest:{user_id}:{day.isoformat()}", fp, amount, ref, extra, [side],
-                 {"reward": "quest"})
+    return _post(economy, user_id, "quest", keys.join("quest", user_id, day.isoformat()), fp, amount, ref, extra,
+                 [side], {"reward": "quest"})
 
 
 def record_quest_miss(economy: str, user_id: str, *, today: Optional[date] = None) -> None:
@@ -301,7 +306,7 @@ def claim_referral(economy: str, user_id: str, referred: str) -> Outcome:
     amount = get_tunables(economy).referral_reward
     fp = ledger.fingerprint("reward", "referral", economy, user_id, referred)
     try:
-        return _post(economy, user_id, "referral", f"referral:{referred}", fp, amount, referred, {}, [],
+        return _post(economy, user_id, "referral", keys.tag("referral", referred), fp, amount, referred, {}, [],
                      {"reward": "referral", "referred": referred})
     except errors.IdempotencyKeyReusedError:
         raise errors.RewardAlreadyClaimedError(
@@ -317,8 +322,11 @@ def claim_course(economy: str, user_id: str, course_id: str) -> Outcome:
     _refuse_frozen(economy, user_id)
     amount = get_tunables(economy).course_completion_reward
     fp = ledger.fingerprint("reward", "course_completion", economy, user_id, course_id)
-    return _post(economy, user_id, "course_completion", f"course:{user_id}:{course_id}", fp, amount, course_id, {},
-                 [], {"reward": "course_completion", "course": course_id})
+    earlier = replay_earlier(economy, ("course", user_id, course_id), fp)
+    if earlier is not None:  # claimed before keys were escaped: replay it, never pay twice
+        return earlier
+    return _post(economy, user_id, "course_completion", keys.join("course", user_id, course_id), fp, amount,
+                 course_id, {}, [], {"reward": "course_completion", "course": course_id})
 
 
 def _refuse_frozen(economy: str, user_id: str) -> None:
