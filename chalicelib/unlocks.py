@@ -1,12 +1,12 @@
 """Unlocking catalog content: charged once per user and item.
 
 An unlock of a priced item is one ledger operation under the derived key
-``unlock:<user_id>/<content_id>`` (``/`` appears in neither id, so no two
-pairs share a key; ``keys.join`` escapes a ``:`` in either) whose fingerprint leaves the price out: a repeat, a retry,
-or a racing twin finds that operation and gets the same entitlement back,
-even after the price changed. The entitlement is a side write
-(``attribute_not_exists``) of the same transaction, so it exists exactly when
-the charge does.
+``unlock:<user_id>/<content_id>`` (built by ``keys.join``, which escapes a
+``:`` in either id, so no two pairs share a key) whose fingerprint leaves the
+price out: a repeat, a retry, or a racing twin finds that operation and gets
+the same entitlement back, even after the price changed. The entitlement is a
+side write (``attribute_not_exists``) of the same transaction, so it exists
+exactly when the charge does.
 
 Money: the buyer's ``available`` pays ``price``; ``revenue.split`` gives the
 creator's ``earnings`` their share (rounded down) and the sharded ``treasury``
