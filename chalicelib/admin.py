@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from chalicelib import ledger
+from chalicelib import keys, ledger
 from chalicelib.audit import audit_write
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
 from chalicelib.ledger.wallets import set_frozen
@@ -34,14 +34,14 @@ def adjust(economy: str, user_id: str, amount: int, reason: str, actor: str, ide
         after = posted.user(user_id).as_dict()
         before = {**after, "available": after["available"] - amount}
         row = audit_write(
-            economy, actor, "wallet.adjust", f"user:{user_id}", reason=reason, before=before, after=after,
+            economy, actor, "wallet.adjust", keys.tag("user", user_id), reason=reason, before=before, after=after,
             extra={"transaction_id": posted.op_id, "amount": amount},
         )
         return [SideWrite(row)]
 
     return ledger.post(
         economy,
-        f"api:{idempotency_key}",
+        keys.tag("api", idempotency_key),
         fp,
         "adjust",
         [Leg(ledger.user(user_id), amount), Leg(ledger.system("adjustments"), -amount)],
@@ -61,7 +61,7 @@ def freeze(economy: str, user_id: str, frozen: bool, reason: str, actor: str) ->
 
     def audit(before: Any, after: Any) -> Dict[str, Any]:
         return audit_write(
-            economy, actor, action, f"user:{user_id}", reason=reason,
+            economy, actor, action, keys.tag("user", user_id), reason=reason,
             before={"frozen": before.frozen}, after={"frozen": after.frozen},
         )
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.config import get_settings
 from chalicelib.db.base import condition_failed
 from chalicelib.ids import now_iso
@@ -36,7 +36,7 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"api_key:{self.key_id}"
+        return keys.tag("api_key", self.key_id)
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:

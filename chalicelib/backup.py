@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from chalicelib import keys
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import now_iso
 from chalicelib.ledger.accounts import entry_partition, valid_economy_id
@@ -167,12 +168,13 @@ def _stripe_events(x: Export) -> Iterator[Item]:
 
 
 def _market_counters(x: Export) -> Iterator[Item]:
-    # Purchase-limit counters are named d:<economy>:... (daily shop limits) and
-    # l:<economy>:... (per-listing limits), API keys' grant budgets
-    # g:<economy>:...; economy ids hold no ":".
+    # Purchase-limit counters are keys.join("d", <economy>, ...) (daily shop limits),
+    # keys.join("l", <economy>, ...) (per-listing limits) and keys.join("g", <economy>, ...)
+    # (API keys' grant budgets).
     return filtered_scan("market_counters", "begins_with(#c, :d) OR begins_with(#c, :l) OR begins_with(#c, :g)",
-                         {"#c": "counter"}, {":d": {"S": f"d:{x.economy}:"}, ":l": {"S": f"l:{x.economy}:"},
-                                             ":g": {"S": f"g:{x.economy}:"}})
+                         {"#c": "counter"}, {":d": {"S": keys.prefix("d", x.economy)},
+                                             ":l": {"S": keys.prefix("l", x.economy)},
+                                             ":g": {"S": keys.prefix("g", x.economy)}})
 
 
 def _price_history(x: Export) -> Iterator[Item]:

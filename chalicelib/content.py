@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.audit import audit_write
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import now_iso
@@ -102,7 +102,7 @@ def put_content(
         if values:
             put["Put"]["ExpressionAttributeValues"] = values
         row = audit_write(
-            economy, actor, "content.put", f"content:{content_id}",
+            economy, actor, "content.put", keys.tag("content", content_id),
             before={k: before[k] for k in _FIELDS} if before else None,
             after={k: after[k] for k in _FIELDS},
         )

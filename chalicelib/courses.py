@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.audit import audit_write
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import now_iso
@@ -99,7 +99,7 @@ def put_course(economy: str, course_id: str, *, title: str, reward: int, actor: 
         }
         put = {"Put": {"TableName": table_name("courses"), "Item": codec.encode_item(after),
                        **_unchanged_since(before)}}
-        row = audit_write(economy, actor, "course.put", f"course:{course_id}", before=_audit_state(before),
+        row = audit_write(economy, actor, "course.put", keys.join("course", course_id), before=_audit_state(before),
                           after=_audit_state(after))
         try:
             client.transact_write_items(TransactItems=[put, row])
@@ -124,7 +124,7 @@ def delete_course(economy: str, course_id: str, actor: str) -> Dict[str, Any]:
         after = {**before, "deleted_at": now, "updated_at": now, "version": before["version"] + 1}
         put = {"Put": {"TableName": table_name("courses"), "Item": codec.encode_item(after),
                        **_unchanged_since(before)}}
-        row = audit_write(economy, actor, "course.delete", f"course:{course_id}", before=_audit_state(before),
+        row = audit_write(economy, actor, "course.delete", keys.join("course", course_id), before=_audit_state(before),
                           after=_audit_state(after))
         try:
             client.transact_write_items(TransactItems=[put, row])

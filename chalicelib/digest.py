@@ -29,6 +29,7 @@ from collections import Counter
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional
 
+from chalicelib import keys
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, now_iso, utc_now
 from chalicelib.journal import operations_between
@@ -182,7 +183,7 @@ def post(digest: Dict[str, Any], channels: List[str]) -> int:
     text = render(digest)
     for channel in channels:
         enqueue("discord.log", {"channel_id": channel, "content": text},
-                dedupe_id=f"digest:{digest['economy']}:{digest['day']}:{channel}")
+                dedupe_id=keys.join("digest", digest["economy"], digest["day"], channel))
     get_client().update_item(TableName=table_name("digests"),
                              Key={"economy": {"S": digest["economy"]}, "day": {"S": digest["day"]}},
                              UpdateExpression="SET posted = :t", ExpressionAttributeValues={":t": {"BOOL": True}})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.db.base import condition_failed
 from chalicelib.ids import now_iso
 from chalicelib.ledger.accounts import valid_economy_id
@@ -94,7 +94,7 @@ def put_pack(economy_id: str, pack_id: str, fields: Dict[str, Any], actor: str) 
     item = PackModel(economy_id, pack_id, updated_at=now_iso(), **fields)
     after = pack_view(item)
     put = {"Put": {"TableName": PackModel.Meta.table_name, "Item": item.serialize()}}
-    row = audit_write(economy_id, actor, "pack.put", f"pack:{pack_id}", before=before, after=_flat(after))
+    row = audit_write(economy_id, actor, "pack.put", keys.tag("pack", pack_id), before=before, after=_flat(after))
     get_client().transact_write_items(TransactItems=[put, row])
     return after
 

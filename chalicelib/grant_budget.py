@@ -5,7 +5,7 @@ statement (``Grantor.by``: ``api_key:<key id>``, or ``discord:<user id>`` for a
 player claiming through Discord), and an API key may mint at most the
 economy's ``grant_daily_budget`` coins per UTC day through grants.
 
-The budget is a counter ``g:<economy>:<key id>:<YYYY-MM-DD>`` in the
+The budget is a counter ``keys.join("g", economy, key id, YYYY-MM-DD)`` in the
 ``market_counters`` table (the shop's per-day counters live there too),
 taken by a conditional ``ADD`` that is a ``SideWrite`` of the grant's own
 ledger operation. So a grant and its share of the budget commit together or
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Dict, Optional
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, utc_now
 from chalicelib.ledger import SideWrite, codec
@@ -42,16 +42,16 @@ class Grantor:
 
     @classmethod
     def api_key(cls, key_id: str) -> "Grantor":
-        return cls(f"api_key:{key_id}", key_id)
+        return cls(keys.tag("api_key", key_id), key_id)
 
     @classmethod
     def discord(cls, user_id: str) -> "Grantor":
         """A player claiming their own reward through Discord (no API key, no budget)."""
-        return cls(f"discord:{user_id}")
+        return cls(keys.tag("discord", user_id))
 
 
 def counter_name(economy: str, key_id: str, day: date) -> str:
-    return f"g:{economy}:{key_id}:{day.isoformat()}"
+    return keys.join("g", economy, key_id, day.isoformat())
 
 
 def seconds_until_reset(day: date) -> int:

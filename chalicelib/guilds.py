@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.audit import audit_write
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import now_iso
@@ -161,7 +161,7 @@ def set_role(guild_id: str, role_id: str, app_role: Optional[str], actor: str) -
             "ExpressionAttributeValues": values,
         }
     }
-    row = audit_write(guild.economy, actor, "discord.role_map", f"discord_role:{role_id}",
+    row = audit_write(guild.economy, actor, "discord.role_map", keys.tag("discord_role", role_id),
                       before={"app_role": before}, after={"app_role": app_role}, extra={"guild_id": guild_id})
     get_client().transact_write_items(TransactItems=[change, row])
     return {"guild_id": guild_id, "role_id": role_id, "app_role": app_role, "before": before}

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from chalicelib import cursors, errors, ledger, revenue
+from chalicelib import cursors, errors, keys, ledger, revenue
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, new_id, now_iso
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite, codec
@@ -128,7 +128,7 @@ def list_holds(
     ``cursor`` is bound to this user (and status). Raises InvalidCursorError.
     """
     owner = f"{economy}#{user_id}"
-    scope = f"holds:{owner}:{status or '*'}"
+    scope = keys.join("holds", owner, status or "*")
     kwargs: Dict[str, Any] = {
         "TableName": table_name("holds"),
         "IndexName": "by_owner",
@@ -252,7 +252,7 @@ def place(
 
     return ledger.post(
         economy,
-        f"{key_namespace}:{idempotency_key}",
+        keys.tag(key_namespace, idempotency_key),
         ledger.fingerprint("place-hold", economy, *request),
         entry_type or ("escrow" if kind == "escrow" else "hold"),
         [Leg(payer, -amount), Leg(payer, amount, "held")],
@@ -366,7 +366,7 @@ def resolve(
     try:
         return ledger.post(
             economy,
-            f"hold-resolve:{hold_id}",
+            keys.join("hold-resolve", hold_id),
             ledger.fingerprint(res.action, economy, hold_id, res.settled, res.payee, res.token),
             res.entry_type,
             legs,

@@ -16,6 +16,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
+from chalicelib import keys
 from chalicelib.db.engine import table_name
 from chalicelib.ledger.invariants import query_all
 from chalicelib.ledger.accounts import entry_partition
@@ -65,7 +66,7 @@ def system_shards(economy: str, names: Optional[Sequence[str]] = None) -> List[s
     )
     shards = [i["account"] for i in items]
     if names is not None:
-        wanted = {f"sys:{n}" for n in names}
+        wanted = {keys.tag("sys", n) for n in names}
         shards = [s for s in shards if s.split("#", 1)[0] in wanted]
     return sorted(shards)
 

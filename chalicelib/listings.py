@@ -25,7 +25,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
-from chalicelib import cursors, errors, ledger, pricing
+from chalicelib import cursors, errors, keys, ledger, pricing
 from chalicelib.config import get_settings
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, new_id, now_iso
@@ -132,7 +132,8 @@ def quote(economy: str, sku: str, unit_price: int, qty: int) -> Dict[str, Any]:
 def _listing_id(economy: str, seller_id: str, idempotency_key: Optional[str]) -> str:
     if idempotency_key is None:
         return new_id("lst_")
-    digest = int.from_bytes(hashlib.sha256(f"{economy}|{seller_id}|{idempotency_key}".encode()).digest()[:17], "big")
+    encoded = keys.join(economy, seller_id, idempotency_key, sep="|")  # a "|" in the seller id is escaped
+    digest = int.from_bytes(hashlib.sha256(encoded.encode()).digest()[:17], "big")
     return "lst_" + "".join(_ALPHABET[(digest >> (5 * i)) & 31] for i in reversed(range(26)))
 
 
@@ -221,7 +222,7 @@ def list_listings(economy: str, sku: Optional[str], status: Optional[str], limit
 
     Raises InvalidCursorError.
     """
-    scope = f"listings:{economy}:{sku or '*'}:{status or '*'}"
+    scope = keys.join("listings", economy, sku or "*", status or "*")
     stored = "active" if status in ("active", "sold_out") else status
     if sku:
         fields: Tuple[str, ...] = ("listing_id", "state_key")
@@ -364,7 +365,7 @@ def buy(
     reserve = [_take_write(economy, listing, qty, now, minimum)]
     counters: Tuple[str, ...] = ()
     if maximum is not None:
-        counter = f"l:{economy}:{listing_id}:{buyer_id}"
+        counter = keys.join("l", economy, listing_id, buyer_id)
         ttl = int(datetime.strptime(listing["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
                   .replace(tzinfo=timezone.utc).timestamp()) + 40 * 86_400
         reserve.append(orders.counter_take(counter, qty, int(maximum), ttl,

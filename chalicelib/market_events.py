@@ -21,6 +21,7 @@ import logging
 import time
 from typing import Any, Dict, Optional
 
+from chalicelib import keys
 from chalicelib.guilds import valid_snowflake
 
 log = logging.getLogger("coinhall.market.events")
@@ -39,13 +40,13 @@ def publish(economy: str, event: str, data: Dict[str, Any], dedupe: str, guild_i
     data = {k: v for k, v in data.items() if k != "balance"}
     try:
         enqueue(LOG_TOPIC, {"economy": economy, "event": event, "data": data, "guild_id": guild_id},
-                dedupe_id=f"market:{event}:{dedupe}")
+                dedupe_id=keys.join("market", event, dedupe))
         if event in _OUTCOMES:
             enqueue(NOTIFY_TOPIC, {"economy": economy, "event": event, "order_id": data["order_id"]},
-                    dedupe_id=f"notice:{data['order_id']}")
+                    dedupe_id=keys.join("notice", data["order_id"]))
         if event == "listing.created":
             enqueue(SHOP_TOPIC, {"economy": economy, "guild_id": guild_id, "listing": data},
-                    dedupe_id=f"shop:{data['listing_id']}")
+                    dedupe_id=keys.join("shop", data["listing_id"]))
     except Exception:  # the coins moved; the line is the lesser loss
         log.exception("could not queue market event %s", event)
 
@@ -190,7 +191,7 @@ def claim(dedupe_id: str) -> bool:
     client = get_client()
     try:
         client.put_item(TableName=table_name("market_counters"),
-                        Item={"counter": {"S": f"notice:{dedupe_id}"}, "n": {"N": "1"},
+                        Item={"counter": {"S": keys.join("notice", dedupe_id)}, "n": {"N": "1"},
                               "expires_epoch": {"N": str(int(time.time()) + 7 * 86_400)}},
                         ConditionExpression="attribute_not_exists(#c)", ExpressionAttributeNames={"#c": "counter"})
     except client.exceptions.ConditionalCheckFailedException:
@@ -202,4 +203,5 @@ def unclaim(dedupe_id: str) -> None:
     """Give the right back after a failed attempt, so the queue's retry can say it."""
     from chalicelib.db.engine import get_client, table_name
 
-    get_client().delete_item(TableName=table_name("market_counters"), Key={"counter": {"S": f"notice:{dedupe_id}"}})
+    get_client().delete_item(TableName=table_name("market_counters"),
+                             Key={"counter": {"S": keys.join("notice", dedupe_id)}})

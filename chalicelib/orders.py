@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from chalicelib import cursors, errors, holds, revenue
+from chalicelib import cursors, errors, holds, keys, revenue
 from chalicelib.config import get_settings
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.holds import Resolution
@@ -109,7 +109,7 @@ def list_orders(economy: str, buyer_id: str, status: Optional[str] = None, limit
                 cursor: Optional[str] = None) -> Tuple[List[Dict[str, Any]], Optional[str]]:
     """A buyer's orders, newest first, optionally in one ``status``. Raises InvalidCursorError."""
     owner = f"{economy}#{buyer_id}"
-    scope = f"orders:{owner}:{status or '*'}"
+    scope = keys.join("orders", owner, status or "*")
     kwargs: Dict[str, Any] = {
         "TableName": table_name("orders"), "IndexName": "by_buyer",
         "KeyConditionExpression": "#o = :o", "ExpressionAttributeNames": {"#o": "owner"},

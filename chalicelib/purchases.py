@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from chalicelib import errors, ledger
+from chalicelib import errors, keys, ledger
 from chalicelib.config import get_settings
 from chalicelib.db.base import condition_failed, transient
 from chalicelib.db.engine import get_client, table_name
@@ -95,7 +95,7 @@ def _purchase_id(economy: str, idempotency_key: Optional[str]) -> str:
         return new_id("pur_")
     # The same key always names the same purchase, so a retried checkout cannot
     # open a second session (Stripe then dedupes on the purchase id too).
-    return "pur_" + hashlib.sha256(f"{economy}|{idempotency_key}".encode()).hexdigest()[:26].upper()
+    return "pur_" + hashlib.sha256(keys.join(economy, idempotency_key, sep="|").encode()).hexdigest()[:26].upper()
 
 
 def create_checkout(
@@ -546,7 +546,7 @@ def _hold_for_review(p: Any, step: str, refusal: _Refusal, retry: Optional[_Retr
     condition, cond_values = _STEP_GUARDS[step](p)
     items = [_purchase_update(p, values, condition, cond_values, retry=retry).item]
     if retry is not None:
-        items.append(audit_write(p.economy, retry.actor, "purchase.retry", f"purchase:{p.purchase_id}",
+        items.append(audit_write(p.economy, retry.actor, "purchase.retry", keys.join("purchase", p.purchase_id),
                                  reason=retry.reason, before=retry.before,
                                  after={"status": "needs_review", "review_step": step,
                                         "review_reason": refusal.reason}))
@@ -575,7 +575,7 @@ def _post_step(p: Any, updates: Dict[str, Any], retry: Optional[_Retry], step: s
         writes = list(sides(posted))
         if retry is not None:
             writes.append(SideWrite(audit_write(
-                p.economy, retry.actor, "purchase.retry", f"purchase:{p.purchase_id}", reason=retry.reason,
+                p.economy, retry.actor, "purchase.retry", keys.join("purchase", p.purchase_id), reason=retry.reason,
                 before=retry.before, after={"step": step, "transaction_id": posted.op_id})))
         return writes
 
@@ -717,7 +717,7 @@ def _credit(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
         return [_step_update(p, "credit", updates, retry, remove=("due_shard",))]
 
     _post_step(
-        p, updates, retry, "credit", side, economy=p.economy, key=f"purchase:{p.purchase_id}",
+        p, updates, retry, "credit", side, economy=p.economy, key=keys.join("purchase", p.purchase_id),
         request_fingerprint=ledger.fingerprint("purchase", p.purchase_id, total), type="purchase",
         legs=[Leg(ledger.user(p.user_id), total), Leg(ledger.system("issuance"), -total)],
         respond=lambda posted: {"purchase_id": p.purchase_id, "credited": total},
@@ -735,7 +735,7 @@ def _dispute_hold(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
     write = _step_update(p, "dispute_hold", updates, retry)
     _post_step(
         p, updates, retry, "dispute_hold", lambda posted: [write], economy=p.economy,
-        key=f"dispute-hold:{p.purchase_id}",
+        key=keys.join("dispute-hold", p.purchase_id),
         request_fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
         respond=lambda posted: {"held": amount},
         reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
@@ -769,7 +769,7 @@ def _clawback(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
     write = _step_update(p, "clawback", updates, retry)
     _post_step(
         p, updates, retry, "clawback", lambda posted: [write], economy=p.economy,
-        key=f"clawback:{p.purchase_id}:{target}",
+        key=keys.join("clawback", p.purchase_id, str(target)),
         request_fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
         type="refund", legs=legs, respond=lambda posted: {"clawed": delta, "debt": debt}, reason=reason,
         ref=p.purchase_id,
@@ -790,7 +790,7 @@ def _dispute_release(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
     write = _step_update(p, "dispute_release", updates, retry)
     _post_step(
         p, updates, retry, "dispute_release", lambda posted: [write], economy=p.economy,
-        key=f"dispute-release:{p.purchase_id}",
+        key=keys.join("dispute-release", p.purchase_id),
         request_fingerprint=ledger.fingerprint("dispute-release", p.purchase_id, amount), type="dispute", legs=legs,
         respond=lambda posted: {"released": amount},
         reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
@@ -882,12 +882,12 @@ def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) ->
 
     def audit(posted: Any) -> list:
         after = posted.user(user_id)
-        return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", f"user:{user_id}",
+        return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", keys.tag("user", user_id),
                                       before={"debt": wallet.debt, "available": wallet.available},
                                       after={"debt": after.debt, "available": after.available}))]
 
     return ledger.post(
-        economy, f"api:{idempotency_key}", ledger.fingerprint("settle-debt", economy, user_id),
+        economy, keys.tag("api", idempotency_key), ledger.fingerprint("settle-debt", economy, user_id),
         "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
         wallet_changes={user_id: WalletChange(debt=-pay, frozen=False if cleared else None)},
         side_writes=audit,

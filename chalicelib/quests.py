@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import List, Optional, Sequence, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.db.base import condition_failed
 from chalicelib.ids import new_id, now_iso
 
@@ -56,7 +56,8 @@ class Question:
     def _token(self, seed: str, index: int) -> str:
         # Keyed by the stored salt: the seed alone is computable by anyone who
         # knows the economy, the user and the day.
-        return hmac.new(self.salt.encode(), f"{seed}|{index}".encode(), hashlib.sha256).hexdigest()[:16]
+        message = keys.join(seed, str(index), sep="|").encode()
+        return hmac.new(self.salt.encode(), message, hashlib.sha256).hexdigest()[:16]
 
 
 def seed_questions(economy: str, questions: Sequence[Tuple[str, str, Tuple[str, ...]]] = DEFAULT_QUESTIONS) -> int:
@@ -108,7 +109,7 @@ def question_set(economy: str) -> List[Question]:
 
 
 def seed_for(economy: str, user_id: str, day: date) -> str:
-    return hashlib.sha256(f"{economy}|{user_id}|{day.isoformat()}".encode()).hexdigest()
+    return hashlib.sha256(keys.join(economy, user_id, day.isoformat(), sep="|").encode()).hexdigest()
 
 
 def todays_question(economy: str, user_id: str, day: date) -> Question:

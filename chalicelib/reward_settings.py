@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.audit import audit_write
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import MAX_AMOUNT, codec
@@ -108,7 +108,7 @@ def set_tunables(economy: str, changes: Mapping[str, int], actor: str) -> Dict[s
             "ExpressionAttributeValues": values,
         }
     }
-    row = audit_write(economy, actor, "economy.reward_settings", f"economy:{economy}",
+    row = audit_write(economy, actor, "economy.reward_settings", keys.tag("economy", economy),
                       before=before.as_dict(), after=after.as_dict())
     client.transact_write_items(TransactItems=[update, row])
     return {"settings": after.as_dict(), "changed": True}

@@ -13,6 +13,10 @@ referral           ``referral:<referred user>``        referred user, ever (one 
 course_completion  ``course:<user>:<course id>``       user and course
 =================  ==================================  =========================================
 
+Keys are built by ``keys.join`` (each id percent-escaped, so user ``a:b`` and
+course ``c`` never share ``course:a:b:c`` with user ``a`` and course ``b:c``);
+the referred user is one whole value (``keys.tag``).
+
 The streak, badges and quest state live in the player profile
 (``db/players.py``), written as a ``SideWrite`` of the same operation and
 conditioned on what the claim read: two racing clicks give one credit (the
@@ -40,12 +44,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Dict, List, Optional
 
-from chalicelib import courses, errors, grant_budget, ledger
+from chalicelib import courses, errors, grant_budget, keys, ledger
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.grant_budget import Grantor
 from chalicelib.ids import iso, now_iso, utc_now
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite, codec
 from chalicelib.ledger.accounts import valid_user_id
+from chalicelib.ledger.earlier import replay_earlier
 from chalicelib.ledger.wallets import Wallet, find_wallet
 from chalicelib.reward_settings import RewardTunables, get_tunables
 from chalicelib.streaks import badges_after, daily_reward, next_claim_at, next_streak, parse_day
@@ -183,7 +188,7 @@ def claim_daily(
         }
         side = SideWrite(_daily_profile_write(economy, user_id, day, profile, streak, badges), _daily_conflict(day))
         try:
-            return _post(economy, user_id, "daily", f"daily:{user_id}:{day.isoformat()}", fp, amount, ref,
+            return _post(economy, user_id, "daily", keys.join("daily", user_id, day.isoformat()), fp, amount, ref,
                          extra, [side], {"reward": "daily", "streak": streak}, grantor, tunables)
         except _ProfileMoved:
             continue
@@ -252,8 +257,8 @@ def claim_quest(
     write = _quest_profile_write(economy, user_id, day, correct=True)
     side = SideWrite({"Update": write}, _quest_done(day))
     extra = {"date": day.isoformat(), "next_quest_at": iso(next_claim_at(day))}
-    return _post(economy, user_id, "quest", f"quest:{user_id}:{day.isoformat()}", fp, tunables.quest_reward, ref,
-                 extra, [side], {"reward": "quest"}, grantor, tunables)
+    return _post(economy, user_id, "quest", keys.join("quest", user_id, day.isoformat()), fp, tunables.quest_reward,
+                 ref, extra, [side], {"reward": "quest"}, grantor, tunables)
 
 
 def record_quest_miss(economy: str, user_id: str, *, today: Optional[date] = None) -> None:
@@ -313,8 +318,8 @@ def claim_referral(economy: str, user_id: str, referred: str, *, grantor: Granto
     tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "referral", economy, user_id, referred)
     try:
-        return _post(economy, user_id, "referral", f"referral:{referred}", fp, tunables.referral_reward, referred,
-                     {}, [], {"reward": "referral", "referred": referred}, grantor, tunables)
+        return _post(economy, user_id, "referral", keys.tag("referral", referred), fp, tunables.referral_reward,
+                     referred, {}, [], {"reward": "referral", "referred": referred}, grantor, tunables)
     except errors.IdempotencyKeyReusedError:
         raise errors.RewardAlreadyClaimedError(
             "Another user was already rewarded for referring this user.", type="referral", ref=referred
@@ -335,6 +340,9 @@ def claim_course(economy: str, user_id: str, course_id: str, *, grantor: Grantor
     _refuse_frozen(economy, user_id)
     tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "course_completion", economy, user_id, course_id)
+    earlier = replay_earlier(economy, ("course", user_id, course_id), fp)
+    if earlier is not None:  # claimed before keys were escaped: replay it, never pay twice
+        return earlier
     for _ in range(_COURSE_ATTEMPTS):
         course = courses.find_course(economy, course_id)
         if not courses.offered(course):
@@ -343,7 +351,7 @@ def claim_course(economy: str, user_id: str, course_id: str, *, grantor: Grantor
         amount = int(course["reward"])
         side = SideWrite(courses.offered_check(economy, course_id, amount), _course_conflict(course_id))
         try:
-            return _post(economy, user_id, "course_completion", f"course:{user_id}:{course_id}", fp, amount,
+            return _post(economy, user_id, "course_completion", keys.join("course", user_id, course_id), fp, amount,
                          course_id, {"course_title": course["title"]}, [side],
                          {"reward": "course_completion", "course": course_id}, grantor, tunables)
         except _CourseMoved:

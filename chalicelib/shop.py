@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.audit import audit_write
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import now_iso
@@ -142,7 +142,7 @@ def put_reward(economy: str, sku: str, fields: Mapping[str, Any], actor: str) ->
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {**values, ":zero": {"N": "0"}},
         }}
-        row = audit_write(economy, actor, "reward.put", f"reward:{sku}", before=_admin_state(before),
+        row = audit_write(economy, actor, "reward.put", keys.tag("reward", sku), before=_admin_state(before),
                           after=_admin_state(after))
         try:
             client.transact_write_items(TransactItems=[update, row])
@@ -173,7 +173,7 @@ def delete_reward(economy: str, sku: str, actor: str) -> Dict[str, Any]:
             "ExpressionAttributeValues": {":t": {"S": now}, ":v": {"N": str(after["version"])},
                                           ":seen": {"N": str(before["version"])}},
         }}
-        row = audit_write(economy, actor, "reward.delete", f"reward:{sku}", before=_admin_state(before),
+        row = audit_write(economy, actor, "reward.delete", keys.tag("reward", sku), before=_admin_state(before),
                           after=_admin_state(after))
         try:
             client.transact_write_items(TransactItems=[update, row])
@@ -264,7 +264,7 @@ def buy(
     reserve = [SideWrite(reserve_write(economy, sku, qty, price, now), reserve_conflict(sku, qty, price, now))]
     counters: Tuple[str, ...] = ()
     if item.get("daily_limit") is not None:
-        counter = f"d:{economy}:{sku}:{buyer_id}:{now[:10]}"
+        counter = keys.join("d", economy, sku, buyer_id, now[:10])
         reserve.append(orders.counter_take(counter, qty, int(item["daily_limit"]), int(time.time()) + 3 * 86_400,
                                            {"scope": "daily", "sku": sku, "day": now[:10]}))
         counters = (counter,)

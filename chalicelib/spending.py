@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from chalicelib import errors, ledger, revenue
+from chalicelib import errors, keys, ledger, revenue
 from chalicelib.ledger import Leg, Outcome, Posted
 
 
@@ -38,7 +38,7 @@ def spend(
 
     return ledger.post(
         economy,
-        f"api:{idempotency_key}",
+        keys.tag("api", idempotency_key),
         fp,
         "spend",
         [Leg(ledger.user(user_id), -amount), Leg(ledger.system("burn"), amount)],
@@ -66,7 +66,7 @@ def _spend_to_creator(
     legs += revenue.legs(payment, ledger.user(creator_id), ledger.system("treasury"))
     return ledger.post(
         economy,
-        f"api:{idempotency_key}",
+        keys.tag("api", idempotency_key),
         fp,
         "spend",
         legs,

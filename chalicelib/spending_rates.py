@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.audit import audit_write
 from chalicelib.config import get_settings
 from chalicelib.db.engine import get_client, table_name
@@ -108,7 +108,7 @@ def set_rates(economy: str, changes: Mapping[str, int], actor: str) -> Dict[str,
             "ExpressionAttributeValues": values,
         }
     }
-    row = audit_write(economy, actor, "economy.rates", f"economy:{economy}",
+    row = audit_write(economy, actor, "economy.rates", keys.tag("economy", economy),
                       before=before.as_dict(), after=after.as_dict())
     client.transact_write_items(TransactItems=[update, row])
     get_rates(economy, fresh=True)  # this container sees its own change at once

@@ -1,12 +1,12 @@
 """Unlocking catalog content: charged once per user and item.
 
 An unlock of a priced item is one ledger operation under the derived key
-``unlock:<user_id>/<content_id>`` (``/`` appears in neither id, so no two
-pairs share a key) whose fingerprint leaves the price out: a repeat, a retry,
-or a racing twin finds that operation and gets the same entitlement back,
-even after the price changed. The entitlement is a side write
-(``attribute_not_exists``) of the same transaction, so it exists exactly when
-the charge does.
+``unlock:<user_id>/<content_id>`` (built by ``keys.join``, which escapes a
+``:`` in either id, so no two pairs share a key) whose fingerprint leaves the
+price out: a repeat, a retry, or a racing twin finds that operation and gets
+the same entitlement back, even after the price changed. The entitlement is a
+side write (``attribute_not_exists``) of the same transaction, so it exists
+exactly when the charge does.
 
 Money: the buyer's ``available`` pays ``price``; ``revenue.split`` gives the
 creator's ``earnings`` their share (rounded down) and the sharded ``treasury``
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from chalicelib import cursors, errors, ledger, revenue
+from chalicelib import cursors, errors, keys, ledger, revenue
 from chalicelib.content import find_content
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import now_iso
@@ -123,7 +123,8 @@ def unlock(economy: str, user_id: str, content_id: str) -> Tuple[Dict[str, Any],
     try:
         outcome = ledger.post(
             economy,
-            f"unlock:{user_id}/{content_id}",
+            # The pair keeps its "/" so keys written before stay the same.
+            keys.join("unlock", keys.join(user_id, content_id, sep="/")),
             ledger.fingerprint("unlock", economy, user_id, content_id),
             "unlock",
             legs,
@@ -158,10 +159,10 @@ def list_unlocks(
         "Limit": limit,
     }
     if cursor:
-        position = cursors.decode(cursor, f"unlocks:{owner}", ("content_id",))
+        position = cursors.decode(cursor, keys.join("unlocks", owner), ("content_id",))
         kwargs["ExclusiveStartKey"] = {"owner": {"S": owner}, "content_id": {"S": position["content_id"]}}
     page = get_client().query(**kwargs)
     items = [entitlement_view(codec.decode_item(i)) for i in page["Items"]]
     last = page.get("LastEvaluatedKey")
-    next_cursor = cursors.encode(f"unlocks:{owner}", {"content_id": last["content_id"]["S"]}) if last else None
+    next_cursor = cursors.encode(keys.join("unlocks", owner), {"content_id": last["content_id"]["S"]}) if last else None
     return items, next_cursor

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, Optional, Sequence
 
-from chalicelib import errors, ledger
+from chalicelib import errors, keys, ledger
 from chalicelib.db.base import condition_failed
 from chalicelib.db.engine import table_name
 from chalicelib.discord import views
@@ -86,8 +86,8 @@ def confirm(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
         "ExpressionAttributeNames": {"#s": "status"},
         "ExpressionAttributeValues": {":done": {"S": "done"}, ":pending": {"S": "pending"}, ":t": {"S": now_iso()}},
     }}, errors.InteractionExpiredError("This gift was cancelled."))
-    outcome = transfer(guild.economy, ix.user_id, data["to"], amount, data.get("note"), f"discord:give:{give_id}",
-                       [done])
+    outcome = transfer(guild.economy, ix.user_id, data["to"], amount, data.get("note"),
+                       keys.tag("discord", keys.join("give", give_id)), [done])
     if not outcome.replayed:
         log_transaction(guild, f"`{amount:,}` from <@{ix.user_id}> to <@{data['to']}>"
                                + (f" - {data['note']}" if data.get("note") else ""), outcome.result["transaction_id"])

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.db.base import condition_failed
 from chalicelib.discord import views
 from chalicelib.discord.rest import get_rest, is_not_found
@@ -188,7 +188,7 @@ def log_transaction(guild: Guild, text: str, dedupe_id: str) -> None:
     from chalicelib.queue import enqueue
 
     try:
-        enqueue("discord.log", {"channel_id": channel, "content": text}, dedupe_id=f"log:{dedupe_id}")
+        enqueue("discord.log", {"channel_id": channel, "content": text}, dedupe_id=keys.join("log", dedupe_id))
     except Exception:  # the coins moved; a lost log line must not turn that into an error
         log.exception("could not queue a transaction log line for guild %s", guild.guild_id)
 

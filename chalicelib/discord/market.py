@@ -18,9 +18,9 @@ Everything here only touches DynamoDB: well inside Discord's 3 seconds.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.discord import market_views
 from chalicelib.discord.interaction import Interaction
 from chalicelib.guilds import Guild
@@ -58,9 +58,17 @@ def categories(ix: Interaction, guild: Guild) -> Dict[str, Any]:
     return market_views.categories(list_rewards(guild.economy))
 
 
+def _parts(custom_id: str) -> Tuple[str, ...]:
+    """The parts of an ``m:`` custom id (``keys.split``); ValidationFailedError for one we never made."""
+    try:
+        return keys.split(custom_id)
+    except ValueError:
+        raise errors.ValidationFailedError("This button is not known (any more).") from None
+
+
 def component(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
     """Route an ``m:`` button or select."""
-    parts = custom_id.split(":", 4)
+    parts = _parts(custom_id)
     kind = parts[1] if len(parts) > 1 else ""
     if kind == "cat":
         return _category(guild, _one_value(ix, "category"))
@@ -79,7 +87,7 @@ def component(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
 
 def modal(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
     """Route an ``m:`` modal submit."""
-    parts = custom_id.split(":", 2)
+    parts = _parts(custom_id)
     if len(parts) == 3 and parts[1] == "sell":
         return _sell(ix, guild, parts[2])
     if len(parts) == 3 and parts[1] == "lbq":
@@ -106,8 +114,8 @@ def _item(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
 def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) -> Dict[str, Any]:
     from chalicelib.shop import buy
 
-    outcome = buy(guild.economy, ix.user_id, sku, 1, None, price, f"shop:{view_id}", key_namespace="discord",
-                  discord=_origin(ix, guild))
+    outcome = buy(guild.economy, ix.user_id, sku, 1, None, price, keys.join("shop", view_id),
+                  key_namespace="discord", discord=_origin(ix, guild))
     return market_views.receipt(outcome.result, outcome.replayed)
 
 
@@ -139,7 +147,7 @@ def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
     high = _number(fields, "max", "The maximum per buyer", 1, MAX_LISTING_QTY, required=False)
     assert price is not None and qty is not None and hours is not None
     listing, created = create_listing(guild.economy, ix.user_id, sku, qty, price, hours * 3600, low, high,
-                                      f"discord-sell:{ix.id}", guild_id=guild.guild_id)
+                                      keys.join("discord-sell", ix.id), guild_id=guild.guild_id)
     return market_views.listed(listing, created)
 
 
@@ -153,12 +161,12 @@ def post_listing(payload: Dict[str, Any], dedupe_id: str) -> None:
 
     guild = guild_of(payload["economy"], payload.get("guild_id"))
     channel = guild.channels.get("shop") if guild else None
-    if not channel or not claim(f"shop:{dedupe_id}"):
+    if not channel or not claim(keys.join("shop", dedupe_id)):
         return
     try:
         get_rest().post(f"channels/{channel}/messages", market_views.listing_card(payload["listing"]))
     except Exception:
-        unclaim(f"shop:{dedupe_id}")
+        unclaim(keys.join("shop", dedupe_id))
         raise
 
 
@@ -197,8 +205,8 @@ def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
     qty = _number(ix.modal_fields, "qty", "The quantity", 1, MAX_LISTING_QTY)
     assert qty is not None
     _listing(guild, listing_id)
-    outcome = buy(guild.economy, listing_id, ix.user_id, qty, None, f"listing:{ix.id}", key_namespace="discord",
-                  discord=_origin(ix, guild))
+    outcome = buy(guild.economy, listing_id, ix.user_id, qty, None, keys.join("listing", ix.id),
+                  key_namespace="discord", discord=_origin(ix, guild))
     return market_views.receipt(outcome.result, outcome.replayed)
 
 

@@ -1,12 +1,14 @@
 """What players see of the market in Discord: pure builders over ``views``' primitives.
 
-Custom ids all start ``m:`` (``market.py`` routes them) and stay within
-Discord's 100 characters: a SKU is at most 64.
+Custom ids are ``keys.join("m", <kind>, ...)`` (``market.py`` routes them and
+parses them back with ``keys.split``, so a SKU's ``:`` round-trips) and stay
+within Discord's 100 characters: a SKU is at most 64.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Sequence
 
+from chalicelib import keys
 from chalicelib.discord import views
 from chalicelib.discord.views import BLUE, GOLD, GREEN, GREY, PRIMARY, SECONDARY, SUCCESS, coins, embed
 
@@ -48,7 +50,7 @@ def sku_view(item: Dict[str, Any], view_id: str) -> Dict[str, Any]:
               ("Delivery", how, True)]
     if item.get("daily_limit"):
         fields.append(("Limit", f"{item['daily_limit']} per day", True))
-    confirm = f"m:ok:{view_id}:{item['price']}:{item['sku']}"
+    confirm = keys.join("m", "ok", view_id, str(item["price"]), item["sku"])
     return views.ephemeral(embeds=[embed(item["name"], f"Buy **{item['name']}** for {coins(item['price'])}? "
                                          "The coins are held until it is delivered, and come back if it is not.",
                                          BLUE, fields)],
@@ -84,7 +86,7 @@ def _field(custom_id: str, label: str, placeholder: str, required: bool = True, 
 
 def sell_modal(sku: str, name: str, market: Dict[str, Any]) -> Dict[str, Any]:
     hint = f"7-day median {market['median_7d']:,}" if market.get("median_7d") else "no sales yet"
-    return views.modal(f"m:sell:{sku}", f"Sell {name}"[:45], [
+    return views.modal(keys.join("m", "sell", sku), f"Sell {name}"[:45], [
         _field("price", "Price per unit (coins)", hint),
         _field("qty", "Quantity", "e.g. 5", max_length=6),
         _field("hours", "Expires in (hours)", "1 to 720", max_length=3),
@@ -116,7 +118,8 @@ def listing_card(listing: Dict[str, Any]) -> Dict[str, Any]:
         fields.append(("Limits", ", ".join(limits), True))
     return views.message(embeds=[embed(f"For sale: {listing['name']}", "", GOLD, fields,
                                        footer=f"Listing {listing['listing_id']}")],
-                         components=[views.row([views.button(f"m:lb:{listing['listing_id']}", "Buy", SUCCESS)])])
+                         components=[views.row([views.button(keys.join("m", "lb", listing["listing_id"]), "Buy",
+                                                             SUCCESS)])])
 
 
 def listing_quote(listing: Dict[str, Any], balance: int) -> Dict[str, Any]:
@@ -129,12 +132,12 @@ def listing_quote(listing: Dict[str, Any], balance: int) -> Dict[str, Any]:
     text = (f"**{listing['name']}** from {_who(listing['seller_id'])}. The coins are held until the item arrives, "
             "and come back if it does not.")
     return views.ephemeral(embeds=[embed("Quote", text, BLUE, fields, footer=f"Listing {listing['listing_id']}")],
-                           components=[views.row([views.button(f"m:lq:{listing['listing_id']}", "Choose quantity",
-                                                               PRIMARY)])])
+                           components=[views.row([views.button(keys.join("m", "lq", listing["listing_id"]),
+                                                               "Choose quantity", PRIMARY)])])
 
 
 def quantity_modal(listing: Dict[str, Any]) -> Dict[str, Any]:
-    return views.modal(f"m:lbq:{listing['listing_id']}", f"Buy {listing['name']}"[:45],
+    return views.modal(keys.join("m", "lbq", listing["listing_id"]), f"Buy {listing['name']}"[:45],
                        [_field("qty", f"Quantity (1 to {listing['available']})", "1", max_length=6)])
 
 

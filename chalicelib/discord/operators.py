@@ -9,9 +9,9 @@ twice); the submit re-checks the member's roles, then calls the same
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.discord import roles, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
@@ -31,43 +31,65 @@ def command(ix: Interaction, guild: Guild) -> Dict[str, Any]:
     if action == "role":
         app_role = str(options.get("app_role") or "")
         result = set_role(guild.guild_id, str(options.get("role") or ""), None if app_role == "NONE" else app_role,
-                          actor=f"discord:{ix.user_id}")
+                          actor=keys.tag("discord", ix.user_id))
         mapped = result["app_role"] or "nothing"
         return views.ephemeral(embeds=[views.embed("Role mapped", f"<@&{result['role_id']}> now maps to **{mapped}** "
                                                    f"(was {result['before'] or 'nothing'}).", views.GREEN)])
     target = str(options.get("user") or "")
     if not valid_snowflake(target) or ix.resolved_user(target).get("bot"):
         raise errors.InvalidRecipientError("Pick a member (not a bot).")
-    custom_id = f"admin:{action}:{ix.id}:{target}"
+    amount = None
     if action == "adjust":
         amount = options.get("amount")
         if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0 or abs(amount) > MAX_AMOUNT:
             raise errors.ValidationFailedError("The amount must be a non-zero whole number of coins.", field="amount")
-        custom_id += f":{amount}"
+    custom_id = form_id(action, ix.id, target, amount)
     title = {"adjust": "Adjust coins", "freeze": "Freeze wallet", "unfreeze": "Unfreeze wallet"}[action]
     return views.modal(custom_id, title, [views.text_input("reason", "Reason (kept in the audit trail)")])
+
+
+def form_id(action: str, command_id: str, target: str, amount: Optional[int] = None) -> str:
+    """The reason modal's custom id: ``admin:<action>:<command id>:<target>[:<amount>]``, ids escaped."""
+    parts = ("admin", action, command_id, target) + (() if amount is None else (str(amount),))
+    return keys.join(*parts)
+
+
+def parse_form_id(custom_id: str) -> Optional[Tuple[str, str, str, Optional[int]]]:
+    """(action, command id, target, amount) of a ``form_id``; None for anything else."""
+    try:
+        parts = keys.split(custom_id)
+    except ValueError:
+        return None
+    if parts[0] != "admin" or len(parts) not in (4, 5) or parts[1] not in ("adjust", "freeze", "unfreeze"):
+        return None
+    if (len(parts) == 5) != (parts[1] == "adjust"):
+        return None
+    amount = None
+    if len(parts) == 5:
+        try:
+            amount = int(parts[4])
+        except ValueError:
+            return None
+    return parts[1], parts[2], parts[3], amount
 
 
 def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
     from chalicelib import admin
 
-    parts = ix.custom_id.split(":")
-    if len(parts) not in (4, 5) or parts[1] not in ("adjust", "freeze", "unfreeze"):
+    form = parse_form_id(ix.custom_id)
+    if form is None:
         return views.error("Unknown admin form.")
-    action, command_id, target = parts[1], parts[2], parts[3]
+    action, command_id, target, amount = form
     # Roles may have changed while the modal was open: check again.
     if not roles.may(action, ix.permissions, ix.role_ids, guild.role_map):
         return views.not_allowed()
     reason = ix.modal_fields.get("reason", "").strip()
     if not reason:
         raise errors.ValidationFailedError("A reason is required.", field="reason")
-    actor = f"discord:{ix.user_id}"
+    actor = keys.tag("discord", ix.user_id)
     if action == "adjust":
-        try:
-            amount = int(parts[4])
-        except (IndexError, ValueError):
-            return views.error("Unknown admin form.")
-        outcome = admin.adjust(guild.economy, target, amount, reason, actor, f"discord:{command_id}")
+        assert amount is not None  # parse_form_id gives adjust forms an amount
+        outcome = admin.adjust(guild.economy, target, amount, reason, actor, keys.tag("discord", command_id))
         result = outcome.result
         if not outcome.replayed:
             log_transaction(guild, f"`{amount:+,}` adjustment to <@{target}> by <@{ix.user_id}>: {reason}",
@@ -78,7 +100,7 @@ def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
     result = admin.freeze(guild.economy, target, action == "freeze", reason, actor)
     state = "frozen" if result["frozen"] else "not frozen"
     if result["changed"]:
-        log_transaction(guild, f"<@{target}> {action} by <@{ix.user_id}>: {reason}", f"{action}:{command_id}")
+        log_transaction(guild, f"<@{target}> {action} by <@{ix.user_id}>: {reason}", keys.join(action, command_id))
     return views.ephemeral(embeds=[views.embed(
         "Wallet " + ("frozen" if result["frozen"] else "unfrozen"),
         f"<@{target}> is {state}" + ("" if result["changed"] else " (no change)") + ".", views.GREEN,

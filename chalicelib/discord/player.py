@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Dict
 
-from chalicelib import errors, quests, rewards
+from chalicelib import errors, keys, quests, rewards
 from chalicelib.discord import views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
@@ -53,8 +53,8 @@ def quest(ix: Interaction, guild: Guild) -> Dict[str, Any]:
     question = quests.todays_question(guild.economy, ix.user_id, day)
     choices = question.choices(quests.seed_for(guild.economy, ix.user_id, day))
     reward = rewards.get_tunables(guild.economy).quest_reward
-    return views.quest_question(question.question, choices, f"quest:answer:{day.isoformat()}:{question.question_id}",
-                                reward)
+    answer_id = keys.join("quest", "answer", day.isoformat(), question.question_id)
+    return views.quest_question(question.question, choices, answer_id, reward)
 
 
 def quest_answer(ix: Interaction, guild: Guild, day_text: str, question_id: str) -> Dict[str, Any]:

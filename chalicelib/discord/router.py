@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any, Callable, Dict, Tuple
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.discord import views
 from chalicelib.discord.interaction import (
     APPLICATION_COMMAND,
@@ -125,7 +125,10 @@ def _route(ix: Interaction) -> Tuple[Any, Tuple[str, ...]]:
             return BUTTONS[custom_id], ()
         if custom_id.startswith("m:"):  # the market parses its own ids (a SKU may contain ':')
             return _lazy("market", "component"), (custom_id,)
-        parts = custom_id.split(":")
+        try:
+            parts = list(keys.split(custom_id))
+        except ValueError:  # not an id we made
+            return None, ()
         if len(parts) == 4 and parts[:2] == ["quest", "answer"]:
             return _player("quest_answer"), (parts[2], parts[3])
         if len(parts) == 3 and parts[0] == "give" and parts[1] in ("ok", "no") and valid_snowflake(parts[2]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from chalicelib import errors
+from chalicelib import errors, keys
 from chalicelib.discord import views
 from chalicelib.discord.interaction import Interaction
 from chalicelib.guilds import Guild
@@ -35,5 +35,5 @@ def checkout(economy: str, user_id: str, pack_id: str, interaction_id: str) -> D
     AccountFrozenError, UnavailableError (Stripe)."""
     from chalicelib.purchases import create_checkout
 
-    purchase = create_checkout(economy, user_id, pack_id, idempotency_key=f"discord:{interaction_id}")
+    purchase = create_checkout(economy, user_id, pack_id, idempotency_key=keys.tag("discord", interaction_id))
     return views.checkout_ready(purchase, purchase["pack_name"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from chalicelib import keys
+
 EPHEMERAL = 64
 
 # Interaction response types
@@ -236,8 +238,8 @@ def checkout_ready(purchase: Dict[str, Any], pack_name: str) -> Dict[str, Any]:
 def give_confirm(sender: str, recipient: str, amount: int, note: Optional[str], interaction_id: str) -> Dict[str, Any]:
     description = f"Send {coins(amount)} to <@{recipient}>?" + (f"\nNote: {note}" if note else "")
     return ephemeral(embeds=[embed("Confirm gift", description, BLUE, footer="This confirmation expires in 15 minutes.")],
-                     components=[row([button(f"give:ok:{interaction_id}", "Confirm", SUCCESS),
-                                      button(f"give:no:{interaction_id}", "Cancel", DANGER)])])
+                     components=[row([button(keys.join("give", "ok", interaction_id), "Confirm", SUCCESS),
+                                      button(keys.join("give", "no", interaction_id), "Cancel", DANGER)])])
 
 
 def give_done(result: Dict[str, Any]) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ import random
 from datetime import datetime, timezone
 from typing import Any, Dict
 
-from chalicelib import errors, orders
+from chalicelib import errors, keys, orders
 from chalicelib.config import get_settings
 from chalicelib.fulfilment import minecraft
 from chalicelib.ids import now_iso
@@ -43,7 +43,7 @@ def queue_delivery(economy: str, order_id: str, attempt: int = 1, delay: float =
     # SQS takes whole seconds; sub-second delays only occur with tiny test bases.
     seconds: Any = delay if delay < 1 else math.ceil(delay)
     enqueue(TOPIC, {"economy": economy, "order_id": order_id, "attempt": attempt},
-            dedupe_id=f"{order_id}:{attempt}", delay_seconds=seconds)
+            dedupe_id=keys.join(order_id, str(attempt)), delay_seconds=seconds)
 
 
 def backoff(attempt: int, base: float) -> float:

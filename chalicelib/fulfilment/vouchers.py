@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from typing import Any, Dict, Optional
 
+from chalicelib import keys
 from chalicelib.config import get_settings
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import codec
@@ -32,7 +33,7 @@ def _secret() -> bytes:
 
 def code_for(economy: str, order_id: str) -> str:
     """The order's voucher code, formatted for people."""
-    digest = hmac.new(_secret(), f"{economy}|{order_id}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(_secret(), keys.join(economy, order_id, sep="|").encode(), hashlib.sha256).digest()
     value = int.from_bytes(digest[:10], "big")
     chars = "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(_LENGTH)))
     return "-".join(chars[i:i + 4] for i in range(0, _LENGTH, 4))

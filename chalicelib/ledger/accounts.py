@@ -11,6 +11,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from chalicelib import keys
+
 USER_BUCKETS = ("available", "held", "earnings")
 
 # Why money moved into or out of the economy, as system accounts:
@@ -44,7 +46,7 @@ class AccountRef:
 
     @property
     def key(self) -> str:
-        return f"u:{self.name}" if self.kind == "user" else f"sys:{self.name}"
+        return keys.tag("u" if self.kind == "user" else "sys", self.name)
 
     @property
     def is_user(self) -> bool:
@@ -72,6 +74,7 @@ def system(name: str) -> AccountRef:
 
 
 def shard_key(ref: AccountRef, shard: int) -> str:
+    # Injective: account keys hold no "#" (see chalicelib/keys.py on "#" joins).
     return f"{ref.key}#{shard:02d}"
 
 
@@ -81,4 +84,5 @@ def pick_shard(shards: int) -> int:
 
 
 def entry_partition(economy: str, account_key: str) -> str:
+    # Injective: economy ids hold no "#", so the first "#" ends the economy.
     return f"{economy}#{account_key}"

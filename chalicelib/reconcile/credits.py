@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from chalicelib import keys
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.journal import shard_entries, system_shards
 from chalicelib.ledger import codec
@@ -102,16 +103,21 @@ def check_credits(economy: str, start: Optional[str], cursor: Optional[List[str]
         last = [pending[-1][0], pending[-1][1]["sk"]]
 
 
+def _credit_key(economy: str, purchase_id: str) -> str:
+    """The operation record key of a purchase's credit, as ``post()`` stores it."""
+    return f"{economy}#{keys.join('purchase', purchase_id)}"
+
+
 def _check_credit_batch(economy: str, entries: List[Dict[str, Any]]) -> List[Problem]:
     refs = sorted({e.get("ref") for e in entries if e.get("ref")})
-    ops = {o["op_key"]: o for o in batch_get("operations", [{"op_key": {"S": f"{economy}#purchase:{r}"}} for r in refs],
+    ops = {o["op_key"]: o for o in batch_get("operations", [{"op_key": {"S": _credit_key(economy, r)}} for r in refs],
                                               "op_key, op_id")}
     purchases = {p["purchase_id"]: p for p in batch_get("purchases", [{"purchase_id": {"S": r}} for r in refs],
                                                           "purchase_id, economy, credited_op")}
     problems: List[Problem] = []
     for entry in entries:
         ref, op_id = entry.get("ref"), entry["op_id"]
-        op = ops.get(f"{economy}#purchase:{ref}")
+        op = ops.get(_credit_key(economy, ref)) if ref else None
         purchase = purchases.get(ref or "")
         if op is None or op["op_id"] != op_id:
             problems.append({"type": "purchase_credited_twice", "purchase_id": ref, "op_id": op_id,
@@ -167,14 +173,14 @@ def check_purchases(economy: str, created_from: Optional[str], cursor: Optional[
 def _check_purchase_batch(economy: str, purchases: List[Dict[str, Any]], shards: List[str]) -> List[Problem]:
     if not purchases:
         return []
-    op_keys = [{"op_key": {"S": f"{economy}#purchase:{p['purchase_id']}"}} for p in purchases]
+    op_keys = [{"op_key": {"S": _credit_key(economy, p["purchase_id"])}} for p in purchases]
     ops = {o["op_key"]: o for o in batch_get("operations", op_keys, "op_key, op_id")}
     entry_keys = [{"account_key": {"S": entry_partition(economy, s)}, "sk": {"S": p["credited_op"]}}
                   for p in purchases for s in shards]
     entries = {e["sk"] for e in batch_get("entries", entry_keys, "sk")}
     problems: List[Problem] = []
     for p in purchases:
-        op = ops.get(f"{economy}#purchase:{p['purchase_id']}")
+        op = ops.get(_credit_key(economy, p["purchase_id"]))
         if op is None or op["op_id"] != p["credited_op"] or p["credited_op"] not in entries:
             problems.append({"type": "credited_purchase_without_entry", "purchase_id": p["purchase_id"],
                              "credited_op": p["credited_op"], "operation_found": op is not None,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from chalicelib import keys
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
 from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting
@@ -51,5 +52,5 @@ def audit(call: Call) -> Reply:
 
     limit = query_int(call, "limit", default=50, low=1, high=200)
     user_id = call.query.get("user_id")
-    target = f"user:{path_param('user_id', user_id, valid_user_id)}" if user_id else None
+    target = keys.tag("user", path_param("user_id", user_id, valid_user_id)) if user_id else None
     return Reply({"items": list_audit(call.principal.economy, limit, target)})
