@@ -120,29 +120,10 @@ def error_response(exc: errors.CoinhallError, request_id: Optional[str] = None) 
 
 
 def parse_body(raw: Optional[bytes], model: Type[Any]) -> Any:
-    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError."""
-    from pydantic import ValidationError
+    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError (see ``chalicelib.inputs``)."""
+    from chalicelib import inputs
 
-    try:
-        data = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
-        raise errors.MalformedJsonError() from None
-    if not isinstance(data, dict):
-        raise errors.MalformedJsonError()
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-
-
-def validation_error(exc: Any) -> errors.ValidationFailedError:
-    problems = []
-    for err in exc.errors(include_url=False, include_input=False):
-        location = ".".join(str(p) for p in err["loc"]) or "body"
-        problems.append({"field": location, "message": err["msg"], "type": err["type"]})
-    first = problems[0]["field"] if problems else "body"
-    return errors.ValidationFailedError(f"Invalid field '{first}': {problems[0]['message']}" if problems else None,
-                                        field=first, problems=problems)
+    return inputs.validate(model, inputs.load_object(raw))
 
 
 def path_param(name: str, value: str, check: Callable[[str], bool]) -> str:
