@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
@@ -61,7 +60,8 @@ class RewardBody(_Body):
                                              description="Units per player per UTC day.")
     stock: Optional[StrictInt] = Field(default=None, ge=0, le=10**9, description="Units left; omit for unlimited.")
     visible: StrictBool = True
-    expires_at: Optional[StrictStr] = Field(default=None, description="ISO-8601 with a time zone; off sale after it.")
+    expires_at: Optional[StrictStr] = Field(default=None, description="ISO-8601 with a time zone; off sale after it.",
+                                            json_schema_extra={"format": "date-time"})
 
     @field_validator("name")
     @classmethod
@@ -76,17 +76,9 @@ class RewardBody(_Body):
     @field_validator("expires_at")
     @classmethod
     def _expiry(cls, value: Optional[str]) -> Optional[str]:
-        if value is None:
-            return None
-        from chalicelib.ids import iso
+        from chalicelib.ids import parse_iso
 
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError("must be an ISO-8601 time") from None
-        if moment.tzinfo is None:
-            raise ValueError("must name its time zone (e.g. Z)")
-        return iso(moment)
+        return None if value is None else parse_iso(value)
 
 
 class OrderBody(_Body):
