@@ -64,6 +64,7 @@ class RouteDoc:
     query: Dict[str, str] = field(default_factory=dict)
     tags: List[str] = field(default_factory=list)
     errors: List[int] = field(default_factory=list)
+    body_required: bool = True  # False: an empty body means the model's defaults
 
 
 ROUTES: List[RouteDoc] = []
@@ -147,13 +148,18 @@ def endpoint(
     tags: Optional[List[str]] = None,
     error_statuses: Optional[List[int]] = None,
     authenticated: bool = True,
+    body_required: bool = True,
 ) -> Callable[[Callable[..., Reply]], Callable[..., Any]]:
-    """Declare a JSON route: auth by bearer key with ``scope``, body parsed into ``body``."""
+    """Declare a JSON route: auth by bearer key with ``scope``, body parsed into ``body``.
+
+    ``body_required=False``: a request without a body gets the model's defaults
+    (a body that is sent is parsed as strictly as ever).
+    """
 
     def decorate(view: Callable[..., Reply]) -> Callable[..., Any]:
         ROUTES.append(
             RouteDoc(path, method, summary, scope if authenticated else None, body, response, status, idempotency,
-                     query or {}, tags or [], error_statuses or [])
+                     query or {}, tags or [], error_statuses or [], body_required)
         )
 
         @functools.wraps(view)
@@ -164,7 +170,10 @@ def endpoint(
                 principal = None
                 if authenticated:
                     principal = authenticate(request.headers.get("authorization"), scope)
-                parsed = parse_body(request.raw_body, body) if body is not None else None
+                parsed = None
+                if body is not None:
+                    empty = not body_required and not (request.raw_body or b"").strip()
+                    parsed = body.model_validate({}) if empty else parse_body(request.raw_body, body)
                 call = Call(principal, parsed, dict(request.query_params or {}), request.headers,
                             request.raw_body or b"", dict(request.context or {}))
                 reply = view(call, **params)

@@ -118,6 +118,22 @@ class RedeemBody(_Body):
     player_id: StrictStr = Field(pattern=_PLAYER)
 
 
+class GameServerBody(_Body):
+    label: Optional[StrictStr] = Field(default=None, min_length=1, max_length=100,
+                                       description="For people: which server this is.")
+    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500, description="Kept in the audit.")
+
+
+class RotateBody(_Body):
+    grace_seconds: StrictInt = Field(default=86_400, ge=0, le=7 * 86_400,
+                                     description="How long the replaced secret still verifies (0: not at all).")
+    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500)
+
+
+class RevokeBody(_Body):
+    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500)
+
+
 # -- responses (the OpenAPI document's schemas) -------------------------------------
 
 
@@ -217,3 +233,24 @@ class Redeemed(BaseModel):
     order_id: str
     player_id: str
     order: Order
+
+
+class GameServer(BaseModel):
+    server_id: str
+    economy: str
+    label: Optional[str]
+    status: Literal["active", "revoked"]
+    created_at: str
+    updated_at: str
+    secret_created_at: Optional[str]
+    previous_secret_expires_at: Optional[str] = Field(description="Until then the secret before the last "
+                                                                  "rotation also verifies.")
+    revoked_at: Optional[str]
+
+
+class GameServerSecret(GameServer):
+    secret: str = Field(description="Shown once: sign redeems with it (X-Coinhall-Signature).")
+
+
+class GameServerList(BaseModel):
+    items: List[GameServer]
