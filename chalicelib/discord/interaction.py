@@ -54,14 +54,15 @@ class ValueOption(_Part):
     type: StrictInt = Field(ge=1, le=11)
     value: Optional[OptionValue] = None
     focused: Optional[StrictBool] = None
+    options: None = Field(default=None, description="Nothing nests below a value (Discord: 3 levels at most).")
 
 
 class SubcommandOption(ValueOption):
-    options: Optional[List[ValueOption]] = Field(default=None, max_length=25)
+    options: Optional[List[ValueOption]] = Field(default=None, max_length=25)  # type: ignore[assignment]
 
 
 class TopOption(ValueOption):
-    options: Optional[List[SubcommandOption]] = Field(default=None, max_length=25)
+    options: Optional[List[SubcommandOption]] = Field(default=None, max_length=25)  # type: ignore[assignment]
 
 
 class ResolvedPart(_Part):
