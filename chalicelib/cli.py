@@ -140,7 +140,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     _print(report)
-    return 1 if report.get("discrepancies") else 0
+    return 1 if report.get("discrepancies") or report.get("status") == "failed" else 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:

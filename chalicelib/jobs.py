@@ -18,6 +18,7 @@ import importlib
 import inspect
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
@@ -75,7 +76,12 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
     """Run one job within its budget; returns a JSON-able report.
 
     The run gets a ``job_id`` (on every log line and in the report) and emits
-    its metrics (duration, items, discrepancies) as CloudWatch EMF.
+    its metrics (duration, items, discrepancies) as CloudWatch EMF. A job that
+    raises is the last resort's business: it is logged once with the
+    traceback, the report says ``"status": "failed"`` with the ``error``, and
+    ``JobFailed`` is 1; what it finished stays done (jobs are resumable), and
+    the next run picks up the rest. Raises KeyError only for an unknown job or
+    option (the caller's mistake, before anything runs).
     """
     from chalicelib.observability import job_scope
 
@@ -89,7 +95,12 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
     with job_scope(name) as scope:
         started = time.monotonic()
         ctx = JobContext(name, started + (50.0 if max_seconds is None else max_seconds), max_items)
-        result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
+        error: Optional[str] = None
+        failure: Any = None
+        try:
+            result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
+        except Exception as exc:
+            result, error, failure = None, f"{type(exc).__name__}: {exc}"[:500], sys.exc_info()
         report = {
             "job": name,
             "job_id": scope["job_id"],
@@ -98,9 +109,15 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
             "duration_s": round(time.monotonic() - started, 3),
             **ctx.stats,
             **(result or {}),
+            "status": "failed" if error else "ok",
         }
+        if error:
+            report["error"] = error
         scope["report"] = report
-        log.info("job finished", extra={"job": report})
+        if failure:  # one line: the report and the traceback
+            log.error("job %s failed", name, exc_info=failure, extra={"job": report})
+        else:
+            log.info("job finished", extra={"job": report})
     return report
 
 

@@ -1,6 +1,8 @@
 """HTML pages: the local payment page, and the success/cancel pages of both modes."""
 from __future__ import annotations
 
+import html
+import logging
 from typing import Callable
 
 from chalice import Blueprint, Response
@@ -10,23 +12,33 @@ from chalicelib.config import get_settings
 from chalicelib.routes._http import Call
 
 bp = Blueprint(__name__)
+log = logging.getLogger("coinhall.http")
 _FORM = ["application/x-www-form-urlencoded", "application/json", "multipart/form-data"]
 
 
-def _html(render: Callable[[], str]) -> Response:
+def _error_page(status: int, message: str) -> Response:
+    return Response(body=f"<h1>{status}</h1><p>{html.escape(message)}</p>", status_code=status,
+                    headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def _guarded(make: Callable[[], Response]) -> Response:
+    """These pages are not ``endpoint()`` routes: their own last resort, an HTML error page."""
     try:
-        return Response(body=render(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+        return make()
     except errors.CoinhallError as exc:
-        return Response(body=f"<h1>{exc.status}</h1><p>{exc.message}</p>", status_code=exc.status,
-                        headers={"Content-Type": "text/html; charset=utf-8"})
+        return _error_page(exc.status, exc.message)
+    except Exception:
+        log.exception("unhandled error on %s", bp.current_request.path if bp.current_request else "a page")
+        return _error_page(500, "An internal error occurred; it has been logged.")
+
+
+def _html(render: Callable[[], str]) -> Response:
+    return _guarded(lambda: Response(body=render(), status_code=200,
+                                     headers={"Content-Type": "text/html; charset=utf-8"}))
 
 
 def _redirect(target: Callable[[], str]) -> Response:
-    try:
-        return Response(body="", status_code=303, headers={"Location": target()})
-    except errors.CoinhallError as exc:
-        return Response(body=f"<h1>{exc.status}</h1><p>{exc.message}</p>", status_code=exc.status,
-                        headers={"Content-Type": "text/html; charset=utf-8"})
+    return _guarded(lambda: Response(body="", status_code=303, headers={"Location": target()}))
 
 
 def _local_only() -> None:

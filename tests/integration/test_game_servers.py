@@ -18,7 +18,7 @@ from tests.conftest import Api, Economy
 from tests.edge_helpers import changed_tables, economy_records, make_economy
 from tests.integration.spending_helpers import wallet
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
-    REDEEM_SECRET, buy, game_server, order, plugin, put_reward, redeem_headers, signed_redeem,
+    REDEEM_SECRET, buy, game_server, order, plugin, put_reward, signed_redeem,
 )
 
 pytestmark = pytest.mark.integration
