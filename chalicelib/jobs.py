@@ -35,6 +35,10 @@ class JobSpec:
     max_items: Optional[int] = None  # the run's item budget when the caller gives none (default 1000)
 
 
+class JobArgumentError(ValueError):
+    """A job refuses the options it was given (the caller's mistake: ``jobs run`` exits 2); raised, not reported."""
+
+
 # name -> spec. Features add their jobs here (the target is imported only when run).
 JOBS: Dict[str, JobSpec] = {}
 
@@ -80,8 +84,9 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
     raises is the last resort's business: it is logged once with the
     traceback, the report says ``"status": "failed"`` with the ``error``, and
     ``JobFailed`` is 1; what it finished stays done (jobs are resumable), and
-    the next run picks up the rest. Raises KeyError only for an unknown job or
-    option (the caller's mistake, before anything runs).
+    the next run picks up the rest. Raises KeyError for an unknown job or
+    option and JobArgumentError for an option the job refuses (the caller's
+    mistakes: nothing ran).
     """
     from chalicelib.observability import job_scope
 
@@ -99,6 +104,8 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
         failure: Any = None
         try:
             result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
+        except JobArgumentError:
+            raise
         except Exception as exc:
             result, error, failure = None, f"{type(exc).__name__}: {exc}"[:500], sys.exc_info()
         report = {

@@ -70,13 +70,13 @@ class ResolvedPart(_Part):
 
 
 class TextInputPart(_Part):
-    type: StrictInt = Field(ge=1, le=20)
+    type: StrictInt = Field(ge=1, le=100)
     custom_id: Optional[CustomId] = None
     value: Optional[StrictStr] = Field(default=None, max_length=4000)
 
 
 class ActionRowPart(_Part):
-    type: StrictInt = Field(ge=1, le=20)
+    type: StrictInt = Field(ge=1, le=100)
     components: List[TextInputPart] = Field(default_factory=list, max_length=5)
 
 
@@ -87,7 +87,7 @@ class DataPart(_Part):
     options: Optional[List[TopOption]] = Field(default=None, max_length=25)
     resolved: Optional[ResolvedPart] = None
     custom_id: Optional[CustomId] = None
-    component_type: Optional[StrictInt] = Field(default=None, ge=1, le=20)
+    component_type: Optional[StrictInt] = Field(default=None, ge=1, le=100)
     values: Optional[List[Annotated[StrictStr, Field(max_length=100)]]] = Field(default=None, max_length=25)
     components: Optional[List[ActionRowPart]] = Field(default=None, max_length=5)
 
@@ -97,7 +97,7 @@ class InteractionBody(_Part):
 
     id: Snowflake
     type: StrictInt = Field(ge=2, le=5)
-    token: StrictStr = Field(pattern=r"^[A-Za-z0-9._~+=:-]{1,1000}$")
+    token: StrictStr = Field(pattern=r"^[\x21-\x7e]{1,1000}$")  # printable ASCII: Discord documents no alphabet
     application_id: Snowflake
     guild_id: Optional[Snowflake] = None
     channel_id: Optional[Snowflake] = None

@@ -75,7 +75,8 @@ def world(ddb_local_endpoint: str) -> Iterator[World]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib import queue
+    from chalicelib import config, queue
+    from chalicelib.db import engine as db_engine
     from chalicelib.db.schema import create_tables
     from tests import conftest
     from tests.market_helpers import PluginStandIn, use_plugin
@@ -89,6 +90,8 @@ def world(ddb_local_endpoint: str) -> Iterator[World]:
         e = make_economy(client)
         yield World(e, _furnish(e))
         queue.drain(30)
+    config.reset_settings()  # as the function-scoped engine fixtures do on their way out
+    db_engine.reset()
 
 
 def _furnish(e: Economy) -> Dict[str, str]:
