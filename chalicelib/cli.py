@@ -5,6 +5,10 @@
   api-key create --economy E --scopes read[,write][,admin][,rewards] [--label L]
   api-key list [--economy E]     keys without their secrets
   api-key revoke KEY_ID
+  game-server create --economy E [--label L]   a game server's id and redeem secret (shown once)
+  game-server list [--economy E]               servers without their secrets
+  game-server rotate SERVER_ID [--grace-hours H]   a new secret; the old one verifies H more hours (24)
+  game-server revoke SERVER_ID                 refuse its redeems from now on
   check --economy E              the ledger invariants, as JSON (exit 1 when broken)
   jobs list | jobs run NAME      the scheduled jobs; run one now (bounded, resumable)
   jobs run reconcile [--economy E] [--full]   reconcile now (exit 1 on discrepancies)
@@ -83,6 +87,29 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_game_server(args: argparse.Namespace) -> int:
+    from chalicelib import errors, game_servers
+
+    try:
+        if args.action == "create":
+            made = game_servers.create_server(args.economy, "cli", label=args.label)
+            _print({**made, "header": game_servers.SERVER_HEADER,
+                    "note": "The secret is shown once: give it and the server_id to the game server."})
+        elif args.action == "list":
+            _print(game_servers.list_servers(args.economy))
+        elif args.action == "rotate":
+            grace = round(args.grace_hours * 3600)
+            made = game_servers.rotate_server(args.server_id, "cli", grace)
+            _print({**made, "note": "The new secret is shown once; the old one verifies until "
+                                    f"{made['previous_secret_expires_at'] or 'now (no grace)'}."})
+        else:
+            _print(game_servers.revoke_server(args.server_id, "cli"))
+    except (errors.CoinhallError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from chalicelib.ledger.invariants import check_economy
 
@@ -113,7 +140,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     _print(report)
-    return 1 if report.get("discrepancies") else 0
+    return 1 if report.get("discrepancies") or report.get("status") == "failed" else 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -148,6 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_sub.add_parser("revoke")
     revoke.add_argument("key_id")
     keys.set_defaults(func=cmd_api_key)
+
+    servers = sub.add_parser("game-server", help="register, list, rotate or revoke game servers (voucher redeems)")
+    server_sub = servers.add_subparsers(dest="action", required=True)
+    made = server_sub.add_parser("create")
+    made.add_argument("--economy", required=True)
+    made.add_argument("--label")
+    shown = server_sub.add_parser("list")
+    shown.add_argument("--economy")
+    rotated = server_sub.add_parser("rotate")
+    rotated.add_argument("server_id")
+    rotated.add_argument("--grace-hours", type=float, default=24.0,
+                         help="how long the old secret still verifies (0 to 168; default 24)")
+    revoked = server_sub.add_parser("revoke")
+    revoked.add_argument("server_id")
+    servers.set_defaults(func=cmd_game_server)
 
     check = sub.add_parser("check", help="check the ledger invariants of an economy")
     check.add_argument("--economy", default="default")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Dict
+from typing import Callable, Dict, Optional, Tuple
 
 from chalicelib import errors
+
+MAX_LENGTH = 2048
 
 
 def encode(scope: str, position: Dict[str, str]) -> str:
@@ -19,17 +21,27 @@ def encode(scope: str, position: Dict[str, str]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str, scope: str, fields: tuple) -> Dict[str, str]:
-    """The position in ``cursor``; InvalidCursorError unless it was issued for ``scope``."""
+def decode(cursor: str, scope: str, fields: Tuple[str, ...],
+           valid: Optional[Callable[[Dict[str, str]], bool]] = None) -> Dict[str, str]:
+    """The position in ``cursor``; InvalidCursorError unless it was issued for ``scope``.
+
+    The one decoder of every listing's cursor, bounded before anything is parsed
+    (2 KB, positions of short strings). A cursor is not signed, so a caller can
+    forge one: ``valid`` says whether the position's values can be a start key
+    of this listing's query (e.g. inside its key condition), so that a forged
+    one is a 400 here rather than DynamoDB refusing the query (a 500).
+    """
     try:
-        if len(cursor) > 2048:
+        if len(cursor) > MAX_LENGTH or not cursor.isascii():
             raise ValueError
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         position = data["p"]
         if data["s"] != scope or not isinstance(position, dict) or set(position) != set(fields):
             raise ValueError
-        if not all(isinstance(v, str) and 0 < len(v) <= 256 for v in position.values()):
+        if not all(isinstance(v, str) and 0 < len(v) <= 256 and v.isprintable() for v in position.values()):
+            raise ValueError
+        if valid is not None and not valid(position):
             raise ValueError
         return position
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):

@@ -193,16 +193,20 @@ def post(digest: Dict[str, Any], channels: List[str]) -> int:
 def daily_digests(ctx: Any, economy: Optional[str] = None, day: Optional[str] = None) -> Dict[str, Any]:
     """Job ``digest``: yesterday's (or ``day``'s, YYYY-MM-DD) digest of every economy (or ``economy``).
 
-    Raises ValueError for a malformed ``day`` or one that has not ended yet
-    (a digest is written once, so it is only made of a whole day).
+    Raises JobArgumentError (a ValueError) for a malformed ``day`` or one that has
+    not ended yet (a digest is written once, so it is only made of a whole day).
     """
     from chalicelib.config import get_settings
+    from chalicelib.jobs import JobArgumentError
     from chalicelib.reconcile.job import list_economies
 
     today = utc_now().date()
-    target = date.fromisoformat(day) if day else today - timedelta(days=1)
+    try:
+        target = date.fromisoformat(day) if day else today - timedelta(days=1)
+    except ValueError:
+        raise JobArgumentError(f"day {day!r} is not YYYY-MM-DD") from None
     if target >= today:
-        raise ValueError(f"day {target.isoformat()} has not ended yet (UTC); a digest covers a whole day")
+        raise JobArgumentError(f"day {target.isoformat()} has not ended yet (UTC); a digest covers a whole day")
     economies = [economy] if economy else list_economies()
     discord = bool(get_settings().discord_bot_token)
     channels = guild_channels(economies) if discord else {}

@@ -326,6 +326,12 @@ class VoucherNotFoundError(NotFoundError):
     code, message = "voucher_not_found", "No voucher has this code."
 
 
+class GameServerNotFoundError(NotFoundError):
+    """No such game server in this economy (or it belongs to another)."""
+
+    code, message = "game_server_not_found", "No such game server."
+
+
 class RewardUnavailableError(BusinessRuleError):
     """The SKU is hidden, deleted or past its expiry: it cannot be bought or listed."""
 
@@ -384,6 +390,12 @@ class OrderNotCancellableError(ConflictError):
     """Only a voucher order that was not redeemed can be cancelled (a game server call may be in flight)."""
 
     code, message = "order_not_cancellable", "This order cannot be cancelled."
+
+
+class GameServerRevokedError(ConflictError):
+    """The game server was revoked: it cannot be rotated (register a new one)."""
+
+    code, message = "game_server_revoked", "This game server was revoked."
 
 
 class VoucherNotRedeemableError(ConflictError):

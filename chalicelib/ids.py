@@ -28,8 +28,29 @@ def utc_now() -> datetime:
 
 def iso(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and a Z: sorts as text, reads as time."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    utc = moment.astimezone(timezone.utc)
+    # %Y does not pad years before 1000 on every libc ("999-..." would sort after "2026-...").
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def now_iso() -> str:
     return iso(utc_now())
+
+
+def parse_iso(text: str) -> str:
+    """An ISO-8601 time that names its zone, as ``iso()`` text; ValueError saying why not.
+
+    Valid-looking times can still be unrepresentable in UTC (``9999-12-31T23:59:59-23:59``
+    is in year 10000): Python raises OverflowError for those, which would escape
+    a validator as a 500, so it is a ValueError here like any other bad time.
+    """
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an ISO-8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError("must name its time zone (e.g. Z)")
+    try:
+        return iso(moment)
+    except (OverflowError, ValueError):
+        raise ValueError("is outside the years 1-9999 in UTC") from None

@@ -18,6 +18,7 @@ import importlib
 import inspect
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
@@ -32,6 +33,10 @@ class JobSpec:
     schedule: str  # a Chalice/EventBridge expression: "rate(1 minute)" or "cron(...)"
     description: str
     max_items: Optional[int] = None  # the run's item budget when the caller gives none (default 1000)
+
+
+class JobArgumentError(ValueError):
+    """A job refuses the options it was given (the caller's mistake: ``jobs run`` exits 2); raised, not reported."""
 
 
 # name -> spec. Features add their jobs here (the target is imported only when run).
@@ -75,7 +80,13 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
     """Run one job within its budget; returns a JSON-able report.
 
     The run gets a ``job_id`` (on every log line and in the report) and emits
-    its metrics (duration, items, discrepancies) as CloudWatch EMF.
+    its metrics (duration, items, discrepancies) as CloudWatch EMF. A job that
+    raises is the last resort's business: it is logged once with the
+    traceback, the report says ``"status": "failed"`` with the ``error``, and
+    ``JobFailed`` is 1; what it finished stays done (jobs are resumable), and
+    the next run picks up the rest. Raises KeyError for an unknown job or
+    option and JobArgumentError for an option the job refuses (the caller's
+    mistakes: nothing ran).
     """
     from chalicelib.observability import job_scope
 
@@ -89,7 +100,14 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
     with job_scope(name) as scope:
         started = time.monotonic()
         ctx = JobContext(name, started + (50.0 if max_seconds is None else max_seconds), max_items)
-        result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
+        error: Optional[str] = None
+        failure: Any = None
+        try:
+            result: Optional[Dict[str, Any]] = fn(ctx, **kwargs) if kwargs else fn(ctx)
+        except JobArgumentError:
+            raise
+        except Exception as exc:
+            result, error, failure = None, f"{type(exc).__name__}: {exc}"[:500], sys.exc_info()
         report = {
             "job": name,
             "job_id": scope["job_id"],
@@ -98,9 +116,15 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
             "duration_s": round(time.monotonic() - started, 3),
             **ctx.stats,
             **(result or {}),
+            "status": "failed" if error else "ok",
         }
+        if error:
+            report["error"] = error
         scope["report"] = report
-        log.info("job finished", extra={"job": report})
+        if failure:  # one line: the report and the traceback
+            log.error("job %s failed", name, exc_info=failure, extra={"job": report})
+        else:
+            log.info("job finished", extra={"job": report})
     return report
 
 

@@ -242,7 +242,9 @@ def list_listings(economy: str, sku: Optional[str], status: Optional[str], limit
             kwargs["ExpressionAttributeNames"] = {"#s": "status"}
             kwargs["ExpressionAttributeValues"][":st"] = {"S": stored}
     if cursor:
-        position = cursors.decode(cursor, scope, fields)
+        # With a state, the start key must lie inside begins_with(state_key, ...) or DynamoDB refuses the query.
+        inside = (lambda p: p["state_key"].startswith(f"{stored}#")) if sku and stored else None
+        position = cursors.decode(cursor, scope, fields, inside)
         start = {"economy": {"S": economy}, "listing_id": {"S": position["listing_id"]}}
         if sku:
             start.update({"sku_key": {"S": pricing.sku_key(economy, sku)}, "state_key": {"S": position["state_key"]}})

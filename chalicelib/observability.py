@@ -216,7 +216,8 @@ def job_scope(name: str) -> Iterator[Dict[str, Any]]:
 
     Yields a dict the caller fills with the job's report (``report``); on
     success its duration, items processed, discrepancies and repairs become
-    metrics, on an exception ``JobFailed`` does and the exception goes on.
+    metrics, on an exception (or a report whose ``status`` is ``failed``)
+    ``JobFailed`` does, and an exception goes on.
     """
     from chalicelib.ids import new_id
 
@@ -233,7 +234,7 @@ def job_scope(name: str) -> Iterator[Dict[str, Any]]:
         report = state.get("report") or {}
         metrics: Dict[str, Tuple[float, str]] = {
             "JobDuration": (round(time.monotonic() - started, 3), "Seconds"),
-            "JobFailed": (0, "Count"),
+            "JobFailed": (1 if report.get("status") == "failed" else 0, "Count"),  # run_job caught it
         }
         for key, metric in _METRIC_COUNTS.items():
             value = report.get(key)

@@ -56,7 +56,7 @@ def document() -> Dict[str, Any]:
         else:
             op["security"] = []
         if route.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(route.body)}}}
+            op["requestBody"] = {"required": route.body_required, "content": {"application/json": {"schema": ref(route.body)}}}
         ok: Dict[str, Any] = {"description": "OK"}
         if route.response is not None:
             ok["content"] = {"application/json": {"schema": ref(route.response)}}

@@ -44,6 +44,28 @@ def dispatch(message: Dict[str, Any]) -> None:
     _consumer(message["topic"])(message["payload"], message["dedupe_id"])
 
 
+class MessageFailedError(RuntimeError):
+    """A queued message could not be handled; raised so the queue delivers it again (and at last dead-letters it)."""
+
+
+def consume(body: Any, attempt: Any = None) -> None:
+    """The last resort of both consumers (SQS's and the local worker's) for one message.
+
+    ``body`` is the message as sent (JSON text) or already decoded. Anything
+    unexpected, a body that is not one of our messages included, is logged
+    once with its traceback and raised again as MessageFailedError: the message
+    is never swallowed, the queue retries it and then parks it in the DLQ.
+    """
+    topic = "?"
+    try:
+        message = json.loads(body) if isinstance(body, (str, bytes)) else body
+        topic = str(message.get("topic", "?"))[:100] if isinstance(message, dict) else "?"
+        dispatch(message)
+    except Exception as exc:
+        log.exception("consumer failed for %s (attempt %s)", topic, attempt)
+        raise MessageFailedError(f"message for {topic} failed: {type(exc).__name__} (logged)") from None
+
+
 def enqueue(topic: str, payload: Dict[str, Any], dedupe_id: str, delay_seconds: int = 0) -> None:
     if topic not in CONSUMERS:
         raise KeyError(f"no consumer for topic {topic!r}")
@@ -83,13 +105,13 @@ class LocalWorker:
                 self._queue.put((due, seq, message))
                 time.sleep(min(wait, 0.05))
                 continue
+            attempt = message.get("attempt", 1) if isinstance(message, dict) else 1
             try:
-                dispatch(message)
-            except Exception:
-                log.exception("consumer failed for %s (attempt %s)", message["topic"], message["attempt"])
-                if message["attempt"] < MAX_ATTEMPTS:
-                    retry = {**message, "attempt": message["attempt"] + 1}
-                    self.put(retry, random.uniform(0, 0.2 * 2 ** message["attempt"]))
+                consume(message, attempt)
+            except Exception:  # MessageFailedError, already logged: retry like SQS, then the local DLQ
+                if attempt < MAX_ATTEMPTS:
+                    retry = {**message, "attempt": attempt + 1}
+                    self.put(retry, random.uniform(0, 0.2 * 2 ** attempt))
                 else:
                     self.failed.append(message)
             with self._lock:

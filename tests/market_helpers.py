@@ -199,13 +199,32 @@ def wait_resolved(economy: Economy, order_id: str, timeout: float = 20.0) -> Dic
     return wait_for(lambda: (lambda o: o if o["status"] != "pending" else None)(order(economy, order_id)), timeout)
 
 
-def signed_redeem(economy: Economy, code: str, player: str, secret: str = REDEEM_SECRET,
+_servers: Dict[str, Dict[str, Any]] = {}
+
+
+def game_server(economy: Economy) -> Dict[str, Any]:
+    """The economy's game server (registered on first use): ``server_id`` and ``secret``."""
+    from chalicelib.game_servers import create_server
+
+    if economy.id not in _servers:
+        _servers[economy.id] = create_server(economy.id, "test", label="test server")
+    return _servers[economy.id]
+
+
+def redeem_headers(economy: Economy, raw: bytes, secret: Optional[str] = None, server_id: Optional[str] = None,
+                   timestamp: Optional[int] = None) -> Dict[str, str]:
+    """What the economy's game server sends: its id and its signature over ``raw``."""
+    server = game_server(economy)
+    return {"X-Coinhall-Server": server_id or server["server_id"],
+            **signing.signed_headers(secret or server["secret"], raw, now=timestamp)}
+
+
+def signed_redeem(economy: Economy, code: str, player: str, secret: Optional[str] = None,
                   timestamp: Optional[int] = None, tamper: Optional[str] = None,
                   headers: Optional[Dict[str, str]] = None) -> Resp:
+    """A redeem from the economy's own game server (``headers`` replaces its signed headers)."""
     raw = json.dumps({"code": code, "player_id": player})
-    signed = signing.signed_headers(secret, raw.encode(), now=timestamp)
-    if headers is not None:
-        signed = headers
+    signed = redeem_headers(economy, raw.encode(), secret, timestamp=timestamp) if headers is None else headers
     return economy.api.post("/v1/webhooks/redeem", raw=tamper if tamper is not None else raw, token="",
                             headers=signed)
 

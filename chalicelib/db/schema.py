@@ -16,6 +16,7 @@ def all_models() -> List[Type[CoinhallModel]]:
     from chalicelib.db.api_keys import ApiKeyModel
     from chalicelib.db.audit import AuditModel
     from chalicelib.db.economies import EconomyModel, PackModel
+    from chalicelib.db.game_servers import GameServerModel
     from chalicelib.db.entries import EntryModel
     from chalicelib.db.operations import OperationModel
     from chalicelib.db.purchases import PaymentModel, PurchaseModel, StripeEventModel
@@ -38,7 +39,7 @@ def all_models() -> List[Type[CoinhallModel]]:
             PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel,
             GuildModel, PlayerModel, InteractionModel, LeaderboardModel, QuestionModel,
             RewardModel, OrderModel, ListingModel, CounterModel, VoucherModel, SaleModel, PriceModel,
-            PriceHistoryModel, JobStateModel, DigestModel, CourseModel]
+            PriceHistoryModel, JobStateModel, DigestModel, CourseModel, GameServerModel]
 
 
 def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:

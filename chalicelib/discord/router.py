@@ -9,7 +9,6 @@ player for those, and says nothing useful).
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Callable, Dict, Tuple
 
@@ -19,8 +18,8 @@ from chalicelib.discord.interaction import (
     APPLICATION_COMMAND,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
-    PING,
     Interaction,
+    is_ping,
 )
 from chalicelib.guilds import Guild, ensure_guild, valid_snowflake
 
@@ -85,16 +84,20 @@ BUTTONS: Dict[str, Handler] = {
 def handle(raw_body: bytes) -> Dict[str, Any]:
     """The response to one interaction whose signature was already verified.
 
-    Raises MalformedJsonError / ValidationFailedError only for a body that is not
-    an interaction at all.
+    Raises MalformedJsonError / ValidationFailedError (the endpoint's 400) only
+    for a body that is not an interaction we can read (``Interaction.parse``);
+    anything that goes wrong after that is an ephemeral message, never a 500.
     """
-    try:
-        payload = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise errors.MalformedJsonError() from None
-    ix = Interaction.parse(payload)
-    if ix.type == PING:
+    from chalicelib import inputs
+
+    payload = inputs.load_object(raw_body)
+    if is_ping(payload):
         return views.pong()
+    try:
+        ix = Interaction.parse(payload)
+    except errors.CoinhallError as exc:
+        log.warning("unreadable interaction refused: %s", exc.message, extra={"field": exc.details.get("field")})
+        raise
     try:
         return dispatch(ix)
     except errors.CoinhallError as exc:

@@ -1,8 +1,11 @@
 """The game server redeems a voucher code: ``POST /v1/webhooks/redeem {code, player_id}``.
 
-The route verifies the signature (``chalicelib.signing`` with
-``REDEMPTION_WEBHOOK_SECRET``) on the raw body before anything is parsed; a
-bad one is 401 and nothing is read or written. Then:
+The route verifies the signature (``chalicelib.game_servers.verify_redeem``:
+the server named in ``X-Coinhall-Server`` and its secret) on the raw body
+before anything is parsed; a bad one is 401 and nothing is read or written.
+The server belongs to one economy, and only that economy's vouchers exist for
+it: another economy's code is ``voucher_not_found`` like an unknown one, and
+nothing of it is read further or changed. Then:
 
 * the first valid redeem of a pending voucher settles its order (one ledger
   operation under the order's resolve key, which also marks the voucher
@@ -34,16 +37,16 @@ def _answer(result: Dict[str, Any], replayed: bool) -> Dict[str, Any]:
             "player_id": order.get("redeemed_by"), "order": order}
 
 
-def redeem(code: str, player_id: str) -> Dict[str, Any]:
-    """Redeem ``code`` for ``player_id`` (see the module docstring).
+def redeem(economy: str, code: str, player_id: str) -> Dict[str, Any]:
+    """Redeem ``economy``'s voucher ``code`` for ``player_id`` (see the module docstring).
 
     Raises VoucherNotFoundError, VoucherNotRedeemableError, ContentionError.
     """
     hashed = vouchers.code_hash(code)
     voucher = vouchers.find_voucher(hashed) if hashed else None
-    if voucher is None:
+    if voucher is None or voucher["economy"] != economy:
         raise errors.VoucherNotFoundError()
-    economy, order_id = voucher["economy"], voucher["order_id"]
+    order_id = voucher["order_id"]
     order = orders.find_order(economy, order_id)
     if order is None:
         raise errors.VoucherNotFoundError()

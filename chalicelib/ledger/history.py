@@ -1,12 +1,9 @@
 """A wallet's statement: its entries, newest first, with an opaque cursor."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib import cursors
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import codec
 from chalicelib.ledger.accounts import entry_partition, user
@@ -38,27 +35,18 @@ def entry_view(item: Dict[str, Any]) -> Dict[str, Any]:
     return view
 
 
-def _encode_cursor(partition: str, seq_key: str) -> str:
-    raw = json.dumps({"p": partition, "s": seq_key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _cursor_scope(partition: str) -> str:
+    return f"entries:{partition}"
 
 
-def _decode_cursor(cursor: str, partition: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        seq_key = data["s"]
-        if data["p"] != partition or not isinstance(seq_key, str) or not seq_key.isdigit() or len(seq_key) != 12:
-            raise ValueError
-        return seq_key
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise errors.InvalidCursorError(cursor=cursor[:64]) from None
+def _seq_key(position: Dict[str, str]) -> bool:
+    return position["sk"].isascii() and position["sk"].isdigit() and len(position["sk"]) == 12
 
 
 def list_entries(
     economy: str, user_id: str, limit: int = 25, cursor: Optional[str] = None
 ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
-    """Newest first; ``cursor`` is bound to this wallet (another's is refused)."""
+    """Newest first; ``cursor`` is bound to this wallet (another's is refused). Raises InvalidCursorError."""
     partition = entry_partition(economy, user(user_id).key)
     kwargs: Dict[str, Any] = {
         "TableName": table_name("entries"),
@@ -68,9 +56,11 @@ def list_entries(
         "Limit": limit,
     }
     if cursor:
-        kwargs["ExclusiveStartKey"] = {"account_key": {"S": partition}, "sk": {"S": _decode_cursor(cursor, partition)}}
+        position = cursors.decode(cursor, _cursor_scope(partition), ("sk",), _seq_key)
+        kwargs["ExclusiveStartKey"] = {"account_key": {"S": partition}, "sk": {"S": position["sk"]}}
     page = get_client().query(**kwargs)
     items = [entry_view(codec.decode_item(i)) for i in page["Items"]]
     last = page.get("LastEvaluatedKey")
-    next_cursor = _encode_cursor(partition, last["sk"]["S"]) if last and items and items[-1]["seq"] > 1 else None
+    more = last and items and items[-1]["seq"] > 1
+    next_cursor = cursors.encode(_cursor_scope(partition), {"sk": last["sk"]["S"]}) if more else None
     return items, next_cursor

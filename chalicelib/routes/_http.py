@@ -64,6 +64,7 @@ class RouteDoc:
     query: Dict[str, str] = field(default_factory=dict)
     tags: List[str] = field(default_factory=list)
     errors: List[int] = field(default_factory=list)
+    body_required: bool = True  # False: an empty body means the model's defaults
 
 
 ROUTES: List[RouteDoc] = []
@@ -120,29 +121,10 @@ def error_response(exc: errors.CoinhallError, request_id: Optional[str] = None) 
 
 
 def parse_body(raw: Optional[bytes], model: Type[Any]) -> Any:
-    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError."""
-    from pydantic import ValidationError
+    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError (see ``chalicelib.inputs``)."""
+    from chalicelib import inputs
 
-    try:
-        data = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
-        raise errors.MalformedJsonError() from None
-    if not isinstance(data, dict):
-        raise errors.MalformedJsonError()
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-
-
-def validation_error(exc: Any) -> errors.ValidationFailedError:
-    problems = []
-    for err in exc.errors(include_url=False, include_input=False):
-        location = ".".join(str(p) for p in err["loc"]) or "body"
-        problems.append({"field": location, "message": err["msg"], "type": err["type"]})
-    first = problems[0]["field"] if problems else "body"
-    return errors.ValidationFailedError(f"Invalid field '{first}': {problems[0]['message']}" if problems else None,
-                                        field=first, problems=problems)
+    return inputs.validate(model, inputs.load_object(raw))
 
 
 def path_param(name: str, value: str, check: Callable[[str], bool]) -> str:
@@ -166,13 +148,18 @@ def endpoint(
     tags: Optional[List[str]] = None,
     error_statuses: Optional[List[int]] = None,
     authenticated: bool = True,
+    body_required: bool = True,
 ) -> Callable[[Callable[..., Reply]], Callable[..., Any]]:
-    """Declare a JSON route: auth by bearer key with ``scope``, body parsed into ``body``."""
+    """Declare a JSON route: auth by bearer key with ``scope``, body parsed into ``body``.
+
+    ``body_required=False``: a request without a body gets the model's defaults
+    (a body that is sent is parsed as strictly as ever).
+    """
 
     def decorate(view: Callable[..., Reply]) -> Callable[..., Any]:
         ROUTES.append(
             RouteDoc(path, method, summary, scope if authenticated else None, body, response, status, idempotency,
-                     query or {}, tags or [], error_statuses or [])
+                     query or {}, tags or [], error_statuses or [], body_required)
         )
 
         @functools.wraps(view)
@@ -183,7 +170,10 @@ def endpoint(
                 principal = None
                 if authenticated:
                     principal = authenticate(request.headers.get("authorization"), scope)
-                parsed = parse_body(request.raw_body, body) if body is not None else None
+                parsed = None
+                if body is not None:
+                    empty = not body_required and not (request.raw_body or b"").strip()
+                    parsed = body.model_validate({}) if empty else parse_body(request.raw_body, body)
                 call = Call(principal, parsed, dict(request.query_params or {}), request.headers,
                             request.raw_body or b"", dict(request.context or {}))
                 reply = view(call, **params)

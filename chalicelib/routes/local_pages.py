@@ -36,7 +36,7 @@ def _answer(render: Callable[[], Response]) -> Response:
     except errors.CoinhallError as exc:
         return _error_page(exc)
     except Exception:
-        log.exception("local page failed")
+        log.exception("unhandled error on %s", bp.current_request.path if bp.current_request else "a page")
         err = errors.CoinhallError("An internal error occurred; it has been logged.")
         err.status = 500
         return _error_page(err)

@@ -1,7 +1,7 @@
 """Market routes: the rewards catalog, shop orders, player listings, prices, and the redeem webhook."""
 from __future__ import annotations
 
-from typing import Any, Optional, Type
+from typing import Optional
 
 from chalice import Blueprint
 
@@ -30,11 +30,6 @@ def _replied(outcome: Outcome) -> Reply:
 
 def _optional_key(call: Call) -> Optional[str]:
     return call.idempotency_key() if call.headers.get("idempotency-key") is not None else None
-
-
-def _optional_body(call: Call, model: Type[Any]) -> Any:
-    """A body that may be left out entirely (then the model's defaults)."""
-    return parse_body(call.raw_body, model) if call.raw_body.strip() else model.model_validate({})
 
 
 def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
@@ -172,13 +167,13 @@ def listing(call: Call, listing_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/listings/{listing_id}/cancel", "POST", summary="Withdraw a listing (body optional: {seller_id}).",
-          scope="write", response=Listing, tags=["market"], error_statuses=_WRITE)
+          scope="write", body=CancelListingBody, body_required=False, response=Listing, tags=["market"],
+          error_statuses=_WRITE)
 def cancel_listing(call: Call, listing_id: str) -> Reply:
     from chalicelib.listings import cancel_listing as cancel
 
     path_param("listing_id", listing_id, valid_listing_id)
-    body = _optional_body(call, CancelListingBody)
-    return Reply(cancel(call.principal.economy, listing_id, body.seller_id))
+    return Reply(cancel(call.principal.economy, listing_id, call.body.seller_id))
 
 
 @endpoint(bp, "/v1/listings/{listing_id}/buy", "POST", summary="Buy units of a listing: coins to escrow.",
@@ -208,16 +203,15 @@ def prices(call: Call, sku: str) -> Reply:
 # -- the game server's webhook ---------------------------------------------------------------
 
 
-@endpoint(bp, "/v1/webhooks/redeem", "POST", summary="A game server redeems a voucher (X-Coinhall-Signature).",
+@endpoint(bp, "/v1/webhooks/redeem", "POST",
+          summary="A game server redeems one of its economy's vouchers (X-Coinhall-Server, X-Coinhall-Signature).",
           response=Redeemed, authenticated=False, tags=["market"], error_statuses=[400, 401, 404, 409])
 def redeem(call: Call) -> Reply:
-    from chalicelib import signing
-    from chalicelib.config import get_settings
     from chalicelib.fulfilment.redeem import redeem as do_redeem
+    from chalicelib.game_servers import verify_redeem
 
     # The signature covers the raw bytes: check it before parsing anything.
-    signing.verify(get_settings().redemption_secrets, call.raw_body, call.headers.get("x-coinhall-timestamp"),
-                   call.headers.get("x-coinhall-signature"))
+    economy = verify_redeem(call.headers, call.raw_body)
     body = parse_body(call.raw_body, RedeemBody)
-    result = do_redeem(body.code, body.player_id)
+    result = do_redeem(economy, body.code, body.player_id)
     return Reply(result, 200, {"Idempotent-Replayed": "true" if result["replayed"] else "false"})

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
@@ -59,7 +58,8 @@ class RewardBody(_Body):
                                              description="Units per player per UTC day.")
     stock: Optional[StrictInt] = Field(default=None, ge=0, le=MAX_STOCK, description="Units left; omit for unlimited.")
     visible: StrictBool = True
-    expires_at: Optional[StrictStr] = Field(default=None, description="ISO-8601 with a time zone; off sale after it.")
+    expires_at: Optional[StrictStr] = Field(default=None, description="ISO-8601 with a time zone; off sale after it.",
+                                            json_schema_extra={"format": "date-time"})
 
     @field_validator("name")
     @classmethod
@@ -74,17 +74,9 @@ class RewardBody(_Body):
     @field_validator("expires_at")
     @classmethod
     def _expiry(cls, value: Optional[str]) -> Optional[str]:
-        if value is None:
-            return None
-        from chalicelib.ids import iso
+        from chalicelib.ids import parse_iso
 
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError("must be an ISO-8601 time") from None
-        if moment.tzinfo is None:
-            raise ValueError("must name its time zone (e.g. Z)")
-        return iso(moment)
+        return None if value is None else parse_iso(value)
 
 
 class OrderBody(_Body):
@@ -122,6 +114,22 @@ class CancelListingBody(_Body):
 class RedeemBody(_Body):
     code: StrictStr = Field(min_length=1, max_length=64)
     player_id: StrictStr = Field(pattern=_PLAYER)
+
+
+class GameServerBody(_Body):
+    label: Optional[StrictStr] = Field(default=None, min_length=1, max_length=100,
+                                       description="For people: which server this is.")
+    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500, description="Kept in the audit.")
+
+
+class RotateBody(_Body):
+    grace_seconds: StrictInt = Field(default=86_400, ge=0, le=7 * 86_400,
+                                     description="How long the replaced secret still verifies (0: not at all).")
+    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500)
+
+
+class RevokeBody(_Body):
+    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500)
 
 
 # -- responses (the OpenAPI document's schemas) -------------------------------------
@@ -223,3 +231,24 @@ class Redeemed(BaseModel):
     order_id: str
     player_id: str
     order: Order
+
+
+class GameServer(BaseModel):
+    server_id: str
+    economy: str
+    label: Optional[str]
+    status: Literal["active", "revoked"]
+    created_at: str
+    updated_at: str
+    secret_created_at: Optional[str]
+    previous_secret_expires_at: Optional[str] = Field(description="Until then the secret before the last "
+                                                                  "rotation also verifies.")
+    revoked_at: Optional[str]
+
+
+class GameServerSecret(GameServer):
+    secret: str = Field(description="Shown once: sign redeems with it (X-Coinhall-Signature).")
+
+
+class GameServerList(BaseModel):
+    items: List[GameServer]

@@ -1,7 +1,6 @@
 """The SQS consumer of deferred work (AWS stages; locally a thread does this)."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -15,8 +14,10 @@ QUEUE_NAME = os.environ.get("COINS_QUEUE_NAME", "coinhall-work")
 
 @bp.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="work-queue")
 def consume(event: Any) -> None:
-    from chalicelib.queue import dispatch
+    from chalicelib.queue import consume as consume_one
 
     for record in event:
-        # Raising makes SQS redeliver, and after maxReceiveCount park it in the DLQ.
-        dispatch(json.loads(record.body))
+        attempt = (record.to_dict().get("attributes") or {}).get("ApproximateReceiveCount")
+        # Raises MessageFailedError (logged once, with the traceback): SQS redelivers
+        # the message, and after maxReceiveCount parks it in the DLQ.
+        consume_one(record.body, attempt)

@@ -1,6 +1,7 @@
 """Every registered job as a Chalice schedule (EventBridge on AWS)."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from chalice import Blueprint
@@ -8,16 +9,24 @@ from chalice import Blueprint
 from chalicelib.jobs import JOBS
 
 bp = Blueprint(__name__)
+log = logging.getLogger("coinhall.jobs")
 
 
 def _handler(name: str) -> Callable[[Any], dict]:
     def run(event: Any) -> dict:
         from chalicelib.jobs import run_job
 
-        # Stop well inside the invocation's own timeout; the next run resumes.
-        context = getattr(event, "context", None)
-        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
-        return run_job(name, max_seconds=max(1.0, min(50.0, remaining - 5.0)))
+        try:
+            # Stop well inside the invocation's own timeout; the next run resumes.
+            context = getattr(event, "context", None)
+            remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
+            return run_job(name, max_seconds=max(1.0, min(50.0, remaining - 5.0)))
+        except Exception as exc:
+            # The last resort: run_job reports a job's own failure; this is for the rest
+            # (a job that cannot even be loaded). No raise: EventBridge would run it again
+            # at once, twice; the next schedule runs it anyway.
+            log.exception("scheduled job %s could not run", name)
+            return {"job": name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]}
 
     run.__name__ = "job_" + name.replace("-", "_")
     return run

@@ -18,7 +18,7 @@ from chalicelib import signing
 from tests.conftest import Economy, Resp
 from tests.integration.spending_helpers import assert_error, books
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
-    REDEEM_SECRET, buy, delete, list_item, plugin, put_reward, signed_redeem,
+    REDEEM_SECRET, buy, delete, list_item, plugin, put_reward, redeem_headers, signed_redeem,
 )
 
 pytestmark = pytest.mark.integration
@@ -244,17 +244,24 @@ def test_bad_input(world: World, case) -> None:
 def _redeem_headers(world: World, case: str, raw: str) -> Dict[str, str]:
     import time
 
-    now = int(time.time())
+    e, now = world.economy, int(time.time())
     if case == "missing":
         return {}
     if case == "wrong-key":
-        return signing.signed_headers("not-the-secret", raw.encode())
+        return redeem_headers(e, raw.encode(), secret="not-the-secret")
     if case == "stale":
-        return signing.signed_headers(REDEEM_SECRET, raw.encode(), now=now - 301)
+        return redeem_headers(e, raw.encode(), timestamp=now - 301)
     if case == "no-timestamp":
-        signed = signing.signed_headers(REDEEM_SECRET, raw.encode())
-        return {signing.SIGNATURE_HEADER: signed[signing.SIGNATURE_HEADER]}
-    return signing.signed_headers(REDEEM_SECRET, raw.encode())
+        signed = redeem_headers(e, raw.encode())
+        del signed[signing.TIMESTAMP_HEADER]
+        return signed
+    if case == "unknown-server":
+        return redeem_headers(e, raw.encode(), server_id="gs_01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    if case == "bad-server-id":
+        return redeem_headers(e, raw.encode(), server_id="x" * 300)
+    if case == "global-secret":  # the deprecated secret sees the default economy only
+        return signing.signed_headers(REDEEM_SECRET, raw.encode())
+    return redeem_headers(e, raw.encode())
 
 
 @pytest.mark.parametrize("case,status,code", [
@@ -262,7 +269,8 @@ def _redeem_headers(world: World, case: str, raw: str) -> Dict[str, str]:
     ("stale", 401, "invalid_signature"), ("tampered", 401, "invalid_signature"),
     ("no-timestamp", 401, "invalid_signature"), ("malformed", 400, "malformed_json"),
     ("no-player", 400, "validation_error"), ("unknown-code", 404, "voucher_not_found"),
-    ("not-a-code", 404, "voucher_not_found"),
+    ("not-a-code", 404, "voucher_not_found"), ("unknown-server", 401, "invalid_signature"),
+    ("bad-server-id", 401, "invalid_signature"), ("global-secret", 404, "voucher_not_found"),
 ])
 def test_bad_redeems_change_nothing(world: World, case: str, status: int, code: str) -> None:
     e = world.economy
