@@ -31,7 +31,7 @@ import time
 from datetime import timedelta
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from chalicelib import errors, signing
+from chalicelib import errors, keys, signing
 from chalicelib.audit import audit_write
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, new_id, now_iso, utc_now
@@ -126,7 +126,7 @@ def create_server(economy: str, actor: str, label: Optional[str] = None,
     put = {"Put": {"TableName": table_name("game_servers"), "Item": codec.encode_item(item),
                    "ConditionExpression": "attribute_not_exists(server_id)"}}
     view = server_view(item)
-    row = audit_write(economy, actor, "game_server.create", f"game_server:{item['server_id']}", reason=reason,
+    row = audit_write(economy, actor, "game_server.create", keys.join("game_server", item["server_id"]), reason=reason,
                       after=view)
     get_client().transact_write_items(TransactItems=[put, row])
     return {**view, "secret": secret}
@@ -195,7 +195,7 @@ def _change(server_id: str, economy: Optional[str], actor: str, action: str, rea
         write = {"Update": {"TableName": table_name("game_servers"), "Key": {"server_id": {"S": server_id}},
                             "UpdateExpression": update, "ConditionExpression": "version = :seen",
                             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
-        row = audit_write(before["economy"], actor, action, f"game_server:{server_id}", reason=reason,
+        row = audit_write(before["economy"], actor, action, keys.join("game_server", server_id), reason=reason,
                           before=server_view(before), after=server_view(after))
         try:
             client.transact_write_items(TransactItems=[write, row])

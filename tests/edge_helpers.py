@@ -33,12 +33,10 @@ NOT_JSON_NUMBERS = ("NaN", "Infinity", "-Infinity")
 
 
 def make_economy(client: Any) -> Economy:
-    """Another tenant, built like the ``economy`` fixture builds one."""
-    economy_id = new_economy_id()
-    admin, _ = apikeys.create_key(economy_id, {"read", "write", "admin"}, label="test admin")
-    write, _ = apikeys.create_key(economy_id, {"read", "write"}, label="test write")
-    read, _ = apikeys.create_key(economy_id, {"read"}, label="test read")
-    return Economy(economy_id, admin, write, read, Api(client, admin))
+    """Another tenant, built by the ``economy`` fixture's own builder."""
+    from tests.conftest import _economy
+
+    return _economy(client)
 
 
 def economy_records(economy_id: str) -> Dict[str, List[str]]:

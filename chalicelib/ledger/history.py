@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from chalicelib import cursors
+from chalicelib import cursors, keys
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import codec
 from chalicelib.ledger.accounts import entry_partition, user
@@ -36,7 +36,7 @@ def entry_view(item: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _cursor_scope(partition: str) -> str:
-    return f"entries:{partition}"
+    return keys.join("entries", partition)
 
 
 def _seq_key(position: Dict[str, str]) -> bool:

@@ -107,17 +107,21 @@ def _furnish(e: Economy) -> Dict[str, str]:
                         key=uuid.uuid4().hex, token=e.write_token).body
     placed = buy(e, "alice", "pet").body
     server = game_server(e)
+    course = e.api.request("PUT", "/v1/admin/courses/python-101", body=json.dumps({"title": "Python", "reward": 50}),
+                           headers={"Content-Type": "application/json", "Authorization": f"Bearer {e.admin_token}"})
+    assert course.status == 201, course.body
     assert queue.drain(30)  # the market's log lines and notifications, before any snapshot
     return {"user_id": "alice", "content_id": "chapter-1", "sku": "pet", "listing_id": listing["listing_id"],
             "hold_id": hold["hold_id"], "escrow_id": escrow["escrow_id"], "order_id": placed["order_id"],
-            "server_id": server["server_id"], "pack_id": "coins_100",
+            "server_id": server["server_id"], "pack_id": "coins_100", "course_id": "python-101",
             "purchase_id": "pur_01ARZ3NDEKTSV4RRFFQ69G5FAV"}
 
 
 def _token(w: World, doc: Optional[RouteDoc]) -> str:
     scope = doc.scope if doc else None
     e = w.economy
-    return {"admin": e.admin_token, "write": e.write_token, "read": e.read_token}.get(scope or "", "")
+    return {"admin": e.admin_token, "write": e.write_token, "read": e.read_token,
+            "rewards": e.rewards_token}.get(scope or "", "")
 
 
 def send(w: World, method: str, path: str, doc: Optional[RouteDoc], raw: Union[str, bytes, None] = None,
