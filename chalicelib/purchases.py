@@ -7,15 +7,17 @@ payment, by PaymentIntent), and then ``converge()`` moves the ledger towards
 what the facts imply, one idempotent step at a time:
 
 1. paid and not credited          -> credit coins + bonus (``purchase:<id>``)
-2. dispute open                   -> freeze the wallet, move the purchase's coins
-                                     that are still there to ``held``
+2. dispute open                   -> freeze the wallet (``dispute:<id>``), move the
+                                     purchase's coins that are still there to ``held``
 3. refunded / dispute lost        -> claw back ceil(coins x refunded / paid), or
                                      all of it for a lost dispute: first from the
                                      dispute hold, then ``available``; what the
                                      player already spent becomes ``debt`` and the
-                                     wallet stays frozen until it is settled (a
-                                     lost dispute freezes it for review in any case)
-4. dispute won                    -> release the hold; unfreeze if we froze it
+                                     wallet stays frozen (``debt``) until it is
+                                     settled; a lost dispute swaps ``dispute:<id>``
+                                     for ``dispute_lost:<id>``, an operator's review
+4. dispute won                    -> release the hold; lift ``dispute:<id>`` only
+                                     (an operator's or a debt's freeze stays)
 
 Facts only grow and each step is conditioned on the purchase's progress, so any
 order, duplicate or concurrent delivery of the same events ends in one state.
@@ -35,7 +37,7 @@ from chalicelib.config import get_settings
 from chalicelib.db.base import condition_failed
 from chalicelib.db.engine import table_name
 from chalicelib.ids import iso, new_id, now_iso, utc_now
-from chalicelib.ledger import Leg, SideWrite, WalletChange
+from chalicelib.ledger import Leg, SideWrite, WalletChange, freezes
 from chalicelib.ledger.wallets import find_wallet
 
 log = logging.getLogger("coinhall.purchases")
@@ -480,6 +482,9 @@ def _step(p: Any, payment: Any) -> bool:
     if dispute == "won" and p.dispute_phase == "held":
         _dispute_release(p)
         return True
+    if dispute == "lost" and p.dispute_phase != "lost":
+        _dispute_lost(p)  # nothing left to claw back (e.g. refunded in full first): still a review
+        return True
     return False
 
 
@@ -535,16 +540,14 @@ def _dispute_hold(p: Any, payment: Any) -> None:
     total = int(p.coins) + int(p.bonus_coins or 0)
     amount = max(0, min(wallet.available if wallet else 0, total - int(p.clawed or 0)))
     legs = [Leg(ledger.user(p.user_id), -amount), Leg(ledger.user(p.user_id), amount, "held")] if amount else []
-    was_frozen = bool(wallet and wallet.frozen)
-    updates = {"dispute_phase": "held", "dispute_hold": amount, "froze_wallet": not was_frozen,
-               "status": "disputed", "updated_at": now_iso()}
+    updates = {"dispute_phase": "held", "dispute_hold": amount, "status": "disputed", "updated_at": now_iso()}
     _post_step(
         p, updates, economy=p.economy, key=f"dispute-hold:{p.purchase_id}",
         request_fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
         respond=lambda posted: {"held": amount},
         reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id, "dispute_id": payment.dispute_id},
-        wallet_changes={p.user_id: WalletChange(frozen=True)},
+        wallet_changes={p.user_id: WalletChange(freeze=frozenset({freezes.dispute(p.purchase_id)}))},
         side_writes=[_purchase_update(p, updates, "attribute_not_exists(#dispute_phase)", {})],
     )
 
@@ -564,13 +567,13 @@ def _clawback(p: Any, payment: Any) -> None:
         legs.append(Leg(ledger.user(p.user_id), -from_available))
     if from_held + from_available:
         legs.append(Leg(ledger.system("clawback"), from_held + from_available))
-    # A lost chargeback is a fraud signal: the wallet stays frozen for an operator
-    # to review, whatever order the dispute's events came in.
     lost = payment.dispute_status == "lost"
-    changes = {p.user_id: WalletChange(debt=debt, frozen=True if debt or lost else None)}
+    changes = {p.user_id: _clawback_change(p, debt, lost)}
     reason = "Dispute lost: coins taken back" if lost else "Refund: coins taken back"
     updates = {"clawed": target, "debt": int(p.debt or 0) + debt, "dispute_hold": held_for_dispute - from_held,
                "updated_at": now_iso()}
+    if lost:
+        updates["dispute_phase"] = "lost"
     _post_step(
         p, updates, economy=p.economy, key=f"clawback:{p.purchase_id}:{target}",
         request_fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
@@ -585,11 +588,35 @@ def _clawback(p: Any, payment: Any) -> None:
         log.warning("purchase %s left user %s owing %d coins; wallet frozen", p.purchase_id, p.user_id, debt)
 
 
+def _clawback_change(p: Any, debt: int, lost: bool) -> WalletChange:
+    """Debt freezes the wallet until settled; a lost chargeback is a fraud signal, kept for an operator's review."""
+    freeze = {freezes.DEBT} if debt else set()
+    if not lost:
+        return WalletChange(debt=debt, freeze=frozenset(freeze))
+    return WalletChange(debt=debt, freeze=frozenset(freeze | {freezes.dispute_lost(p.purchase_id)}),
+                        unfreeze=frozenset({freezes.dispute(p.purchase_id)}))
+
+
+def _dispute_lost(p: Any) -> None:
+    """A lost dispute with nothing (more) to claw back: its hold becomes a review, whatever the event order."""
+    updates = {"dispute_phase": "lost", "updated_at": now_iso()}
+    _post_step(
+        p, updates, economy=p.economy, key=f"dispute-lost:{p.purchase_id}",
+        request_fingerprint=ledger.fingerprint("dispute-lost", p.purchase_id), type="dispute", legs=[],
+        respond=lambda posted: {"review": True},
+        reason="Dispute lost: wallet kept frozen for review", ref=p.purchase_id, allow_frozen=True,
+        meta={"purchase_id": p.purchase_id},
+        wallet_changes={p.user_id: WalletChange(freeze=frozenset({freezes.dispute_lost(p.purchase_id)}),
+                                                unfreeze=frozenset({freezes.dispute(p.purchase_id)}))},
+        side_writes=[_purchase_update(p, updates, "attribute_not_exists(#dispute_phase) OR #dispute_phase = :held",
+                                      {":held": "held"})],
+    )
+
+
 def _dispute_release(p: Any) -> None:
     wallet = find_wallet(p.economy, p.user_id)
     amount = min(int(p.dispute_hold or 0), wallet.held if wallet else 0)
     legs = [Leg(ledger.user(p.user_id), -amount, "held"), Leg(ledger.user(p.user_id), amount)] if amount else []
-    unfreeze = bool(p.froze_wallet) and wallet is not None and wallet.debt == 0
     updates = {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()}
     _post_step(
         p, updates, economy=p.economy, key=f"dispute-release:{p.purchase_id}",
@@ -597,7 +624,8 @@ def _dispute_release(p: Any) -> None:
         respond=lambda posted: {"released": amount},
         reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id},
-        wallet_changes={p.user_id: WalletChange(frozen=False if unfreeze else None)},
+        # Only this dispute's hold: an operator's freeze, a debt or another open dispute stays.
+        wallet_changes={p.user_id: WalletChange(unfreeze=frozenset({freezes.dispute(p.purchase_id)}))},
         side_writes=[_purchase_update(p, updates, "#dispute_phase = :held", {":held": "held"})],
     )
 
@@ -622,7 +650,7 @@ def _sync_status(p: Any, payment: Any) -> None:
 
 
 def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) -> ledger.Outcome:
-    """Pay a wallet's debt from its available coins; unfreeze when it reaches zero.
+    """Pay a wallet's debt from its available coins; lift the ``debt`` freeze (only) when it reaches zero.
 
     Raises UserNotFoundError; a wallet without debt is a 409 ``no_debt``.
     """
@@ -641,17 +669,19 @@ def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) ->
     def respond(posted: Any) -> Dict[str, Any]:
         after = posted.user(user_id)
         return {"transaction_id": posted.op_id, "user_id": user_id, "paid": pay, "debt": after.debt,
-                "frozen": after.frozen, "balance": after.as_dict()}
+                "frozen": after.frozen, "freeze_reasons": list(after.freeze_reasons), "balance": after.as_dict()}
 
     def audit(posted: Any) -> list:
         after = posted.user(user_id)
         return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", f"user:{user_id}",
-                                      before={"debt": wallet.debt, "available": wallet.available},
-                                      after={"debt": after.debt, "available": after.available}))]
+                                      before={"debt": wallet.debt, "available": wallet.available,
+                                              "freeze_reasons": list(posted.user_before(user_id).freeze_reasons)},
+                                      after={"debt": after.debt, "available": after.available,
+                                             "freeze_reasons": list(after.freeze_reasons)}))]
 
     return ledger.post(
         economy, f"api:{idempotency_key}", ledger.fingerprint("settle-debt", economy, user_id),
         "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
-        wallet_changes={user_id: WalletChange(debt=-pay, frozen=False if cleared else None)},
+        wallet_changes={user_id: WalletChange(debt=-pay, unfreeze=frozenset({freezes.DEBT} if cleared else ()))},
         side_writes=audit,
     )

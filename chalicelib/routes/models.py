@@ -6,6 +6,7 @@ from typing import Annotated, Dict, List, Optional
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from chalicelib.ledger.accounts import MAX_AMOUNT
+from chalicelib.ledger.freezes import NAME_PATTERN
 
 Amount = StrictInt
 
@@ -51,6 +52,13 @@ class FreezeBody(_Body):
     reason: Reason = Field(min_length=1, max_length=500)
 
 
+class UnfreezeBody(FreezeBody):
+    lift: List[Annotated[StrictStr, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, max_length=10,
+        description="Other freeze reasons to lift with the operator's own: a kind (`dispute_lost`, `debt`, "
+                    "`dispute`) or one reason (`dispute_lost:<purchase_id>`). Unnamed reasons stay.")
+
+
 class Balance(BaseModel):
     available: int
     held: int
@@ -64,6 +72,9 @@ class Wallet(BaseModel):
     earnings: int
     total: int
     frozen: bool
+    freeze_reasons: List[str] = Field(
+        description="Why it is frozen (frozen iff non-empty): operator, debt, dispute:<purchase_id>, "
+                    "dispute_lost:<purchase_id>.")
     debt: int = Field(description="Coins owed after a refund or lost dispute took back more than the wallet held.")
     seq: int
     created_at: Optional[str]
@@ -127,7 +138,8 @@ class PackList(BaseModel):
 
 class FreezeResult(BaseModel):
     user_id: str
-    frozen: bool
+    frozen: bool = Field(description="Still true after an unfreeze while other reasons remain.")
+    freeze_reasons: List[str]
     changed: bool
     reason: str
 
@@ -209,4 +221,5 @@ class SettleDebtResult(BaseModel):
     paid: int
     debt: int
     frozen: bool
+    freeze_reasons: List[str]
     balance: Balance

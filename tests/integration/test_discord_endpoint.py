@@ -295,7 +295,7 @@ def test_give_more_than_you_have_or_from_a_frozen_wallet_is_refused_at_confirm(d
     ok, _ = custom_ids(give(alice, bob.user_id, 11))
     assert "does not hold enough" in embed_text(alice.click(ok))
     ok, _ = custom_ids(give(alice, bob.user_id, 5))
-    admin.freeze(discord.economy.id, alice.user_id, True, "review", "test")
+    admin.freeze(discord.economy.id, alice.user_id, "review", "test")
     assert "frozen" in embed_text(alice.click(ok))
     assert get_wallet(discord.economy.id, alice.user_id).available == 10
     discord.economy.check()
@@ -350,7 +350,8 @@ def test_mapped_operator_may_freeze_but_not_adjust(discord) -> None:
     assert "frozen" in embed_text(done)
     assert get_wallet(discord.economy.id, target.user_id).frozen
     rows = list_audit(discord.economy.id, target=f"user:{target.user_id}")
-    assert rows[0]["action"] == "wallet.freeze" and rows[0]["before"] == {"frozen": False}
+    assert rows[0]["action"] == "wallet.freeze" and rows[0]["before"] == {"frozen": False, "freeze_reasons": []}
+    assert rows[0]["after"] == {"frozen": True, "freeze_reasons": ["operator"]}
     unfreeze = op.command("coins-admin", {"user": target.user_id}, sub="unfreeze")
     op.submit(unfreeze.body["data"]["custom_id"], {"reason": "cleared"})
     assert not get_wallet(discord.economy.id, target.user_id).frozen
