@@ -37,7 +37,7 @@ from chalicelib.config import get_settings
 from chalicelib.db.base import condition_failed
 from chalicelib.db.engine import table_name
 from chalicelib.ids import iso, new_id, now_iso, utc_now
-from chalicelib.ledger import Leg, SideWrite, WalletChange, freezes
+from chalicelib.ledger import Leg, SideWrite, WalletChange, claims, freezes
 from chalicelib.ledger.wallets import find_wallet
 
 log = logging.getLogger("coinhall.purchases")
@@ -55,12 +55,12 @@ class _Raced(Exception):
 # --- checkout ---------------------------------------------------------------
 
 
-def _purchase_id(economy: str, idempotency_key: Optional[str]) -> str:
-    if idempotency_key is None:
+def _purchase_id(economy: str, key: Optional[str]) -> str:
+    if key is None:
         return new_id("pur_")
-    # The same key always names the same purchase, so a retried checkout cannot
-    # open a second session (Stripe then dedupes on the purchase id too).
-    return "pur_" + hashlib.sha256(f"{economy}|{idempotency_key}".encode()).hexdigest()[:26].upper()
+    # The same (namespaced) key always names the same purchase, so a retried
+    # checkout cannot open a second session (Stripe then dedupes on the purchase id too).
+    return "pur_" + hashlib.sha256(f"{economy}|{key}".encode()).hexdigest()[:26].upper()
 
 
 def create_checkout(
@@ -71,17 +71,29 @@ def create_checkout(
     cancel_url: Optional[str] = None,
     idempotency_key: Optional[str] = None,
     base_url: Optional[str] = None,
+    *,
+    key_namespace: str = "api",
 ) -> Dict[str, Any]:
     """A pending purchase and its Checkout Session (or local payment page).
 
-    Returns the purchase view plus ``replayed``. Raises PackNotFoundError,
-    PackInactiveError, AccountFrozenError, IdempotencyKeyReusedError,
-    UnavailableError (Stripe did not answer; retry with the same key).
+    With a key (``key_namespace``: ``api`` for an Idempotency-Key, ``discord``
+    for an interaction) the purchase claims it (``ledger/claims.py``) in the
+    same transaction: a replay returns the same purchase, and a key another
+    request took, on any route, is refused. Returns the purchase view plus
+    ``replayed``. Raises PackNotFoundError, PackInactiveError,
+    AccountFrozenError, IdempotencyKeyReusedError, UnavailableError (Stripe did
+    not answer; retry with the same key).
     """
     from chalicelib.db.economies import PackModel
     from chalicelib.db.purchases import PurchaseModel
 
     settings = get_settings()
+    fp = ledger.fingerprint("checkout", economy, user_id, pack_id, success_url, cancel_url)
+    base = (settings.public_url or base_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    key = f"{key_namespace}:{idempotency_key}" if idempotency_key is not None else None
+    claim = claims.find(economy, key) if key is not None else None
+    if claim is not None:
+        return _replay_checkout(claims.replayed_ref(claim, fp, key)["purchase_id"], base)
     try:
         pack = PackModel.get(economy, pack_id)
     except PackModel.DoesNotExist:
@@ -92,9 +104,7 @@ def create_checkout(
     if wallet is not None and wallet.frozen:
         raise errors.AccountFrozenError(user_id=user_id)
 
-    purchase_id = _purchase_id(economy, idempotency_key)
-    fp = ledger.fingerprint("checkout", economy, user_id, pack_id, success_url, cancel_url)
-    base = (settings.public_url or base_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    purchase_id = _purchase_id(economy, key)
     now = utc_now()
     record = PurchaseModel(
         purchase_id,
@@ -115,19 +125,38 @@ def create_checkout(
         created_at=iso(now),
         due_shard=f"p{random.randrange(DUE_SHARDS)}",
     )
-    replayed = False
-    try:
+    if key is None:
         record.save(condition=PurchaseModel.purchase_id.does_not_exist())
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
-        record = PurchaseModel.get(purchase_id, consistent_read=True)
-        if record.fingerprint != fp or record.economy != economy:
-            raise errors.IdempotencyKeyReusedError() from None
-        replayed = True
+    else:
+        put = {"Put": {"TableName": table_name("purchases"), "Item": record.serialize(),
+                       "ConditionExpression": "attribute_not_exists(purchase_id)"}}
+        if not claims.commit([put, claims.claim_write(economy, key, fp, "checkout", {"purchase_id": purchase_id})]):
+            return _replay_taken(economy, key, fp, purchase_id, base)
     if record.session_id is None:
         _open_session(record, base)
-    return {**purchase_view(record), "replayed": replayed}
+    return {**purchase_view(record), "replayed": False}
+
+
+def _replay_checkout(purchase_id: str, base: str) -> Dict[str, Any]:
+    """The purchase a key made, as it stands; its session opened if the first request died before."""
+    from chalicelib.db.purchases import PurchaseModel
+
+    record = PurchaseModel.get(purchase_id, consistent_read=True)
+    if record.session_id is None:
+        _open_session(record, base)
+    return {**purchase_view(record), "replayed": True}
+
+
+def _replay_taken(economy: str, key: str, fp: str, purchase_id: str, base: str) -> Dict[str, Any]:
+    """The checkout's transaction found its key, or its purchase id, taken: a twin's replay or a refusal."""
+    claim = claims.find(economy, key)
+    if claim is not None:
+        return _replay_checkout(claims.replayed_ref(claim, fp, key)["purchase_id"], base)
+    # The purchase exists without a claim: made before keys were claimed.
+    record = _load(purchase_id)
+    if record is None or record.fingerprint != fp or record.economy != economy:
+        raise errors.IdempotencyKeyReusedError(ledger_key=key)
+    return _replay_checkout(purchase_id, base)
 
 
 def _open_session(record: Any, base: str) -> None:
@@ -657,6 +686,10 @@ def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) ->
     from chalicelib.audit import audit_write
     from chalicelib.ledger.wallets import get_wallet
 
+    fp, key = ledger.fingerprint("settle-debt", economy, user_id), f"api:{idempotency_key}"
+    done = claims.find(economy, key)
+    if done is not None:  # a retry: the debt it paid is gone, so answer before looking at it
+        return claims.replay(done, fp, key)
     wallet = get_wallet(economy, user_id)
     if wallet.debt == 0:
         raise errors.NoDebtError(user_id=user_id)
@@ -680,8 +713,7 @@ def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) ->
                                              "freeze_reasons": list(after.freeze_reasons)}))]
 
     return ledger.post(
-        economy, f"api:{idempotency_key}", ledger.fingerprint("settle-debt", economy, user_id),
-        "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
+        economy, key, fp, "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
         wallet_changes={user_id: WalletChange(debt=-pay, unfreeze=frozenset({freezes.DEBT} if cleared else ()))},
         side_writes=audit,
     )

@@ -138,7 +138,7 @@ def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
     high = _number(fields, "max", "The maximum per buyer", 1, 100_000, required=False)
     assert price is not None and qty is not None and hours is not None
     listing, created = create_listing(guild.economy, ix.user_id, sku, qty, price, hours * 3600, low, high,
-                                      f"discord-sell:{ix.id}", guild_id=guild.guild_id)
+                                      f"discord-sell:{ix.id}", guild_id=guild.guild_id, key_namespace="discord")
     return market_views.listed(listing, created)
 
 

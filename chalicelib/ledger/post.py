@@ -107,7 +107,8 @@ class WalletChange:
     more than the wallet held; it sits outside the zero-sum buckets (nothing
     stands behind it) but is journalled like them (``d_debt`` on entries).
     ``freeze`` adds reasons and ``unfreeze`` lifts them (``ledger/freezes.py``):
-    a caller lifts only what it names, so no actor lifts another's freeze.
+    a caller lifts only what it names, so no actor lifts another's freeze. A
+    change that pays debt (``debt < 0``) lifts ``debt`` only if none is left.
     """
 
     debt: int = 0
@@ -370,7 +371,12 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
         debt = wallet.debt + change.debt
         if debt < 0:
             raise ValueError(f"debt of {user_id} would go negative")
-        reasons = freezes.ordered((wallet.reasons - change.unfreeze) | change.freeze)
+        unfreeze = change.unfreeze
+        if change.debt < 0 < debt:
+            # A payment lifts the debt freeze only if it clears the debt as read here, under the
+            # version: a clawback that added debt since the caller looked keeps the wallet frozen.
+            unfreeze = unfreeze - {freezes.DEBT}
+        reasons = freezes.ordered((wallet.reasons - unfreeze) | change.freeze)
         values = {b: getattr(wallet, b) + deltas[b] for b in USER_BUCKETS}
         for bucket, value in values.items():
             if value < 0:
