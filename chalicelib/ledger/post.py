@@ -420,9 +420,11 @@ def _items(
             condition, cond_values = "#v = :seen", {":seen": {"N": str(wallet.version)}}
         else:
             condition, cond_values = "attribute_not_exists(#v)", {}
-        # Reasons are stored only while there are some: an unfrozen wallet's item keeps its size.
+        # Reasons are stored only while there are some: an unfrozen wallet's item (and a
+        # spend's write) stays as it was before reasons existed.
         reason_values = {":fr": codec.encode(list(state.freeze_reasons))} if state.freeze_reasons else {}
-        reasons_expr = ", freeze_reasons = :fr" if state.freeze_reasons else " REMOVE freeze_reasons"
+        reasons_expr = ", freeze_reasons = :fr" if state.freeze_reasons else (
+            " REMOVE freeze_reasons" if wallet.reasons else "")
         items.append(
             {
                 "Update": {
