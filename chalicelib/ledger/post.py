@@ -220,6 +220,7 @@ def post(
 
     Raises InsufficientFundsError, AccountFrozenError, UserNotFoundError (a debit
     from, or a freeze of, a wallet that never existed), BalanceLimitError,
+    NoDebtError (paying more debt than is left),
     IdempotencyKeyReusedError (``ledger_key`` says which key), the
     ``on_conflict`` error of a failed side write, or ContentionError when the
     retry budget (``COINS_LEDGER_RETRY_SECONDS``) runs out.
@@ -369,8 +370,8 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
         if not wallet.exists and change.touches_freeze:
             raise errors.UserNotFoundError(user_id=user_id)
         debt = wallet.debt + change.debt
-        if debt < 0:
-            raise ValueError(f"debt of {user_id} would go negative")
+        if debt < 0:  # another payment settled it since the caller looked
+            raise errors.NoDebtError("The debt was settled meanwhile.", user_id=user_id, debt=wallet.debt)
         unfreeze = change.unfreeze
         if change.debt < 0 < debt:
             # A payment lifts the debt freeze only if it clears the debt as read here, under the

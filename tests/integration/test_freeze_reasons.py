@@ -10,7 +10,9 @@ ends with the books checked.
 """
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -122,6 +124,25 @@ def test_partial_then_full_settlement_keeps_the_debt_freeze_until_zero(shop) -> 
     full = settle_debt(shop)
     assert (full["paid"], full["debt"], full["frozen"], full["freeze_reasons"]) == (20, 0, False, [])
     assert can_spend(shop) and wallet(shop)["available"] == 4
+    shop.check()
+
+
+def test_two_settlements_at_once_pay_the_debt_once(shop) -> None:
+    purchase = bought(shop)
+    spend(shop, 70)
+    deliver(shop, ph.refunded(purchase, 999))
+    shop.credit("alice", 100)
+    start = threading.Barrier(2)
+
+    def settle(_: int) -> Any:
+        start.wait()
+        return shop.api.post("/v1/admin/users/alice/settle-debt", key=key())
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(settle, range(2)), key=lambda r: r.status)
+    assert [(a.status, a.code) for a in answers] == [(200, None), (409, "no_debt")]
+    assert answers[0].body["paid"] == 70 and answers[0].body["freeze_reasons"] == []
+    assert (wallet(shop)["available"], wallet(shop)["debt"], reasons(shop)) == (30, 0, [])
     shop.check()
 
 
