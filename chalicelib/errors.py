@@ -115,6 +115,11 @@ class IdempotencyKeyReusedError(ConflictError):
     code = "idempotency_key_reused"
     message = "This Idempotency-Key was already used with different parameters."
 
+    def __init__(self, message: Optional[str] = None, *, ledger_key: Optional[str] = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        # Which ledger key was taken (``api:<k>``, ``hold-resolve:<id>``): for callers, never in the body.
+        self.ledger_key = ledger_key
+
 
 class ContentionError(ConflictError):
     """The ledger gave up retrying a write that kept losing races; safe to retry."""

@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional
 
 from chalicelib import errors, revenue
 from chalicelib.config import get_settings
-from chalicelib.holds import Resolution, ensure_active, load, place, request_token, resolve, run_due
+from chalicelib.holds import Resolution, ensure_active, load, place, request_key, request_token, resolve, run_due
 from chalicelib.ledger import Outcome
 
 MAX_ESCROW_SECONDS = 365 * 86_400
@@ -53,9 +53,9 @@ def _conflict(item: Dict[str, Any]) -> errors.CoinhallError:
     return errors.EscrowNotActiveError(f"This escrow is already {item['status']}.", escrow=escrow_view(item))
 
 
-def _pay_freelancer(hold: Dict[str, Any], action: str, token: str) -> Resolution:
+def _pay_freelancer(hold: Dict[str, Any], action: str, token: str, key: Optional[str] = None) -> Resolution:
     share = revenue.payee_share_bps(int(hold["fee_bps"]))
-    return Resolution(action, "released", int(hold["amount"]), hold["payee_id"], share, "settle", token)
+    return Resolution(action, "released", int(hold["amount"]), hold["payee_id"], share, "settle", token, key)
 
 
 def open_escrow(
@@ -94,7 +94,7 @@ def release(economy: str, escrow_id: str, idempotency_key: Optional[str]) -> Out
     """Pay the freelancer (minus the fee). Raises EscrowNotFoundError, EscrowNotActiveError, ContentionError."""
     hold = load(economy, escrow_id, "escrow")
     ensure_active(economy, hold, _conflict, lambda h, now: auto_release(economy, h, now), idempotency_key)
-    res = _pay_freelancer(hold, "escrow-release", request_token(idempotency_key))
+    res = _pay_freelancer(hold, "escrow-release", request_token(idempotency_key), request_key(idempotency_key))
     return resolve(economy, hold, res, escrow_view, _conflict)
 
 
@@ -102,7 +102,8 @@ def refund(economy: str, escrow_id: str, idempotency_key: Optional[str]) -> Outc
     """Return everything to the client. Raises EscrowNotFoundError, EscrowNotActiveError, ContentionError."""
     hold = load(economy, escrow_id, "escrow")
     ensure_active(economy, hold, _conflict, lambda h, now: auto_release(economy, h, now), idempotency_key)
-    res = Resolution("escrow-refund", "refunded", 0, None, 0, "release", request_token(idempotency_key))
+    res = Resolution("escrow-refund", "refunded", 0, None, 0, "release", request_token(idempotency_key),
+                     request_key(idempotency_key))
     return resolve(economy, hold, res, escrow_view, _conflict)
 
 

@@ -23,6 +23,9 @@ hold's state. The hold item's update also carries ``status = active`` as its
 condition, and removes ``due_shard`` so the hold leaves the expiry index.
 An ``Idempotency-Key`` on settle/release goes into the fingerprint, so a retry
 with the same key replays the first answer; without one, a second call is a 409.
+The key itself is bound to the resolution too (``post(request_key=api:<k>)``,
+``ledger/claims.py``): a key used on any other route is refused here, and this
+one is refused there.
 
 A market order (``orders.py``) is a hold too (``kind = "order"``, id ``ord_...``,
 ``due`` shards ``o*``/``v*``): it reuses ``place`` and ``resolve`` with extra
@@ -289,11 +292,17 @@ class Resolution:
     payee_share_bps: int  # the recipient's share of ``settled`` (revenue.split)
     entry_type: str  # the ledger entry type
     token: str  # what tells two requests apart: their Idempotency-Key, a nonce, or "due"
+    request_key: Optional[str] = None  # the caller's Idempotency-Key record (``api:<k>``), bound to this resolution
 
 
 def request_token(idempotency_key: Optional[str]) -> str:
     """With a key a retry replays; without one every call is a new request (a second one is a 409)."""
     return f"key:{idempotency_key}" if idempotency_key else new_id("req_")
+
+
+def request_key(idempotency_key: Optional[str]) -> Optional[str]:
+    """The ledger key an API caller's Idempotency-Key is recorded under (the same on every route)."""
+    return keys.tag("api", idempotency_key) if idempotency_key else None
 
 
 def resolve(
@@ -375,8 +384,11 @@ def resolve(
             ref=hold.get("ref"),
             meta={**(meta or {}), "hold_id": hold_id},
             side_writes=side_writes,
+            request_key=res.request_key,
         )
-    except errors.IdempotencyKeyReusedError:
+    except errors.IdempotencyKeyReusedError as exc:
+        if res.request_key is not None and exc.ledger_key == res.request_key:
+            raise  # the caller's key belongs to another request
         # Another resolution of this hold committed first: answer with its state.
         raise conflict(find_hold(economy, hold_id) or hold) from None
 
@@ -428,7 +440,8 @@ def settle(
     if to_user_id is not None and to_user_id == hold["user_id"]:
         raise errors.SelfPaymentError(user_id=to_user_id, field="to_user_id")
     share = get_rates(economy).creator_share_bps if to_user_id else 0
-    res = Resolution("settle", "settled", settled, to_user_id, share, "settle", request_token(idempotency_key))
+    res = Resolution("settle", "settled", settled, to_user_id, share, "settle", request_token(idempotency_key),
+                     request_key(idempotency_key))
     return resolve(economy, hold, res, hold_view, hold_conflict)
 
 
@@ -439,7 +452,8 @@ def release(economy: str, hold_id: str, idempotency_key: Optional[str]) -> Outco
     """
     hold = load(economy, hold_id, "hold")
     ensure_active(economy, hold, hold_conflict, lambda h, now: expire(economy, h, now), idempotency_key)
-    res = Resolution("release", "released", 0, None, 0, "release", request_token(idempotency_key))
+    res = Resolution("release", "released", 0, None, 0, "release", request_token(idempotency_key),
+                     request_key(idempotency_key))
     return resolve(economy, hold, res, hold_view, hold_conflict)
 
 

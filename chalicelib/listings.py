@@ -29,7 +29,7 @@ from chalicelib import cursors, errors, keys, ledger, pricing
 from chalicelib.config import get_settings
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, new_id, now_iso
-from chalicelib.ledger import Outcome, SideWrite, codec
+from chalicelib.ledger import Outcome, SideWrite, claims, codec
 from chalicelib.limits import check_total
 
 log = logging.getLogger("coinhall.listings")
@@ -129,10 +129,11 @@ def quote(economy: str, sku: str, unit_price: int, qty: int) -> Dict[str, Any]:
             "seller_gets_if_all_sold": seller, "fee_if_all_sold": total - seller, "market": prices}
 
 
-def _listing_id(economy: str, seller_id: str, idempotency_key: Optional[str]) -> str:
-    if idempotency_key is None:
+def _listing_id(economy: str, key: Optional[str]) -> str:
+    """A new id, or the one the (namespaced) key names in this economy: one key, one listing, whoever lists."""
+    if key is None:
         return new_id("lst_")
-    encoded = keys.join(economy, seller_id, idempotency_key, sep="|")  # a "|" in the seller id is escaped
+    encoded = keys.join(economy, key, sep="|")  # a "|" in the key is escaped
     digest = int.from_bytes(hashlib.sha256(encoded.encode()).digest()[:17], "big")
     return "lst_" + "".join(_ALPHABET[(digest >> (5 * i)) & 31] for i in reversed(range(26)))
 
@@ -148,10 +149,15 @@ def create_listing(
     max_per_buyer: Optional[int],
     idempotency_key: Optional[str],
     guild_id: Optional[str] = None,
+    *,
+    key_namespace: str = "api",
 ) -> Tuple[Dict[str, Any], bool]:
     """List ``qty`` units of ``sku`` for sale; returns (listing, created).
 
-    With an Idempotency-Key a retry returns the same listing. ``guild_id``: the
+    With a key (``key_namespace``: ``api`` for an Idempotency-Key, ``discord``
+    for a modal) the listing claims it (``ledger/claims.py``) in the same
+    transaction: a retry returns the same listing, and a key another request
+    took, on any route or for another seller, is refused. ``guild_id``: the
     Discord guild it was listed from (its ``#shop`` gets the card). Raises
     RewardNotFoundError, BelowPriceFloorError, ValidationFailedError (limits
     that contradict each other), FulfilmentUnavailableError,
@@ -168,11 +174,11 @@ def create_listing(
         raise errors.ValidationFailedError("min_per_buyer cannot be more than qty.", field="min_per_buyer")
     fp = ledger.fingerprint("listing", economy, seller_id, sku, qty, unit_price, expires_in, min_per_buyer,
                             max_per_buyer)
-    listing_id = _listing_id(economy, seller_id, idempotency_key)
-    if idempotency_key is not None:
-        existing = find_listing(economy, listing_id)
-        if existing is not None:
-            return _replayed(existing, fp)
+    key = keys.tag(key_namespace, idempotency_key) if idempotency_key is not None else None
+    claim = claims.find(economy, key) if key is not None else None
+    if claim is not None:
+        return _replayed(economy, claims.replayed_ref(claim, fp, key)["listing_id"])
+    listing_id = _listing_id(economy, key)
     reward = shop.find_reward(economy, sku)
     if reward is None or reward.get("deleted_at") is not None:
         raise errors.RewardNotFoundError(sku=sku)
@@ -195,19 +201,24 @@ def create_listing(
         "expires_at": iso(created + timedelta(seconds=expires_in)), "due_shard": f"l{random.randrange(DUE_SHARDS)}",
         "guild_id": guild_id,
     }
-    client = get_client()
-    try:
-        client.put_item(TableName=table_name("listings"), Item=codec.encode_item(item),
-                        ConditionExpression="attribute_not_exists(listing_id)")
-    except client.exceptions.ConditionalCheckFailedException:
-        return _replayed(find_listing(economy, listing_id) or item, fp)  # a racing twin with the same key
+    put = {"Put": {"TableName": table_name("listings"), "Item": codec.encode_item(item),
+                   "ConditionExpression": "attribute_not_exists(listing_id)"}}
+    if key is None:
+        get_client().put_item(**put["Put"])
+    elif not claims.commit([put, claims.claim_write(economy, key, fp, "listing", {"listing_id": listing_id})]):
+        claim = claims.find(economy, key)  # a racing twin with the same key, or another request's key
+        if claim is None:
+            raise errors.ConflictError("The listing id is taken; retry with another key.")
+        return _replayed(economy, claims.replayed_ref(claim, fp, key)["listing_id"])
     _publish_listing(economy, "listing.created", item)
     return listing_view(item), True
 
 
-def _replayed(existing: Dict[str, Any], fp: str) -> Tuple[Dict[str, Any], bool]:
-    if existing.get("fingerprint") != fp:
-        raise errors.IdempotencyKeyReusedError()
+def _replayed(economy: str, listing_id: str) -> Tuple[Dict[str, Any], bool]:
+    """The listing a key made, as it stands now."""
+    existing = find_listing(economy, listing_id)
+    if existing is None:  # written in the same transaction as its claim: cannot happen
+        raise errors.ConflictError("The listing this key made is missing.", listing_id=listing_id)
     return listing_view(existing), False
 
 

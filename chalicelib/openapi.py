@@ -43,12 +43,14 @@ def document() -> Dict[str, Any]:
         if route.idempotency == "required":
             op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": True,
                                      "description": "1-128 printable ASCII; a retry with the same key and body "
-                                                    "replays the first response.",
+                                                    "replays the first response. A key is one request of the "
+                                                    "economy on any route: reused otherwise, 409.",
                                      "schema": {"type": "string", "maxLength": 128}})
         elif route.idempotency == "optional":
             op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
-                                     "description": "Optional: with it a retry replays the first response; "
-                                                    "without it a repeat is answered as a new request.",
+                                     "description": "Optional: with it a retry replays the first response "
+                                                    "(a key is one request of the economy on any route: reused "
+                                                    "otherwise, 409); without it a repeat is a new request.",
                                      "schema": {"type": "string", "maxLength": 128}})
         if route.scope:
             op["security"] = [{"apiKey": []}]

@@ -380,10 +380,12 @@ def refund(
     action: str = "order-refund",
     status: str = "refunded",
     hold_status: str = "released",
+    request_key: Optional[str] = None,
 ) -> Outcome:
     """Release the order's escrow to the buyer and give the units back (stock or listing, limit counters).
 
-    Raises OrderNotFoundError, OrderNotPendingError, ContentionError.
+    ``request_key``: the caller's Idempotency-Key record (``api:<k>``), bound to the refund.
+    Raises OrderNotFoundError, OrderNotPendingError, IdempotencyKeyReusedError, ContentionError.
     """
     from chalicelib import listings, shop
     from chalicelib.fulfilment import vouchers
@@ -391,7 +393,7 @@ def refund(
     order = _load(economy, order_id)
     hold = _hold_of(economy, order)
     qty = int(order["qty"])
-    res = Resolution(action, hold_status, 0, None, 0, "release", token)
+    res = Resolution(action, hold_status, 0, None, 0, "release", token, request_key)
     conflict = _conflict(economy, order_id)
 
     def fields(at: str) -> Dict[str, Any]:
@@ -460,7 +462,7 @@ def cancel(economy: str, order_id: str, idempotency_key: Optional[str]) -> Outco
     if order["status"] != "pending" and not idempotency_key:
         raise _conflict(economy, order_id)({})
     return refund(economy, order_id, reason="cancelled", token=holds.request_token(idempotency_key),
-                  action="order-cancel", status="cancelled")
+                  action="order-cancel", status="cancelled", request_key=holds.request_key(idempotency_key))
 
 
 def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None) -> None:

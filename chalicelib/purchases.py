@@ -7,15 +7,17 @@ payment, by PaymentIntent), and then ``converge()`` moves the ledger towards
 what the facts imply, one idempotent step at a time:
 
 1. paid and not credited          -> credit coins + bonus (``purchase:<id>``)
-2. dispute open                   -> freeze the wallet, move the purchase's coins
-                                     that are still there to ``held``
+2. dispute open                   -> freeze the wallet (``dispute:<id>``), move the
+                                     purchase's coins that are still there to ``held``
 3. refunded / dispute lost        -> claw back ceil(coins x refunded / paid), or
                                      all of it for a lost dispute: first from the
                                      dispute hold, then ``available``; what the
                                      player already spent becomes ``debt`` and the
-                                     wallet stays frozen until it is settled (a
-                                     lost dispute freezes it for review in any case)
-4. dispute won                    -> release the hold; unfreeze if we froze it
+                                     wallet stays frozen (``debt``) until it is
+                                     settled; a lost dispute swaps ``dispute:<id>``
+                                     for ``dispute_lost:<id>``, an operator's review
+4. dispute won                    -> release the hold; lift ``dispute:<id>`` only
+                                     (an operator's or a debt's freeze stays)
 
 Facts only grow and each step is conditioned on the purchase's progress, so any
 order, duplicate or concurrent delivery of the same events ends in one state.
@@ -43,7 +45,7 @@ from chalicelib.config import get_settings
 from chalicelib.db.base import condition_failed, transient
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import iso, new_id, now_iso, utc_now
-from chalicelib.ledger import Leg, Posted, SideWrite, WalletChange
+from chalicelib.ledger import Leg, Posted, SideWrite, WalletChange, claims, freezes
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.ledger.wallets import find_wallet
 from chalicelib.observability import emit_metrics
@@ -90,12 +92,12 @@ def _alert(kind: str, message: str, **fields: Any) -> None:
 # --- checkout ---------------------------------------------------------------
 
 
-def _purchase_id(economy: str, idempotency_key: Optional[str]) -> str:
-    if idempotency_key is None:
+def _purchase_id(economy: str, key: Optional[str]) -> str:
+    if key is None:
         return new_id("pur_")
-    # The same key always names the same purchase, so a retried checkout cannot
-    # open a second session (Stripe then dedupes on the purchase id too).
-    return "pur_" + hashlib.sha256(keys.join(economy, idempotency_key, sep="|").encode()).hexdigest()[:26].upper()
+    # The same (namespaced) key always names the same purchase, so a retried
+    # checkout cannot open a second session (Stripe then dedupes on the purchase id too).
+    return "pur_" + hashlib.sha256(keys.join(economy, key, sep="|").encode()).hexdigest()[:26].upper()
 
 
 def create_checkout(
@@ -106,17 +108,29 @@ def create_checkout(
     cancel_url: Optional[str] = None,
     idempotency_key: Optional[str] = None,
     base_url: Optional[str] = None,
+    *,
+    key_namespace: str = "api",
 ) -> Dict[str, Any]:
     """A pending purchase and its Checkout Session (or local payment page).
 
-    Returns the purchase view plus ``replayed``. Raises PackNotFoundError,
-    PackInactiveError, PackTermsInvalidError, AccountFrozenError, IdempotencyKeyReusedError,
+    With a key (``key_namespace``: ``api`` for an Idempotency-Key, ``discord``
+    for an interaction) the purchase claims it (``ledger/claims.py``) in the
+    same transaction: a replay returns the same purchase, and a key another
+    request took, on any route, is refused. Returns the purchase view plus
+    ``replayed``. Raises PackNotFoundError, PackInactiveError,
+    PackTermsInvalidError, AccountFrozenError, IdempotencyKeyReusedError,
     UnavailableError (Stripe did not answer; retry with the same key).
     """
     from chalicelib.db.economies import PackModel
     from chalicelib.db.purchases import PurchaseModel
 
     settings = get_settings()
+    fp = ledger.fingerprint("checkout", economy, user_id, pack_id, success_url, cancel_url)
+    base = (settings.public_url or base_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    key = keys.tag(key_namespace, idempotency_key) if idempotency_key is not None else None
+    claim = claims.find(economy, key) if key is not None else None
+    if claim is not None:
+        return _replay_checkout(claims.replayed_ref(claim, fp, key)["purchase_id"], base)
     try:
         pack = PackModel.get(economy, pack_id)
     except PackModel.DoesNotExist:
@@ -131,9 +145,7 @@ def create_checkout(
     if wallet is not None and wallet.frozen:
         raise errors.AccountFrozenError(user_id=user_id)
 
-    purchase_id = _purchase_id(economy, idempotency_key)
-    fp = ledger.fingerprint("checkout", economy, user_id, pack_id, success_url, cancel_url)
-    base = (settings.public_url or base_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    purchase_id = _purchase_id(economy, key)
     now = utc_now()
     record = PurchaseModel(
         purchase_id,
@@ -154,19 +166,38 @@ def create_checkout(
         created_at=iso(now),
         due_shard=f"p{random.randrange(DUE_SHARDS)}",
     )
-    replayed = False
-    try:
+    if key is None:
         record.save(condition=PurchaseModel.purchase_id.does_not_exist())
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
-        record = PurchaseModel.get(purchase_id, consistent_read=True)
-        if record.fingerprint != fp or record.economy != economy:
-            raise errors.IdempotencyKeyReusedError() from None
-        replayed = True
+    else:
+        put = {"Put": {"TableName": table_name("purchases"), "Item": record.serialize(),
+                       "ConditionExpression": "attribute_not_exists(purchase_id)"}}
+        if not claims.commit([put, claims.claim_write(economy, key, fp, "checkout", {"purchase_id": purchase_id})]):
+            return _replay_taken(economy, key, fp, purchase_id, base)
     if record.session_id is None:
         _open_session(record, base)
-    return {**purchase_view(record), "replayed": replayed}
+    return {**purchase_view(record), "replayed": False}
+
+
+def _replay_checkout(purchase_id: str, base: str) -> Dict[str, Any]:
+    """The purchase a key made, as it stands; its session opened if the first request died before."""
+    from chalicelib.db.purchases import PurchaseModel
+
+    record = PurchaseModel.get(purchase_id, consistent_read=True)
+    if record.session_id is None:
+        _open_session(record, base)
+    return {**purchase_view(record), "replayed": True}
+
+
+def _replay_taken(economy: str, key: str, fp: str, purchase_id: str, base: str) -> Dict[str, Any]:
+    """The checkout's transaction found its key, or its purchase id, taken: a twin's replay or a refusal."""
+    claim = claims.find(economy, key)
+    if claim is not None:
+        return _replay_checkout(claims.replayed_ref(claim, fp, key)["purchase_id"], base)
+    # The purchase exists without a claim: made before keys were claimed.
+    record = _load(purchase_id)
+    if record is None or record.fingerprint != fp or record.economy != economy:
+        raise errors.IdempotencyKeyReusedError(ledger_key=key)
+    return _replay_checkout(purchase_id, base)
 
 
 def _open_session(record: Any, base: str) -> None:
@@ -643,6 +674,8 @@ def next_step(p: Any, payment: Any) -> Optional[str]:
         return "clawback"
     if dispute == "won" and p.dispute_phase == "held":
         return "dispute_release"
+    if dispute == "lost" and p.dispute_phase != "lost":
+        return "dispute_lost"  # nothing (more) to claw back, e.g. refunded in full first: still a review
     return None
 
 
@@ -652,6 +685,7 @@ _STEP_GUARDS: Dict[str, Callable[[Any], Tuple[str, Dict[str, Any]]]] = {
     "dispute_hold": lambda p: ("attribute_not_exists(#dispute_phase)", {}),
     "clawback": lambda p: ("#clawed = :old", {":old": int(p.clawed or 0)}),
     "dispute_release": lambda p: ("#dispute_phase = :held", {":held": "held"}),
+    "dispute_lost": lambda p: ("attribute_not_exists(#dispute_phase) OR #dispute_phase = :held", {":held": "held"}),
 }
 # Removed by every step that commits: the review it may have answered is over.
 _REVIEW = ("review_reason", "review_step")
@@ -729,9 +763,7 @@ def _dispute_hold(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
     wallet = find_wallet(p.economy, p.user_id)
     amount = max(0, min(wallet.available if wallet else 0, _total(p) - int(p.clawed or 0)))
     legs = [Leg(ledger.user(p.user_id), -amount), Leg(ledger.user(p.user_id), amount, "held")] if amount else []
-    was_frozen = bool(wallet and wallet.frozen)
-    updates = {"dispute_phase": "held", "dispute_hold": amount, "froze_wallet": not was_frozen,
-               "status": "disputed", "updated_at": now_iso()}
+    updates = {"dispute_phase": "held", "dispute_hold": amount, "status": "disputed", "updated_at": now_iso()}
     write = _step_update(p, "dispute_hold", updates, retry)
     _post_step(
         p, updates, retry, "dispute_hold", lambda posted: [write], economy=p.economy,
@@ -740,7 +772,7 @@ def _dispute_hold(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
         respond=lambda posted: {"held": amount},
         reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id, "dispute_id": payment.dispute_id},
-        wallet_changes={p.user_id: WalletChange(frozen=True)},
+        wallet_changes={p.user_id: WalletChange(freeze=frozenset({freezes.dispute(p.purchase_id)}))},
     )
 
 
@@ -759,13 +791,13 @@ def _clawback(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
         legs.append(Leg(ledger.user(p.user_id), -from_available))
     if from_held + from_available:
         legs.append(Leg(ledger.system("clawback"), from_held + from_available))
-    # A lost chargeback is a fraud signal: the wallet stays frozen for an operator
-    # to review, whatever order the dispute's events came in.
     lost = payment.dispute_status == "lost"
-    changes = {p.user_id: WalletChange(debt=debt, frozen=True if debt or lost else None)}
+    changes = {p.user_id: _clawback_change(p, debt, lost)}
     reason = "Dispute lost: coins taken back" if lost else "Refund: coins taken back"
     updates = {"clawed": target, "debt": int(p.debt or 0) + debt, "dispute_hold": held_for_dispute - from_held,
                "updated_at": now_iso()}
+    if lost:
+        updates["dispute_phase"] = "lost"
     write = _step_update(p, "clawback", updates, retry)
     _post_step(
         p, updates, retry, "clawback", lambda posted: [write], economy=p.economy,
@@ -781,11 +813,35 @@ def _clawback(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
         log.warning("purchase %s left user %s owing %d coins; wallet frozen", p.purchase_id, p.user_id, debt)
 
 
+def _clawback_change(p: Any, debt: int, lost: bool) -> WalletChange:
+    """Debt freezes the wallet until settled; a lost chargeback is a fraud signal, kept for an operator's review."""
+    freeze = {freezes.DEBT} if debt else set()
+    if not lost:
+        return WalletChange(debt=debt, freeze=frozenset(freeze))
+    return WalletChange(debt=debt, freeze=frozenset(freeze | {freezes.dispute_lost(p.purchase_id)}),
+                        unfreeze=frozenset({freezes.dispute(p.purchase_id)}))
+
+
+def _dispute_lost(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
+    """A lost dispute with nothing (more) to claw back: its hold becomes a review, whatever the event order."""
+    updates = {"dispute_phase": "lost", "updated_at": now_iso()}
+    write = _step_update(p, "dispute_lost", updates, retry)
+    _post_step(
+        p, updates, retry, "dispute_lost", lambda posted: [write], economy=p.economy,
+        key=keys.join("dispute-lost", p.purchase_id),
+        request_fingerprint=ledger.fingerprint("dispute-lost", p.purchase_id), type="dispute", legs=[],
+        respond=lambda posted: {"review": True},
+        reason="Dispute lost: wallet kept frozen for review", ref=p.purchase_id, allow_frozen=True,
+        meta={"purchase_id": p.purchase_id},
+        wallet_changes={p.user_id: WalletChange(freeze=frozenset({freezes.dispute_lost(p.purchase_id)}),
+                                                unfreeze=frozenset({freezes.dispute(p.purchase_id)}))},
+    )
+
+
 def _dispute_release(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
     wallet = find_wallet(p.economy, p.user_id)
     amount = min(int(p.dispute_hold or 0), wallet.held if wallet else 0)
     legs = [Leg(ledger.user(p.user_id), -amount, "held"), Leg(ledger.user(p.user_id), amount)] if amount else []
-    unfreeze = bool(p.froze_wallet) and wallet is not None and wallet.debt == 0
     updates = {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()}
     write = _step_update(p, "dispute_release", updates, retry)
     _post_step(
@@ -795,7 +851,8 @@ def _dispute_release(p: Any, payment: Any, retry: Optional[_Retry]) -> None:
         respond=lambda posted: {"released": amount},
         reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id},
-        wallet_changes={p.user_id: WalletChange(frozen=False if unfreeze else None)},
+        # Only this dispute's hold: an operator's freeze, a debt or another open dispute stays.
+        wallet_changes={p.user_id: WalletChange(unfreeze=frozenset({freezes.dispute(p.purchase_id)}))},
     )
 
 
@@ -804,6 +861,7 @@ _STEPS: Dict[str, Callable[[Any, Any, Optional[_Retry]], None]] = {
     "dispute_hold": _dispute_hold,
     "clawback": _clawback,
     "dispute_release": _dispute_release,
+    "dispute_lost": _dispute_lost,
 }
 
 
@@ -859,13 +917,17 @@ def retry_review(economy: str, purchase_id: str, actor: str, idempotency_key: st
 
 
 def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) -> ledger.Outcome:
-    """Pay a wallet's debt from its available coins; unfreeze when it reaches zero.
+    """Pay a wallet's debt from its available coins; lift the ``debt`` freeze (only) when it reaches zero.
 
     Raises UserNotFoundError; a wallet without debt is a 409 ``no_debt``.
     """
     from chalicelib.audit import audit_write
     from chalicelib.ledger.wallets import get_wallet
 
+    fp, key = ledger.fingerprint("settle-debt", economy, user_id), keys.tag("api", idempotency_key)
+    done = claims.find(economy, key)
+    if done is not None:  # a retry: the debt it paid is gone, so answer before looking at it
+        return claims.replay(done, fp, key)
     wallet = get_wallet(economy, user_id)
     if wallet.debt == 0:
         raise errors.NoDebtError(user_id=user_id)
@@ -878,17 +940,18 @@ def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) ->
     def respond(posted: Any) -> Dict[str, Any]:
         after = posted.user(user_id)
         return {"transaction_id": posted.op_id, "user_id": user_id, "paid": pay, "debt": after.debt,
-                "frozen": after.frozen, "balance": after.as_dict()}
+                "frozen": after.frozen, "freeze_reasons": list(after.freeze_reasons), "balance": after.as_dict()}
 
     def audit(posted: Any) -> list:
         after = posted.user(user_id)
         return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", keys.tag("user", user_id),
-                                      before={"debt": wallet.debt, "available": wallet.available},
-                                      after={"debt": after.debt, "available": after.available}))]
+                                      before={"debt": wallet.debt, "available": wallet.available,
+                                              "freeze_reasons": list(posted.user_before(user_id).freeze_reasons)},
+                                      after={"debt": after.debt, "available": after.available,
+                                             "freeze_reasons": list(after.freeze_reasons)}))]
 
     return ledger.post(
-        economy, keys.tag("api", idempotency_key), ledger.fingerprint("settle-debt", economy, user_id),
-        "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
-        wallet_changes={user_id: WalletChange(debt=-pay, frozen=False if cleared else None)},
+        economy, key, fp, "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
+        wallet_changes={user_id: WalletChange(debt=-pay, unfreeze=frozenset({freezes.DEBT} if cleared else ()))},
         side_writes=audit,
     )

@@ -5,7 +5,7 @@ three buckets, a ``version`` for optimistic concurrency and ``seq``, the number 
 its last ledger entry. A system account is N shard items (``sys:treasury#3``)
 whose single ``available`` bucket moves by ``ADD`` and may go negative.
 """
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 
 from chalicelib.db.base import CoinhallModel
 
@@ -22,6 +22,7 @@ class AccountModel(CoinhallModel):
     earnings = NumberAttribute(default=0)
     version = NumberAttribute(default=0)
     seq = NumberAttribute(default=0)
-    frozen = BooleanAttribute(default=False)
+    frozen = BooleanAttribute(default=False)  # derived: true iff freeze_reasons is non-empty
+    freeze_reasons = ListAttribute(of=UnicodeAttribute, null=True)  # ledger/freezes.py; absent when none
     created_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)

@@ -147,7 +147,7 @@ def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
     high = _number(fields, "max", "The maximum per buyer", 1, MAX_LISTING_QTY, required=False)
     assert price is not None and qty is not None and hours is not None
     listing, created = create_listing(guild.economy, ix.user_id, sku, qty, price, hours * 3600, low, high,
-                                      keys.join("discord-sell", ix.id), guild_id=guild.guild_id)
+                                      keys.join("discord-sell", ix.id), guild_id=guild.guild_id, key_namespace="discord")
     return market_views.listed(listing, created)
 
 

@@ -6,6 +6,8 @@ modal's custom id and keys the adjustment, so a resubmitted modal cannot credit
 twice); the submit re-checks the member's roles, then calls the same
 ``chalicelib.admin`` functions as the admin API, which write the audit row
 (before and after) in the same transaction. The actor is ``discord:<user id>``.
+Freezing adds the ``operator`` reason; unfreezing lifts it and only the other
+reasons the operator types into the modal's optional "Also lift" field.
 """
 from __future__ import annotations
 
@@ -45,7 +47,12 @@ def command(ix: Interaction, guild: Guild) -> Dict[str, Any]:
             raise errors.ValidationFailedError("The amount must be a non-zero whole number of coins.", field="amount")
     custom_id = form_id(action, ix.id, target, amount)
     title = {"adjust": "Adjust coins", "freeze": "Freeze wallet", "unfreeze": "Unfreeze wallet"}[action]
-    return views.modal(custom_id, title, [views.text_input("reason", "Reason (kept in the audit trail)")])
+    inputs = [views.text_input("reason", "Reason (kept in the audit trail)")]
+    if action == "unfreeze":
+        # Only the operators' own freeze lifts unless other reasons are named here.
+        inputs.append({**views.text_input("lift", "Also lift (e.g. dispute_lost), optional", paragraph=False,
+                                          max_length=300), "min_length": 0, "required": False})
+    return views.modal(custom_id, title, inputs)
 
 
 def form_id(action: str, command_id: str, target: str, amount: Optional[int] = None) -> str:
@@ -97,11 +104,18 @@ def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
         return views.ephemeral(embeds=[views.embed(
             "Adjusted", f"<@{target}>: {amount:+,} coins. Available now {views.coins(result['balance']['available'])}.",
             views.GREEN, [("Reason", reason, False)], footer=f"Transaction {result['transaction_id']}")])
-    result = admin.freeze(guild.economy, target, action == "freeze", reason, actor)
+    if action == "freeze":
+        result = admin.freeze(guild.economy, target, reason, actor)
+    else:
+        lift = [name for name in ix.modal_fields.get("lift", "").replace(",", " ").split() if name]
+        result = admin.unfreeze(guild.economy, target, reason, actor, lift)
     state = "frozen" if result["frozen"] else "not frozen"
+    if result["freeze_reasons"]:
+        state += f" ({', '.join(result['freeze_reasons'])})"
     if result["changed"]:
         log_transaction(guild, f"<@{target}> {action} by <@{ix.user_id}>: {reason}", keys.join(action, command_id))
+    title = "Wallet frozen" if action == "freeze" else ("Wallet still frozen" if result["frozen"] else "Wallet unfrozen")
     return views.ephemeral(embeds=[views.embed(
-        "Wallet " + ("frozen" if result["frozen"] else "unfrozen"),
+        title,
         f"<@{target}> is {state}" + ("" if result["changed"] else " (no change)") + ".", views.GREEN,
         [("Reason", reason, False)])])

@@ -35,5 +35,5 @@ def checkout(economy: str, user_id: str, pack_id: str, interaction_id: str) -> D
     AccountFrozenError, UnavailableError (Stripe)."""
     from chalicelib.purchases import create_checkout
 
-    purchase = create_checkout(economy, user_id, pack_id, idempotency_key=keys.tag("discord", interaction_id))
+    purchase = create_checkout(economy, user_id, pack_id, idempotency_key=interaction_id, key_namespace="discord")
     return views.checkout_ready(purchase, purchase["pack_name"])

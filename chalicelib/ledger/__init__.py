@@ -18,6 +18,13 @@ with ``ADD``, so no single item caps the economy's write rate.
 Pending transfers (holds, escrow) are ``available -> held`` postings settled or
 released by later postings. ``invariants.check_economy`` proves the books.
 Nothing outside this package writes the accounts table.
+
+A wallet's freeze is a set of reasons (``freezes.py``), changed only by
+``post()`` (``WalletChange.freeze`` / ``.unfreeze``), so each actor lifts only
+its own. An API caller's ``Idempotency-Key`` is one request of the economy on
+every route: its record ``api:<key>`` is the operation record, or a second
+record next to it (``post(request_key=...)``), or a claim written with a
+non-ledger first write (``claims.py``).
 """
 from chalicelib.ledger.accounts import MAX_AMOUNT, MAX_BALANCE, AccountRef, system, user
 from chalicelib.ledger.post import Leg, Outcome, Posted, SideWrite, WalletChange, fingerprint, post

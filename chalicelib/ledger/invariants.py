@@ -4,7 +4,10 @@
 * every account's entries sum to its balance, bucket by bucket;
 * a user wallet's entries are numbered 1..seq without gaps, and each entry's
   ``*_after`` equals the running sum of the entries before it;
-* no user bucket is negative.
+* no user bucket is negative;
+* a wallet is frozen iff it has freeze reasons, and they are the ones its last
+  entry recorded (wallets stored before reasons existed are exempt: they read
+  as ``operator``).
 
 Used by the tests and by the reconciliation job. It only reads.
 """
@@ -84,8 +87,10 @@ def check_account(economy: str, account: Dict[str, Any]) -> List[Dict[str, Any]]
     )
     count = 0
     debt_sum = 0
+    last: Dict[str, Any] = {}
     for entry in entries:
         count += 1
+        last = entry
         debt_sum += entry.get("d_debt", 0)
         for b in buckets:
             sums[b] += entry.get(f"d_{b}", 0)
@@ -112,8 +117,22 @@ def check_account(economy: str, account: Dict[str, Any]) -> List[Dict[str, Any]]
             problems.append({"type": "debt_mismatch", "account": key, "debt": debt, "entries_sum": debt_sum})
     if is_user and account.get("seq", 0) != expected_seq:
         problems.append({"type": "seq_mismatch", "account": key, "wallet_seq": account.get("seq", 0), "entries": expected_seq})
+    if is_user:
+        problems.extend(freeze_problems(key, account, last))
     account["_entries"] = count
     return problems
+
+
+def freeze_problems(key: str, account: Dict[str, Any], last_entry: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """A wallet's freeze reasons against its ``frozen`` flag and the reasons its last entry recorded."""
+    reasons = sorted(account.get("freeze_reasons") or ())
+    if not reasons and account.get("frozen"):
+        return []  # stored before reasons existed: reads as ``operator``, journalled by nothing
+    recorded = sorted(last_entry.get("freeze_reasons_after") or ())
+    if bool(account.get("frozen")) != bool(reasons) or reasons != recorded:
+        return [{"type": "freeze_mismatch", "account": key, "frozen": bool(account.get("frozen")),
+                 "freeze_reasons": reasons, "entry_seq": last_entry.get("seq"), "entry_reasons": recorded}]
+    return []
 
 
 def check_economy(economy: str, workers: int = 16) -> Report:

@@ -10,7 +10,8 @@ what it read, and writes in one ``TransactWriteItems``:
   negative and must not serialise the economy);
 * one immutable entry per account touched (``seq`` and ``*_after`` for users);
 * the operation record, ``attribute_not_exists``, with the request fingerprint
-  and the response to replay;
+  and the response to replay (and, when the caller's Idempotency-Key is not the
+  operation's own key, a second record under that key: ``request_key``);
 * any side writes the feature needs to commit atomically with the money (a
   purchase's status, a hold's state, an audit row), each with its own condition.
 
@@ -24,13 +25,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
 
 from chalicelib import errors
 from chalicelib.config import get_settings
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ids import new_id, now_iso
-from chalicelib.ledger import codec
+from chalicelib.ledger import codec, freezes
 from chalicelib.ledger.accounts import (
     MAX_AMOUNT,
     MAX_BALANCE,
@@ -60,6 +61,7 @@ ENTRY_TYPES = frozenset(
         "transfer",
         "order",
         "payout",
+        "freeze",  # no coins move: freeze reasons added or lifted (operators)
     }
 )
 
@@ -99,15 +101,23 @@ class SideWrite:
 
 @dataclass(frozen=True)
 class WalletChange:
-    """Changes to a wallet that are not coins: debt owed, and the freeze flag.
+    """Changes to a wallet that are not coins: debt owed, and freeze reasons.
 
     ``debt`` counts coins a user owes after a refund or lost dispute took back
     more than the wallet held; it sits outside the zero-sum buckets (nothing
     stands behind it) but is journalled like them (``d_debt`` on entries).
+    ``freeze`` adds reasons and ``unfreeze`` lifts them (``ledger/freezes.py``):
+    a caller lifts only what it names, so no actor lifts another's freeze. A
+    change that pays debt (``debt < 0``) lifts ``debt`` only if none is left.
     """
 
     debt: int = 0
-    frozen: Optional[bool] = None
+    freeze: FrozenSet[str] = frozenset()
+    unfreeze: FrozenSet[str] = frozenset()
+
+    @property
+    def touches_freeze(self) -> bool:
+        return bool(self.freeze or self.unfreeze)
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,7 @@ class Balances:
     seq: int
     frozen: bool
     debt: int = 0
+    freeze_reasons: Tuple[str, ...] = ()  # sorted; frozen iff non-empty
 
     def as_dict(self) -> Dict[str, int]:
         return {"available": self.available, "held": self.held, "earnings": self.earnings}
@@ -130,6 +141,10 @@ class Posted:
     op_id: str
     created_at: str
     balances: Dict[str, Balances]  # user account key -> state after
+    before: Dict[str, Balances] = field(default_factory=dict)  # user account key -> state read
+
+    def user_before(self, user_id: str) -> Balances:
+        return self.before[f"u:{user_id}"]
 
     def user(self, user_id: str) -> Balances:
         return self.balances[f"u:{user_id}"]
@@ -151,8 +166,16 @@ class _Wallet:
     earnings: int = 0
     version: int = 0
     seq: int = 0
-    frozen: bool = False
+    reasons: FrozenSet[str] = frozenset()
     debt: int = 0
+
+    @property
+    def frozen(self) -> bool:
+        return bool(self.reasons)
+
+    def balances(self) -> Balances:
+        return Balances(self.available, self.held, self.earnings, self.seq, self.frozen, self.debt,
+                        freezes.ordered(self.reasons))
 
 
 @dataclass
@@ -186,35 +209,47 @@ def post(
     allow_frozen: bool = False,
     wallet_changes: Optional[Mapping[str, WalletChange]] = None,
     side_writes: Union[Sequence[SideWrite], Callable[[Posted], Sequence[SideWrite]]] = (),
+    request_key: Optional[str] = None,
 ) -> Outcome:
     """Apply ``legs`` once under idempotency ``key`` (namespaced, e.g. ``api:<k>``).
 
+    ``request_key``: the caller's Idempotency-Key (``api:<k>``) when ``key`` is
+    the operation's own (a hold's ``hold-resolve:<id>``). The key is then bound
+    to this operation too, by a record under it written in the same transaction
+    with the same fingerprint: a key belongs to one request, whatever the route.
+
     Raises InsufficientFundsError, AccountFrozenError, UserNotFoundError (a debit
-    from a wallet that never existed), BalanceLimitError, IdempotencyKeyReusedError,
-    the ``on_conflict`` error of a failed side write, or ContentionError when the
+    from, or a freeze of, a wallet that never existed), BalanceLimitError,
+    NoDebtError (paying more debt than is left),
+    IdempotencyKeyReusedError (``ledger_key`` says which key), the
+    ``on_conflict`` error of a failed side write, or ContentionError when the
     retry budget (``COINS_LEDGER_RETRY_SECONDS``) runs out.
     """
     if type not in ENTRY_TYPES:
         raise ValueError(f"unknown entry type {type!r}")
     plan = _plan(legs, wallet_changes or {})
     op_key = f"{economy}#{key}"
+    claim_key = f"{economy}#{request_key}" if request_key and request_key != key else None
     settings = get_settings()
     deadline = time.monotonic() + settings.ledger_retry_seconds
     attempt = 0
     while True:
         attempt += 1
-        wallets, existing = _read(economy, list(plan.users), op_key)
+        wallets, existing, claim = _read(economy, list(plan.users), op_key, claim_key)
+        # The caller's key first: used by another request, it is refused as such.
+        if claim is not None:
+            return _replay(claim, request_fingerprint, request_key)
         if existing is not None:
-            return _replay(existing, request_fingerprint)
+            return _replay(existing, request_fingerprint, key)
         op_id = new_id("op_")
         created_at = now_iso()
         after = _check(plan, wallets, allow_frozen)
-        posted = Posted(op_id, created_at, after)
+        posted = Posted(op_id, created_at, after, {k: wallets[k].balances() for k in after})
         result = respond(posted)
         sides = list(side_writes(posted) if callable(side_writes) else side_writes)
         items, op_index, side_start = _items(
             economy, op_key, op_id, created_at, request_fingerprint, type, plan, wallets, after,
-            reason, ref, meta, result, status_code, sides, settings.system_shards,
+            reason, ref, meta, result, status_code, sides, settings.system_shards, claim_key,
         )
         try:
             get_client().transact_write_items(
@@ -225,7 +260,8 @@ def post(
             code = _error_code(exc)
             if code == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons", [])  # type: ignore[attr-defined]
-                outcome = _resolve_cancel(reasons, op_index, side_start, sides, request_fingerprint)
+                outcome = _resolve_cancel(reasons, op_index, side_start, sides, request_fingerprint,
+                                          (key, request_key))
                 if outcome is not None:
                     return outcome
             elif code not in _RETRYABLE_ERRORS:
@@ -264,16 +300,22 @@ def _plan(legs: Sequence[Leg], wallet_changes: Mapping[str, WalletChange]) -> _P
         key = f"u:{user_id}"
         if not isinstance(change.debt, int) or isinstance(change.debt, bool) or abs(change.debt) > MAX_AMOUNT:
             raise ValueError(f"bad debt change {change.debt!r}")
+        bad = [r for r in change.freeze | change.unfreeze if not freezes.valid(r)]
+        if bad or change.freeze & change.unfreeze:
+            raise ValueError(f"bad freeze reasons {sorted(bad) or sorted(change.freeze & change.unfreeze)!r}")
         plan.users.setdefault(key, {b: 0 for b in USER_BUCKETS})
         plan.changes[key] = change
     return plan
 
 
-def _read(economy: str, user_keys: List[str], op_key: str) -> Tuple[Dict[str, _Wallet], Optional[dict]]:
-    """One consistent BatchGetItem for the wallets and the operation record."""
+def _read(
+    economy: str, user_keys: List[str], op_key: str, claim_key: Optional[str]
+) -> Tuple[Dict[str, _Wallet], Optional[dict], Optional[dict]]:
+    """One consistent BatchGetItem for the wallets, the operation record and the caller's key record."""
     accounts, operations = table_name("accounts"), table_name("operations")
+    op_keys = [op_key] + ([claim_key] if claim_key else [])
     request: Dict[str, Any] = {
-        operations: {"Keys": [{"op_key": {"S": op_key}}], "ConsistentRead": True},
+        operations: {"Keys": [{"op_key": {"S": k}} for k in op_keys], "ConsistentRead": True},
     }
     if user_keys:
         request[accounts] = {
@@ -308,11 +350,11 @@ def _read(economy: str, user_keys: List[str], op_key: str) -> Tuple[Dict[str, _W
             earnings=item.get("earnings", 0),
             version=item.get("version", 0),
             seq=item.get("seq", 0),
-            frozen=bool(item.get("frozen", False)),
+            reasons=freezes.stored(item),
             debt=item.get("debt", 0),
         )
-    existing = codec.decode_item(found[operations][0]) if found[operations] else None
-    return wallets, existing
+    records = {r["op_key"]: r for r in (codec.decode_item(raw) for raw in found[operations])}
+    return wallets, records.get(op_key), records.get(claim_key) if claim_key else None
 
 
 def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict[str, Balances]:
@@ -325,10 +367,17 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
         if wallet.frozen and not allow_frozen and deltas["available"] < 0:
             raise errors.AccountFrozenError(user_id=user_id)
         change = plan.changes.get(key, WalletChange())
+        if not wallet.exists and change.touches_freeze:
+            raise errors.UserNotFoundError(user_id=user_id)
         debt = wallet.debt + change.debt
-        if debt < 0:
-            raise ValueError(f"debt of {user_id} would go negative")
-        frozen = wallet.frozen if change.frozen is None else change.frozen
+        if debt < 0:  # another payment settled it since the caller looked
+            raise errors.NoDebtError("The debt was settled meanwhile.", user_id=user_id, debt=wallet.debt)
+        unfreeze = change.unfreeze
+        if change.debt < 0 < debt:
+            # A payment lifts the debt freeze only if it clears the debt as read here, under the
+            # version: a clawback that added debt since the caller looked keeps the wallet frozen.
+            unfreeze = unfreeze - {freezes.DEBT}
+        reasons = freezes.ordered((wallet.reasons - unfreeze) | change.freeze)
         values = {b: getattr(wallet, b) + deltas[b] for b in USER_BUCKETS}
         for bucket, value in values.items():
             if value < 0:
@@ -337,7 +386,8 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
                 )
             if value > MAX_BALANCE:
                 raise errors.BalanceLimitError(user_id=user_id, bucket=bucket, max_balance=MAX_BALANCE)
-        after[key] = Balances(values["available"], values["held"], values["earnings"], wallet.seq + 1, frozen, debt)
+        after[key] = Balances(values["available"], values["held"], values["earnings"], wallet.seq + 1,
+                              bool(reasons), debt, reasons)
     return after
 
 
@@ -358,6 +408,7 @@ def _items(
     status_code: int,
     side_writes: Sequence[SideWrite],
     shards: int,
+    claim_key: Optional[str] = None,
 ) -> Tuple[List[dict], int, int]:
     accounts, entries = table_name("accounts"), table_name("entries")
     items: List[dict] = []
@@ -370,6 +421,11 @@ def _items(
             condition, cond_values = "#v = :seen", {":seen": {"N": str(wallet.version)}}
         else:
             condition, cond_values = "attribute_not_exists(#v)", {}
+        # Reasons are stored only while there are some: an unfrozen wallet's item (and a
+        # spend's write) stays as it was before reasons existed.
+        reason_values = {":fr": codec.encode(list(state.freeze_reasons))} if state.freeze_reasons else {}
+        reasons_expr = ", freeze_reasons = :fr" if state.freeze_reasons else (
+            " REMOVE freeze_reasons" if wallet.reasons else "")
         items.append(
             {
                 "Update": {
@@ -378,6 +434,7 @@ def _items(
                     "UpdateExpression": (
                         "SET available = :a, held = :h, earnings = :e, #v = :nv, seq = :seq, debt = :debt, "
                         "frozen = :frozen, updated_at = :t, kind = :kind, created_at = if_not_exists(created_at, :t)"
+                        f"{reasons_expr}"
                     ),
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#v": "version"},
@@ -392,6 +449,7 @@ def _items(
                         ":t": {"S": created_at},
                         ":kind": {"S": "user"},
                         **cond_values,
+                        **reason_values,
                     },
                 }
             }
@@ -405,7 +463,7 @@ def _items(
             "held_after": state.held,
             "earnings_after": state.earnings,
             **{f"d_{b}": d for b, d in deltas.items() if d},
-            **_debt_fields(plan.changes.get(key), state),
+            **_wallet_change_fields(plan.changes.get(key), state),
             **common,
         }
         items.append(_put_new(entries, entry, "account_key"))
@@ -449,6 +507,12 @@ def _items(
     put_op = _put_new(table_name("operations"), op, "op_key")
     put_op["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     items.append(put_op)
+    if claim_key:
+        # The caller's key, bound to this operation: no legs (the operation record has them).
+        claim = {**op, "op_key": claim_key, "legs": "{}", "alias_of": op_key}
+        put_claim = _put_new(table_name("operations"), claim, "op_key")
+        put_claim["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        items.append(put_claim)
     side_start = len(items)
     for side in side_writes:
         body = next(iter(side.item.values()))
@@ -458,14 +522,16 @@ def _items(
     return items, op_index, side_start
 
 
-def _debt_fields(change: Optional[WalletChange], state: Balances) -> Dict[str, Any]:
+def _wallet_change_fields(change: Optional[WalletChange], state: Balances) -> Dict[str, Any]:
+    """Debt and freeze reasons on a user entry: while there are any, and on the entry that changed them."""
     fields: Dict[str, Any] = {}
     if change is not None and change.debt:
         fields["d_debt"] = change.debt
     if state.debt or fields:
         fields["debt_after"] = state.debt
-    if change is not None and change.frozen is not None:
-        fields["frozen_after"] = change.frozen
+    if state.freeze_reasons or (change is not None and change.touches_freeze):
+        fields["frozen_after"] = state.frozen
+        fields["freeze_reasons_after"] = list(state.freeze_reasons)
     return fields
 
 
@@ -486,14 +552,20 @@ def _resolve_cancel(
     side_start: int,
     side_writes: Sequence[SideWrite],
     request_fingerprint: str,
+    keys: Tuple[str, Optional[str]],
 ) -> Optional[Outcome]:
-    """Turn cancellation reasons into an answer, or None to retry."""
+    """Turn cancellation reasons into an answer, or None to retry.
+
+    ``keys``: the operation's key and the caller's (its record, when written,
+    sits right after the operation record, before the side writes).
+    """
     codes = [r.get("Code", "None") for r in reasons]
-    if len(codes) > op_index and codes[op_index] == "ConditionalCheckFailed":
-        old = reasons[op_index].get("Item")
-        if old:
-            return _replay(codec.decode_item(old), request_fingerprint)
-        return None  # re-read finds the record and replays it
+    for index, key in ((op_index, keys[0]), (op_index + 1, keys[1])):
+        if index < side_start and len(codes) > index and codes[index] == "ConditionalCheckFailed":
+            old = reasons[index].get("Item")
+            if old:
+                return _replay(codec.decode_item(old), request_fingerprint, key)
+            return None  # re-read finds the record and replays it
     for offset, side in enumerate(side_writes):
         index = side_start + offset
         if len(codes) > index and codes[index] == "ConditionalCheckFailed":
@@ -508,9 +580,9 @@ def _resolve_cancel(
     return None  # a wallet moved under us, or DynamoDB saw a conflict: retry
 
 
-def _replay(op: Mapping[str, Any], request_fingerprint: str) -> Outcome:
+def _replay(op: Mapping[str, Any], request_fingerprint: str, key: Optional[str] = None) -> Outcome:
     if op["fingerprint"] != request_fingerprint:
-        raise errors.IdempotencyKeyReusedError()
+        raise errors.IdempotencyKeyReusedError(ledger_key=key)
     return Outcome(json.loads(op["result"]), int(op.get("status_code", 200)), True, op["op_id"])
 
 

@@ -1,13 +1,16 @@
-"""Reading wallets and freezing them: the ledger owns the accounts table."""
+"""Reading wallets: the ledger owns the accounts table.
+
+Freezing and unfreezing are ledger operations like any other (``post()`` with a
+``WalletChange``; see ``ledger/freezes.py``), so this module only reads.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from chalicelib import errors
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ids import now_iso
-from chalicelib.ledger import codec
+from chalicelib.ledger import codec, freezes
 from chalicelib.ledger.accounts import AccountRef, shard_key, user
 
 
@@ -23,6 +26,7 @@ class Wallet:
     debt: int
     created_at: Optional[str]
     updated_at: Optional[str]
+    freeze_reasons: Tuple[str, ...] = ()  # sorted; ``frozen`` iff non-empty
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -32,6 +36,7 @@ class Wallet:
             "earnings": self.earnings,
             "total": self.available + self.held + self.earnings,
             "frozen": self.frozen,
+            "freeze_reasons": list(self.freeze_reasons),
             "debt": self.debt,
             "seq": self.seq,
             "created_at": self.created_at,
@@ -40,17 +45,19 @@ class Wallet:
 
 
 def _wallet(user_id: str, item: Dict[str, Any]) -> Wallet:
+    reasons = freezes.ordered(freezes.stored(item))
     return Wallet(
         user_id=user_id,
         available=item.get("available", 0),
         held=item.get("held", 0),
         earnings=item.get("earnings", 0),
-        frozen=bool(item.get("frozen", False)),
+        frozen=bool(reasons),
         seq=item.get("seq", 0),
         version=item.get("version", 0),
         debt=item.get("debt", 0),
         created_at=item.get("created_at"),
         updated_at=item.get("updated_at"),
+        freeze_reasons=reasons,
     )
 
 
@@ -87,50 +94,3 @@ def system_balance(economy: str, ref: AccountRef) -> int:
         if "LastEvaluatedKey" not in page:
             return total
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def set_frozen(
-    economy: str,
-    user_id: str,
-    frozen: bool,
-    *,
-    audit: Optional[Callable[[Wallet, Wallet], Dict[str, Any]]] = None,
-) -> Tuple[Wallet, Wallet]:
-    """Freeze or unfreeze a wallet, with ``audit(before, after)``'s row in the same transaction.
-
-    Bumps ``version`` so a spend that read the old state retries and sees the
-    freeze. Already in that state: nothing is written. Returns (before, after).
-    Raises UserNotFoundError.
-    """
-    client = get_client()
-    for _ in range(50):
-        before = get_wallet(economy, user_id)
-        if before.frozen == frozen:
-            return before, before
-        now = now_iso()
-        after = Wallet(**{**before.__dict__, "frozen": frozen, "version": before.version + 1, "updated_at": now})
-        items: List[dict] = [
-            {
-                "Update": {
-                    "TableName": table_name("accounts"),
-                    "Key": {"economy": {"S": economy}, "account": {"S": user(user_id).key}},
-                    "UpdateExpression": "SET frozen = :f, #v = :nv, updated_at = :t",
-                    "ConditionExpression": "#v = :seen",
-                    "ExpressionAttributeNames": {"#v": "version"},
-                    "ExpressionAttributeValues": {
-                        ":f": {"BOOL": frozen},
-                        ":nv": {"N": str(before.version + 1)},
-                        ":seen": {"N": str(before.version)},
-                        ":t": {"S": now},
-                    },
-                }
-            }
-        ]
-        if audit is not None:
-            items.append(audit(before, after))
-        try:
-            client.transact_write_items(TransactItems=items)
-        except client.exceptions.TransactionCanceledException:
-            continue
-        return before, after
-    raise errors.ContentionError(user_id=user_id)

@@ -6,7 +6,8 @@
   made before the checkpoint (the *anchor*, verified by an earlier run), then
   the chain forward from it: seq +1 each time, each ``*_after`` (and
   ``debt_after``) the previous plus the entry's deltas, the last equal to the
-  wallet. Reads what changed, not the whole history.
+  wallet (and its ``freeze_reasons_after`` the wallet's freeze reasons). Reads
+  what changed, not the whole history.
 * A system shard (no seq, no ``*_after``): the sum of its entries equals its
   balance. Incremental runs add the entries after the shard's checkpoint
   (``{"sk", "sum"}``: the last operation id folded in and the running sum
@@ -29,7 +30,7 @@ from chalicelib.db.engine import get_client, table_name
 from chalicelib.journal import query_all, shard_entries
 from chalicelib.ledger import codec
 from chalicelib.ledger.accounts import USER_BUCKETS, entry_partition
-from chalicelib.ledger.invariants import check_account
+from chalicelib.ledger.invariants import check_account, freeze_problems
 
 ATTEMPTS = 4
 
@@ -142,6 +143,7 @@ def _user_tail(economy: str, account: Dict[str, Any], anchor_before: str) -> Acc
     if account.get("seq", 0) != prev.get("seq", 0):
         problems.append({"type": "seq_mismatch", "account": key, "wallet_seq": account.get("seq", 0),
                          "entries": prev.get("seq", 0)})
+    problems.extend(freeze_problems(key, account, prev))
     return AccountResult(key, problems, len(tail) + (anchor is not None))
 
 

@@ -6,7 +6,7 @@ from chalice import Blueprint
 from chalicelib import keys
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
-from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting
+from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting, UnfreezeBody
 from chalicelib.routes.wallets import replay_headers
 
 bp = Blueprint(__name__)
@@ -25,23 +25,26 @@ def adjust(call: Call, user_id: str) -> Reply:
     return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
 
 
-def _freeze(call: Call, user_id: str, frozen: bool) -> Reply:
-    from chalicelib.admin import freeze
-
-    path_param("user_id", user_id, valid_user_id)
-    return Reply(freeze(call.principal.economy, user_id, frozen, call.body.reason, call.principal.actor))
-
-
-@endpoint(bp, "/v1/admin/users/{user_id}/freeze", "POST", summary="Freeze a wallet: it can no longer send coins.",
+@endpoint(bp, "/v1/admin/users/{user_id}/freeze", "POST",
+          summary="Freeze a wallet (reason `operator`): it can no longer send coins.",
           scope="admin", body=FreezeBody, response=FreezeResult, tags=["admin"], error_statuses=[400, 401, 403, 404])
 def freeze(call: Call, user_id: str) -> Reply:
-    return _freeze(call, user_id, True)
+    from chalicelib.admin import freeze as do_freeze
+
+    path_param("user_id", user_id, valid_user_id)
+    return Reply(do_freeze(call.principal.economy, user_id, call.body.reason, call.principal.actor))
 
 
-@endpoint(bp, "/v1/admin/users/{user_id}/unfreeze", "POST", summary="Unfreeze a wallet.",
-          scope="admin", body=FreezeBody, response=FreezeResult, tags=["admin"], error_statuses=[400, 401, 403, 404])
+@endpoint(bp, "/v1/admin/users/{user_id}/unfreeze", "POST",
+          summary="Lift the operators' freeze, and the other reasons named in `lift`; others stay.",
+          scope="admin", body=UnfreezeBody, response=FreezeResult, tags=["admin"],
+          error_statuses=[400, 401, 403, 404])
 def unfreeze(call: Call, user_id: str) -> Reply:
-    return _freeze(call, user_id, False)
+    from chalicelib.admin import unfreeze as do_unfreeze
+
+    path_param("user_id", user_id, valid_user_id)
+    b = call.body
+    return Reply(do_unfreeze(call.principal.economy, user_id, b.reason, call.principal.actor, b.lift))
 
 
 @endpoint(bp, "/v1/admin/audit", "GET", summary="The audit trail, newest first.", scope="admin",

@@ -9,6 +9,7 @@ from pydantic import (
 )
 
 from chalicelib.ledger.accounts import MAX_AMOUNT
+from chalicelib.ledger.freezes import NAME_PATTERN
 from chalicelib.pack_limits import MAX_PRICE_AMOUNT, price_problems
 
 Amount = StrictInt
@@ -55,6 +56,13 @@ class FreezeBody(_Body):
     reason: Reason = Field(min_length=1, max_length=500)
 
 
+class UnfreezeBody(FreezeBody):
+    lift: List[Annotated[StrictStr, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, max_length=10,
+        description="Other freeze reasons to lift with the operator's own: a kind (`dispute_lost`, `debt`, "
+                    "`dispute`) or one reason (`dispute_lost:<purchase_id>`). Unnamed reasons stay.")
+
+
 class Balance(BaseModel):
     available: int
     held: int
@@ -68,6 +76,9 @@ class Wallet(BaseModel):
     earnings: int
     total: int
     frozen: bool
+    freeze_reasons: List[str] = Field(
+        description="Why it is frozen (frozen iff non-empty): operator, debt, dispute:<purchase_id>, "
+                    "dispute_lost:<purchase_id>.")
     debt: int = Field(description="Coins owed after a refund or lost dispute took back more than the wallet held.")
     seq: int
     created_at: Optional[str]
@@ -133,7 +144,8 @@ class PackList(BaseModel):
 
 class FreezeResult(BaseModel):
     user_id: str
-    frozen: bool
+    frozen: bool = Field(description="Still true after an unfreeze while other reasons remain.")
+    freeze_reasons: List[str]
     changed: bool
     reason: str
 
@@ -243,4 +255,5 @@ class SettleDebtResult(BaseModel):
     paid: int
     debt: int
     frozen: bool
+    freeze_reasons: List[str]
     balance: Balance

@@ -19,7 +19,8 @@ def _valid_id(value: str) -> bool:
 
 
 @endpoint(bp, "/v1/checkout", "POST", summary="Start buying a coin pack: a pending purchase and its checkout page.",
-          scope="write", body=CheckoutBody, response=Checkout, status=201, tags=["purchases"],
+          scope="write", body=CheckoutBody, response=Checkout, status=201, idempotency="optional",
+          tags=["purchases"],
           error_statuses=[400, 401, 403, 404, 409, 422, 503])
 def checkout(call: Call) -> Reply:
     from chalicelib.purchases import create_checkout

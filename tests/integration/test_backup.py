@@ -45,6 +45,31 @@ def test_export_restore_reconcile_gives_the_same_books_and_no_discrepancies(econ
     assert statement == economy.api.get("/v1/users/alice/transactions?limit=100").body["items"]
 
 
+def test_freeze_reasons_survive_export_and_restore(economy, tmp_path) -> None:
+    from tests import purchase_helpers as ph
+
+    oh.busy(economy)
+    purchase = oh.buy(economy, "erin")
+    oh.pay(economy, purchase)
+    assert ph.deliver(economy.api, ph.dispute(purchase)).status == 200
+    assert economy.api.post("/v1/admin/users/erin/freeze", {"reason": "review"}).status == 200
+    expected = ["dispute:" + purchase["purchase_id"], "operator"]
+    assert economy.api.get("/v1/users/erin/wallet").body["freeze_reasons"] == expected
+    path = export(economy.id, tmp_path)
+    prefix = fresh_prefix()
+    backup.restore_economy(path, prefix)
+    with backup.using_table_prefix(prefix):
+        restored = economy.api.get("/v1/users/erin/wallet").body
+        report = oh.run("reconcile", economy=economy.id, full=True)
+        # The restored books go on: the won dispute lifts its own hold there, not the operators' freeze.
+        assert ph.deliver(economy.api, ph.dispute(purchase, closed="won")).status == 200
+        after_won = economy.api.get("/v1/users/erin/wallet").body
+    assert (restored["frozen"], restored["freeze_reasons"]) == (True, expected)
+    assert report["discrepancies"] == []
+    assert (after_won["frozen"], after_won["freeze_reasons"], after_won["available"]) == (True, ["operator"], 100)
+    assert economy.api.get("/v1/users/erin/wallet").body["freeze_reasons"] == expected  # the original is untouched
+
+
 def test_restoring_again_writes_nothing_and_never_overwrites(economy, tmp_path) -> None:
     from chalicelib.db.engine import get_client, table_name
 

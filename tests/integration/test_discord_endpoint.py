@@ -295,7 +295,7 @@ def test_give_more_than_you_have_or_from_a_frozen_wallet_is_refused_at_confirm(d
     ok, _ = custom_ids(give(alice, bob.user_id, 11))
     assert "does not hold enough" in embed_text(alice.click(ok))
     ok, _ = custom_ids(give(alice, bob.user_id, 5))
-    admin.freeze(discord.economy.id, alice.user_id, True, "review", "test")
+    admin.freeze(discord.economy.id, alice.user_id, "review", "test")
     assert "frozen" in embed_text(alice.click(ok))
     assert get_wallet(discord.economy.id, alice.user_id).available == 10
     discord.economy.check()
@@ -335,6 +335,40 @@ def test_admin_adjust_asks_for_a_reason_then_credits_once_and_audits(discord) ->
     discord.economy.check()
 
 
+def test_discord_unfreeze_lifts_a_lost_disputes_review_only_when_the_operator_names_it(discord) -> None:
+    import uuid
+
+    from chalicelib import ledger
+    from chalicelib.ledger import WalletChange
+
+    admin, target = discord.admin(), discord.player()
+    discord.economy.credit(target.user_id, 40)
+    review = "dispute_lost:pur_TEST"
+    ledger.post(  # what a lost chargeback leaves (purchases.py), through the same door
+        discord.economy.id, f"test:{uuid.uuid4().hex}", ledger.fingerprint("test-lost", target.user_id), "dispute",
+        [], respond=lambda p: {}, allow_frozen=True,
+        wallet_changes={target.user_id: WalletChange(freeze=frozenset({review}))})
+    modal = admin.command("coins-admin", {"user": target.user_id}, sub="unfreeze")
+    inputs = [row["components"][0] for row in modal.body["data"]["components"]]
+    assert [(i["custom_id"], i["required"]) for i in inputs] == [("reason", True), ("lift", False)]
+    plain = admin.submit(modal.body["data"]["custom_id"], {"reason": "looked at it"})
+    assert "still frozen" in embed_text(plain).lower() and review in embed_text(plain)
+    assert get_wallet(discord.economy.id, target.user_id).freeze_reasons == (review,)
+    bad = admin.command("coins-admin", {"user": target.user_id}, sub="unfreeze")
+    refused = admin.submit(bad.body["data"]["custom_id"], {"reason": "x", "lift": "everything"})
+    assert_ephemeral(refused)
+    assert get_wallet(discord.economy.id, target.user_id).freeze_reasons == (review,)
+    named = admin.command("coins-admin", {"user": target.user_id}, sub="unfreeze")
+    done = admin.submit(named.body["data"]["custom_id"], {"reason": "chargeback reviewed", "lift": "dispute_lost"})
+    assert "unfrozen" in embed_text(done).lower()
+    assert get_wallet(discord.economy.id, target.user_id).freeze_reasons == ()
+    rows = list_audit(discord.economy.id, target=f"user:{target.user_id}")
+    assert rows[0]["action"] == "wallet.unfreeze" and rows[0]["actor"] == f"discord:{admin.user_id}"
+    assert (rows[0]["before"], rows[0]["after"]) == ({"frozen": True, "freeze_reasons": [review]},
+                                                     {"frozen": False, "freeze_reasons": []})
+    discord.economy.check()
+
+
 def test_mapped_operator_may_freeze_but_not_adjust(discord) -> None:
     from chalicelib.guilds import set_role
 
@@ -350,7 +384,8 @@ def test_mapped_operator_may_freeze_but_not_adjust(discord) -> None:
     assert "frozen" in embed_text(done)
     assert get_wallet(discord.economy.id, target.user_id).frozen
     rows = list_audit(discord.economy.id, target=f"user:{target.user_id}")
-    assert rows[0]["action"] == "wallet.freeze" and rows[0]["before"] == {"frozen": False}
+    assert rows[0]["action"] == "wallet.freeze" and rows[0]["before"] == {"frozen": False, "freeze_reasons": []}
+    assert rows[0]["after"] == {"frozen": True, "freeze_reasons": ["operator"]}
     unfreeze = op.command("coins-admin", {"user": target.user_id}, sub="unfreeze")
     op.submit(unfreeze.body["data"]["custom_id"], {"reason": "cleared"})
     assert not get_wallet(discord.economy.id, target.user_id).frozen

@@ -10,10 +10,10 @@ import pytest
 
 from chalicelib import errors, ledger
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger import Leg, SideWrite
+from chalicelib.ledger import Leg, SideWrite, WalletChange
 from chalicelib.ledger.history import list_entries
 from chalicelib.ledger.invariants import check_economy
-from chalicelib.ledger.wallets import find_wallet, get_wallet, set_frozen, system_balance
+from chalicelib.ledger.wallets import find_wallet, get_wallet, system_balance
 from tests.conftest import new_economy_id
 
 pytestmark = pytest.mark.integration
@@ -97,14 +97,70 @@ def test_debit_from_a_wallet_that_never_existed_is_user_not_found(eco: str) -> N
     assert find_wallet(eco, "ghost") is None
 
 
+def _freeze(economy: str, user_id: str, add: tuple = (), remove: tuple = ()):
+    return ledger.post(
+        economy, f"test:{uuid.uuid4().hex}", ledger.fingerprint("freeze", user_id, add, remove), "freeze", [],
+        respond=lambda p: {"reasons": list(p.user(user_id).freeze_reasons)}, allow_frozen=True,
+        wallet_changes={user_id: WalletChange(freeze=frozenset(add), unfreeze=frozenset(remove))},
+    )
+
+
 def test_frozen_wallet_cannot_send_but_operators_can_credit_it(eco: str) -> None:
     _credit(eco, "alice", 100)
-    set_frozen(eco, "alice", True)
+    _freeze(eco, "alice", add=("operator",))
     with pytest.raises(errors.AccountFrozenError):
         _spend(eco, "alice", 1, "k")
     _credit(eco, "alice", 5)
-    set_frozen(eco, "alice", False)
+    _freeze(eco, "alice", remove=("operator",))
     assert _spend(eco, "alice", 105, "k").result["available"] == 0
+    assert check_economy(eco).ok
+
+
+def test_a_wallet_stays_frozen_until_every_reason_is_lifted_each_journalled(eco: str) -> None:
+    _credit(eco, "alice", 100)
+    assert _freeze(eco, "alice", add=("operator",)).result == {"reasons": ["operator"]}
+    assert _freeze(eco, "alice", add=("dispute:pur_1",)).result == {"reasons": ["dispute:pur_1", "operator"]}
+    assert _freeze(eco, "alice", remove=("dispute:pur_1",)).result == {"reasons": ["operator"]}
+    with pytest.raises(errors.AccountFrozenError):
+        _spend(eco, "alice", 1, "k")
+    wallet = get_wallet(eco, "alice")
+    assert (wallet.frozen, wallet.freeze_reasons, wallet.seq) == (True, ("operator",), 4)
+    entries = list_entries(eco, "alice", 10, None)[0]
+    assert [e["type"] for e in entries] == ["freeze", "freeze", "freeze", "adjust"]
+    _freeze(eco, "alice", remove=("operator",))
+    assert get_wallet(eco, "alice").freeze_reasons == ()
+    assert _spend(eco, "alice", 100, "k").result["available"] == 0
+    assert check_economy(eco).ok
+
+
+def test_freezing_a_wallet_that_never_existed_is_user_not_found(eco: str) -> None:
+    with pytest.raises(errors.UserNotFoundError):
+        _freeze(eco, "ghost", add=("operator",))
+    assert find_wallet(eco, "ghost") is None
+
+
+@pytest.mark.parametrize("add,remove", [(("frozen",), ()), (("operator",), ("operator",)), ((), ("dispute:a b",))])
+def test_bad_freeze_reasons_are_refused_before_anything_is_read(eco: str, add: tuple, remove: tuple) -> None:
+    _credit(eco, "alice", 1)
+    with pytest.raises(ValueError):
+        _freeze(eco, "alice", add=add, remove=remove)
+    assert get_wallet(eco, "alice").seq == 1
+
+
+def test_a_wallet_stored_frozen_before_reasons_existed_reads_as_operator_frozen(eco: str) -> None:
+    _credit(eco, "alice", 10)
+    get_client().update_item(  # what set_frozen wrote before reasons existed: the bare flag
+        TableName=table_name("accounts"), Key={"economy": {"S": eco}, "account": {"S": "u:alice"}},
+        UpdateExpression="SET frozen = :t", ExpressionAttributeValues={":t": {"BOOL": True}},
+    )
+    assert get_wallet(eco, "alice").freeze_reasons == ("operator",)
+    with pytest.raises(errors.AccountFrozenError):
+        _spend(eco, "alice", 1, "k")
+    # Lifting what the flag never meant (a debt, a dispute) does not thaw it.
+    _freeze(eco, "alice", remove=("debt", "dispute:pur_1"))
+    assert get_wallet(eco, "alice").freeze_reasons == ("operator",)
+    _credit(eco, "alice", 5)  # any later write stores the reason it reads as
+    assert get_wallet(eco, "alice").freeze_reasons == ("operator",)
     assert check_economy(eco).ok
 
 

@@ -102,6 +102,28 @@ def test_a_tampered_entry_is_found_on_the_full_run(economy) -> None:
     assert {d["type"] for d in report["discrepancies"]} >= {"ledger_mismatch", "balance_after_mismatch"}
 
 
+@pytest.mark.parametrize("mode", ["incremental", "full"])
+def test_freeze_reasons_changed_behind_the_ledger_are_found(economy, mode) -> None:
+    from chalicelib.db.engine import get_client, table_name
+    from chalicelib.ids import now_iso
+
+    oh.busy(economy)
+    assert economy.api.post("/v1/admin/users/bob/freeze", {"reason": "review"}).status == 200
+    clean = oh.run("reconcile", economy=economy.id)
+    assert clean["discrepancies"] == []
+    # A console edit lifts bob's freeze without a ledger entry (updated_at moves, as an edit tool would).
+    get_client().update_item(
+        TableName=table_name("accounts"), Key={"economy": {"S": economy.id}, "account": {"S": "u:bob"}},
+        UpdateExpression="SET frozen = :f, updated_at = :t REMOVE freeze_reasons",
+        ExpressionAttributeValues={":f": {"BOOL": False}, ":t": {"S": now_iso()}})
+    report = oh.run("reconcile", economy=economy.id, full=(mode == "full"))
+    assert report["economies"][0]["mode"] == mode
+    seq = economy.api.get("/v1/users/bob/wallet").body["seq"]
+    assert report["discrepancies"] == [{"type": "freeze_mismatch", "account": "u:bob", "frozen": False,
+                                        "freeze_reasons": [], "entry_seq": seq, "entry_reasons": ["operator"],
+                                        "economy": economy.id}]
+
+
 def test_a_negative_user_bucket_is_reported(economy) -> None:
     economy.credit("alice", 5)
     oh.tamper(economy.id, "u:alice", "held", -2)
