@@ -64,6 +64,10 @@ class _Raced(Exception):
     """Another delivery moved this purchase first; re-read and carry on."""
 
 
+class _KeyTaken(Exception):
+    """The retry's Idempotency-Key was claimed by another request while we worked: look at who took it."""
+
+
 class _Refusal(Exception):
     """A step that cannot be taken until an operator fixes something: ``reason`` is a stable code."""
 
@@ -78,6 +82,7 @@ class _Retry:
 
     key_fp: str
     request_fp: str
+    key: str  # the namespaced Idempotency-Key (``api:<k>``), claimed in the retry's own transaction
     actor: str
     reason: str
     before: Dict[str, Any]
@@ -581,12 +586,16 @@ def _hold_for_review(p: Any, step: str, refusal: _Refusal, retry: Optional[_Retr
                                  reason=retry.reason, before=retry.before,
                                  after={"status": "needs_review", "review_step": step,
                                         "review_reason": refusal.reason}))
+        items.append(claims.claim_write(p.economy, retry.key, retry.request_fp, "purchase-retry",
+                                        {"purchase_id": p.purchase_id}, status_code=200))
     try:
         get_client().transact_write_items(TransactItems=items)
     except Exception as exc:
         reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
         if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
             raise _Raced() from None
+        if retry is not None and reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
+            raise _KeyTaken() from None
         raise
     _alert("purchase_needs_review",
            f"purchase {p.purchase_id} needs review: step {step} refused ({refusal.reason}): {refusal.detail}",
@@ -608,6 +617,9 @@ def _post_step(p: Any, updates: Dict[str, Any], retry: Optional[_Retry], step: s
             writes.append(SideWrite(audit_write(
                 p.economy, retry.actor, "purchase.retry", keys.join("purchase", p.purchase_id), reason=retry.reason,
                 before=retry.before, after={"step": step, "transaction_id": posted.op_id})))
+            writes.append(SideWrite(claims.claim_write(p.economy, retry.key, retry.request_fp, "purchase-retry",
+                                                       {"purchase_id": p.purchase_id}, status_code=200),
+                                    _KeyTaken()))
         return writes
 
     outcome = ledger.post(**post_args, side_writes=side_writes)
@@ -899,18 +911,26 @@ def retry_review(economy: str, purchase_id: str, actor: str, idempotency_key: st
     if p is None or p.economy != economy:
         raise errors.PurchaseNotFoundError(purchase_id=purchase_id)
     payment = _payment(p.payment_intent)
+    key = keys.tag("api", idempotency_key)
     key_fp = ledger.fingerprint("purchase-retry-key", economy, idempotency_key)
     request_fp = ledger.fingerprint("purchase-retry", purchase_id, reason)
-    if p.retry_key == key_fp:
-        if p.retry_fp != request_fp:
-            raise errors.IdempotencyKeyReusedError()
+    claim = claims.find(economy, key)  # the economy's one Idempotency-Key rule (ledger/claims.py)
+    if claim is not None:
+        claims.replayed_ref(claim, request_fp, key)
         return purchase_view(p, payment), True
     status = desired_status(p, payment)
     if status != "needs_review":
         raise errors.PurchaseNotInReviewError(purchase_id=purchase_id, status=status)
     before = {"status": status, "review_step": p.review_step, "review_reason": p.review_reason}
-    retry = _Retry(key_fp, request_fp, actor, reason, before)
-    return converge(purchase_id, p, payment, retry=retry), False
+    retry = _Retry(key_fp, request_fp, key, actor, reason, before)
+    try:
+        return converge(purchase_id, p, payment, retry=retry), False
+    except _KeyTaken:
+        claim = claims.find(economy, key)
+        if claim is None:
+            raise errors.ContentionError(purchase_id=purchase_id) from None
+        claims.replayed_ref(claim, request_fp, key)  # a twin of this request committed first
+        return purchase_view(_load(purchase_id), _payment(p.payment_intent)), True
 
 
 # --- debts -------------------------------------------------------------------

@@ -76,6 +76,20 @@ class World:
             "/v1/listings", {"seller_id": "seller", "sku": "pet", "qty": 10, "unit_price": 40, "expires_in": 3600},
             key=new_key()), "listing_id"))
 
+    def review(self, n: int) -> str:
+        """A paid purchase waiting in needs_review: its stored terms no credit can carry (2.5 coins)."""
+        def make() -> str:
+            bought = self.api.post("/v1/checkout", {"user_id": f"rev{n}", "pack_id": "coins_100"}, key=new_key())
+            assert bought.status == 201, bought.body
+            get_client().update_item(TableName=table_name("purchases"),
+                                     Key={"purchase_id": {"S": bought.body["purchase_id"]}},
+                                     UpdateExpression="SET coins = :c", ExpressionAttributeValues={":c": {"N": "2.5"}})
+            paid = ph.deliver(self.api, ph.completed(bought.body))
+            assert (paid.status, paid.body["outcome"]) == (200, "needs_review"), paid.body
+            return bought.body["purchase_id"]
+
+        return self.once(f"review{n}", make)
+
     def debtor(self, user: str) -> str:
         """A user who owes 70 coins (bought 100, spent 70, refunded in full) and now holds 100 more."""
         def make() -> str:
@@ -141,6 +155,10 @@ ROUTES: List[Route] = [
     Route("POST", "/v1/checkout", "checkout",
           _post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"}),
           _post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_500"}), 201, 200),
+    Route("POST", "/v1/admin/purchases/{purchase_id}/retry-credit", "retry-credit",
+          _on(lambda w: w.review(1), "/v1/admin/purchases/{}/retry-credit", {"reason": "looked at it"}),
+          _on(lambda w: w.review(1), "/v1/admin/purchases/{}/retry-credit", {"reason": "looked again"}), 200, 200,
+          lambda w: w.review(1)),
     Route("POST", "/v1/holds", "place-hold",
           _post("/v1/holds", {"user_id": "alice", "amount": 10, "purpose": "call", "expires_in": 60}),
           _post("/v1/holds", {"user_id": "alice", "amount": 11, "purpose": "call", "expires_in": 60}), 201, 201),
