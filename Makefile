@@ -2,6 +2,8 @@
 # Both bootstrap first, so they work on a fresh Debian machine.
 PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): one per core; each starts its own DynamoDB Local.
+TEST_WORKERS ?= auto
 
 .PHONY: run test bench clean-data
 
@@ -9,7 +11,7 @@ run:
 	bash scripts/bootstrap.sh && $(PYTHON) scripts/run_local.py
 
 test:
-	bash scripts/bootstrap.sh && $(PYTHON) -m pytest $(PYTEST_ARGS)
+	bash scripts/bootstrap.sh && $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench:
 	bash scripts/bootstrap.sh && $(PYTHON) -m bench

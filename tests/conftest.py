@@ -213,3 +213,10 @@ def unit_economy(moto_engine: None, chalice_client: Any) -> Economy:
 @pytest.fixture
 def any_economy(any_engine: str, chalice_client: Any) -> Economy:
     return _economy(chalice_client)
+
+
+def pytest_collection_modifyitems(items: Any) -> None:
+    """Under pytest-xdist (``make test``), the infra tests share one worker: one synth, one cdk.out."""
+    for item in items:
+        if "tests/infra/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.xdist_group("infra"))
