@@ -1,6 +1,6 @@
 """Coinhall's Chalice app: creates the app and registers the blueprints. No logic."""
-from chalicelib.config import check_at_cold_start
-from chalicelib.observability import configure_logging, http_context
+from chalicelib.core.config import check_at_cold_start
+from chalicelib.core.observability import configure_logging, http_context
 from chalicelib.routes import _http, admin, catalog, health, local_pages, purchases, queue_consumer, schedules, wallets
 from chalicelib.routes import spending as spending_routes
 from chalicelib.routes import discord as discord_routes

@@ -129,7 +129,8 @@ class Context:
             AWS_SESSION_TOKEN=None,
             AWS_PROFILE=None,
         )
-        from chalicelib import apikeys, config
+        from chalicelib.tenancy import apikeys
+        from chalicelib.core import config
         from chalicelib.db import engine as db_engine
         from chalicelib.db.schema import create_tables
 
@@ -187,8 +188,8 @@ class Context:
                 else:
                     os.environ[name] = value
             self._saved_env.clear()
-            if "chalicelib.config" in sys.modules:
-                from chalicelib import config
+            if "chalicelib.core.config" in sys.modules:
+                from chalicelib.core import config
                 from chalicelib.db import engine as db_engine
 
                 config.reset_settings()

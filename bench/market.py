@@ -74,8 +74,8 @@ def _orders(ctx: Context, buyer: str, sku: str, n: int) -> Iterator[Dict[str, An
           targets={"ddb_requests_per_order": ("<=", 3), "ddb_requests_per_redeem": ("<=", 5)})
 def requests_per_order(ctx: Context) -> Dict[str, Any]:
     """DynamoDB API calls per shop order (escrow + stock + order in one transaction), and per redeem."""
-    from chalicelib import signing
-    from chalicelib.game_servers import SERVER_HEADER, create_server
+    from chalicelib.core import signing
+    from chalicelib.tenancy.game_servers import SERVER_HEADER, create_server
 
     buyer, sku, n = "bench-buyer", f"bench-{uuid.uuid4().hex[:10]}", ctx.options.samples
     ctx.fund([buyer], FUNDING)

@@ -21,9 +21,9 @@ ACCOUNTS = 10_000
 
 def _seed(ctx: Context, economy: str, n: int) -> None:
     from chalicelib.db.engine import get_client, table_name
-    from chalicelib.economies import ensure_economy
-    from chalicelib.ids import new_id, now_iso
-    from chalicelib.ledger import codec
+    from chalicelib.tenancy.economies import ensure_economy
+    from chalicelib.core.ids import new_id, now_iso
+    from chalicelib.db import codec
 
     ensure_economy(economy)
     now = now_iso()
@@ -66,8 +66,8 @@ def reconcile_accounts_per_s(ctx: Context) -> Dict[str, Any]:
     """Accounts a full ``reconcile`` run checks per second (10,000 wallets, one entry each)."""
     import time
 
-    from chalicelib.jobs import run_job
-    from chalicelib.observability import set_metrics_sink
+    from chalicelib.runtime.jobs import run_job
+    from chalicelib.core.observability import set_metrics_sink
 
     ctx.ensure_engine()
     set_metrics_sink(lambda doc: None)  # the jobs' EMF lines would only clutter the figures

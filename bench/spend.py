@@ -63,7 +63,7 @@ class RawSpender:
         import boto3
         import botocore.config
 
-        from chalicelib.config import get_settings
+        from chalicelib.core.config import get_settings
 
         settings = get_settings()
         self.client = boto3.client(
@@ -249,7 +249,7 @@ def _first_difference(a: List[Any], b: List[Any]) -> str:
 def _raw_mirrors_app(ctx: Context, raw: "RawSpender", app_user: str, raw_user: str) -> bool:
     """One spend each way, recorded: same operations, tables, expressions and attribute names?"""
     from bench.context import RequestCounter
-    from chalicelib.config import get_settings
+    from chalicelib.core.config import get_settings
 
     _app_spend(ctx, app_user)  # the API key cache is warm from here on
     raw_recorder = RequestCounter()
@@ -350,7 +350,7 @@ def _describe(calls: Counter, n: int) -> str:
 @register("ddb_requests_per_spend", targets={"ddb_requests_per_spend": ("<=", 2)})
 def requests_per_spend(ctx: Context) -> Dict[str, Any]:
     """DynamoDB API calls per spend through the handler, with the key cache warm."""
-    from chalicelib import apikeys
+    from chalicelib.tenancy import apikeys
 
     user_id, n = "count-spend", ctx.options.samples
     ctx.fund([user_id], FUNDING)

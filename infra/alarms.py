@@ -3,7 +3,7 @@
 * the work DLQ holds anything (a message failed ``MAX_RECEIVES`` times);
 * the API answers 5xx to more than the stage's share of requests;
 * any function reports Lambda ``Errors`` (an unhandled exception or a timeout);
-* the reconciliation job found a discrepancy: ``chalicelib.observability.job_scope``
+* the reconciliation job found a discrepancy: ``chalicelib.core.observability.job_scope``
   emits ``Discrepancies`` (dimension ``Job``) in CloudWatch EMF, in the stage's
   namespace ``metrics_namespace(stage)`` (the stack sets ``COINS_METRICS_NAMESPACE``).
 """
@@ -23,7 +23,7 @@ from infra.work_queue import WorkQueue
 
 # What job_scope emits for a job whose report counts discrepancies.
 DISCREPANCY_METRIC = "Discrepancies"
-# The reconciliation job's name when none is registered yet (chalicelib/jobs.py).
+# The reconciliation job's name when none is registered yet (chalicelib/runtime/jobs.py).
 DEFAULT_RECONCILE_JOB = "reconcile"
 
 
@@ -34,7 +34,7 @@ def metrics_namespace(stage: StageSettings) -> str:
 
 def reconcile_jobs() -> List[str]:
     """The registered jobs that reconcile the ledger (by name), or the default name."""
-    from chalicelib.jobs import JOBS
+    from chalicelib.runtime.jobs import JOBS
 
     return sorted(n for n in JOBS if n.startswith("reconcil")) or [DEFAULT_RECONCILE_JOB]
 

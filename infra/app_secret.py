@@ -1,4 +1,4 @@
-"""The stage's one secret: a JSON object of the env names in ``chalicelib.config.SECRET_ENV_NAMES``.
+"""The stage's one secret: a JSON object of the env names in ``chalicelib.core.config.SECRET_ENV_NAMES``.
 
 The stack creates it with every name present and empty, except the HMAC key
 ``REDEMPTION_WEBHOOK_SECRET``, which Secrets Manager generates; an operator sets
@@ -21,7 +21,7 @@ GENERATED_KEY = "REDEMPTION_WEBHOOK_SECRET"
 
 def add_app_secret(scope: Construct, stage: StageSettings) -> secretsmanager.Secret:
     """The secret ``coinhall/<stage>/app``."""
-    from chalicelib.config import SECRET_ENV_NAMES
+    from chalicelib.core.config import SECRET_ENV_NAMES
 
     template = {name: "" for name in SECRET_ENV_NAMES if name != GENERATED_KEY}
     return secretsmanager.Secret(

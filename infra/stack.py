@@ -3,7 +3,7 @@
 Chalice's CDK construct (``chalice.cdk.Chalice``) runs ``chalice package`` for
 the stage named like this stack's construct id (``dev`` / ``prod`` in
 ``.chalice/config.json``) and includes the SAM template it writes: one function
-for the API, one per scheduled job (``chalicelib/jobs.py``), one consuming the
+for the API, one per scheduled job (``chalicelib/runtime/jobs.py``), one consuming the
 work queue. The stack then names those functions, gives each a log group with
 a retention, makes them depend on the role's policy (so the SQS event source
 never starts before the role may read the queue), and throttles the API stage.

@@ -1,6 +1,6 @@
 """The queue behind deferred work (Discord follow-ups, calls to game servers) and its DLQ.
 
-``chalicelib/queue.py`` sends to ``COINS_QUEUE_URL``; ``routes/queue_consumer.py``
+``chalicelib/runtime/queue.py`` sends to ``COINS_QUEUE_URL``; ``routes/queue_consumer.py``
 consumes the queue named ``COINS_QUEUE_NAME`` one message at a time. A message
 that fails ``MAX_RECEIVES`` times moves to the dead-letter queue, which alarms.
 """
@@ -14,7 +14,7 @@ from constructs import Construct
 
 from infra.stages import StageSettings
 
-# chalicelib.queue retries 5 times locally; SQS does the same on AWS.
+# chalicelib.runtime.queue retries 5 times locally; SQS does the same on AWS.
 MAX_RECEIVES = 5
 # The consumer's Lambda timeout (.chalice/config.json); AWS asks for a visibility timeout of 6x it.
 CONSUMER_TIMEOUT_S = 30

@@ -15,7 +15,8 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
-from chalicelib import apikeys, config
+from chalicelib.tenancy import apikeys
+from chalicelib.core import config
 from chalicelib.db import engine as db_engine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 import pytest
 from nacl.signing import SigningKey
 
-from chalicelib import config
+from chalicelib.core import config
 from scripts.discord_standin import DiscordStandIn, snowflake
 
 SIGNING_KEY = SigningKey.generate()
@@ -150,7 +150,7 @@ def use_public_key(monkeypatch: pytest.MonkeyPatch, key: Optional[str] = PUBLIC_
 @pytest.fixture
 def discord(economy: Any, monkeypatch: pytest.MonkeyPatch) -> DiscordWorld:
     """A guild linked to the test's economy, with the app trusting our signing key."""
-    from chalicelib.guilds import link_guild
+    from chalicelib.tenancy.guilds import link_guild
 
     use_public_key(monkeypatch)
     guild_id = snowflake()
@@ -171,7 +171,7 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[DiscordStandIn]:
 
 def quest_answers(resp: Any, economy_id: str) -> Dict[str, str]:
     """The quest menu of ``resp``: {"menu": custom_id, "right": value, "wrong": value}, from the question set."""
-    from chalicelib.quests import question_set
+    from chalicelib.rewards.quests import question_set
 
     menu = components(resp)[0]
     text = resp.body["data"]["embeds"][0]["description"]

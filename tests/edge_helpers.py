@@ -1,7 +1,7 @@
 """The edge tests' kit: every record of an economy, and malformed bodies generated from a route's model.
 
 ``economy_records`` reads every record of one economy from every table, by the
-backup's own rules (``chalicelib.backup.rule_for``), so a table added later is
+backup's own rules (``chalicelib.operations.backup.rule_for``), so a table added later is
 compared too: "nothing changed" means nothing, not "the balances we thought of".
 
 ``body_cases(model)`` is the malformed-body corpus for a pydantic model: bodies
@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from chalicelib import apikeys
+from chalicelib.tenancy import apikeys
 from tests.conftest import Api, Economy, new_economy_id
 
 # The codes a malformed request may get: it is refused as input, never as a state or a rule.
@@ -41,7 +41,7 @@ def make_economy(client: Any) -> Economy:
 
 def economy_records(economy_id: str) -> Dict[str, List[str]]:
     """Every record of ``economy_id`` in every table (sorted JSON lines per table), as ``export`` reads them."""
-    from chalicelib import backup
+    from chalicelib.operations import backup
 
     x = backup.Export(economy_id, accounts=list(backup.query_hash("accounts", "economy", economy_id)))
     records: Dict[str, List[str]] = {}

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 
-from chalicelib import config, signing
+from chalicelib.core import config, signing
 from tests.conftest import Economy, Resp
 
 PLUGIN_KEY = "mc-plugin-test-key"
@@ -130,7 +130,7 @@ def use_plugin(monkeypatch: pytest.MonkeyPatch, plugin: Optional[PluginStandIn],
 @pytest.fixture
 def plugin(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginStandIn]:
     """The Minecraft plugin as a real local HTTP server, and the app pointed at it (fast retries)."""
-    from chalicelib import queue
+    from chalicelib.runtime import queue
 
     with PluginStandIn() as fake:
         use_plugin(monkeypatch, fake)
@@ -204,7 +204,7 @@ _servers: Dict[str, Dict[str, Any]] = {}
 
 def game_server(economy: Economy) -> Dict[str, Any]:
     """The economy's game server (registered on first use): ``server_id`` and ``secret``."""
-    from chalicelib.game_servers import create_server
+    from chalicelib.tenancy.game_servers import create_server
 
     if economy.id not in _servers:
         _servers[economy.id] = create_server(economy.id, "test", label="test server")
@@ -230,6 +230,6 @@ def signed_redeem(economy: Economy, code: str, player: str, secret: Optional[str
 
 
 def run_job(name: str, **kwargs: Any) -> Dict[str, Any]:
-    from chalicelib.jobs import run_job as run
+    from chalicelib.runtime.jobs import run_job as run
 
     return run(name, **kwargs)

@@ -9,7 +9,7 @@ import os
 import threading
 from typing import Any, Callable, List, Optional
 
-from chalicelib.config import Settings, get_settings
+from chalicelib.core.config import Settings, get_settings
 
 _lock = threading.Lock()
 _client: Any = None

@@ -12,28 +12,26 @@ from chalicelib.db.base import CoinhallModel
 
 
 def all_models() -> List[Type[CoinhallModel]]:
-    from chalicelib.db.accounts import AccountModel
-    from chalicelib.db.api_keys import ApiKeyModel
-    from chalicelib.db.audit import AuditModel
-    from chalicelib.db.economies import EconomyModel, PackModel
-    from chalicelib.db.game_servers import GameServerModel
-    from chalicelib.db.entries import EntryModel
-    from chalicelib.db.operations import OperationModel
-    from chalicelib.db.purchases import PaymentModel, PurchaseModel, StripeEventModel
-    from chalicelib.db.content import ContentModel
-    from chalicelib.db.courses import CourseModel
-    from chalicelib.db.entitlements import EntitlementModel
-    from chalicelib.db.holds import HoldModel
-    from chalicelib.db.guilds import GuildModel
-    from chalicelib.db.players import PlayerModel
-    from chalicelib.db.discord_interactions import InteractionModel
-    from chalicelib.db.leaderboards import LeaderboardModel
-    from chalicelib.db.quests import QuestionModel
-    from chalicelib.db.job_state import JobStateModel
-    from chalicelib.db.digests import DigestModel
-    from chalicelib.db.market import (
-        CounterModel, ListingModel, OrderModel, PriceHistoryModel, PriceModel, RewardModel, SaleModel, VoucherModel,
-    )
+    from chalicelib.db.models.accounts import AccountModel
+    from chalicelib.db.models.api_keys import ApiKeyModel
+    from chalicelib.db.models.audit import AuditModel
+    from chalicelib.db.models.economies import EconomyModel, PackModel
+    from chalicelib.db.models.game_servers import GameServerModel
+    from chalicelib.db.models.entries import EntryModel
+    from chalicelib.db.models.operations import OperationModel
+    from chalicelib.db.models.purchases import PaymentModel, PurchaseModel, StripeEventModel
+    from chalicelib.db.models.content import ContentModel
+    from chalicelib.db.models.courses import CourseModel
+    from chalicelib.db.models.entitlements import EntitlementModel
+    from chalicelib.db.models.holds import HoldModel
+    from chalicelib.db.models.guilds import GuildModel
+    from chalicelib.db.models.players import PlayerModel
+    from chalicelib.db.models.discord_interactions import InteractionModel
+    from chalicelib.db.models.leaderboards import LeaderboardModel
+    from chalicelib.db.models.quests import QuestionModel
+    from chalicelib.db.models.job_state import JobStateModel
+    from chalicelib.db.models.digests import DigestModel
+    from chalicelib.db.models.market import CounterModel, ListingModel, OrderModel, PriceHistoryModel, PriceModel, RewardModel, SaleModel, VoucherModel
 
     return [AccountModel, EntryModel, OperationModel, EconomyModel, PackModel, ApiKeyModel, AuditModel,
             PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel,

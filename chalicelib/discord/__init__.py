@@ -10,10 +10,10 @@ Discord's 3 seconds from DynamoDB alone (``player.py``, ``giving.py``,
 checkout) answers "thinking..." and finishes in the queue worker
 (``worker.py``), which edits the original reply through the interaction
 webhook. Money only moves through ``chalicelib.ledger.post``: rewards via
-``chalicelib.rewards``, gifts as ``transfer`` operations, operator actions via
-``chalicelib.admin``. Every player response is ephemeral (``views.py``).
+``chalicelib.rewards.grants``, gifts as ``transfer`` operations, operator actions via
+``chalicelib.operations.admin``. Every player response is ephemeral (``views.py``).
 
 Outbound calls go through ``rest.py`` (rate limits, retries, no token in logs).
 Slash commands are defined once in ``commands.py``. A guild is an economy
-(``chalicelib.guilds``), created on first use.
+(``chalicelib.tenancy.guilds``), created on first use.
 """

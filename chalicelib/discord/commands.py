@@ -59,7 +59,7 @@ def register(application_id: Optional[str] = None, guild_id: Optional[str] = Non
 
     Raises DiscordApiError; ValueError when no application id is configured.
     """
-    from chalicelib.config import get_settings
+    from chalicelib.core.config import get_settings
     from chalicelib.discord.rest import get_rest
 
     app_id = application_id or get_settings().discord_application_id

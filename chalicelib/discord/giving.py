@@ -11,14 +11,15 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, Optional, Sequence
 
-from chalicelib import errors, keys, ledger
+from chalicelib.core import errors, keys
+from chalicelib import ledger
 from chalicelib.db.base import condition_failed
 from chalicelib.db.engine import table_name
 from chalicelib.discord import views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
-from chalicelib.guilds import Guild, valid_snowflake
-from chalicelib.ids import now_iso
+from chalicelib.tenancy.guilds import Guild, valid_snowflake
+from chalicelib.core.ids import now_iso
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
 from chalicelib.ledger.accounts import MAX_AMOUNT
 
@@ -51,7 +52,7 @@ def transfer(economy: str, sender: str, recipient: str, amount: int, note: Optio
 
 
 def start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.db.discord_interactions import InteractionModel
+    from chalicelib.db.models.discord_interactions import InteractionModel
 
     options = ix.options
     recipient, amount, note = str(options.get("user") or ""), options.get("amount"), options.get("note")
@@ -104,7 +105,7 @@ def cancel(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
 
 
 def _pending(ix: Interaction, guild: Guild, give_id: str) -> Any:
-    from chalicelib.db.discord_interactions import InteractionModel
+    from chalicelib.db.models.discord_interactions import InteractionModel
 
     try:
         pending = InteractionModel.get(give_id, consistent_read=True)
@@ -122,7 +123,7 @@ def _pending(ix: Interaction, guild: Guild, give_id: str) -> Any:
 
 def _set_status(give_id: str, status: str) -> bool:
     """Move a pending gift to ``status``; False when it was no longer pending."""
-    from chalicelib.db.discord_interactions import InteractionModel
+    from chalicelib.db.models.discord_interactions import InteractionModel
 
     try:
         InteractionModel(give_id).update(

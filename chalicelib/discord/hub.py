@@ -17,11 +17,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from chalicelib import errors, keys
+from chalicelib.core import errors, keys
 from chalicelib.db.base import condition_failed
 from chalicelib.discord import views
 from chalicelib.discord.rest import get_rest, is_not_found
-from chalicelib.guilds import Guild, ensure_guild, remember
+from chalicelib.tenancy.guilds import Guild, ensure_guild, remember
 
 log = logging.getLogger("coinhall.discord.hub")
 
@@ -148,7 +148,7 @@ def _ensure_pinned(rest: Any, channel_id: str, message_id: str) -> None:
 
 
 def _packs(economy: str) -> List[Dict[str, Any]]:
-    from chalicelib.economies import list_packs
+    from chalicelib.tenancy.economies import list_packs
 
     return list_packs(economy)
 
@@ -158,7 +158,7 @@ def _message_body(key: str, guild: Guild, packs: List[Dict[str, Any]]) -> Dict[s
         return views.public_hub()
     if key == "shop":
         return views.public_shop(packs)
-    from chalicelib.leaderboard import get_snapshot
+    from chalicelib.operations.leaderboard import get_snapshot
 
     snapshot = get_snapshot(guild.economy)
     return views.public_leaderboard(snapshot.top(10), snapshot.players, snapshot.computed_at)
@@ -185,7 +185,7 @@ def log_transaction(guild: Guild, text: str, dedupe_id: str) -> None:
     channel = guild.channels.get("transactions")
     if not channel:
         return
-    from chalicelib.queue import enqueue
+    from chalicelib.runtime.queue import enqueue
 
     try:
         enqueue("discord.log", {"channel_id": channel, "content": text}, dedupe_id=keys.join("log", dedupe_id))
@@ -201,8 +201,8 @@ def post_log_line(payload: Dict[str, Any], dedupe_id: str) -> None:
     """
     import time
 
-    from chalicelib.db.discord_interactions import InteractionModel
-    from chalicelib.ids import now_iso
+    from chalicelib.db.models.discord_interactions import InteractionModel
+    from chalicelib.core.ids import now_iso
 
     claim = InteractionModel(dedupe_id, kind="log", economy="-", user_id="-", status="done", created_at=now_iso(),
                              expires_epoch=int(time.time()) + 86400)

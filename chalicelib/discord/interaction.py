@@ -17,7 +17,7 @@ from typing import Annotated, Any, Dict, List, Optional, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
-from chalicelib import errors
+from chalicelib.core import errors
 
 # Interaction types
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
@@ -144,7 +144,7 @@ class Interaction:
     @classmethod
     def parse(cls, payload: Any) -> "Interaction":
         """Raises ValidationFailedError (naming the field) for a payload that is not an interaction we can read."""
-        from chalicelib import inputs
+        from chalicelib.core import inputs
 
         if not isinstance(payload, dict):
             raise errors.ValidationFailedError("Not an interaction.", field="type")

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
-from chalicelib import errors, keys
+from chalicelib.core import errors, keys
 from chalicelib.discord import market_views
 from chalicelib.discord.interaction import Interaction
-from chalicelib.guilds import Guild
-from chalicelib.limits import MAX_LISTING_QTY, MAX_UNIT_PRICE
+from chalicelib.tenancy.guilds import Guild
+from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_UNIT_PRICE
 
 SHOP_TOPIC = "market.shop"
 
@@ -53,7 +53,7 @@ def _number(fields: Dict[str, str], name: str, label: str, low: int, high: int, 
 
 
 def categories(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.shop import list_rewards
+    from chalicelib.market.catalog import list_rewards
 
     return market_views.categories(list_rewards(guild.economy))
 
@@ -96,7 +96,7 @@ def modal(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
 
 
 def _category(guild: Guild, category: str) -> Dict[str, Any]:
-    from chalicelib.shop import CATEGORIES, list_rewards
+    from chalicelib.market.catalog import CATEGORIES, list_rewards
 
     if category not in CATEGORIES:
         raise errors.ValidationFailedError("Pick a category from the list.", field="category")
@@ -104,7 +104,7 @@ def _category(guild: Guild, category: str) -> Dict[str, Any]:
 
 
 def _item(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
-    from chalicelib.shop import get_reward, valid_sku
+    from chalicelib.market.catalog import get_reward, valid_sku
 
     if not valid_sku(sku):
         raise errors.ValidationFailedError("Pick an item from the list.", field="sku")
@@ -112,7 +112,7 @@ def _item(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
 
 
 def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) -> Dict[str, Any]:
-    from chalicelib.shop import buy
+    from chalicelib.market.catalog import buy
 
     outcome = buy(guild.economy, ix.user_id, sku, 1, None, price, keys.join("shop", view_id),
                   key_namespace="discord", discord=_origin(ix, guild))
@@ -123,21 +123,21 @@ def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) 
 
 
 def sell_start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.shop import list_rewards
+    from chalicelib.market.catalog import list_rewards
 
     return market_views.sell_pick(list_rewards(guild.economy))
 
 
 def _sell_modal(guild: Guild, sku: str) -> Dict[str, Any]:
-    from chalicelib import pricing
-    from chalicelib.shop import get_reward
+    from chalicelib.market import pricing
+    from chalicelib.market.catalog import get_reward
 
     item = get_reward(guild.economy, sku)
     return market_views.sell_modal(sku, item["name"], pricing.current(guild.economy, sku))
 
 
 def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
-    from chalicelib.listings import create_listing
+    from chalicelib.market.listings import create_listing
 
     fields = ix.modal_fields
     price = _number(fields, "price", "The price", 1, MAX_UNIT_PRICE)
@@ -157,7 +157,7 @@ def post_listing(payload: Dict[str, Any], dedupe_id: str) -> None:
     Raises DiscordApiError (the queue retries).
     """
     from chalicelib.discord.rest import get_rest
-    from chalicelib.market_events import claim, guild_of, unclaim
+    from chalicelib.market.events import claim, guild_of, unclaim
 
     guild = guild_of(payload["economy"], payload.get("guild_id"))
     channel = guild.channels.get("shop") if guild else None
@@ -174,7 +174,7 @@ def post_listing(payload: Dict[str, Any], dedupe_id: str) -> None:
 
 
 def _listing(guild: Guild, listing_id: str) -> Dict[str, Any]:
-    from chalicelib.listings import get_listing, valid_listing_id
+    from chalicelib.market.listings import get_listing, valid_listing_id
 
     if not valid_listing_id(listing_id):
         raise errors.ValidationFailedError("This listing is not known.", field="listing_id")
@@ -200,7 +200,7 @@ def _quantity(guild: Guild, listing_id: str) -> Dict[str, Any]:
 
 
 def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
-    from chalicelib.listings import buy
+    from chalicelib.market.listings import buy
 
     qty = _number(ix.modal_fields, "qty", "The quantity", 1, MAX_LISTING_QTY)
     assert qty is not None
@@ -211,6 +211,6 @@ def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
 
 
 def _now() -> str:
-    from chalicelib.ids import now_iso
+    from chalicelib.core.ids import now_iso
 
     return now_iso()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence
 
-from chalicelib import keys
+from chalicelib.core import keys
 from chalicelib.discord import views
 from chalicelib.discord.views import BLUE, GOLD, GREEN, GREY, PRIMARY, SECONDARY, SUCCESS, coins, embed
 

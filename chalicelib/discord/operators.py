@@ -4,7 +4,7 @@ Who may do what is ``roles.py``. adjust/freeze/unfreeze first open a modal
 that asks for the reason (the command's own interaction id travels in the
 modal's custom id and keys the adjustment, so a resubmitted modal cannot credit
 twice); the submit re-checks the member's roles, then calls the same
-``chalicelib.admin`` functions as the admin API, which write the audit row
+``chalicelib.operations.admin`` functions as the admin API, which write the audit row
 (before and after) in the same transaction. The actor is ``discord:<user id>``.
 Freezing adds the ``operator`` reason; unfreezing lifts it and only the other
 reasons the operator types into the modal's optional "Also lift" field.
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
-from chalicelib import errors, keys
+from chalicelib.core import errors, keys
 from chalicelib.discord import roles, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
-from chalicelib.guilds import Guild, set_role, valid_snowflake
+from chalicelib.tenancy.guilds import Guild, set_role, valid_snowflake
 from chalicelib.ledger.accounts import MAX_AMOUNT
 
 ACTIONS = ("adjust", "freeze", "unfreeze", "role")
@@ -81,7 +81,7 @@ def parse_form_id(custom_id: str) -> Optional[Tuple[str, str, str, Optional[int]
 
 
 def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib import admin
+    from chalicelib.operations import admin
 
     form = parse_form_id(ix.custom_id)
     if form is None:

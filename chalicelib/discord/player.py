@@ -8,17 +8,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Dict
 
-from chalicelib import errors, keys, quests, rewards
+from chalicelib.core import errors, keys
+from chalicelib.rewards import quests, grants as rewards
 from chalicelib.discord import views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
-from chalicelib.guilds import Guild
-from chalicelib.ids import iso
-from chalicelib.streaks import next_claim_at
+from chalicelib.tenancy.guilds import Guild
+from chalicelib.core.ids import iso
+from chalicelib.rewards.streaks import next_claim_at
 
 
 def card(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.leaderboard import get_snapshot
+    from chalicelib.operations.leaderboard import get_snapshot
     from chalicelib.ledger.history import list_entries
     from chalicelib.ledger.wallets import find_wallet
 
@@ -80,7 +81,7 @@ def quest_answer(ix: Interaction, guild: Guild, day_text: str, question_id: str)
 
 
 def leaderboard(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.leaderboard import get_snapshot
+    from chalicelib.operations.leaderboard import get_snapshot
 
     snapshot = get_snapshot(guild.economy)
     return views.leaderboard(snapshot.top(10), snapshot.players, snapshot.computed_at)

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib.core import errors
 
 log = logging.getLogger("coinhall.discord.rest")
 
@@ -235,7 +235,7 @@ _clients_lock = threading.Lock()
 
 def get_rest() -> DiscordRest:
     """The process's client for the configured ``DISCORD_API_BASE`` and bot token."""
-    from chalicelib.config import get_settings
+    from chalicelib.core.config import get_settings
 
     settings = get_settings()
     key = (settings.discord_api_base, settings.discord_bot_token)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, Tuple
 
-from chalicelib import errors, keys
+from chalicelib.core import errors, keys
 from chalicelib.discord import views
 from chalicelib.discord.interaction import (
     APPLICATION_COMMAND,
@@ -21,7 +21,7 @@ from chalicelib.discord.interaction import (
     Interaction,
     is_ping,
 )
-from chalicelib.guilds import Guild, ensure_guild, valid_snowflake
+from chalicelib.tenancy.guilds import Guild, ensure_guild, valid_snowflake
 
 log = logging.getLogger("coinhall.discord")
 
@@ -88,7 +88,7 @@ def handle(raw_body: bytes) -> Dict[str, Any]:
     for a body that is not an interaction we can read (``Interaction.parse``);
     anything that goes wrong after that is an ephemeral message, never a 500.
     """
-    from chalicelib import inputs
+    from chalicelib.core import inputs
 
     payload = inputs.load_object(raw_body)
     if is_ping(payload):

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Dict, Optional
 
-from chalicelib import errors
+from chalicelib.core import errors
 
 MAX_SKEW_SECONDS = 300  # Discord's requests are fresh; a replayed one is not
 
@@ -25,7 +25,7 @@ _keys_lock = threading.Lock()
 
 def public_key_hex() -> Optional[str]:
     """The configured public key (hex), the local dev key's in the local stage, or None."""
-    from chalicelib.config import get_settings
+    from chalicelib.core.config import get_settings
 
     settings = get_settings()
     if settings.discord_public_key:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from chalicelib import keys
+from chalicelib.core import keys
 
 EPHEMERAL = 64
 

@@ -20,12 +20,12 @@ import time
 from datetime import timedelta
 from typing import Any, Callable, Dict
 
-from chalicelib import errors
+from chalicelib.core import errors
 from chalicelib.db.base import condition_failed
 from chalicelib.discord import views
 from chalicelib.discord.interaction import Interaction, snowflake_time
-from chalicelib.guilds import Guild
-from chalicelib.ids import now_iso, utc_now
+from chalicelib.tenancy.guilds import Guild
+from chalicelib.core.ids import now_iso, utc_now
 
 log = logging.getLogger("coinhall.discord.worker")
 
@@ -35,8 +35,8 @@ TOKEN_LIFETIME = timedelta(minutes=15)
 
 def defer(ix: Interaction, guild: Guild, kind: str, args: Dict[str, Any]) -> Dict[str, Any]:
     """Record and enqueue the work; returns the deferred ephemeral response."""
-    from chalicelib.db.discord_interactions import InteractionModel
-    from chalicelib.queue import enqueue
+    from chalicelib.db.models.discord_interactions import InteractionModel
+    from chalicelib.runtime.queue import enqueue
 
     if kind not in KINDS:
         raise ValueError(f"unknown follow-up kind {kind!r}")
@@ -64,7 +64,7 @@ def defer(ix: Interaction, guild: Guild, kind: str, args: Dict[str, Any]) -> Dic
 
 def handle_followup(payload: Dict[str, Any], dedupe_id: str) -> None:
     """Queue consumer of ``discord.followup``. Raises (so the queue retries) when Discord fails."""
-    from chalicelib.db.discord_interactions import InteractionModel
+    from chalicelib.db.models.discord_interactions import InteractionModel
     from chalicelib.discord.rest import get_rest
 
     interaction_id = payload["interaction_id"]
@@ -88,7 +88,7 @@ def handle_followup(payload: Dict[str, Any], dedupe_id: str) -> None:
 
 
 def _mark_done(interaction_id: str, status: str) -> None:
-    from chalicelib.db.discord_interactions import InteractionModel
+    from chalicelib.db.models.discord_interactions import InteractionModel
 
     try:
         InteractionModel(interaction_id).update(

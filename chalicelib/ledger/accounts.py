@@ -11,7 +11,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from chalicelib import keys
+from chalicelib.core import keys
 
 USER_BUCKETS = ("available", "held", "earnings")
 
@@ -74,7 +74,7 @@ def system(name: str) -> AccountRef:
 
 
 def shard_key(ref: AccountRef, shard: int) -> str:
-    # Injective: account keys hold no "#" (see chalicelib/keys.py on "#" joins).
+    # Injective: account keys hold no "#" (see chalicelib/core/keys.py on "#" joins).
     return f"{ref.key}#{shard:02d}"
 
 

@@ -27,10 +27,10 @@ import random
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from chalicelib import errors
+from chalicelib.core import errors
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ids import now_iso
-from chalicelib.ledger import codec
+from chalicelib.core.ids import now_iso
+from chalicelib.db import codec
 from chalicelib.ledger.post import Outcome
 
 

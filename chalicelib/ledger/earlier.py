@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from typing import Optional, Sequence
 
-from chalicelib import keys
+from chalicelib.core import keys
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger import codec
+from chalicelib.db import codec
 from chalicelib.ledger.post import Outcome
 
 

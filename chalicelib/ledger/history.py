@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from chalicelib import cursors, keys
+from chalicelib.core import cursors, keys
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger import codec
+from chalicelib.db import codec
 from chalicelib.ledger.accounts import entry_partition, user
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List
 
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger import codec
+from chalicelib.db import codec
 from chalicelib.ledger.accounts import USER_BUCKETS, entry_partition
 
 

@@ -27,11 +27,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
 
-from chalicelib import errors
-from chalicelib.config import get_settings
+from chalicelib.core import errors
+from chalicelib.core.config import get_settings
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ids import new_id, now_iso
-from chalicelib.ledger import codec, freezes
+from chalicelib.core.ids import new_id, now_iso
+from chalicelib.db import codec
+from chalicelib.ledger import freezes
 from chalicelib.ledger.accounts import (
     MAX_AMOUNT,
     MAX_BALANCE,

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
-from chalicelib import errors
+from chalicelib.core import errors
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger import codec, freezes
+from chalicelib.db import codec
+from chalicelib.ledger import freezes
 from chalicelib.ledger.accounts import AccountRef, shard_key, user
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Type
 
 from chalice import Blueprint, Chalice, Response
 
-from chalicelib import errors
+from chalicelib.core import errors
 
 log = logging.getLogger("coinhall.http")
 
@@ -121,8 +121,8 @@ def error_response(exc: errors.CoinhallError, request_id: Optional[str] = None) 
 
 
 def parse_body(raw: Optional[bytes], model: Type[Any]) -> Any:
-    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError (see ``chalicelib.inputs``)."""
-    from chalicelib import inputs
+    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError (see ``chalicelib.core.inputs``)."""
+    from chalicelib.core import inputs
 
     return inputs.validate(model, inputs.load_object(raw))
 
@@ -194,7 +194,7 @@ def endpoint(
 
 
 def authenticate(header: Optional[str], scope: Optional[str]) -> Any:
-    from chalicelib.apikeys import authenticate as check_key
+    from chalicelib.tenancy.apikeys import authenticate as check_key
 
     if not header or not header.lower().startswith("bearer "):
         raise errors.UnauthenticatedError()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib import keys
+from chalicelib.core import keys
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
 from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting, UnfreezeBody
@@ -16,7 +16,7 @@ bp = Blueprint(__name__)
           scope="admin", body=AdjustBody, response=Posting, idempotency="required", tags=["admin"],
           error_statuses=[400, 401, 403, 404, 409, 422])
 def adjust(call: Call, user_id: str) -> Reply:
-    from chalicelib.admin import adjust as do_adjust
+    from chalicelib.operations.admin import adjust as do_adjust
 
     path_param("user_id", user_id, valid_user_id)
     key = call.idempotency_key()
@@ -29,7 +29,7 @@ def adjust(call: Call, user_id: str) -> Reply:
           summary="Freeze a wallet (reason `operator`): it can no longer send coins.",
           scope="admin", body=FreezeBody, response=FreezeResult, tags=["admin"], error_statuses=[400, 401, 403, 404])
 def freeze(call: Call, user_id: str) -> Reply:
-    from chalicelib.admin import freeze as do_freeze
+    from chalicelib.operations.admin import freeze as do_freeze
 
     path_param("user_id", user_id, valid_user_id)
     return Reply(do_freeze(call.principal.economy, user_id, call.body.reason, call.principal.actor))
@@ -40,7 +40,7 @@ def freeze(call: Call, user_id: str) -> Reply:
           scope="admin", body=UnfreezeBody, response=FreezeResult, tags=["admin"],
           error_statuses=[400, 401, 403, 404])
 def unfreeze(call: Call, user_id: str) -> Reply:
-    from chalicelib.admin import unfreeze as do_unfreeze
+    from chalicelib.operations.admin import unfreeze as do_unfreeze
 
     path_param("user_id", user_id, valid_user_id)
     b = call.body
@@ -51,7 +51,7 @@ def unfreeze(call: Call, user_id: str) -> Reply:
           query={"limit": "1-200, default 50", "user_id": "only rows about this user"}, tags=["admin"],
           error_statuses=[400, 401, 403])
 def audit(call: Call) -> Reply:
-    from chalicelib.audit import list_audit
+    from chalicelib.tenancy.audit import list_audit
 
     limit = query_int(call, "limit", default=50, low=1, high=200)
     user_id = call.query.get("user_id")

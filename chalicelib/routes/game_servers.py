@@ -4,15 +4,14 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.routes._http import Call, Reply, endpoint, path_param
-from chalicelib.routes.market_models import GameServer, GameServerBody, GameServerList, GameServerSecret, RevokeBody, \
-    RotateBody
+from chalicelib.routes.market_models import GameServer, GameServerBody, GameServerList, GameServerSecret, RevokeBody, RotateBody
 
 bp = Blueprint(__name__)
 _ERRORS = [400, 401, 403, 404]
 
 
 def _server_id(value: str) -> str:
-    from chalicelib.game_servers import valid_server_id
+    from chalicelib.tenancy.game_servers import valid_server_id
 
     return path_param("server_id", value, valid_server_id)
 
@@ -21,7 +20,7 @@ def _server_id(value: str) -> str:
           scope="admin", body=GameServerBody, body_required=False, response=GameServerSecret, status=201, tags=["market", "admin"],
           error_statuses=_ERRORS)
 def create(call: Call) -> Reply:
-    from chalicelib.game_servers import create_server
+    from chalicelib.tenancy.game_servers import create_server
 
     b = call.body
     return Reply(create_server(call.principal.economy, call.principal.actor, b.label, b.reason), 201)
@@ -30,7 +29,7 @@ def create(call: Call) -> Reply:
 @endpoint(bp, "/v1/admin/game-servers", "GET", summary="This economy's game servers (never their secrets).",
           scope="admin", response=GameServerList, tags=["market", "admin"], error_statuses=[401, 403])
 def listing(call: Call) -> Reply:
-    from chalicelib.game_servers import list_servers
+    from chalicelib.tenancy.game_servers import list_servers
 
     return Reply({"items": list_servers(call.principal.economy)})
 
@@ -38,7 +37,7 @@ def listing(call: Call) -> Reply:
 @endpoint(bp, "/v1/admin/game-servers/{server_id}", "GET", summary="One game server.", scope="admin",
           response=GameServer, tags=["market", "admin"], error_statuses=_ERRORS)
 def one(call: Call, server_id: str) -> Reply:
-    from chalicelib.game_servers import get_server
+    from chalicelib.tenancy.game_servers import get_server
 
     return Reply(get_server(call.principal.economy, _server_id(server_id)))
 
@@ -48,7 +47,7 @@ def one(call: Call, server_id: str) -> Reply:
           body=RotateBody, body_required=False, response=GameServerSecret, tags=["market", "admin"],
           error_statuses=_ERRORS + [409])
 def rotate(call: Call, server_id: str) -> Reply:
-    from chalicelib.game_servers import rotate_server
+    from chalicelib.tenancy.game_servers import rotate_server
 
     b = call.body
     return Reply(rotate_server(_server_id(server_id), call.principal.actor, b.grace_seconds,
@@ -59,7 +58,7 @@ def rotate(call: Call, server_id: str) -> Reply:
           summary="Refuse the server's redeems from now on (its secrets are deleted).", scope="admin",
           body=RevokeBody, body_required=False, response=GameServer, tags=["market", "admin"], error_statuses=_ERRORS)
 def revoke(call: Call, server_id: str) -> Reply:
-    from chalicelib.game_servers import revoke_server
+    from chalicelib.tenancy.game_servers import revoke_server
 
     return Reply(revoke_server(_server_id(server_id), call.principal.actor, economy=call.principal.economy,
                                reason=call.body.reason))

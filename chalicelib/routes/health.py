@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib import errors
+from chalicelib.core import errors
 from chalicelib.routes._http import Call, Reply, endpoint
 from chalicelib.routes.models import Health
 
@@ -13,7 +13,7 @@ bp = Blueprint(__name__)
 @endpoint(bp, "/healthz", "GET", summary="200 only when DynamoDB answers.", response=Health,
           authenticated=False, tags=["ops"], error_statuses=[503])
 def healthz(call: Call) -> Reply:
-    from chalicelib.health import dynamodb_ok
+    from chalicelib.operations.health import dynamodb_ok
 
     if not dynamodb_ok():
         raise errors.UnavailableError("DynamoDB is not answering.")
@@ -22,6 +22,6 @@ def healthz(call: Call) -> Reply:
 
 @endpoint(bp, "/openapi.json", "GET", summary="This document.", authenticated=False, tags=["ops"])
 def openapi(call: Call) -> Reply:
-    from chalicelib.openapi import document
+    from chalicelib.routes.openapi import document
 
     return Reply(document())

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from chalice import Blueprint, Response
 
-from chalicelib import errors
-from chalicelib.config import get_settings
+from chalicelib.core import errors
+from chalicelib.core.config import get_settings
 from chalicelib.routes._http import error_response
 
 bp = Blueprint(__name__)
@@ -68,7 +68,7 @@ def local_stage_only(view: Callable[..., Response]) -> Callable[..., Response]:
 @bp.route("/local/checkout/{purchase_id}", methods=["GET"])
 @local_stage_only
 def checkout_page(purchase_id: str) -> Response:
-    from chalicelib import local_checkout
+    from chalicelib.purchases import local_checkout
 
     return _html(lambda: local_checkout.checkout_page(purchase_id))
 
@@ -76,7 +76,7 @@ def checkout_page(purchase_id: str) -> Response:
 @bp.route("/local/checkout/{purchase_id}/pay", methods=["POST"], content_types=_FORM)
 @local_stage_only
 def pay(purchase_id: str) -> Response:
-    from chalicelib import local_checkout
+    from chalicelib.purchases import local_checkout
 
     return _redirect(lambda: local_checkout.pay(purchase_id))
 
@@ -84,7 +84,7 @@ def pay(purchase_id: str) -> Response:
 @bp.route("/local/checkout/{purchase_id}/refund", methods=["POST"], content_types=_FORM)
 @local_stage_only
 def refund(purchase_id: str) -> Response:
-    from chalicelib import local_checkout
+    from chalicelib.purchases import local_checkout
 
     return _redirect(lambda: local_checkout.refund(purchase_id))
 
@@ -92,14 +92,14 @@ def refund(purchase_id: str) -> Response:
 @bp.route("/local/checkout/{purchase_id}/cancel", methods=["POST"], content_types=_FORM)
 @local_stage_only
 def cancel(purchase_id: str) -> Response:
-    from chalicelib import local_checkout
+    from chalicelib.purchases import local_checkout
 
     return _redirect(lambda: local_checkout.cancel(purchase_id))
 
 
 @bp.route("/checkout/success", methods=["GET"])
 def success() -> Response:
-    from chalicelib import local_checkout
+    from chalicelib.purchases import local_checkout
 
     query = bp.current_request.query_params or {}
     return _html(lambda: local_checkout.result_page(query.get("purchase_id", ""), cancelled=False))
@@ -107,7 +107,7 @@ def success() -> Response:
 
 @bp.route("/checkout/cancel", methods=["GET"])
 def cancelled() -> Response:
-    from chalicelib import local_checkout
+    from chalicelib.purchases import local_checkout
 
     query = bp.current_request.query_params or {}
     return _html(lambda: local_checkout.result_page(query.get("purchase_id", ""), cancelled=True))

@@ -5,18 +5,18 @@ from typing import Optional
 
 from chalice import Blueprint
 
-from chalicelib import errors
+from chalicelib.core import errors
 from chalicelib.ledger import Outcome
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.listings import LISTING_STATES, valid_listing_id
-from chalicelib.orders import ORDER_STATES, valid_order_id
+from chalicelib.market.listings import LISTING_STATES, valid_listing_id
+from chalicelib.market.orders import ORDER_STATES, valid_order_id
 from chalicelib.routes._http import Call, Reply, endpoint, parse_body, path_param, query_int
 from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
     RedeemBody, Redeemed, Reward, RewardBody, RewardList,
 )
 from chalicelib.routes.wallets import replay_headers
-from chalicelib.shop import CATEGORIES, valid_sku
+from chalicelib.market.catalog import CATEGORIES, valid_sku
 
 bp = Blueprint(__name__)
 _READ = [400, 401, 403, 404]
@@ -45,7 +45,7 @@ def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
 @endpoint(bp, "/v1/admin/rewards/{sku}", "GET", summary="A SKU in any state (hidden, deleted).", scope="admin",
           response=Reward, tags=["market", "admin"], error_statuses=_READ)
 def admin_get_reward(call: Call, sku: str) -> Reply:
-    from chalicelib.shop import get_reward
+    from chalicelib.market.catalog import get_reward
 
     return Reply(get_reward(call.principal.economy, path_param("sku", sku, valid_sku), admin=True))
 
@@ -53,7 +53,7 @@ def admin_get_reward(call: Call, sku: str) -> Reply:
 @endpoint(bp, "/v1/admin/rewards/{sku}", "PUT", summary="Create or replace a SKU, audited.", scope="admin",
           body=RewardBody, response=Reward, status=201, tags=["market", "admin"], error_statuses=[400, 401, 403, 409])
 def put_reward(call: Call, sku: str) -> Reply:
-    from chalicelib.shop import put_reward as put
+    from chalicelib.market.catalog import put_reward as put
 
     path_param("sku", sku, valid_sku)
     view, created = put(call.principal.economy, sku, call.body.model_dump(), call.principal.actor)
@@ -63,7 +63,7 @@ def put_reward(call: Call, sku: str) -> Reply:
 @endpoint(bp, "/v1/admin/rewards/{sku}", "DELETE", summary="Take a SKU off sale for good, audited.", scope="admin",
           response=Reward, tags=["market", "admin"], error_statuses=_READ + [409])
 def delete_reward(call: Call, sku: str) -> Reply:
-    from chalicelib.shop import delete_reward as delete
+    from chalicelib.market.catalog import delete_reward as delete
 
     return Reply(delete(call.principal.economy, path_param("sku", sku, valid_sku), call.principal.actor))
 
@@ -71,7 +71,7 @@ def delete_reward(call: Call, sku: str) -> Reply:
 @endpoint(bp, "/v1/rewards", "GET", summary="What the shop sells now.", scope="read", response=RewardList,
           query={"category": "|".join(CATEGORIES)}, tags=["market"], error_statuses=[400, 401, 403])
 def rewards(call: Call) -> Reply:
-    from chalicelib.shop import list_rewards
+    from chalicelib.market.catalog import list_rewards
 
     return Reply({"items": list_rewards(call.principal.economy, _choice(call, "category", CATEGORIES))})
 
@@ -79,7 +79,7 @@ def rewards(call: Call) -> Reply:
 @endpoint(bp, "/v1/rewards/{sku}", "GET", summary="One SKU on sale.", scope="read", response=Reward,
           tags=["market"], error_statuses=_READ)
 def reward(call: Call, sku: str) -> Reply:
-    from chalicelib.shop import get_reward
+    from chalicelib.market.catalog import get_reward
 
     return Reply(get_reward(call.principal.economy, path_param("sku", sku, valid_sku)))
 
@@ -91,7 +91,7 @@ def reward(call: Call, sku: str) -> Reply:
           scope="write", body=OrderBody, response=Order, status=201, idempotency="required", tags=["market"],
           error_statuses=_WRITE)
 def buy_reward(call: Call) -> Reply:
-    from chalicelib.shop import buy
+    from chalicelib.market.catalog import buy
 
     b = call.body
     return _replied(buy(call.principal.economy, b.buyer_id, b.sku, b.qty, b.player_id, b.expected_price,
@@ -101,7 +101,7 @@ def buy_reward(call: Call) -> Reply:
 @endpoint(bp, "/v1/orders/{order_id}", "GET", summary="An order's state.", scope="read", response=Order,
           tags=["market"], error_statuses=_READ)
 def order(call: Call, order_id: str) -> Reply:
-    from chalicelib.orders import get_order
+    from chalicelib.market.orders import get_order
 
     return Reply(get_order(call.principal.economy, path_param("order_id", order_id, valid_order_id)))
 
@@ -109,7 +109,7 @@ def order(call: Call, order_id: str) -> Reply:
 @endpoint(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel an unredeemed voucher order; refunds it.",
           scope="write", response=Order, idempotency="optional", tags=["market"], error_statuses=_WRITE)
 def cancel_order(call: Call, order_id: str) -> Reply:
-    from chalicelib.orders import cancel
+    from chalicelib.market.orders import cancel
 
     path_param("order_id", order_id, valid_order_id)
     return _replied(cancel(call.principal.economy, order_id, _optional_key(call)))
@@ -119,7 +119,7 @@ def cancel_order(call: Call, order_id: str) -> Reply:
           response=OrderPage, query={"status": "|".join(ORDER_STATES), **_PAGE}, tags=["market"],
           error_statuses=[400, 401, 403])
 def user_orders(call: Call, user_id: str) -> Reply:
-    from chalicelib.orders import list_orders
+    from chalicelib.market.orders import list_orders
 
     path_param("user_id", user_id, valid_user_id)
     status = _choice(call, "status", ORDER_STATES)
@@ -135,7 +135,7 @@ def user_orders(call: Call, user_id: str) -> Reply:
           scope="write", body=ListingBody, response=Listing, status=201, idempotency="optional", tags=["market"],
           error_statuses=_WRITE)
 def create_listing(call: Call) -> Reply:
-    from chalicelib.listings import create_listing as create
+    from chalicelib.market.listings import create_listing as create
 
     b = call.body
     view, created = create(call.principal.economy, b.seller_id, b.sku, b.qty, b.unit_price, b.expires_in,
@@ -147,7 +147,7 @@ def create_listing(call: Call) -> Reply:
           query={"sku": "one SKU", "status": "|".join(LISTING_STATES), **_PAGE}, tags=["market"],
           error_statuses=[400, 401, 403])
 def listings(call: Call) -> Reply:
-    from chalicelib.listings import list_listings
+    from chalicelib.market.listings import list_listings
 
     sku = call.query.get("sku") or None
     if sku is not None:
@@ -161,7 +161,7 @@ def listings(call: Call) -> Reply:
 @endpoint(bp, "/v1/listings/{listing_id}", "GET", summary="A listing.", scope="read", response=Listing,
           tags=["market"], error_statuses=_READ)
 def listing(call: Call, listing_id: str) -> Reply:
-    from chalicelib.listings import get_listing
+    from chalicelib.market.listings import get_listing
 
     return Reply(get_listing(call.principal.economy, path_param("listing_id", listing_id, valid_listing_id)))
 
@@ -170,7 +170,7 @@ def listing(call: Call, listing_id: str) -> Reply:
           scope="write", body=CancelListingBody, body_required=False, response=Listing, tags=["market"],
           error_statuses=_WRITE)
 def cancel_listing(call: Call, listing_id: str) -> Reply:
-    from chalicelib.listings import cancel_listing as cancel
+    from chalicelib.market.listings import cancel_listing as cancel
 
     path_param("listing_id", listing_id, valid_listing_id)
     return Reply(cancel(call.principal.economy, listing_id, call.body.seller_id))
@@ -180,7 +180,7 @@ def cancel_listing(call: Call, listing_id: str) -> Reply:
           scope="write", body=BuyListingBody, response=Order, status=201, idempotency="required", tags=["market"],
           error_statuses=_WRITE)
 def buy_listing(call: Call, listing_id: str) -> Reply:
-    from chalicelib.listings import buy
+    from chalicelib.market.listings import buy
 
     path_param("listing_id", listing_id, valid_listing_id)
     b = call.body
@@ -190,8 +190,8 @@ def buy_listing(call: Call, listing_id: str) -> Reply:
 @endpoint(bp, "/v1/market/prices/{sku}", "GET", summary="A SKU's 7-day median/average, 24-hour volume and floor.",
           scope="read", response=MarketPrice, tags=["market"], error_statuses=[400, 401, 403])
 def prices(call: Call, sku: str) -> Reply:
-    from chalicelib import pricing
-    from chalicelib.config import get_settings
+    from chalicelib.market import pricing
+    from chalicelib.core.config import get_settings
 
     path_param("sku", sku, valid_sku)
     economy, settings = call.principal.economy, get_settings()
@@ -207,8 +207,8 @@ def prices(call: Call, sku: str) -> Reply:
           summary="A game server redeems one of its economy's vouchers (X-Coinhall-Server, X-Coinhall-Signature).",
           response=Redeemed, authenticated=False, tags=["market"], error_statuses=[400, 401, 404, 409])
 def redeem(call: Call) -> Reply:
-    from chalicelib.fulfilment.redeem import redeem as do_redeem
-    from chalicelib.game_servers import verify_redeem
+    from chalicelib.market.fulfilment.redeem import redeem as do_redeem
+    from chalicelib.tenancy.game_servers import verify_redeem
 
     # The signature covers the raw bytes: check it before parsing anything.
     economy = verify_redeem(call.headers, call.raw_body)

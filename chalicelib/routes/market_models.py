@@ -6,8 +6,8 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from chalicelib.limits import MAX_LISTING_QTY, MAX_ORDER_QTY, MAX_STOCK, MAX_UNIT_PRICE
-from chalicelib.limits import MAX_SHOP_PRICE as MAX_PRICE
+from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_ORDER_QTY, MAX_STOCK, MAX_UNIT_PRICE
+from chalicelib.ledger.limits import MAX_SHOP_PRICE as MAX_PRICE
 from chalicelib.routes.models import Balance, _Body
 
 _ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
@@ -74,7 +74,7 @@ class RewardBody(_Body):
     @field_validator("expires_at")
     @classmethod
     def _expiry(cls, value: Optional[str]) -> Optional[str]:
-        from chalicelib.ids import parse_iso
+        from chalicelib.core.ids import parse_iso
 
         return None if value is None else parse_iso(value)
 

@@ -10,7 +10,7 @@ from pydantic import (
 
 from chalicelib.ledger.accounts import MAX_AMOUNT
 from chalicelib.ledger.freezes import NAME_PATTERN
-from chalicelib.pack_limits import MAX_PRICE_AMOUNT, price_problems
+from chalicelib.purchases.pack_limits import MAX_PRICE_AMOUNT, price_problems
 
 Amount = StrictInt
 
@@ -219,7 +219,7 @@ class PriceBody(_Body):
 
     @model_validator(mode="after")
     def _chargeable(self) -> "PriceBody":
-        # One rule for the pack's entry, the checkout and the credit (chalicelib.pack_limits).
+        # One rule for the pack's entry, the checkout and the credit (chalicelib.purchases.pack_limits).
         problems = price_problems(self.amount, self.currency)
         if problems:
             field, problem = next(iter(problems.items()))

@@ -14,7 +14,7 @@ QUEUE_NAME = os.environ.get("COINS_QUEUE_NAME", "coinhall-work")
 
 @bp.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="work-queue")
 def consume(event: Any) -> None:
-    from chalicelib.queue import consume as consume_one
+    from chalicelib.runtime.queue import consume as consume_one
 
     for record in event:
         attempt = (record.to_dict().get("attributes") or {}).get("ApproximateReceiveCount")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.courses import valid_course_id
+from chalicelib.rewards.courses import valid_course_id
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param
 from chalicelib.routes.rewards_models import (
@@ -23,8 +23,8 @@ bp = Blueprint(__name__)
           scope="rewards", body=RewardBody, response=Reward, tags=["rewards"],
           error_statuses=[400, 401, 403, 404, 409, 422, 429])
 def grant(call: Call, user_id: str) -> Reply:
-    from chalicelib.rewards import Grantor
-    from chalicelib.rewards import grant as do_grant
+    from chalicelib.rewards.grants import Grantor
+    from chalicelib.rewards.grants import grant as do_grant
 
     path_param("user_id", user_id, valid_user_id)
     outcome = do_grant(call.principal.economy, user_id, call.body.type, call.body.ref,
@@ -40,7 +40,7 @@ def grant(call: Call, user_id: str) -> Reply:
           scope="admin", body=CourseBody, response=Course, status=201, tags=["rewards", "admin"],
           error_statuses=[400, 401, 403, 409])
 def put_course(call: Call, course_id: str) -> Reply:
-    from chalicelib.courses import put_course as put
+    from chalicelib.rewards.courses import put_course as put
 
     path_param("course_id", course_id, valid_course_id)
     view, created = put(call.principal.economy, course_id, title=call.body.title, reward=call.body.reward,
@@ -51,7 +51,7 @@ def put_course(call: Call, course_id: str) -> Reply:
 @endpoint(bp, "/v1/admin/courses/{course_id}", "GET", summary="A registered course.", scope="admin",
           response=Course, tags=["rewards", "admin"], error_statuses=[400, 401, 403, 404])
 def get_course(call: Call, course_id: str) -> Reply:
-    from chalicelib.courses import get_course as get
+    from chalicelib.rewards.courses import get_course as get
 
     return Reply(get(call.principal.economy, path_param("course_id", course_id, valid_course_id)))
 
@@ -59,7 +59,7 @@ def get_course(call: Call, course_id: str) -> Reply:
 @endpoint(bp, "/v1/admin/courses/{course_id}", "DELETE", summary="Take a course off the registry, audited.",
           scope="admin", response=Course, tags=["rewards", "admin"], error_statuses=[400, 401, 403, 404, 409])
 def delete_course(call: Call, course_id: str) -> Reply:
-    from chalicelib.courses import delete_course as delete
+    from chalicelib.rewards.courses import delete_course as delete
 
     path_param("course_id", course_id, valid_course_id)
     return Reply(delete(call.principal.economy, course_id, call.principal.actor))
@@ -68,7 +68,7 @@ def delete_course(call: Call, course_id: str) -> Reply:
 @endpoint(bp, "/v1/admin/courses", "GET", summary="Every registered course.", scope="admin", response=CourseList,
           tags=["rewards", "admin"], error_statuses=[401, 403])
 def list_courses(call: Call) -> Reply:
-    from chalicelib.courses import list_courses as listing
+    from chalicelib.rewards.courses import list_courses as listing
 
     return Reply({"items": listing(call.principal.economy)})
 
@@ -79,7 +79,7 @@ def list_courses(call: Call) -> Reply:
 @endpoint(bp, "/v1/admin/reward-settings", "GET", summary="The economy's reward amounts and grant budget.",
           scope="admin", response=RewardSettings, tags=["rewards", "admin"], error_statuses=[401, 403])
 def get_settings(call: Call) -> Reply:
-    from chalicelib.reward_settings import get_tunables
+    from chalicelib.rewards.settings import get_tunables
 
     return Reply({"settings": get_tunables(call.principal.economy).as_dict(), "changed": False})
 
@@ -88,6 +88,6 @@ def get_settings(call: Call) -> Reply:
           scope="admin", body=RewardSettingsBody, response=RewardSettings, tags=["rewards", "admin"],
           error_statuses=[400, 401, 403, 404])
 def put_settings(call: Call) -> Reply:
-    from chalicelib.reward_settings import set_tunables
+    from chalicelib.rewards.settings import set_tunables
 
     return Reply(set_tunables(call.principal.economy, call.body.model_dump(exclude_none=True), call.principal.actor))

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from chalice import Blueprint
 
-from chalicelib.jobs import JOBS
+from chalicelib.runtime.jobs import JOBS
 
 bp = Blueprint(__name__)
 log = logging.getLogger("coinhall.jobs")
@@ -14,7 +14,7 @@ log = logging.getLogger("coinhall.jobs")
 
 def _handler(name: str) -> Callable[[Any], dict]:
     def run(event: Any) -> dict:
-        from chalicelib.jobs import run_job
+        from chalicelib.runtime.jobs import run_job
 
         try:
             # Stop well inside the invocation's own timeout; the next run resumes.

@@ -39,7 +39,7 @@ def transactions(call: Call, user_id: str) -> Reply:
           body=SpendBody, response=Posting, idempotency="required", tags=["wallets"],
           error_statuses=[400, 401, 403, 404, 409, 422])
 def spend(call: Call, user_id: str) -> Reply:
-    from chalicelib.spending import spend as do_spend
+    from chalicelib.spending.spend import spend as do_spend
 
     path_param("user_id", user_id, valid_user_id)
     key = call.idempotency_key()

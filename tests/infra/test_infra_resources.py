@@ -1,7 +1,7 @@
 """The synthesized stacks hold what the code needs: tables, queue, schedules, throttling, alarms.
 
 Every expectation is derived from the code's own registries (``table_specs()``,
-``chalicelib.jobs.JOBS``, ``routes/queue_consumer.py``), so a new table, job or
+``chalicelib.runtime.jobs.JOBS``, ``routes/queue_consumer.py``), so a new table, job or
 index shows up here without anyone editing a test.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from chalicelib.db.schema import table_specs
-from chalicelib.jobs import JOBS
+from chalicelib.runtime.jobs import JOBS
 from infra.alarms import reconcile_jobs
 from infra.stages import STAGES
 from infra.work_queue import CONSUMER_TIMEOUT_S, MAX_RECEIVES

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from chalicelib.config import SECRET_ENV_NAMES
+from chalicelib.core.config import SECRET_ENV_NAMES
 from chalicelib.db.schema import table_specs
 from infra.role import DYNAMODB_ACTIONS
 from infra.stages import STAGES

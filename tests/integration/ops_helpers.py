@@ -26,7 +26,7 @@ def pay(economy: Any, purchase: Dict[str, Any]) -> None:
 
 def busy(economy: Any) -> Dict[str, Any]:
     """Some of everything: credits, spends, a purchase, holds settled, released and open."""
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     seed_packs(economy.id)
     economy.credit("alice", 500)
@@ -47,7 +47,7 @@ def busy(economy: Any) -> Dict[str, Any]:
 
 
 def run(name: str, **kwargs: Any) -> Dict[str, Any]:
-    from chalicelib.jobs import run_job
+    from chalicelib.runtime.jobs import run_job
 
     kwargs.setdefault("max_items", 1_000_000)
     kwargs.setdefault("max_seconds", 120)
@@ -75,7 +75,7 @@ def tamper(economy_id: str, account: str, bucket: str, delta: int) -> None:
 
 def snapshot(economy_id: str, tmp_path: Any, name: Optional[str] = None) -> Set[str]:
     """Every record of the economy (through the export), as a set of canonical JSON lines."""
-    from chalicelib.backup import export_economy
+    from chalicelib.operations.backup import export_economy
 
     path = str(tmp_path / (name or f"snap-{uuid.uuid4().hex}.jsonl"))
     export_economy(economy_id, path)
@@ -94,6 +94,6 @@ def records(path: str) -> Set[str]:
 
 
 def later(minutes: int) -> str:
-    from chalicelib.ids import iso, utc_now
+    from chalicelib.core.ids import iso, utc_now
 
     return iso(utc_now() + timedelta(minutes=minutes))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from chalicelib import limits
+from chalicelib.ledger import limits
 from chalicelib.ledger import MAX_AMOUNT, system
 from chalicelib.ledger.wallets import system_balance
 from tests.conftest import Economy, Resp
@@ -380,7 +380,8 @@ def test_a_product_past_the_ledger_is_refused_by_the_domain_whatever_the_adapter
     listing made by another adapter still gets a 400 naming ``qty``, never the
     ledger's refusal (a 500) after the order was half-built.
     """
-    from chalicelib import errors, listings
+    from chalicelib.core import errors
+    from chalicelib.market import listings
     from chalicelib.db.engine import get_client, table_name
 
     _fund(world)

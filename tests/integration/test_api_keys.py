@@ -12,9 +12,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from chalicelib import apikeys, cli, config
+from chalicelib.tenancy import apikeys
+from chalicelib.cli import main as cli
+from chalicelib.core import config
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.economies import DEFAULT_PACKS
+from chalicelib.tenancy.economies import DEFAULT_PACKS
 from tests.conftest import Api, Resp, new_economy_id
 
 pytestmark = pytest.mark.integration
@@ -126,7 +128,7 @@ def test_list_is_per_economy(api: Api, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_stored_item_holds_only_a_hash(api: Api, econ: str, capsys: pytest.CaptureFixture) -> None:
-    from chalicelib.db.api_keys import ApiKeyModel
+    from chalicelib.db.models.api_keys import ApiKeyModel
 
     out = create_key(capsys, econ, "read,write", label="shop")
     token, key_id = out["api_key"], out["key_id"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import backup
+from chalicelib.operations import backup
 from tests.integration import ops_helpers as oh
 
 pytestmark = pytest.mark.integration
@@ -127,7 +127,7 @@ def test_bad_files_are_refused_before_anything_is_written(economy, tmp_path) -> 
 
 
 def test_the_cli_exports_and_restores_and_says_what_is_wrong(economy, tmp_path, capsys) -> None:
-    from chalicelib.cli import main
+    from chalicelib.cli.main import main
 
     economy.credit("alice", 10)
     out = str(tmp_path / "cli.jsonl")

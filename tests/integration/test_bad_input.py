@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import apikeys
+from chalicelib.tenancy import apikeys
 from tests.conftest import Api, Economy, Resp, new_economy_id
 
 pytestmark = pytest.mark.integration

@@ -116,7 +116,7 @@ def _fresh_client() -> Any:
     """A second client without the fault hook, to really send the 'lost' call."""
     import botocore.session
 
-    from chalicelib.config import get_settings
+    from chalicelib.core.config import get_settings
 
     settings = get_settings()
     return botocore.session.get_session().create_client(

@@ -1,4 +1,4 @@
-"""Every listing's cursor goes through ``chalicelib.cursors``: junk and forged cursors are ``invalid_cursor``.
+"""Every listing's cursor goes through ``chalicelib.core.cursors``: junk and forged cursors are ``invalid_cursor``.
 
 A cursor is not signed, so a caller can build one with the right scope and any
 position. Each listing here gets a real cursor first (it pages on), then forged
@@ -101,7 +101,7 @@ def test_junk_cursors_are_invalid_or_ignored_never_a_500(books: Economy, cursor:
 
 
 def test_every_decoder_is_the_one_bounded_helper() -> None:
-    """No module decodes a cursor by hand: only ``chalicelib/cursors.py`` base64-decodes one."""
+    """No module decodes a cursor by hand: only ``chalicelib/core/cursors.py`` base64-decodes one."""
     import pathlib
 
     import chalicelib

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib import digest
-from chalicelib.ids import utc_now
+from chalicelib.operations import digest
+from chalicelib.core.ids import utc_now
 from tests.discord_helpers import standin  # noqa: F401  (fixture)
 from tests.integration import ops_helpers as oh
 
@@ -45,8 +45,8 @@ def test_a_digest_is_written_once(economy) -> None:
 
 
 def test_the_job_posts_to_coin_transactions_once(economy, standin) -> None:  # noqa: F811
-    from chalicelib import queue
-    from chalicelib.guilds import link_guild, remember
+    from chalicelib.runtime import queue
+    from chalicelib.tenancy.guilds import link_guild, remember
     from scripts.discord_standin import snowflake
 
     guild_id = snowflake()
@@ -66,7 +66,7 @@ def test_the_job_posts_to_coin_transactions_once(economy, standin) -> None:  # n
 
 
 def test_without_a_bot_token_it_only_writes_the_record(economy, monkeypatch) -> None:
-    from chalicelib import config
+    from chalicelib.core import config
 
     monkeypatch.delenv("DISCORD_BOT_TOKEN", raising=False)
     config.reset_settings()
@@ -76,7 +76,7 @@ def test_without_a_bot_token_it_only_writes_the_record(economy, monkeypatch) -> 
 
 
 def test_a_day_that_has_not_ended_is_refused(economy, capsys) -> None:
-    from chalicelib.cli import main
+    from chalicelib.cli.main import main
 
     assert main(["jobs", "run", "digest", "--economy", economy.id, "--day", utc_now().date().isoformat()]) == 2
     assert main(["jobs", "run", "digest", "--economy", economy.id, "--day", "yesterday"]) == 2

@@ -15,7 +15,8 @@ from typing import Any, Dict
 
 import pytest
 
-from chalicelib import errors, rewards
+from chalicelib.core import errors
+from chalicelib.rewards import grants as rewards
 from chalicelib.db.engine import get_client
 from chalicelib.ledger.wallets import get_wallet
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text, quest_answers  # noqa: F401

@@ -9,11 +9,11 @@ from typing import Any, Dict
 
 import pytest
 
-from chalicelib import queue
+from chalicelib.runtime import queue
 from chalicelib.discord import hub
 from chalicelib.discord.worker import handle_followup
-from chalicelib.guilds import find_guild
-from chalicelib.jobs import run_job
+from chalicelib.tenancy.guilds import find_guild
+from chalicelib.runtime.jobs import run_job
 from scripts.discord_standin import DiscordStandIn, snowflake
 from tests.discord_helpers import MANAGE_GUILD, DiscordWorld, discord, embed_text, standin  # noqa: F401
 
@@ -70,7 +70,7 @@ def test_setup_creates_the_channels_and_pins_the_hub_then_edits_the_reply(world,
 
 
 def test_setup_again_duplicates_nothing_and_follows_the_role_map(world, standin) -> None:
-    from chalicelib.guilds import set_role
+    from chalicelib.tenancy.guilds import set_role
 
     setup(world, standin)
     auditors = snowflake()
@@ -117,7 +117,7 @@ def test_setup_failure_is_reported_in_the_reply(world, standin) -> None:
 
 
 def test_buy_coins_choice_is_deferred_and_the_worker_edits_in_the_checkout_link(world, standin) -> None:
-    from chalicelib.db.purchases import PurchaseModel
+    from chalicelib.db.models.purchases import PurchaseModel
 
     alice = world.player()
     edited = deferred_then_edited(standin, alice, alice.choose("buy:pack", "coins_500"))
@@ -207,7 +207,7 @@ def test_coin_movements_are_logged_to_the_transactions_channel_once(world, stand
 
 
 def test_discord_send_cli_prints_what_the_player_sees(world, monkeypatch, capsys, tmp_path) -> None:
-    from chalicelib.cli import main
+    from chalicelib.cli.main import main
     from chalicelib.discord import devkey
 
     monkeypatch.setattr(devkey, "KEY_FILE", tmp_path / "dev-key.json")

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 import pytest
 from nacl.signing import SigningKey
 
-from chalicelib import rewards
-from chalicelib.audit import list_audit
+from chalicelib.rewards import grants as rewards
+from chalicelib.tenancy.audit import list_audit
 from chalicelib.ledger.wallets import find_wallet, get_wallet
 from scripts.discord_standin import snowflake
 from tests.discord_helpers import (  # noqa: F401 - fixtures
@@ -134,7 +134,7 @@ def test_daily_streak_grows_day_by_day_and_earns_a_badge(discord, monkeypatch) -
 
 
 def test_my_card_shows_balances_streak_rank_and_last_three_transactions(discord) -> None:
-    from chalicelib.leaderboard import compute
+    from chalicelib.operations.leaderboard import compute
 
     alice, bob = discord.player(), discord.player()
     discord.economy.credit(alice.user_id, 500)
@@ -195,7 +195,7 @@ def test_quest_answer_for_another_day_or_question_is_refused(discord) -> None:
 
 
 def test_leaderboard_top_ten_and_view_yours(discord) -> None:
-    from chalicelib.leaderboard import compute
+    from chalicelib.operations.leaderboard import compute
 
     players = [discord.player() for _ in range(12)]
     for i, p in enumerate(players):
@@ -288,7 +288,7 @@ def test_give_refusals_change_nothing(discord, case: str, expected: str) -> None
 
 
 def test_give_more_than_you_have_or_from_a_frozen_wallet_is_refused_at_confirm(discord) -> None:
-    from chalicelib import admin
+    from chalicelib.operations import admin
 
     alice, bob = discord.player(), discord.player()
     discord.economy.credit(alice.user_id, 10)
@@ -370,7 +370,7 @@ def test_discord_unfreeze_lifts_a_lost_disputes_review_only_when_the_operator_na
 
 
 def test_mapped_operator_may_freeze_but_not_adjust(discord) -> None:
-    from chalicelib.guilds import set_role
+    from chalicelib.tenancy.guilds import set_role
 
     operator_role = snowflake()
     set_role(discord.guild_id, operator_role, "OPERATOR", "test")
@@ -433,8 +433,8 @@ def test_unknown_commands_buttons_and_dms_get_a_polite_ephemeral_answer(discord)
 
 
 def test_a_new_guild_gets_its_own_economy_on_first_use(discord) -> None:
-    from chalicelib.economies import list_packs
-    from chalicelib.guilds import find_guild
+    from chalicelib.tenancy.economies import list_packs
+    from chalicelib.tenancy.guilds import find_guild
 
     stranger = discord.player()
     stranger.guild_id = snowflake()

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from chalicelib import errors
+from chalicelib.core import errors
 from chalicelib.discord import commands
 from chalicelib.discord.rest import DiscordRest, get_rest, is_not_found
 from scripts.discord_standin import DiscordStandIn, snowflake
@@ -136,7 +136,7 @@ def test_register_bulk_overwrites_global_and_guild_commands(standin) -> None:
 
 
 def test_register_through_the_cli(standin, capsys) -> None:
-    from chalicelib.cli import main
+    from chalicelib.cli.main import main
 
     assert main(["discord", "register", "--guild", "123456789012345678"]) == 0
     assert '"scope": "123456789012345678"' in capsys.readouterr().out

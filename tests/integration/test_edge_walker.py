@@ -75,7 +75,8 @@ def world(ddb_local_endpoint: str) -> Iterator[World]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib import config, queue
+    from chalicelib.core import config
+    from chalicelib.runtime import queue
     from chalicelib.db import engine as db_engine
     from chalicelib.db.schema import create_tables
     from tests import conftest
@@ -96,7 +97,7 @@ def world(ddb_local_endpoint: str) -> Iterator[World]:
 
 def _furnish(e: Economy) -> Dict[str, str]:
     """Real things for the routes' paths to name; returns their ids by path parameter."""
-    from chalicelib import queue
+    from chalicelib.runtime import queue
 
     e.credit("alice", 5000)
     put_content(e, "chapter-1", 50)

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from chalicelib import holds
+from chalicelib.spending import holds
 from tests.integration import ops_helpers as oh
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -105,7 +105,7 @@ def test_a_bounded_run_stops_and_the_next_resumes(economy) -> None:
 
 @pytest.fixture
 def shop(economy: Any) -> Any:
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     seed_packs(economy.id)
     return economy
@@ -116,7 +116,7 @@ def purchase_status(economy: Any, purchase: Dict[str, Any]) -> str:
 
 
 def due_shard(purchase_id: str) -> Any:
-    from chalicelib.db.purchases import PurchaseModel
+    from chalicelib.db.models.purchases import PurchaseModel
 
     return PurchaseModel.get(purchase_id, consistent_read=True).due_shard
 
@@ -150,7 +150,7 @@ def test_credited_and_expired_purchases_leave_the_index(shop) -> None:
 
 
 def test_a_paid_purchase_never_credited_is_credited_not_expired(shop) -> None:
-    from chalicelib.db.purchases import PurchaseModel
+    from chalicelib.db.models.purchases import PurchaseModel
 
     purchase = oh.buy(shop, "bob")
     # The worker recorded the payment and died before the credit's transaction.
@@ -178,7 +178,7 @@ def test_two_runs_at_once_expire_each_purchase_once(shop) -> None:
 
 
 def test_an_expiry_run_that_dies_is_finished_by_the_next(shop, monkeypatch) -> None:
-    from chalicelib import purchase_expiry
+    from chalicelib.purchases import expiry as purchase_expiry
 
     purchases = [oh.buy(shop, "alice") for _ in range(15)]
     real, done = purchase_expiry.expire_purchase, []
@@ -202,7 +202,7 @@ def test_an_old_local_table_gets_the_indexes_it_lacks(local_engine, monkeypatch)
     """``make run`` keeps its data: ``tables create`` adds indexes that a later version declares."""
     import uuid
 
-    from chalicelib import config
+    from chalicelib.core import config
     from chalicelib.db.engine import get_client
     from chalicelib.db.schema import add_missing_indexes
 

@@ -11,9 +11,10 @@ from typing import Any, Dict
 
 import pytest
 
-from chalicelib import game_servers, signing
-from chalicelib.audit import list_audit
-from chalicelib.cli import main as cli
+from chalicelib.tenancy import game_servers
+from chalicelib.core import signing
+from chalicelib.tenancy.audit import list_audit
+from chalicelib.cli.main import main as cli
 from tests.conftest import Api, Economy
 from tests.edge_helpers import changed_tables, economy_records, make_economy
 from tests.integration.spending_helpers import wallet
@@ -95,7 +96,7 @@ def test_the_global_secret_redeems_only_the_default_economys_vouchers(two, chali
 
 
 def _keys_of(economy_id: str) -> tuple:
-    from chalicelib import apikeys
+    from chalicelib.tenancy import apikeys
 
     admin, _ = apikeys.create_key(economy_id, {"read", "write", "admin"}, label="test admin")
     write, _ = apikeys.create_key(economy_id, {"read", "write"}, label="test write")

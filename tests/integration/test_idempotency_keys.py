@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional
 import pytest
 
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger import codec
+from chalicelib.db import codec
 from tests import purchase_helpers as ph
 from tests.conftest import Economy, Resp
 from tests.market_helpers import put_reward, use_plugin
@@ -107,7 +107,7 @@ class World:
 
 @pytest.fixture
 def world(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> World:
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     use_plugin(monkeypatch, None)  # vouchers only: no game server needed
     seed_packs(economy.id)
@@ -292,8 +292,8 @@ def test_one_key_names_one_listing_whoever_lists(world: World) -> None:
 
 def test_discord_keys_are_not_api_keys(world: World) -> None:
     """An API key that spells a Discord key names another request: both are made."""
-    from chalicelib.listings import create_listing
-    from chalicelib.purchases import create_checkout
+    from chalicelib.market.listings import create_listing
+    from chalicelib.purchases.payments import create_checkout
 
     api_key = "discord-sell:123"
     made = world.api.post("/v1/listings", {"seller_id": "sam", "sku": "pet", "qty": 1, "unit_price": 45,

@@ -13,11 +13,13 @@ from typing import Any, Dict, Optional
 
 import pytest
 
-from chalicelib import grant_budget, keys, ledger, rewards
-from chalicelib.audit import list_audit
+from chalicelib.rewards import budget as grant_budget, grants as rewards
+from chalicelib.core import keys
+from chalicelib import ledger
+from chalicelib.tenancy.audit import list_audit
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ids import now_iso
-from chalicelib.ledger import codec
+from chalicelib.core.ids import now_iso
+from chalicelib.db import codec
 from chalicelib.ledger.wallets import find_wallet, system_balance
 from scripts.discord_standin import snowflake
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text, standin  # noqa: F401

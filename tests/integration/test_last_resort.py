@@ -18,7 +18,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from chalicelib import jobs, observability, queue
+from chalicelib.runtime import jobs, queue
+from chalicelib.core import observability
 from tests.discord_helpers import assert_ephemeral, discord, embed_text  # noqa: F401 (discord is a fixture)
 from tests.edge_helpers import changed_tables, economy_records
 
@@ -80,7 +81,7 @@ def test_an_endpoint_that_breaks_is_a_500_in_our_shape_logged_once(economy, monk
 
 
 def test_an_html_page_that_breaks_is_a_500_page_logged_once(economy, monkeypatch, logged) -> None:
-    from chalicelib import local_checkout
+    from chalicelib.purchases import local_checkout
 
     monkeypatch.setattr(local_checkout, "result_page", boom)
     resp = economy.api.get("/checkout/success?purchase_id=pur_x")
@@ -189,8 +190,8 @@ def test_a_job_that_cannot_even_load_is_reported_failed_by_the_schedule(chalice_
 def test_the_cli_and_the_local_timers_see_the_same_failed_report(broken, capsys, logged) -> None:
     from datetime import datetime, timedelta, timezone
 
-    from chalicelib.cli import main
-    from chalicelib.scheduler import Timers
+    from chalicelib.cli.main import main
+    from chalicelib.runtime.scheduler import Timers
 
     assert main(["jobs", "run", broken]) == 1
     assert json.loads(capsys.readouterr().out)["status"] == "failed"

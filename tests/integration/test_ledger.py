@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from chalicelib import errors, ledger
+from chalicelib.core import errors
+from chalicelib import ledger
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import Leg, SideWrite, WalletChange
 from chalicelib.ledger.history import list_entries

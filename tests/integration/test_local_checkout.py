@@ -15,8 +15,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from chalicelib import config
-from chalicelib.stripe_gateway import verify_event
+from chalicelib.core import config
+from chalicelib.purchases.stripe_gateway import verify_event
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def elsewhere() -> Iterator[Recorder]:
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     seed_packs(economy.id)
     return economy

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import queue
+from chalicelib.runtime import queue
 from tests.integration.spending_helpers import treasury, wallet
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
     plugin,

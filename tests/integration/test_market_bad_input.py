@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 
 import pytest
 
-from chalicelib import signing
+from chalicelib.core import signing
 from tests.conftest import Economy, Resp
 from tests.integration.spending_helpers import assert_error, books
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)

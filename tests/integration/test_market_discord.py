@@ -11,8 +11,9 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from chalicelib import config, queue
-from chalicelib.guilds import remember
+from chalicelib.core import config
+from chalicelib.runtime import queue
+from chalicelib.tenancy.guilds import remember
 from scripts.discord_standin import DiscordStandIn, snowflake
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text  # noqa: F401
 from tests.integration.spending_helpers import treasury, wallet
@@ -170,7 +171,7 @@ def test_sell_modal_guards_then_listing_card_and_buy_with_quantity(world) -> Non
 
 
 def test_below_floor_listing_is_refused_in_discord_with_the_floor(world) -> None:
-    from chalicelib import pricing
+    from chalicelib.market import pricing
 
     discord, _, _ = world
     economy = discord.economy
@@ -188,7 +189,7 @@ def test_below_floor_listing_is_refused_in_discord_with_the_floor(world) -> None
 
 
 def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatch) -> None:
-    from chalicelib import market_events
+    from chalicelib.market import events as market_events
     from tests.market_helpers import signed_redeem
 
     discord, fake, _ = world
@@ -209,8 +210,8 @@ def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatc
 
 def test_a_host_app_economy_linked_to_a_guild_reaches_its_channels(economy) -> None:
     """Orders placed through the HTTP API of a linked economy still find the guild."""
-    from chalicelib import market_events
-    from chalicelib.guilds import link_guild
+    from chalicelib.market import events as market_events
+    from chalicelib.tenancy.guilds import link_guild
 
     assert market_events.guild_of(economy.id, None) is None
     link_guild("123456789012345678", economy.id)

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from chalicelib import queue
-from chalicelib.fulfilment import consumer, minecraft
+from chalicelib.runtime import queue
+from chalicelib.market.fulfilment import consumer, minecraft
 from tests.integration.spending_helpers import assert_error, nothing_changes, treasury, wallet
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
     buy, order, plugin, put_reward, run_job, use_plugin, wait_resolved,

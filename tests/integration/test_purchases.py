@@ -25,7 +25,7 @@ def buy(economy, user="alice", pack="coins_100", key=None):
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     seed_packs(economy.id)
     return economy
@@ -172,7 +172,7 @@ class TestSignatures:
         assert ph.deliver(shop.api, evt).body["outcome"] == "paid"  # the real delivery still works
 
     def test_rotation_accepts_either_secret_and_several_v1_signatures(self, shop, monkeypatch) -> None:
-        from chalicelib import config
+        from chalicelib.core import config
 
         monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_old,whsec_new")
         config.reset_settings()

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 import pytest
 import requests
 
-from chalicelib import config
+from chalicelib.core import config
 from tests import purchase_helpers as ph
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def stripe_api(monkeypatch):
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     seed_packs(economy.id)
     return economy

@@ -21,7 +21,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from chalicelib import config, ledger
+from chalicelib.core import config
+from chalicelib import ledger
 from chalicelib.ledger.accounts import MAX_AMOUNT, MAX_BALANCE
 from tests import purchase_helpers as ph
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     seed_packs(economy.id)
     return economy
@@ -39,7 +40,7 @@ def shop(economy):
 @pytest.fixture
 def alerts(caplog) -> Iterator[List[Dict[str, Any]]]:
     """The EMF documents emitted meanwhile; OPERATOR ALERT lines go to caplog."""
-    from chalicelib import observability
+    from chalicelib.core import observability
 
     docs: List[Dict[str, Any]] = []
     observability.set_metrics_sink(docs.append)
@@ -113,7 +114,7 @@ def purchase_entries(economy, user: str = "alice") -> List[Dict[str, Any]]:
 def raw_update(purchase_id: str, **values: Any) -> None:
     """Rewrite stored purchase terms: a purchase written before the limits existed."""
     from chalicelib.db.engine import get_client, table_name
-    from chalicelib.ledger import codec
+    from chalicelib.db import codec
 
     get_client().update_item(
         TableName=table_name("purchases"), Key={"purchase_id": {"S": purchase_id}},
@@ -173,8 +174,8 @@ def test_the_largest_pack_the_limits_allow_is_sold_and_credited(shop) -> None:
     ({"currency": "USD"}, "price.currency"),
 ])
 def test_a_pack_stored_before_the_limits_cannot_be_bought(shop, terms: Dict[str, Any], problem: str) -> None:
-    from chalicelib.db.economies import PackModel
-    from chalicelib.purchases import _purchase_id
+    from chalicelib.db.models.economies import PackModel
+    from chalicelib.purchases.payments import _purchase_id
 
     stored = {"name": "Old", "coins": 100, "bonus_coins": 0, "price_amount": 999, "currency": "usd", **terms}
     PackModel(shop.id, "old", active=True, sort_order=9, **stored).save()
@@ -192,7 +193,7 @@ def test_a_pack_stored_before_the_limits_cannot_be_bought(shop, terms: Dict[str,
 
 def test_a_credit_refused_for_good_waits_in_needs_review_alerts_once_and_the_webhook_answers_200(
         shop, alerts, caplog) -> None:
-    from chalicelib.purchase_expiry import expire_purchase
+    from chalicelib.purchases.expiry import expire_purchase
 
     fill(shop, "alice", MAX_BALANCE - 50)
     purchase = buy(shop)

@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 import pytest
 
 from chalicelib import ledger
-from chalicelib.reconcile import state
+from chalicelib.operations.reconcile import state
 from tests.integration import ops_helpers as oh
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def metrics() -> Any:
-    from chalicelib import observability
+    from chalicelib.core import observability
 
     docs: List[Dict[str, Any]] = []
     observability.set_metrics_sink(docs.append)
@@ -105,7 +105,7 @@ def test_a_tampered_entry_is_found_on_the_full_run(economy) -> None:
 @pytest.mark.parametrize("mode", ["incremental", "full"])
 def test_freeze_reasons_changed_behind_the_ledger_are_found(economy, mode) -> None:
     from chalicelib.db.engine import get_client, table_name
-    from chalicelib.ids import now_iso
+    from chalicelib.core.ids import now_iso
 
     oh.busy(economy)
     assert economy.api.post("/v1/admin/users/bob/freeze", {"reason": "review"}).status == 200
@@ -134,7 +134,7 @@ def test_a_negative_user_bucket_is_reported(economy) -> None:
 
 
 def test_the_cli_reports_json_and_exits_1_on_discrepancies(economy, capsys) -> None:
-    from chalicelib.cli import main
+    from chalicelib.cli.main import main
 
     economy.credit("alice", 10)
     assert main(["jobs", "run", "reconcile", "--economy", economy.id]) == 0
@@ -147,8 +147,8 @@ def test_the_cli_reports_json_and_exits_1_on_discrepancies(economy, capsys) -> N
 
 
 def test_a_run_killed_half_way_resumes_where_it_stopped(economy, monkeypatch) -> None:
-    from chalicelib.reconcile import accounts as checks
-    from chalicelib.reconcile import job
+    from chalicelib.operations.reconcile import accounts as checks
+    from chalicelib.operations.reconcile import job
 
     for i in range(12):
         economy.credit(f"user{i:02d}", 10 + i)
@@ -188,7 +188,7 @@ def test_a_run_out_of_budget_saves_progress_and_the_next_finishes(economy) -> No
 def test_an_economy_another_run_holds_is_skipped(economy) -> None:
     from datetime import timedelta
 
-    from chalicelib.ids import utc_now
+    from chalicelib.core.ids import utc_now
 
     economy.credit("alice", 1)
     assert state.claim("reconcile", economy.id, "job_other", utc_now(), timedelta(minutes=5)) is not None
@@ -226,7 +226,7 @@ def test_a_purchase_marked_credited_without_its_money_is_found(economy) -> None:
 
 
 def test_overdue_holds_and_purchases_are_repaired_through_the_ledger(economy) -> None:
-    from chalicelib.holds import get_hold
+    from chalicelib.spending.holds import get_hold
 
     info = oh.busy(economy)
     report = oh.run("reconcile", economy=economy.id, now=oh.later(120))
@@ -246,8 +246,8 @@ def test_overdue_holds_and_purchases_are_repaired_through_the_ledger(economy) ->
 
 def test_economies_never_reconciled_go_first_then_the_longest_unchecked(local_engine) -> None:
     from tests.conftest import new_economy_id
-    from chalicelib.economies import ensure_economy
-    from chalicelib.reconcile.job import oldest_first
+    from chalicelib.tenancy.economies import ensure_economy
+    from chalicelib.operations.reconcile.job import oldest_first
 
     old, recent, never = new_economy_id(), new_economy_id(), new_economy_id()
     for e in (old, recent, never):

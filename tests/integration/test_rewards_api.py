@@ -10,12 +10,13 @@ from typing import Any, Dict, Optional
 
 import pytest
 
-from chalicelib import apikeys, courses, grant_budget, rewards
+from chalicelib.tenancy import apikeys
+from chalicelib.rewards import courses, budget as grant_budget, grants as rewards
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.ids import iso, utc_now
+from chalicelib.core.ids import iso, utc_now
 from chalicelib.ledger import MAX_AMOUNT, system
 from chalicelib.ledger.wallets import system_balance
-from chalicelib.streaks import next_claim_at
+from chalicelib.rewards.streaks import next_claim_at
 from tests.conftest import Economy, Resp
 from tests.integration.spending_helpers import assert_error, books
 from tests.market_helpers import delete, put

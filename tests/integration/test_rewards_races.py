@@ -16,7 +16,8 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
-from chalicelib import apikeys, grant_budget, rewards
+from chalicelib.tenancy import apikeys
+from chalicelib.rewards import budget as grant_budget, grants as rewards
 from chalicelib.db.engine import get_client
 from chalicelib.ledger import system
 from chalicelib.ledger.wallets import system_balance

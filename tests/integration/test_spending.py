@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.ids import iso, utc_now
-from chalicelib.jobs import run_job
+from chalicelib.core.ids import iso, utc_now
+from chalicelib.runtime.jobs import run_job
 from tests.integration.spending_helpers import (
     active_held,
     assert_error,
@@ -295,7 +295,7 @@ def test_the_expiry_job_releases_due_holds_only_and_is_bounded(economy) -> None:
 
 
 def test_the_cli_runs_the_expiry_jobs(economy) -> None:
-    from chalicelib import cli
+    from chalicelib.cli import main as cli
 
     economy.credit("u", 100)
     place_hold(economy, "u", 10, expires_in=1)

@@ -231,7 +231,7 @@ def test_a_refused_hold_does_not_burn_its_key(world: World) -> None:
 
 
 def test_every_new_route_is_in_the_openapi_document(world: World) -> None:
-    from chalicelib.openapi import document
+    from chalicelib.routes.openapi import document
 
     paths: Dict[str, Any] = document()["paths"]
     for path in ("/v1/admin/content/{content_id}", "/v1/users/{user_id}/unlocks", "/v1/holds",

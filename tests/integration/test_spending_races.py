@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from chalicelib import holds
+from chalicelib.spending import holds
 from chalicelib.db.engine import get_client
 from tests.integration.spending_helpers import active_held, key, place_hold, put_content, treasury, wallet
 
@@ -160,7 +160,7 @@ def test_settle_release_and_expire_race_resolves_each_hold_exactly_once(economy)
 
 
 def test_escrow_release_refund_and_auto_release_race(economy) -> None:
-    from chalicelib import escrows
+    from chalicelib.spending import escrows
 
     economy.credit("client", 5_000)
     ids = [economy.api.post("/v1/escrows", {"client_id": "client", "freelancer_id": "dev", "amount": 100,
@@ -199,7 +199,7 @@ class _Faults:
     def __init__(self, mode: str, every: int) -> None:
         import botocore.session
 
-        from chalicelib.config import get_settings
+        from chalicelib.core.config import get_settings
 
         self.mode, self.every, self.calls, self.injected = mode, every, 0, 0
         self.lock = threading.Lock()

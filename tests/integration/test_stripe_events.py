@@ -14,7 +14,8 @@ from typing import Any, Dict, Optional
 
 import pytest
 
-from chalicelib import config, stripe_gateway
+from chalicelib.core import config
+from chalicelib.purchases import stripe_gateway
 from tests import purchase_helpers as ph
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ LONG = "a" * 3000
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.economies import seed_packs
+    from chalicelib.tenancy.economies import seed_packs
 
     seed_packs(economy.id)
     return economy

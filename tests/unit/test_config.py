@@ -1,4 +1,4 @@
-"""Settings from the environment (chalicelib.config.load_settings), with plain dicts.
+"""Settings from the environment (chalicelib.core.config.load_settings), with plain dicts.
 
 DESIGN.md section 4: every env name has a documented default for the local
 stage, anything set in the environment wins, and a deployed stage without its
@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.config import REQUIRED_OUTSIDE_LOCAL, ConfigError, env_defaults, load_settings
+from chalicelib.core.config import REQUIRED_OUTSIDE_LOCAL, ConfigError, env_defaults, load_settings
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,8 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from chalicelib import config
-from chalicelib.config import REQUIRED_OUTSIDE_LOCAL, SECRET_ENV_NAMES, ConfigError, load_settings
+from chalicelib.core import config
+from chalicelib.core.config import REQUIRED_OUTSIDE_LOCAL, SECRET_ENV_NAMES, ConfigError, load_settings
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import time
 import pytest
 from nacl.signing import SigningKey
 
-from chalicelib import errors
+from chalicelib.core import errors
 from chalicelib.discord import devkey
 from chalicelib.discord.signature import MAX_SKEW_SECONDS, sign, verify
 
@@ -78,7 +78,7 @@ def test_malformed_timestamps(ts: str) -> None:
 
 
 def test_no_key_configured_refuses(monkeypatch, tmp_path) -> None:
-    from chalicelib import config
+    from chalicelib.core import config
 
     monkeypatch.delenv("DISCORD_PUBLIC_KEY", raising=False)
     monkeypatch.setenv("COINS_STAGE", "local")

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.discord import commands, render, views
 from chalicelib.discord.interaction import Interaction, snowflake_time
 from chalicelib.discord.rest import route_key
-from chalicelib.quests import DEFAULT_QUESTIONS, Question
+from chalicelib.rewards.quests import DEFAULT_QUESTIONS, Question
 
 pytestmark = pytest.mark.unit
 

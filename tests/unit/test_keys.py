@@ -1,6 +1,6 @@
 """Derived keys are injective: the builder's properties, and a guard that keeps hand-joined keys out.
 
-``chalicelib/keys.py`` is the one place keys are made of ids. The properties
+``chalicelib/core/keys.py`` is the one place keys are made of ids. The properties
 below are what makes every key built with it name exactly one tuple of ids;
 the guard at the end fails on any new f-string, ``+`` or ``.join`` that glues
 ids with ``:`` or ``|`` (or ``.split(":")`` that parses one back) anywhere
@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import keys
-from chalicelib.content import valid_content_id
+from chalicelib.core import keys
+from chalicelib.spending.content import valid_content_id
 from chalicelib.ledger.accounts import valid_economy_id, valid_user_id
-from chalicelib.shop import valid_sku
+from chalicelib.market.catalog import valid_sku
 
 pytestmark = pytest.mark.unit
 
@@ -166,7 +166,7 @@ def test_the_id_alphabet_keeps_colon_pipe_at_and_dot() -> None:
 
 @given(part, part)
 def test_listing_ids_hash_an_injective_encoding(a: str, b: str) -> None:
-    from chalicelib.listings import _listing_id
+    from chalicelib.market.listings import _listing_id
 
     if a != b:
         assert _listing_id("eco", a) != _listing_id("eco", b)
@@ -177,7 +177,7 @@ _economy = st.from_regex(r"\A[A-Za-z0-9_.-]{1,8}\Z")
 
 @given(st.tuples(_economy, part), st.tuples(_economy, part))
 def test_purchase_ids_hash_an_injective_encoding(a: Tuple[str, str], b: Tuple[str, str]) -> None:
-    from chalicelib.purchases import _purchase_id
+    from chalicelib.purchases.payments import _purchase_id
 
     if a != b:
         assert _purchase_id(*a) != _purchase_id(*b)
@@ -185,7 +185,7 @@ def test_purchase_ids_hash_an_injective_encoding(a: Tuple[str, str], b: Tuple[st
 
 @given(st.tuples(part, st.dates()), st.tuples(part, st.dates()))
 def test_quest_seeds_hash_an_injective_encoding(a: tuple, b: tuple) -> None:
-    from chalicelib.quests import seed_for
+    from chalicelib.rewards.quests import seed_for
 
     if a != b:
         assert seed_for("eco", *a) != seed_for("eco", *b)
@@ -194,8 +194,8 @@ def test_quest_seeds_hash_an_injective_encoding(a: tuple, b: tuple) -> None:
 def test_listing_and_purchase_ids_of_plain_keys_hash_economy_bar_key() -> None:
     import hashlib
 
-    from chalicelib.listings import _ALPHABET, _listing_id
-    from chalicelib.purchases import _purchase_id
+    from chalicelib.market.listings import _ALPHABET, _listing_id
+    from chalicelib.purchases.payments import _purchase_id
 
     # Both hash "economy|<namespaced key>" (a key is the economy's, whatever the route or seller).
     digest = int.from_bytes(hashlib.sha256(b"eco|api:k1").digest()[:17], "big")
@@ -240,8 +240,8 @@ def test_market_confirm_ids_round_trip_a_sku_with_colons(view_id: str, price: in
 
 
 def test_keys_py_depends_on_nothing_of_the_project() -> None:
-    # It is the bottom layer (it moves to chalicelib/core/ later): every module may import it.
-    with open(os.path.join(ROOT, "chalicelib", "keys.py"), encoding="utf-8") as handle:
+    # It is core: every module may import it, so it imports nothing of the project.
+    with open(os.path.join(ROOT, "chalicelib", "core", "keys.py"), encoding="utf-8") as handle:
         tree = ast.parse(handle.read())
     imported = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -253,19 +253,19 @@ def test_keys_py_depends_on_nothing_of_the_project() -> None:
 # f-strings that glue a value to ":" or "|" but are not keys, each with why. (file, the f-string's source)
 ALLOWED_FSTRINGS: Dict[Tuple[str, str], str] = {
     ("chalicelib/ledger/post.py", 'f"u:{user_id}"'): "a wallet's account key, as keys.tag('u', ...) spells it",
-    ("chalicelib/holds.py", 'f"key:{idempotency_key}"'): "a fingerprint input (hashed as JSON), not a key",
-    ("chalicelib/orders.py", 'f"fulfilled:{via}"'): "a resolution label from a closed list, never parsed",
-    ("chalicelib/purchases.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
+    ("chalicelib/spending/holds.py", 'f"key:{idempotency_key}"'): "a fingerprint input (hashed as JSON), not a key",
+    ("chalicelib/market/orders.py", 'f"fulfilled:{via}"'): "a resolution label from a closed list, never parsed",
+    ("chalicelib/purchases/payments.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
     ("chalicelib/ledger/freezes.py", 'f"{DISPUTE}:{purchase_id}"'): "a freeze reason: the id is from _REASON's colon-free alphabet",
     ("chalicelib/ledger/freezes.py", 'f"{DISPUTE_LOST}:{purchase_id}"'): "a freeze reason, as above",
-    ("chalicelib/local_checkout.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
-    ("chalicelib/purchases.py", 'f"#{k} = :{k}"'): "a DynamoDB update expression",
-    ("chalicelib/purchases.py", 'f":{k}"'): "a DynamoDB expression value name",
+    ("chalicelib/purchases/local_checkout.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
+    ("chalicelib/purchases/payments.py", 'f"#{k} = :{k}"'): "a DynamoDB update expression",
+    ("chalicelib/purchases/payments.py", 'f":{k}"'): "a DynamoDB expression value name",
     ("chalicelib/discord/views.py", 'f"<t:{stamp}:R>"'): "Discord's timestamp markup",
-    ("chalicelib/backup.py", 'f"{path}:{number}: not JSON"'): "an error message (file:line)",
-    ("chalicelib/backup.py", 'f"{path}:{number}: data after the footer"'): "an error message (file:line)",
-    ("chalicelib/backup.py", 'f"{path}:{number}: not a record"'): "an error message (file:line)",
-    ("chalicelib/backup.py", 'f"{path}:{number}: unknown table {table!r} (or no item)"'): "an error message",
+    ("chalicelib/operations/backup.py", 'f"{path}:{number}: not JSON"'): "an error message (file:line)",
+    ("chalicelib/operations/backup.py", 'f"{path}:{number}: data after the footer"'): "an error message (file:line)",
+    ("chalicelib/operations/backup.py", 'f"{path}:{number}: not a record"'): "an error message (file:line)",
+    ("chalicelib/operations/backup.py", 'f"{path}:{number}: unknown table {table!r} (or no item)"'): "an error message",
 }
 
 # ".join" with ":" or "|" that is not a key: the OpenAPI text listing a query parameter's values.
@@ -278,10 +278,10 @@ ALLOWED_JOINS = {
 
 # ".split(':')" / ".partition(':')" that parse something that is not a key we built.
 ALLOWED_SPLITS: Dict[Tuple[str, str], str] = {
-    ("chalicelib/jobs.py", "spec.target.partition(':')"): "a 'module:function' reference",
-    ("chalicelib/queue.py", "target.partition(':')"): "a 'module:function' reference",
-    ("chalicelib/config.py", "arn.split(':')"): "an AWS ARN",
-    ("chalicelib/discord/cli.py", "word.partition(':')"): "a CLI argument 'name:value'",
+    ("chalicelib/runtime/jobs.py", "spec.target.partition(':')"): "a 'module:function' reference",
+    ("chalicelib/runtime/queue.py", "target.partition(':')"): "a 'module:function' reference",
+    ("chalicelib/core/config.py", "arn.split(':')"): "an AWS ARN",
+    ("chalicelib/cli/discord.py", "word.partition(':')"): "a CLI argument 'name:value'",
     ("chalicelib/ledger/freezes.py", "reason.split(':', 1)"): "a freeze reason's kind (the _REASON alphabet)",
 }
 
@@ -354,9 +354,9 @@ def test_no_key_is_joined_by_hand_outside_keys_py() -> None:
     new_joins = [j for j in joins if j not in ALLOWED_FSTRINGS and j not in ALLOWED_JOINS]
     new_splits = [s for s in splits if s not in ALLOWED_SPLITS]
     assert not new_joins, (
-        "Build keys with chalicelib.keys (join escapes each id; tag takes one whole value), not by hand; "
+        "Build keys with chalicelib.core.keys (join escapes each id; tag takes one whole value), not by hand; "
         f"a string that is not a key goes into ALLOWED_FSTRINGS with a reason: {new_joins}")
-    assert not new_splits, f"Parse keys with chalicelib.keys.split, not by hand: {new_splits}"
+    assert not new_splits, f"Parse keys with chalicelib.core.keys.split, not by hand: {new_splits}"
 
 
 def test_every_allow_list_entry_is_still_in_the_code() -> None:

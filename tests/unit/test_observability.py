@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from chalicelib import observability
+from chalicelib.core import observability
 
 
 def line(logger: str, message: str, **extra: Any) -> Dict[str, Any]:
@@ -75,7 +75,7 @@ def test_job_scope_emits_emf_metrics() -> None:
 
 
 def test_run_job_tags_its_lines_and_report_with_one_job_id(monkeypatch) -> None:
-    from chalicelib import jobs
+    from chalicelib.runtime import jobs
 
     seen: List[Any] = []
     monkeypatch.setitem(jobs.JOBS, "probe", jobs.JobSpec("probe", "tests.unit.test_observability:_probe",

@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib import errors, pricing, revenue
-from chalicelib.ids import iso
+from chalicelib.core import errors
+from chalicelib.market import pricing
+from chalicelib.ledger import revenue
+from chalicelib.core.ids import iso
 
 pytestmark = pytest.mark.unit
 

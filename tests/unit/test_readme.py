@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from chalicelib.config import _ENV
+from chalicelib.core.config import _ENV
 
 pytestmark = pytest.mark.unit
 

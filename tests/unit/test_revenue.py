@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib import ledger, revenue
+from chalicelib import ledger
+from chalicelib.ledger import revenue
 from chalicelib.ledger.accounts import MAX_AMOUNT
 
 pytestmark = pytest.mark.unit

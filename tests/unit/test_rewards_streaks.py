@@ -8,14 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.streaks import (
-    MILESTONES,
-    DailyRule,
-    badges_after,
-    daily_reward,
-    next_claim_at,
-    next_streak,
-)
+from chalicelib.rewards.streaks import MILESTONES, DailyRule, badges_after, daily_reward, next_claim_at, next_streak
 
 pytestmark = pytest.mark.unit
 

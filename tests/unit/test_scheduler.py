@@ -8,7 +8,7 @@ from typing import List
 
 import pytest
 
-from chalicelib.scheduler import Schedule, ScheduleError, Timers, serve
+from chalicelib.runtime.scheduler import Schedule, ScheduleError, Timers, serve
 
 T0 = datetime(2026, 3, 2, 10, 0, 30, tzinfo=timezone.utc)  # a Monday
 
@@ -42,7 +42,7 @@ def test_unreadable_expressions_are_refused(expression: str) -> None:
 
 
 def test_every_registered_job_has_a_schedule_the_local_runner_reads() -> None:
-    from chalicelib.jobs import JOBS
+    from chalicelib.runtime.jobs import JOBS
 
     for spec in JOBS.values():
         Schedule.parse(spec.schedule).next_after(T0)
@@ -82,7 +82,7 @@ def test_a_failing_job_does_not_stop_the_timers() -> None:
 
 
 def test_serve_refuses_unknown_jobs_and_stops_when_asked(monkeypatch) -> None:
-    from chalicelib import jobs
+    from chalicelib.runtime import jobs
 
     with pytest.raises(KeyError):
         serve(["no-such-job"])

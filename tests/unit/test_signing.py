@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from chalicelib import errors, signing
+from chalicelib.core import errors, signing
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +89,7 @@ def test_the_readme_examples_verify() -> None:
 
 
 def test_the_body_we_send_is_the_contract_example() -> None:
-    from chalicelib.fulfilment.minecraft import request_body
+    from chalicelib.market.fulfilment.minecraft import request_body
 
     order = {"order_id": "ord_01JQ7ZK4V2M6T8X0C3B5N7P9R1", "player_id": "Steve_MC", "action": "grant_rank",
              "payload": {"sku": "vip-30", "qty": 1, "category": "rank", "data": {"rank": "vip", "days": 30}}}

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from chalicelib import config, errors
-from chalicelib.stripe_gateway import TOLERANCE_S, sign_payload, verify_event
+from chalicelib.core import config, errors
+from chalicelib.purchases.stripe_gateway import TOLERANCE_S, sign_payload, verify_event
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,6 @@
+"""``python -m chalicelib.cli``."""
+import sys
+
+from chalicelib.cli.main import main
+
+sys.exit(main())

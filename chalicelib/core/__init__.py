@@ -1,0 +1,1 @@
+"""Core: settings, errors, ids, cursors, keys, signing, observability. Imports nothing of ours."""

@@ -1,0 +1,1 @@
+"""Market: the rewards shop, player listings, orders in escrow and their fulfilment."""

@@ -1,0 +1,103 @@
+"""Queue consumer ``fulfilment.minecraft``: deliver one API order, try by try.
+
+One message is one try. A try that cannot tell (timeout, 5xx, 408/425/429, a
+network error) queues the next try with exponential backoff and jitter
+(``MINECRAFT_RETRY_BASE_S * 2**(n-1)``, times a random factor in [0.5, 1],
+capped at 15 minutes); after ``MINECRAFT_MAX_ATTEMPTS`` tries the order is
+refunded. A 2xx settles it, another 4xx refunds it at once. Each message
+carries its try number, and every outcome goes through the order's single
+resolution key, so redelivered or duplicated messages, a crash between the
+escrow and the call, and the expiry job racing a late try all end the order
+exactly once; the plugin is asked to be idempotent by the order id
+(``Idempotency-Key``) for the tries it answered but we never heard.
+
+A try is not started when the order's deadline is too close to finish it:
+the ``expire-orders`` job refunds it instead, so a delivery never lands after
+its refund (short of a plugin answering after our timeout; such an order is
+flagged ``delivered_after_resolution`` for an operator).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+from datetime import datetime, timezone
+from typing import Any, Dict
+
+from chalicelib.core import errors, keys
+from chalicelib.market import orders
+from chalicelib.core.config import get_settings
+from chalicelib.market.fulfilment import minecraft
+from chalicelib.core.ids import now_iso
+
+log = logging.getLogger("coinhall.fulfilment")
+
+TOPIC = "fulfilment.minecraft"
+MAX_BACKOFF_SECONDS = 900.0  # SQS's longest delay
+DEADLINE_MARGIN_SECONDS = 5.0
+
+
+def queue_delivery(economy: str, order_id: str, attempt: int = 1, delay: float = 0) -> None:
+    """Enqueue try ``attempt`` of an order's delivery (deduplicated per try)."""
+    from chalicelib.runtime.queue import enqueue
+
+    # SQS takes whole seconds; sub-second delays only occur with tiny test bases.
+    seconds: Any = delay if delay < 1 else math.ceil(delay)
+    enqueue(TOPIC, {"economy": economy, "order_id": order_id, "attempt": attempt},
+            dedupe_id=keys.join(order_id, str(attempt)), delay_seconds=seconds)
+
+
+def backoff(attempt: int, base: float) -> float:
+    """Seconds before try ``attempt + 1``: exponential, with jitter so retries of many orders spread out."""
+    return min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def _seconds_left(order: Dict[str, Any]) -> float:
+    deadline = datetime.strptime(order["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return (deadline - datetime.now(timezone.utc)).total_seconds()
+
+
+def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
+    """Try once to deliver the order in ``payload``; raises only for unexpected failures (the queue retries)."""
+    economy, order_id = payload["economy"], payload["order_id"]
+    attempt = int(payload.get("attempt", 1))
+    order = orders.find_order(economy, order_id)
+    if order is None or order["status"] != "pending" or order["fulfilment"] != "api":
+        return  # resolved already (or not ours): a duplicate or late message
+    settings = get_settings()
+    if order["expires_at"] <= now_iso():
+        from chalicelib.spending.holds import find_hold
+
+        hold = find_hold(economy, order_id)
+        if hold is not None:
+            orders.expire(economy, hold, now_iso())
+        return
+    if _seconds_left(order) < settings.minecraft_timeout_s + DEADLINE_MARGIN_SECONDS:
+        log.warning("order %s: too close to its deadline for another try; the expiry job refunds it", order_id)
+        return
+    orders.note_attempt(economy, order_id, attempt)
+    delivery = minecraft.deliver(orders.order_view(order))
+    if delivery.outcome == "delivered":
+        try:
+            orders.fulfil(economy, order_id, via="api", token="api", order=order)
+        except errors.OrderNotPendingError:
+            orders.flag_late_delivery(economy, order_id, f"try {attempt} answered {delivery.status}")
+        return
+    detail = f"try {attempt}: {delivery.status or delivery.detail}"
+    if delivery.outcome == "refused":
+        _refund(economy, order_id, f"the game server refused the order ({delivery.status}): {delivery.detail}",
+                "api-refused")
+        return
+    orders.note_attempt(economy, order_id, attempt, detail)
+    if attempt >= settings.minecraft_max_attempts:
+        _refund(economy, order_id, f"not delivered after {attempt} tries (last: {delivery.status or delivery.detail})",
+                "api-failed")
+        return
+    queue_delivery(economy, order_id, attempt + 1, backoff(attempt, settings.minecraft_retry_base_s))
+
+
+def _refund(economy: str, order_id: str, reason: str, token: str) -> None:
+    try:
+        orders.refund(economy, order_id, reason=reason[:300], token=token)
+    except errors.OrderNotPendingError:
+        pass  # resolved by another message or the expiry job

@@ -1,0 +1,446 @@
+"""Player listings: a seller offers units of a catalog SKU at a unit price, buyers take them.
+
+A listing's terms are fixed when it is created: the unit price (at least
+``PRICE_FLOOR_PCT`` of the SKU's 7-day median, ``pricing.check_floor``), the
+fee the seller pays (``pricing.market_fee``: bands around the 7-day average
+and a scarcity multiplier), the per-buyer limits and the expiry. States::
+
+    active --cancel (the seller)-------------> cancelled
+    active --expires_at passes (job)---------> expired
+    (an active listing with nothing left shows as ``sold_out``; a refund puts units back)
+
+Buying takes ``qty`` units in the order's own ledger transaction (see
+``orders.place_order``): ``available`` goes down only while the listing is
+active, unexpired and has the units, and the buyer's counter for the listing
+goes up only while it stays within ``max_per_buyer``. So under any race the
+last unit sells once and no buyer exceeds the limit. ``min_per_buyer`` is the
+least one order may take, unless it takes everything that is left.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional, Tuple
+
+from chalicelib.core import cursors, errors, keys
+from chalicelib import ledger
+from chalicelib.market import pricing
+from chalicelib.core.config import get_settings
+from chalicelib.db.engine import get_client, table_name
+from chalicelib.core.ids import iso, new_id, now_iso
+from chalicelib.ledger import Outcome, SideWrite, claims
+from chalicelib.db import codec
+from chalicelib.ledger.limits import check_total
+
+log = logging.getLogger("coinhall.listings")
+
+LISTING_STATES = ("active", "sold_out", "cancelled", "expired")
+DUE_SHARDS = 8
+MIN_SECONDS, MAX_SECONDS = 60, 30 * 86_400
+_LISTING_ID = re.compile(r"^lst_[0-9A-Z]{26}$")
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def valid_listing_id(listing_id: Any) -> bool:
+    return isinstance(listing_id, str) and bool(_LISTING_ID.match(listing_id))
+
+
+def _status(item: Dict[str, Any]) -> str:
+    if item["status"] == "active" and int(item["available"]) == 0:
+        return "sold_out"
+    return item["status"]
+
+
+def listing_view(item: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "listing_id": item["listing_id"],
+        "seller_id": item["seller_id"],
+        "sku": item["sku"],
+        "name": item["name"],
+        "category": item["category"],
+        "fulfilment": item["fulfilment"],
+        "status": _status(item),
+        "qty": int(item["qty"]),
+        "available": int(item["available"]),
+        "sold": int(item["sold"]),
+        "unit_price": int(item["unit_price"]),
+        "fee_bps": int(item["fee_bps"]),
+        "fee": item.get("fee") or {},
+        "price_floor": item.get("price_floor"),
+        "min_per_buyer": item.get("min_per_buyer"),
+        "max_per_buyer": item.get("max_per_buyer"),
+        "created_at": item["created_at"],
+        "expires_at": item["expires_at"],
+        "closed_at": item.get("closed_at"),
+        "unsold": int(item["available"]) if item["status"] != "active" else None,
+    }
+
+
+def find_listing(economy: str, listing_id: str) -> Optional[Dict[str, Any]]:
+    item = get_client().get_item(TableName=table_name("listings"),
+                                 Key={"economy": {"S": economy}, "listing_id": {"S": listing_id}},
+                                 ConsistentRead=True).get("Item")
+    return codec.decode_item(item) if item else None
+
+
+def get_listing(economy: str, listing_id: str) -> Dict[str, Any]:
+    """Raises ListingNotFoundError."""
+    item = find_listing(economy, listing_id)
+    if item is None:
+        raise errors.ListingNotFoundError(listing_id=listing_id)
+    return listing_view(item)
+
+
+# -- quoting and creating -------------------------------------------------------------
+
+
+def listed_units(economy: str, sku: str, now: str, enough: int = pricing.SCARCE_BELOW_UNITS) -> int:
+    """Units for sale in the SKU's active listings, counted up to ``enough`` (a few small reads at most)."""
+    kwargs: Dict[str, Any] = {
+        "TableName": table_name("listings"), "IndexName": "by_sku",
+        "KeyConditionExpression": "sku_key = :k AND begins_with(state_key, :a)",
+        "ExpressionAttributeValues": {":k": {"S": pricing.sku_key(economy, sku)}, ":a": {"S": "active#"}},
+        "Limit": 25,
+    }
+    units = 0
+    client = get_client()
+    for _ in range(4):
+        page = client.query(**kwargs)
+        for raw in page["Items"]:
+            item = codec.decode_item(raw)
+            if item["expires_at"] > now:
+                units += int(item["available"])
+        if units >= enough or "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return units
+
+
+def quote(economy: str, sku: str, unit_price: int, qty: int) -> Dict[str, Any]:
+    """What a listing at ``unit_price`` would be charged, and the floor; changes nothing."""
+    prices = pricing.current(economy, sku)
+    floor = pricing.floor_price(prices["median_7d"], get_settings().price_floor_bps)
+    fee = pricing.market_fee(get_settings().market_fee_bps, unit_price, prices["avg_7d"],
+                             listed_units(economy, sku, now_iso()) + qty)
+    total = unit_price * qty
+    seller = total * (10_000 - fee.fee_bps) // 10_000
+    return {"sku": sku, "unit_price": unit_price, "qty": qty, "price_floor": floor,
+            "below_floor": floor is not None and unit_price < floor, "fee": fee.as_dict(), "fee_bps": fee.fee_bps,
+            "seller_gets_if_all_sold": seller, "fee_if_all_sold": total - seller, "market": prices}
+
+
+def _listing_id(economy: str, key: Optional[str]) -> str:
+    """A new id, or the one the (namespaced) key names in this economy: one key, one listing, whoever lists."""
+    if key is None:
+        return new_id("lst_")
+    encoded = keys.join(economy, key, sep="|")  # a "|" in the key is escaped
+    digest = int.from_bytes(hashlib.sha256(encoded.encode()).digest()[:17], "big")
+    return "lst_" + "".join(_ALPHABET[(digest >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def create_listing(
+    economy: str,
+    seller_id: str,
+    sku: str,
+    qty: int,
+    unit_price: int,
+    expires_in: int,
+    min_per_buyer: Optional[int],
+    max_per_buyer: Optional[int],
+    idempotency_key: Optional[str],
+    guild_id: Optional[str] = None,
+    *,
+    key_namespace: str = "api",
+) -> Tuple[Dict[str, Any], bool]:
+    """List ``qty`` units of ``sku`` for sale; returns (listing, created).
+
+    With a key (``key_namespace``: ``api`` for an Idempotency-Key, ``discord``
+    for a modal) the listing claims it (``ledger/claims.py``) in the same
+    transaction: a retry returns the same listing, and a key another request
+    took, on any route or for another seller, is refused. ``guild_id``: the
+    Discord guild it was listed from (its ``#shop`` gets the card). Raises
+    RewardNotFoundError, BelowPriceFloorError, ValidationFailedError (limits
+    that contradict each other), FulfilmentUnavailableError,
+    IdempotencyKeyReusedError.
+    """
+    from chalicelib.market import catalog as shop
+    from chalicelib.market.fulfilment import minecraft
+
+    ledger.user(seller_id)  # ValueError for an id the ledger would refuse
+    check_total(qty, unit_price)  # selling all of it must fit one operation
+    if min_per_buyer is not None and max_per_buyer is not None and min_per_buyer > max_per_buyer:
+        raise errors.ValidationFailedError("min_per_buyer cannot be more than max_per_buyer.", field="min_per_buyer")
+    if min_per_buyer is not None and min_per_buyer > qty:
+        raise errors.ValidationFailedError("min_per_buyer cannot be more than qty.", field="min_per_buyer")
+    fp = ledger.fingerprint("listing", economy, seller_id, sku, qty, unit_price, expires_in, min_per_buyer,
+                            max_per_buyer)
+    key = keys.tag(key_namespace, idempotency_key) if idempotency_key is not None else None
+    claim = claims.find(economy, key) if key is not None else None
+    if claim is not None:
+        return _replayed(economy, claims.replayed_ref(claim, fp, key)["listing_id"])
+    listing_id = _listing_id(economy, key)
+    reward = shop.find_reward(economy, sku)
+    if reward is None or reward.get("deleted_at") is not None:
+        raise errors.RewardNotFoundError(sku=sku)
+    if reward["fulfilment"] == "api":
+        minecraft.ensure_configured()
+    settings = get_settings()
+    prices = pricing.current(economy, sku)
+    floor = pricing.check_floor(unit_price, prices["median_7d"], settings.price_floor_bps)
+    now = now_iso()
+    fee = pricing.market_fee(settings.market_fee_bps, unit_price, prices["avg_7d"],
+                             listed_units(economy, sku, now) + qty)
+    created = datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    item = {
+        "economy": economy, "listing_id": listing_id, "seller_id": seller_id, "sku": sku,
+        "sku_key": pricing.sku_key(economy, sku), "state_key": f"active#{now}", "status": "active",
+        "qty": qty, "available": qty, "sold": 0, "unit_price": unit_price, "fee_bps": fee.fee_bps,
+        "fee": fee.as_dict(), "price_floor": floor, "min_per_buyer": min_per_buyer, "max_per_buyer": max_per_buyer,
+        "name": reward["name"], "category": reward["category"], "fulfilment": reward["fulfilment"],
+        "payload": reward.get("payload") or {}, "fingerprint": fp, "created_at": now,
+        "expires_at": iso(created + timedelta(seconds=expires_in)), "due_shard": f"l{random.randrange(DUE_SHARDS)}",
+        "guild_id": guild_id,
+    }
+    put = {"Put": {"TableName": table_name("listings"), "Item": codec.encode_item(item),
+                   "ConditionExpression": "attribute_not_exists(listing_id)"}}
+    if key is None:
+        get_client().put_item(**put["Put"])
+    elif not claims.commit([put, claims.claim_write(economy, key, fp, "listing", {"listing_id": listing_id})]):
+        claim = claims.find(economy, key)  # a racing twin with the same key, or another request's key
+        if claim is None:
+            raise errors.ConflictError("The listing id is taken; retry with another key.")
+        return _replayed(economy, claims.replayed_ref(claim, fp, key)["listing_id"])
+    _publish_listing(economy, "listing.created", item)
+    return listing_view(item), True
+
+
+def _replayed(economy: str, listing_id: str) -> Tuple[Dict[str, Any], bool]:
+    """The listing a key made, as it stands now."""
+    existing = find_listing(economy, listing_id)
+    if existing is None:  # written in the same transaction as its claim: cannot happen
+        raise errors.ConflictError("The listing this key made is missing.", listing_id=listing_id)
+    return listing_view(existing), False
+
+
+# -- listing them -------------------------------------------------------------------------
+
+
+def list_listings(economy: str, sku: Optional[str], status: Optional[str], limit: int = 25,
+                  cursor: Optional[str] = None) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+    """Listings of one SKU (``by_sku`` index: by state, newest first within it) or of the economy (newest first).
+
+    Optionally in one status.
+
+    Raises InvalidCursorError.
+    """
+    scope = keys.join("listings", economy, sku or "*", status or "*")
+    stored = "active" if status in ("active", "sold_out") else status
+    if sku:
+        fields: Tuple[str, ...] = ("listing_id", "state_key")
+        condition = "sku_key = :k" + (" AND begins_with(state_key, :st)" if stored else "")
+        values: Dict[str, Any] = {":k": {"S": pricing.sku_key(economy, sku)}}
+        if stored:
+            values[":st"] = {"S": f"{stored}#"}
+        kwargs: Dict[str, Any] = {"TableName": table_name("listings"), "IndexName": "by_sku",
+                                  "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
+                                  "ScanIndexForward": False}
+    else:
+        fields = ("listing_id",)
+        kwargs = {"TableName": table_name("listings"), "KeyConditionExpression": "economy = :e",
+                  "ExpressionAttributeValues": {":e": {"S": economy}}, "ScanIndexForward": False}
+        if stored:
+            kwargs["FilterExpression"] = "#s = :st"
+            kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+            kwargs["ExpressionAttributeValues"][":st"] = {"S": stored}
+    if cursor:
+        # With a state, the start key must lie inside begins_with(state_key, ...) or DynamoDB refuses the query.
+        inside = (lambda p: p["state_key"].startswith(f"{stored}#")) if sku and stored else None
+        position = cursors.decode(cursor, scope, fields, inside)
+        start = {"economy": {"S": economy}, "listing_id": {"S": position["listing_id"]}}
+        if sku:
+            start.update({"sku_key": {"S": pricing.sku_key(economy, sku)}, "state_key": {"S": position["state_key"]}})
+        kwargs["ExclusiveStartKey"] = start
+    items: List[Dict[str, Any]] = []
+    client = get_client()
+    for _ in range(10):  # filters can leave pages empty: bounded, then a cursor
+        kwargs["Limit"] = max(limit, 50)
+        page = client.query(**kwargs)
+        raw_items = page["Items"]
+        for index, raw in enumerate(raw_items):
+            item = codec.decode_item(raw)
+            if status is None or _status(item) == status:
+                items.append(item)
+            if len(items) == limit:
+                more = index < len(raw_items) - 1 or "LastEvaluatedKey" in page
+                return [listing_view(i) for i in items], (
+                    cursors.encode(scope, {f: item[f] for f in fields}) if more else None)
+        if "LastEvaluatedKey" not in page:
+            return [listing_view(i) for i in items], None
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    last = kwargs["ExclusiveStartKey"]
+    return [listing_view(i) for i in items], cursors.encode(scope, {f: last[f]["S"] for f in fields})
+
+
+# -- closing ----------------------------------------------------------------------------
+
+
+def _close(economy: str, item: Dict[str, Any], status: str, now: str) -> Optional[Dict[str, Any]]:
+    """Move an active listing to ``status``; None when it was no longer active."""
+    client = get_client()
+    try:
+        response = client.update_item(
+            TableName=table_name("listings"),
+            Key={"economy": {"S": economy}, "listing_id": {"S": item["listing_id"]}},
+            UpdateExpression="SET #s = :s, state_key = :sk, closed_at = :t REMOVE due_shard",
+            ConditionExpression="#s = :active",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}, ":sk": {"S": f"{status}#{item['created_at']}"},
+                                       ":t": {"S": now}, ":active": {"S": "active"}},
+            ReturnValues="ALL_NEW",
+        )
+    except client.exceptions.ConditionalCheckFailedException:
+        return None
+    closed = codec.decode_item(response["Attributes"])
+    _publish_listing(economy, f"listing.{status}", closed)
+    return closed
+
+
+def cancel_listing(economy: str, listing_id: str, seller_id: Optional[str]) -> Dict[str, Any]:
+    """Withdraw an active listing; the unsold units stay the seller's. Orders already placed go on.
+
+    Raises ListingNotFoundError, NotListingSellerError, ListingNotActiveError.
+    """
+    item = find_listing(economy, listing_id)
+    if item is None:
+        raise errors.ListingNotFoundError(listing_id=listing_id)
+    if seller_id is not None and seller_id != item["seller_id"]:
+        raise errors.NotListingSellerError(listing_id=listing_id)
+    closed = _close(economy, item, "cancelled", now_iso())
+    if closed is None:
+        current = find_listing(economy, listing_id) or item
+        raise errors.ListingNotActiveError(f"This listing is already {_status(current)}.",
+                                           listing=listing_view(current))
+    return listing_view(closed)
+
+
+def expire_due_listings(ctx: Any, economy: Optional[str] = None, now: Optional[str] = None) -> Dict[str, Any]:
+    """Job ``expire-listings``: close active listings past ``expires_at``; their unsold units return to the seller.
+
+    Queries the sparse ``due`` index shard by shard (never a scan), bounded by
+    ``ctx``; a closed listing leaves the index, so overlapping runs are harmless.
+    """
+    from chalicelib.runtime.due import run_due_index
+
+    now = now or now_iso()
+
+    def expire_one(item: Dict[str, Any]) -> str:
+        closed = _close(item["economy"], item, "expired", now)
+        if closed:
+            ctx.count("units_returned", int(closed["available"]))
+        return "expired" if closed else "already_closed"
+
+    return run_due_index(ctx, table="listings", prefix="l", shards=DUE_SHARDS, now=now, handle=expire_one,
+                         key="listing_id", economy=economy)
+
+
+# -- buying ---------------------------------------------------------------------------------
+
+
+def buy(
+    economy: str,
+    listing_id: str,
+    buyer_id: str,
+    qty: int,
+    player_id: Optional[str],
+    idempotency_key: str,
+    *,
+    key_namespace: str = "api",
+    discord: Optional[Dict[str, str]] = None,
+) -> Outcome:
+    """Buy ``qty`` units: the coins go to escrow and the units are taken, in one transaction.
+
+    Refusals are decided by the conditional writes themselves (so a retry of a
+    purchase that went through replays it, whatever the listing's state now).
+    Raises ListingNotFoundError, SelfPaymentError, ListingNotActiveError,
+    OutOfStockError, BelowMinimumQuantityError, LimitReachedError,
+    InsufficientFundsError, AccountFrozenError, UserNotFoundError,
+    IdempotencyKeyReusedError, FulfilmentUnavailableError, ContentionError.
+    """
+    from chalicelib.market import orders
+
+    listing = find_listing(economy, listing_id)
+    if listing is None:
+        raise errors.ListingNotFoundError(listing_id=listing_id)
+    if buyer_id == listing["seller_id"]:
+        raise errors.SelfPaymentError("A seller cannot buy their own listing.", user_id=buyer_id, field="buyer_id")
+    now = now_iso()
+    minimum, maximum = listing.get("min_per_buyer"), listing.get("max_per_buyer")
+    reserve = [_take_write(economy, listing, qty, now, minimum)]
+    counters: Tuple[str, ...] = ()
+    if maximum is not None:
+        counter = keys.join("l", economy, listing_id, buyer_id)
+        ttl = int(datetime.strptime(listing["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                  .replace(tzinfo=timezone.utc).timestamp()) + 40 * 86_400
+        reserve.append(orders.counter_take(counter, qty, int(maximum), ttl,
+                                           {"scope": "listing", "listing_id": listing_id, "buyer_id": buyer_id}))
+        counters = (counter,)
+    payload = {"sku": listing["sku"], "qty": qty, "category": listing["category"], "seller_id": listing["seller_id"],
+               "listing_id": listing_id, "data": listing.get("payload") or {}}
+    terms = orders.Terms(
+        kind="listing", buyer_id=buyer_id, player_id=player_id or buyer_id, sku=listing["sku"], name=listing["name"],
+        category=listing["category"], qty=qty, unit_price=int(listing["unit_price"]), fee_bps=int(listing["fee_bps"]),
+        fulfilment=listing["fulfilment"], action="transfer_item", payload=payload, seller_id=listing["seller_id"],
+        listing_id=listing_id, counters=counters, reserve=tuple(reserve),
+    )
+    return orders.place_order(economy, terms, idempotency_key=idempotency_key, key_namespace=key_namespace,
+                              request=("listing-order", listing_id, buyer_id, qty, player_id), discord=discord)
+
+
+def _take_write(economy: str, listing: Dict[str, Any], qty: int, now: str, minimum: Optional[int]) -> SideWrite:
+    # Under the minimum an order must take exactly what is left.
+    exact = minimum is not None and qty < int(minimum)
+    update = {"Update": {
+        "TableName": table_name("listings"),
+        "Key": {"economy": {"S": economy}, "listing_id": {"S": listing["listing_id"]}},
+        "UpdateExpression": "ADD available :neg, sold :q",
+        "ConditionExpression": "#s = :active AND expires_at > :now AND " + (
+            "available = :q" if exact else "available >= :q"),
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":neg": {"N": str(-qty)}, ":q": {"N": str(qty)}, ":now": {"S": now},
+                                      ":active": {"S": "active"}},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }}
+
+    def refuse(item: Optional[Dict[str, Any]]) -> errors.CoinhallError:
+        current = item or listing
+        if current["status"] != "active" or current["expires_at"] <= now:
+            state = "expired" if current["status"] == "active" else _status(current)
+            return errors.ListingNotActiveError(f"This listing is {state}.", listing=listing_view(current))
+        available = int(current["available"])
+        if exact and available > qty:
+            return errors.BelowMinimumQuantityError(
+                f"Buy at least {minimum} units (or all {available} left).", min_per_buyer=minimum,
+                available=available, requested=qty)
+        return errors.OutOfStockError(available=available, requested=qty, listing_id=listing["listing_id"])
+
+    return SideWrite(update, refuse)
+
+
+def release_write(economy: str, listing_id: str, qty: int) -> Dict[str, Any]:
+    """Put ``qty`` units back on the listing (a refund), whatever its state."""
+    return {"Update": {
+        "TableName": table_name("listings"),
+        "Key": {"economy": {"S": economy}, "listing_id": {"S": listing_id}},
+        "UpdateExpression": "ADD available :q, sold :neg",
+        "ConditionExpression": "attribute_exists(listing_id)",
+        "ExpressionAttributeValues": {":q": {"N": str(qty)}, ":neg": {"N": str(-qty)}},
+    }}
+
+
+def _publish_listing(economy: str, event: str, item: Dict[str, Any]) -> None:
+    from chalicelib.market.events import publish
+
+    publish(economy, event, listing_view(item), item["listing_id"], guild_id=item.get("guild_id"))

@@ -1,0 +1,1 @@
+"""Operations: admin actions, reconciliation, backup, digests, leaderboards, health."""

@@ -1,0 +1,1 @@
+"""Rewards: coins minted for daily claims, quests, referrals and finished courses."""

@@ -1,0 +1,426 @@
+"""Rewards: coins minted for daily claims, quests, referrals and finished courses.
+
+One engine behind Discord and ``POST /v1/users/{user_id}/rewards``. Every
+reward is one ledger operation (``rewards`` system account -> the user's
+``available``, entry type ``reward``) under a key that makes it happen once:
+
+=================  ==================================  =========================================
+type               ledger key                          once per
+=================  ==================================  =========================================
+daily              ``daily:<user>:<YYYY-MM-DD>``       user and UTC day
+quest              ``quest:<user>:<YYYY-MM-DD>``       user and UTC day (first correct answer)
+referral           ``referral:<referred user>``        referred user, ever (one referrer wins)
+course_completion  ``course:<user>:<course id>``       user and course
+=================  ==================================  =========================================
+
+Keys are built by ``keys.join`` (each id percent-escaped, so user ``a:b`` and
+course ``c`` never share ``course:a:b:c`` with user ``a`` and course ``b:c``);
+the referred user is one whole value (``keys.tag``).
+
+The streak, badges and quest state live in the player profile
+(``db/players.py``), written as a ``SideWrite`` of the same operation and
+conditioned on what the claim read: two racing clicks give one credit (the
+second replays the first), and a claim that read a stale profile retries.
+
+Amounts are per-economy tunables (``reward_settings.py``); a course
+completion pays the course's own ``reward`` from the course registry
+(``courses.py``).
+
+Per-type rules, checked before anything is paid: a **referral** names a
+referred user who has a wallet in this economy, is not the referrer, and was
+never referred before (the ledger key); the referrer must have a wallet too
+(a referral pays a member for bringing another, so neither side may be an id
+made up for the occasion). A **course completion** names a course the economy
+registered (404 ``course_not_found`` otherwise), checked again inside the
+paying transaction. Every grant records its grantor (``Grantor``) in the
+entry's meta and the response (``granted_by``); one through an API key also
+takes its amount from that key's daily budget in the same transaction
+(``grant_budget.py``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Dict, List, Optional
+
+from chalicelib.rewards import courses, budget as grant_budget
+from chalicelib.core import errors, keys
+from chalicelib import ledger
+from chalicelib.db.engine import get_client, table_name
+from chalicelib.rewards.budget import Grantor
+from chalicelib.core.ids import iso, now_iso, utc_now
+from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
+from chalicelib.db import codec
+from chalicelib.ledger.accounts import valid_user_id
+from chalicelib.ledger.earlier import replay_earlier
+from chalicelib.ledger.wallets import Wallet, find_wallet
+from chalicelib.rewards.settings import RewardTunables, get_tunables
+from chalicelib.rewards.streaks import badges_after, daily_reward, next_claim_at, next_streak, parse_day
+
+__all__ = ["REWARD_TYPES", "Grantor", "Profile", "RewardTunables", "claim_course", "claim_daily", "claim_quest",
+           "claim_referral", "get_profile", "get_tunables", "grant", "record_quest_miss", "today_utc"]
+
+REWARD_TYPES = ("daily", "quest", "referral", "course_completion")
+_REF = re.compile(r"^[\x21-\x7e]{1,128}$")
+_DAILY_ATTEMPTS = 8
+_COURSE_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A player's reward state (all zeros for someone who never claimed)."""
+
+    user_id: str
+    streak: int = 0
+    best_streak: int = 0
+    last_daily: Optional[str] = None
+    daily_count: int = 0
+    badges: List[str] = field(default_factory=list)
+    quest_date: Optional[str] = None
+    quest_correct: bool = False
+    quests_won: int = 0
+
+    def streak_on(self, day: date) -> int:
+        """The streak as it stands on ``day``: 0 once a day was missed."""
+        last = parse_day(self.last_daily)
+        if last is None or (day - last).days > 1:
+            return 0
+        return self.streak
+
+
+class _ProfileMoved(Exception):
+    """The profile changed between our read and our write: read again."""
+
+
+class _CourseMoved(Exception):
+    """The course's reward changed between our read and our write: read again."""
+
+
+def today_utc() -> date:
+    return utc_now().date()
+
+
+def get_profile(economy: str, user_id: str) -> Profile:
+    response = get_client().get_item(
+        TableName=table_name("players"),
+        Key={"economy": {"S": economy}, "user_id": {"S": user_id}},
+        ConsistentRead=True,
+    )
+    item = codec.decode_item(response.get("Item") or {})
+    return Profile(
+        user_id=user_id,
+        streak=item.get("streak", 0),
+        best_streak=item.get("best_streak", 0),
+        last_daily=item.get("last_daily"),
+        daily_count=item.get("daily_count", 0),
+        badges=list(item.get("badges") or []),
+        quest_date=item.get("quest_date"),
+        quest_correct=bool(item.get("quest_correct")),
+        quests_won=item.get("quests_won", 0),
+    )
+
+
+def grant(
+    economy: str, user_id: str, type: str, ref: Optional[str] = None, *, grantor: Grantor,
+    today: Optional[date] = None,
+) -> Outcome:
+    """The rewards API: grant reward ``type`` to ``user_id`` under its once-only and per-type rules.
+
+    ``grantor`` is recorded on the entry; an API key's grant also takes its
+    amount from the key's daily budget. A repeat (the same daily/quest day,
+    course, or referral by the same referrer) replays the first result
+    (``Outcome.replayed``) and takes no budget. Raises ValidationFailedError
+    (unknown type, missing or bad ``ref``), SelfReferralError, UserNotFoundError
+    (a referral's referrer or referred user has no wallet), CourseNotFoundError,
+    AccountFrozenError, RewardAlreadyClaimedError (another referrer already got
+    this referred user; today's quest already answered),
+    GrantBudgetExceededError, GrantsDisabledError, ContentionError.
+    """
+    if type not in REWARD_TYPES:
+        raise errors.ValidationFailedError(f"'type' must be one of {', '.join(REWARD_TYPES)}.", field="type")
+    if ref is not None and not _REF.match(ref):
+        raise errors.ValidationFailedError("'ref' must be 1-128 printable ASCII characters.", field="ref")
+    if type == "daily":
+        return claim_daily(economy, user_id, today=today, ref=ref, grantor=grantor)
+    if type == "quest":
+        return claim_quest(economy, user_id, today=today, ref=ref, grantor=grantor)
+    if not ref:
+        raise errors.ValidationFailedError(f"A {type} reward needs 'ref'.", field="ref")
+    if type == "referral":
+        return claim_referral(economy, user_id, ref, grantor=grantor)
+    return claim_course(economy, user_id, ref, grantor=grantor)
+
+
+def claim_daily(
+    economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None,
+    grantor: Optional[Grantor] = None,
+) -> Outcome:
+    """Pay today's daily reward once; a repeat today replays the first claim.
+
+    The streak continues when the last claim was yesterday, else restarts at 1.
+    ``grantor`` defaults to the player claiming through Discord. Raises
+    AccountFrozenError, GrantBudgetExceededError, GrantsDisabledError, ContentionError.
+    """
+    day = today or today_utc()
+    grantor = grantor or Grantor.discord(user_id)
+    _refuse_frozen(economy, user_id)
+    tunables = get_tunables(economy)
+    fp = ledger.fingerprint("reward", "daily", economy, user_id, day.isoformat())
+    for _ in range(_DAILY_ATTEMPTS):
+        profile = get_profile(economy, user_id)
+        last = parse_day(profile.last_daily)
+        if last is not None and last > day:
+            # Another container's clock is already in tomorrow: that claim stands.
+            raise errors.RewardAlreadyClaimedError(type="daily", next_claim_at=iso(next_claim_at(last)))
+        if last is not None and last == day:
+            # Claimed already: the post below replays today's operation. Should
+            # there be none, the side write's condition refuses to pay again.
+            streak = max(profile.streak, 1)
+        else:
+            streak = next_streak(last, profile.streak, day)
+        amount = daily_reward(streak, tunables.daily_rule)
+        badges = badges_after(streak, profile.badges)
+        new_badges = [b for b in badges if b not in profile.badges]
+        extra = {
+            "streak": streak,
+            "badges": badges,
+            "new_badges": new_badges,
+            "next_claim_at": iso(next_claim_at(day)),
+            "date": day.isoformat(),
+        }
+        side = SideWrite(_daily_profile_write(economy, user_id, day, profile, streak, badges), _daily_conflict(day))
+        try:
+            return _post(economy, user_id, "daily", keys.join("daily", user_id, day.isoformat()), fp, amount, ref,
+                         extra, [side], {"reward": "daily", "streak": streak}, grantor, tunables)
+        except _ProfileMoved:
+            continue
+    raise errors.ContentionError(user_id=user_id)
+
+
+def _daily_conflict(day: date) -> Any:
+    def conflict(item: Optional[Dict[str, Any]]) -> Exception:
+        last = parse_day((item or {}).get("last_daily"))
+        if last is not None and last >= day:
+            return errors.RewardAlreadyClaimedError(type="daily", next_claim_at=iso(next_claim_at(last)))
+        return _ProfileMoved()
+
+    return conflict
+
+
+def _daily_profile_write(
+    economy: str, user_id: str, day: date, profile: Profile, streak: int, badges: List[str]
+) -> Dict[str, Any]:
+    values: Dict[str, Any] = {
+        ":s": {"N": str(streak)},
+        ":d": {"S": day.isoformat()},
+        ":b": {"N": str(max(streak, profile.best_streak))},
+        ":badges": codec.encode(badges),
+        ":one": {"N": "1"},
+        ":zero": {"N": "0"},
+        ":t": {"S": now_iso()},
+    }
+    condition = "(attribute_not_exists(last_daily) OR last_daily < :d)"
+    if profile.last_daily is None:
+        condition += " AND attribute_not_exists(last_daily)"
+    else:
+        condition += " AND last_daily = :seen"
+        values[":seen"] = {"S": profile.last_daily}
+    return {
+        "Update": {
+            "TableName": table_name("players"),
+            "Key": {"economy": {"S": economy}, "user_id": {"S": user_id}},
+            "UpdateExpression": (
+                "SET streak = :s, last_daily = :d, best_streak = :b, badges = :badges, updated_at = :t, "
+                "daily_count = if_not_exists(daily_count, :zero) + :one"
+            ),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def claim_quest(
+    economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None,
+    grantor: Optional[Grantor] = None,
+) -> Outcome:
+    """Pay the quest reward for today's first correct answer.
+
+    A repeat of today's claim replays it. ``grantor`` defaults to the player
+    answering through Discord. Raises RewardAlreadyClaimedError when today's
+    quest was already answered (wrongly), AccountFrozenError,
+    GrantBudgetExceededError, GrantsDisabledError.
+    """
+    day = today or today_utc()
+    grantor = grantor or Grantor.discord(user_id)
+    _refuse_frozen(economy, user_id)
+    tunables = get_tunables(economy)
+    fp = ledger.fingerprint("reward", "quest", economy, user_id, day.isoformat())
+    write = _quest_profile_write(economy, user_id, day, correct=True)
+    side = SideWrite({"Update": write}, _quest_done(day))
+    extra = {"date": day.isoformat(), "next_quest_at": iso(next_claim_at(day))}
+    return _post(economy, user_id, "quest", keys.join("quest", user_id, day.isoformat()), fp, tunables.quest_reward,
+                 ref, extra, [side], {"reward": "quest"}, grantor, tunables)
+
+
+def record_quest_miss(economy: str, user_id: str, *, today: Optional[date] = None) -> None:
+    """A wrong answer: no coins, and no other try until tomorrow.
+
+    Raises RewardAlreadyClaimedError when today's quest was already answered.
+    """
+    day = today or today_utc()
+    client = get_client()
+    try:
+        client.update_item(**_quest_profile_write(economy, user_id, day, correct=False))
+    except client.exceptions.ConditionalCheckFailedException:
+        raise _quest_done(day) from None
+
+
+def _quest_profile_write(economy: str, user_id: str, day: date, *, correct: bool) -> Dict[str, Any]:
+    update = "SET quest_date = :d, quest_correct = :c, updated_at = :t"
+    values = {":d": {"S": day.isoformat()}, ":c": {"N": "1" if correct else "0"}, ":t": {"S": now_iso()}}
+    if correct:
+        update += ", quests_won = if_not_exists(quests_won, :zero) + :one"
+        values.update({":zero": {"N": "0"}, ":one": {"N": "1"}})
+    return {
+        "TableName": table_name("players"),
+        "Key": {"economy": {"S": economy}, "user_id": {"S": user_id}},
+        "UpdateExpression": update,
+        "ConditionExpression": "attribute_not_exists(quest_date) OR quest_date <> :d",
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _quest_done(day: date) -> errors.RewardAlreadyClaimedError:
+    return errors.RewardAlreadyClaimedError(
+        "Today's quest was already answered; the next one opens at midnight UTC.",
+        type="quest", next_quest_at=iso(next_claim_at(day)),
+    )
+
+
+def claim_referral(economy: str, user_id: str, referred: str, *, grantor: Grantor) -> Outcome:
+    """Pay ``user_id`` for referring ``referred``, once per referred user ever.
+
+    Both must have a wallet in this economy. Raises ValidationFailedError (bad
+    referred id), SelfReferralError, UserNotFoundError (referrer or referred),
+    RewardAlreadyClaimedError (another referrer was paid for this user),
+    AccountFrozenError, GrantBudgetExceededError, GrantsDisabledError.
+    """
+    if not valid_user_id(referred):
+        raise errors.ValidationFailedError("'ref' must be the referred user's id.", field="ref")
+    if referred == user_id:
+        raise errors.SelfReferralError(user_id=user_id)
+    referrer = _refuse_frozen(economy, user_id)
+    if referrer is None:
+        raise errors.UserNotFoundError("The referrer has no wallet in this economy.", user_id=user_id,
+                                       field="user_id")
+    if find_wallet(economy, referred) is None:
+        raise errors.UserNotFoundError("The referred user has no wallet in this economy.", user_id=referred,
+                                       field="ref")
+    tunables = get_tunables(economy)
+    fp = ledger.fingerprint("reward", "referral", economy, user_id, referred)
+    try:
+        return _post(economy, user_id, "referral", keys.tag("referral", referred), fp, tunables.referral_reward,
+                     referred, {}, [], {"reward": "referral", "referred": referred}, grantor, tunables)
+    except errors.IdempotencyKeyReusedError:
+        raise errors.RewardAlreadyClaimedError(
+            "Another user was already rewarded for referring this user.", type="referral", ref=referred
+        ) from None
+
+
+def claim_course(economy: str, user_id: str, course_id: str, *, grantor: Grantor) -> Outcome:
+    """Pay ``user_id`` the registered reward for finishing ``course_id``, once per user and course.
+
+    The course is checked again inside the paying transaction: a course
+    deleted meanwhile pays nothing, one whose reward changed pays the new
+    amount. Raises ValidationFailedError (not a course id), CourseNotFoundError,
+    AccountFrozenError, GrantBudgetExceededError, GrantsDisabledError, ContentionError.
+    """
+    if not courses.valid_course_id(course_id):
+        raise errors.ValidationFailedError("'ref' must be a course id (1-128 of A-Z a-z 0-9 _ . : @ | -).",
+                                           field="ref")
+    _refuse_frozen(economy, user_id)
+    tunables = get_tunables(economy)
+    fp = ledger.fingerprint("reward", "course_completion", economy, user_id, course_id)
+    earlier = replay_earlier(economy, ("course", user_id, course_id), fp)
+    if earlier is not None:  # claimed before keys were escaped: replay it, never pay twice
+        return earlier
+    for _ in range(_COURSE_ATTEMPTS):
+        course = courses.find_course(economy, course_id)
+        if not courses.offered(course):
+            raise errors.CourseNotFoundError(course_id=course_id, field="ref")
+        assert course is not None
+        amount = int(course["reward"])
+        side = SideWrite(courses.offered_check(economy, course_id, amount), _course_conflict(course_id))
+        try:
+            return _post(economy, user_id, "course_completion", keys.join("course", user_id, course_id), fp, amount,
+                         course_id, {"course_title": course["title"]}, [side],
+                         {"reward": "course_completion", "course": course_id}, grantor, tunables)
+        except _CourseMoved:
+            continue
+    raise errors.ContentionError(course_id=course_id)
+
+
+def _course_conflict(course_id: str) -> Any:
+    def conflict(item: Optional[Dict[str, Any]]) -> Exception:
+        if not courses.offered(item):
+            return errors.CourseNotFoundError(course_id=course_id, field="ref")
+        return _CourseMoved()
+
+    return conflict
+
+
+def _refuse_frozen(economy: str, user_id: str) -> Optional[Wallet]:
+    """The user's wallet (None when it never existed); AccountFrozenError when it is frozen."""
+    if not valid_user_id(user_id):
+        raise errors.ValidationFailedError("Invalid user_id.", field="user_id")
+    wallet = find_wallet(economy, user_id)
+    if wallet is not None and wallet.frozen:
+        raise errors.AccountFrozenError(user_id=user_id)
+    return wallet
+
+
+def _post(
+    economy: str,
+    user_id: str,
+    type: str,
+    key: str,
+    fp: str,
+    amount: int,
+    ref: Optional[str],
+    extra: Dict[str, Any],
+    sides: List[SideWrite],
+    meta: Dict[str, Any],
+    grantor: Grantor,
+    tunables: RewardTunables,
+) -> Outcome:
+    if amount <= 0:
+        # An economy that set a reward to 0 pays nothing: there is nothing to post.
+        raise errors.BusinessRuleError("This reward is switched off in this economy.", type=type)
+    if grantor.key_id is not None:
+        # The budget is the real UTC day the key spends, whatever day a claim is for.
+        sides = [*sides, grant_budget.take(economy, grantor.key_id, amount, tunables.grant_daily_budget,
+                                           today_utc())]
+
+    def respond(posted: Posted) -> Dict[str, Any]:
+        after = posted.user(user_id)
+        return {
+            "transaction_id": posted.op_id,
+            "user_id": user_id,
+            "type": type,
+            "amount": amount,
+            "ref": ref,
+            "granted_by": grantor.by,
+            "balance": after.as_dict(),
+            "seq": after.seq,
+            "created_at": posted.created_at,
+            **extra,
+        }
+
+    return ledger.post(
+        economy, key, fp, "reward",
+        [Leg(ledger.user(user_id), amount), Leg(ledger.system("rewards"), -amount)],
+        respond=respond, reason=f"{type.replace('_', ' ')} reward", ref=ref,
+        meta={**meta, "granted_by": grantor.by}, side_writes=sides,
+    )

@@ -1,0 +1,1 @@
+"""Runtime: jobs, the work queue, the due-index walker, the local scheduler."""

@@ -1,0 +1,83 @@
+"""Walking a sparse "due" index: the shape every expiry job shares.
+
+A record that may expire carries ``due_shard`` (a few shard values, so no index
+partition takes every write) and ``expires_at`` while it is live, and loses
+``due_shard`` in the same write that resolves it. An expiry job then Queries
+each shard for ``expires_at <= now`` (never a table scan), a bounded page at a
+time, and hands each item to a handler that resolves it with a conditional
+write or a ledger operation. So the job:
+
+* stops when the budget says so and resumes next time (what is left is still due);
+* is safe to overlap (the handler's write is conditional; the loser sees "already");
+* is safe to die half-way (what was resolved left the index; the rest is still there).
+
+Holds, escrows, orders, vouchers, listings and purchases all expire through it.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Callable, Dict, Optional
+
+from chalicelib.core import errors
+from chalicelib.db.engine import get_client, table_name
+from chalicelib.db import codec
+
+log = logging.getLogger("coinhall.due")
+
+# What a handler reports for one item; each becomes a counter in the job's report.
+Handler = Callable[[Dict[str, Any]], str]
+
+
+def run_due_index(
+    ctx: Any,
+    *,
+    table: str,
+    prefix: str,
+    shards: int,
+    now: str,
+    handle: Handler,
+    key: str,
+    economy: Optional[str] = None,
+    index: str = "due",
+    page_size: int = 100,
+) -> Dict[str, Any]:
+    """Hand every item of ``table``'s ``index`` with ``expires_at <= now`` to ``handle``, within ``ctx``'s budget.
+
+    ``key`` names the item's id attribute (for logs). A ``CoinhallError`` from
+    the handler is logged and counted as ``failed``; anything else propagates
+    (the run dies; the next one resumes). Returns ``{"now": now}``.
+    """
+    order = list(range(shards))
+    random.shuffle(order)  # overlapping runs start on different shards
+    client = get_client()
+    for shard in order:
+        kwargs: Dict[str, Any] = {
+            "TableName": table_name(table),
+            "IndexName": index,
+            "KeyConditionExpression": "due_shard = :s AND expires_at <= :now",
+            "ExpressionAttributeValues": {":s": {"S": f"{prefix}{shard}"}, ":now": {"S": now}},
+        }
+        if economy:
+            kwargs["FilterExpression"] = "economy = :e"
+            kwargs["ExpressionAttributeValues"][":e"] = {"S": economy}
+        while not ctx.should_stop():
+            kwargs["Limit"] = max(1, min(page_size, ctx.max_items - ctx.processed))
+            page = client.query(**kwargs)
+            for raw in page["Items"]:
+                if ctx.should_stop():
+                    break
+                item = codec.decode_item(raw)
+                try:
+                    outcome = handle(item)
+                except errors.CoinhallError as exc:
+                    log.warning("could not resolve %s %s: %s", table, item.get(key), exc.code)
+                    outcome = "failed"
+                ctx.count(outcome)
+                ctx.count()
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if ctx.should_stop():
+            break
+    return {"now": now}

@@ -1,0 +1,1 @@
+"""Spending: spends and tips, content unlocks, holds and job escrow."""

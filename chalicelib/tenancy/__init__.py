@@ -1,0 +1,1 @@
+"""Tenancy: economies, API keys, guild links and the audit trail."""

@@ -1,0 +1,153 @@
+"""API keys: minted once, stored as a SHA-256 hash, bound to one economy.
+
+A key is ``chk_`` + 32 random bytes (base64url), so a hash is as good as a
+password hash here: nothing can be brute-forced back. Verified keys are cached
+per container for ``COINS_API_KEY_CACHE_SECONDS`` (default 30): a revocation
+takes effect everywhere within that window, and a hot path saves a read.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+
+from chalicelib.core import errors, keys
+from chalicelib.core.config import get_settings
+from chalicelib.db.base import condition_failed
+from chalicelib.core.ids import now_iso
+
+# ``rewards`` is its own scope: a grant mints coins from nothing, so a key that
+# may spend users' coins (``write``) may not mint them; grants need a key made
+# for it (and each such key has a daily mint budget, ``chalicelib/rewards/budget.py``).
+SCOPES = frozenset({"read", "write", "admin", "rewards"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key of one economy with some scopes."""
+
+    economy: str
+    key_id: str
+    scopes: FrozenSet[str]
+
+    @property
+    def actor(self) -> str:
+        return keys.tag("api_key", self.key_id)
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise errors.ForbiddenError(required_scope=scope, key_scopes=sorted(self.scopes))
+
+
+_cache: Dict[str, Tuple[Principal, float]] = {}
+_cache_lock = threading.Lock()
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def key_id_for(token: str) -> str:
+    return "key_" + _digest(token)[:16]
+
+
+def new_token() -> str:
+    return "chk_" + secrets.token_urlsafe(32)
+
+
+def create_key(economy: str, scopes: Iterable[str], label: Optional[str] = None, token: Optional[str] = None) -> Tuple[str, str]:
+    """Store a key (a new random token unless one is given); returns (token, key_id).
+
+    Raises ValueError on unknown scopes. Re-creating the same token is a no-op
+    that keeps its economy (so ``make run`` can mint the dev key every start).
+    """
+    from chalicelib.db.models.api_keys import ApiKeyModel
+    from chalicelib.tenancy.economies import ensure_economy
+
+    wanted = set(scopes)
+    unknown = wanted - SCOPES
+    if unknown or not wanted:
+        raise ValueError(f"scopes must be a non-empty subset of {sorted(SCOPES)}; got {sorted(wanted)}")
+    ensure_economy(economy)
+    token = token or new_token()
+    key_id = key_id_for(token)
+    item = ApiKeyModel(key_id, key_hash=_digest(token), economy=economy, scopes=wanted, label=label, created_at=now_iso())
+    try:
+        item.save(condition=ApiKeyModel.key_id.does_not_exist())
+    except Exception as exc:
+        if not condition_failed(exc):
+            raise
+        existing = ApiKeyModel.get(key_id, consistent_read=True)
+        if existing.economy != economy:
+            raise ValueError("that token already belongs to another economy") from None
+        if existing.revoked_at is None:
+            existing.update(actions=[ApiKeyModel.scopes.set(wanted)])
+    return token, key_id
+
+
+def authenticate(token: Optional[str]) -> Principal:
+    """The principal for a bearer token; raises UnauthenticatedError."""
+    if not token or len(token) > 256:
+        raise errors.UnauthenticatedError()
+    digest = _digest(token)
+    ttl = get_settings().api_key_cache_seconds
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(digest)
+    if hit and hit[1] > now:
+        return hit[0]
+    # The low-level client the ledger already built: a PynamoDB model here would
+    # build a second botocore session on the cold-start path (~150 ms).
+    from chalicelib.db.engine import get_client, table_name
+
+    response = get_client().get_item(
+        TableName=table_name("api_keys"), Key={"key_id": {"S": "key_" + digest[:16]}}, ConsistentRead=True
+    )
+    item = response.get("Item")
+    if not item or "revoked_at" in item or not hmac.compare_digest(item["key_hash"]["S"], digest):
+        raise errors.UnauthenticatedError()
+    principal = Principal(item["economy"]["S"], item["key_id"]["S"], frozenset(item.get("scopes", {}).get("SS", ())))
+    if ttl > 0:
+        with _cache_lock:
+            _cache[digest] = (principal, now + ttl)
+    return principal
+
+
+def revoke(key_id: str) -> bool:
+    """Revoke a key; False when no such key. Cached copies expire within the TTL."""
+    from chalicelib.db.models.api_keys import ApiKeyModel
+
+    try:
+        item = ApiKeyModel.get(key_id, consistent_read=True)
+    except ApiKeyModel.DoesNotExist:
+        return False
+    if item.revoked_at is None:
+        item.update(actions=[ApiKeyModel.revoked_at.set(now_iso())])
+    return True
+
+
+def list_keys(economy: Optional[str] = None) -> List[dict]:
+    """Keys (never their secrets); a scan, fine for an operator's CLI."""
+    from chalicelib.db.models.api_keys import ApiKeyModel
+
+    condition = ApiKeyModel.economy == economy if economy else None
+    return [
+        {
+            "key_id": k.key_id,
+            "economy": k.economy,
+            "scopes": sorted(k.scopes or ()),
+            "label": k.label,
+            "created_at": k.created_at,
+            "revoked_at": k.revoked_at,
+        }
+        for k in ApiKeyModel.scan(filter_condition=condition)
+    ]
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

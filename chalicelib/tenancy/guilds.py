@@ -1,0 +1,185 @@
+"""Discord guilds as economies: created on first use, linked, role-mapped.
+
+A guild is economy ``discord-<guild_id>`` unless an operator linked it to an
+existing economy (``python -m chalicelib.cli discord link``), so a host app and
+its community server can share one economy. The first interaction from a new
+guild creates its economy with the default packs and quest questions.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from chalicelib.core import errors, keys
+from chalicelib.tenancy.audit import audit_write
+from chalicelib.db.engine import get_client, table_name
+from chalicelib.core.ids import now_iso
+from chalicelib.db import codec
+
+ECONOMY_PREFIX = "discord-"
+LEADERBOARD_SHARDS = 4
+APP_ROLES_MAPPABLE = ("ADMIN", "OPERATOR", "SUPPORT", "AUDITOR")
+_SNOWFLAKE = re.compile(r"^[0-9]{1,20}$")
+
+
+@dataclass(frozen=True)
+class Guild:
+    guild_id: str
+    economy: str
+    role_map: Dict[str, str] = field(default_factory=dict)
+    channels: Dict[str, str] = field(default_factory=dict)
+    messages: Dict[str, str] = field(default_factory=dict)
+
+
+def valid_snowflake(value: Any) -> bool:
+    return isinstance(value, str) and bool(_SNOWFLAKE.match(value))
+
+
+def economy_id_for(guild_id: str) -> str:
+    return f"{ECONOMY_PREFIX}{guild_id}"
+
+
+def leaderboard_shard(guild_id: str) -> str:
+    digest = hashlib.sha256(guild_id.encode()).digest()
+    return f"lb{digest[0] % LEADERBOARD_SHARDS}"
+
+
+def _from_item(item: Dict[str, Any]) -> Guild:
+    return Guild(
+        guild_id=item["guild_id"],
+        economy=item["economy"],
+        role_map=dict(item.get("role_map") or {}),
+        channels=dict(item.get("channels") or {}),
+        messages=dict(item.get("messages") or {}),
+    )
+
+
+def find_guild(guild_id: str) -> Optional[Guild]:
+    response = get_client().get_item(
+        TableName=table_name("discord_guilds"), Key={"guild_id": {"S": guild_id}}, ConsistentRead=True
+    )
+    item = response.get("Item")
+    return _from_item(codec.decode_item(item)) if item else None
+
+
+def ensure_guild(guild_id: str) -> Guild:
+    """The guild's record, creating it and its economy on first use.
+
+    Raises ValidationFailedError for an id that is not a snowflake.
+    """
+    if not valid_snowflake(guild_id):
+        raise errors.ValidationFailedError("Invalid guild id.", field="guild_id")
+    guild = find_guild(guild_id)
+    if guild is not None:
+        return guild
+    return _create(guild_id, economy_id_for(guild_id))
+
+
+def link_guild(guild_id: str, economy: str) -> Guild:
+    """Make ``guild_id`` use ``economy`` (created if missing). Only before first use.
+
+    Raises ValidationFailedError; ConflictError when the guild already has another economy.
+    """
+    if not valid_snowflake(guild_id):
+        raise errors.ValidationFailedError("Invalid guild id.", field="guild_id")
+    guild = find_guild(guild_id) or _create(guild_id, economy)
+    if guild.economy != economy:
+        raise errors.ConflictError(f"Guild {guild_id} already uses economy {guild.economy}.",
+                                   guild_id=guild_id, economy=guild.economy)
+    return guild
+
+
+def _create(guild_id: str, economy: str) -> Guild:
+    from chalicelib.tenancy.economies import ensure_economy, seed_packs
+    from chalicelib.rewards.quests import seed_questions
+
+    ensure_economy(economy, name=f"Discord guild {guild_id}")
+    seed_packs(economy)
+    seed_questions(economy)
+    now = now_iso()
+    client = get_client()
+    item = {
+        "guild_id": guild_id,
+        "economy": economy,
+        "role_map": {},
+        "channels": {},
+        "messages": {},
+        "created_at": now,
+        "updated_at": now,
+        "lb_shard": leaderboard_shard(guild_id),
+        "lb_next_at": now,  # its first leaderboard is due at once
+    }
+    try:
+        client.put_item(
+            TableName=table_name("discord_guilds"),
+            Item=codec.encode_item(item),
+            ConditionExpression="attribute_not_exists(guild_id)",
+        )
+    except client.exceptions.ConditionalCheckFailedException:
+        pass  # a concurrent first interaction created it: theirs stands
+    # The economy remembers its guild, so work that starts outside Discord (a host
+    # app's order) can still reach the guild's channels.
+    client.update_item(
+        TableName=table_name("economies"),
+        Key={"economy_id": {"S": economy}},
+        UpdateExpression="SET discord_guild_id = if_not_exists(discord_guild_id, :g)",
+        ExpressionAttributeValues={":g": {"S": guild_id}},
+    )
+    guild = find_guild(guild_id)
+    assert guild is not None
+    return guild
+
+
+def set_role(guild_id: str, role_id: str, app_role: Optional[str], actor: str) -> Dict[str, Any]:
+    """Map a Discord role to an app role (or unmap it with None), audited.
+
+    Raises ValidationFailedError (bad role id or app role), NotFoundError.
+    """
+    if not valid_snowflake(role_id):
+        raise errors.ValidationFailedError("Invalid role id.", field="role")
+    if app_role is not None and app_role not in APP_ROLES_MAPPABLE:
+        raise errors.ValidationFailedError(f"app_role must be one of {', '.join(APP_ROLES_MAPPABLE)}.",
+                                           field="app_role")
+    guild = find_guild(guild_id)
+    if guild is None:
+        raise errors.NotFoundError("This guild has no Coinhall economy yet.", guild_id=guild_id)
+    before = guild.role_map.get(role_id)
+    if app_role is None:
+        update, values = "REMOVE role_map.#r SET updated_at = :t", {":t": {"S": now_iso()}}
+    else:
+        update = "SET role_map.#r = :a, updated_at = :t"
+        values = {":a": {"S": app_role}, ":t": {"S": now_iso()}}
+    change = {
+        "Update": {
+            "TableName": table_name("discord_guilds"),
+            "Key": {"guild_id": {"S": guild_id}},
+            "UpdateExpression": update,
+            "ConditionExpression": "attribute_exists(role_map)",
+            "ExpressionAttributeNames": {"#r": role_id},
+            "ExpressionAttributeValues": values,
+        }
+    }
+    row = audit_write(guild.economy, actor, "discord.role_map", keys.tag("discord_role", role_id),
+                      before={"app_role": before}, after={"app_role": app_role}, extra={"guild_id": guild_id})
+    get_client().transact_write_items(TransactItems=[change, row])
+    return {"guild_id": guild_id, "role_id": role_id, "app_role": app_role, "before": before}
+
+
+def remember(guild_id: str, kind: str, name: str, value: Optional[str]) -> None:
+    """Store (or forget, with None) a channel or message id that /coins-setup made."""
+    if kind not in ("channels", "messages"):
+        raise ValueError(kind)
+    if value is None:
+        update, values = f"REMOVE {kind}.#n SET updated_at = :t", {":t": {"S": now_iso()}}
+    else:
+        update, values = f"SET {kind}.#n = :v, updated_at = :t", {":v": {"S": value}, ":t": {"S": now_iso()}}
+    get_client().update_item(
+        TableName=table_name("discord_guilds"),
+        Key={"guild_id": {"S": guild_id}},
+        UpdateExpression=update,
+        ConditionExpression=f"attribute_exists({kind})",
+        ExpressionAttributeNames={"#n": name},
+        ExpressionAttributeValues=values,
+    )
