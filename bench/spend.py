@@ -186,7 +186,7 @@ class RawSpender:
                 "TableName": self.operations,
                 "Item": {
                     "op_key": {"S": op_key}, "op_id": {"S": op_id}, "economy": {"S": economy},
-                    "type": {"S": "spend"}, "fingerprint": {"S": fp}, "status_code": {"N": "200"},
+                    "type": {"S": "spend"}, "fingerprint": {"S": fp}, "created": {"BOOL": False},
                     "result": {"S": json.dumps(result, separators=(",", ":"))},
                     "legs": {"S": legs},
                     "created_at": {"S": created_at},

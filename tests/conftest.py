@@ -199,21 +199,46 @@ def chalice_client() -> Iterator[Any]:
         yield client
 
 
-@pytest.fixture
-def economy(local_engine: str, chalice_client: Any) -> Economy:
-    """A fresh economy on DynamoDB Local with admin, write and read keys."""
-    return _economy(chalice_client)
+def _checked(request: pytest.FixtureRequest, economy: Economy) -> Iterator[Economy]:
+    """Yield the economy, then prove its books: no money test can forget the invariant check.
+
+    Skipped when the test failed (its own failure says more) or is marked
+    ``books_broken`` (it tampers with the books on purpose). Queued work
+    (deliveries, refunds) finishes first: it moves money too.
+    """
+    yield economy
+    report = getattr(request.node, "rep_call", None)
+    if report is None or not report.passed or request.node.get_closest_marker("books_broken"):
+        return
+    from chalicelib.runtime import queue
+
+    assert queue.drain(30), "queued work still running at the end of the test"
+    economy.check()
 
 
 @pytest.fixture
-def unit_economy(moto_engine: None, chalice_client: Any) -> Economy:
-    """A fresh economy on moto."""
-    return _economy(chalice_client)
+def economy(local_engine: str, chalice_client: Any, request: pytest.FixtureRequest) -> Iterator[Economy]:
+    """A fresh economy on DynamoDB Local with admin, write and read keys; its books are checked at teardown."""
+    yield from _checked(request, _economy(chalice_client))
 
 
 @pytest.fixture
-def any_economy(any_engine: str, chalice_client: Any) -> Economy:
-    return _economy(chalice_client)
+def unit_economy(moto_engine: None, chalice_client: Any, request: pytest.FixtureRequest) -> Iterator[Economy]:
+    """A fresh economy on moto; its books are checked at teardown."""
+    yield from _checked(request, _economy(chalice_client))
+
+
+@pytest.fixture
+def any_economy(any_engine: str, chalice_client: Any, request: pytest.FixtureRequest) -> Iterator[Economy]:
+    yield from _checked(request, _economy(chalice_client))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    """Keep each phase's report on the item, for fixtures that act on the test's result at teardown."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 def pytest_collection_modifyitems(items: Any) -> None:

@@ -2,8 +2,9 @@
 
 Design overview
 ---------------
-Coins are integers. Every balance change is an *operation* posted through
-``post()`` (``ledger/post.py``): a list of legs, each a signed change to one
+Coins are integers. Every balance change is an *operation* (one frozen
+``Operation`` value, ``ledger/operation.py``) posted through ``post()``
+(``ledger/post.py``): a list of legs, each a signed change to one
 bucket of one account, that sum to zero (double entry). An operation writes, in
 one DynamoDB transaction, the conditional updates of every account it touches,
 one immutable entry per account, and an operation record keyed by its
@@ -27,16 +28,20 @@ record next to it (``post(request_key=...)``), or a claim written with a
 non-ledger first write (``claims.py``).
 """
 from chalicelib.ledger.accounts import MAX_AMOUNT, MAX_BALANCE, AccountRef, system, user
-from chalicelib.ledger.post import Leg, Outcome, Posted, SideWrite, WalletChange, fingerprint, post
+from chalicelib.ledger.operation import Balances, Leg, Operation, Outcome, Posted, SideWrite, Sized, WalletChange
+from chalicelib.ledger.post import fingerprint, post
 
 __all__ = [
     "MAX_AMOUNT",
     "MAX_BALANCE",
     "AccountRef",
+    "Balances",
     "Leg",
+    "Operation",
     "Outcome",
     "Posted",
     "SideWrite",
+    "Sized",
     "WalletChange",
     "fingerprint",
     "post",

@@ -7,7 +7,7 @@ come from a closed list, hold one bucket, may go negative, and are sharded.
 """
 from __future__ import annotations
 
-import random
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -78,9 +78,14 @@ def shard_key(ref: AccountRef, shard: int) -> str:
     return f"{ref.key}#{shard:02d}"
 
 
-def pick_shard(shards: int) -> int:
-    # Random, not hashed by user: spreads one busy user's writes too.
-    return random.randrange(shards)
+def pick_shard(shards: int, op_id: str, account_key: str) -> int:
+    """The shard one operation writes for one system account.
+
+    Drawn from the operation's id (random, not the user's: one busy user's writes
+    spread too) and fixed for the operation, so every attempt writes the same items.
+    """
+    digest = hashlib.blake2b(f"{op_id}|{account_key}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % shards
 
 
 def entry_partition(economy: str, account_key: str) -> str:

@@ -31,7 +31,7 @@ from chalicelib.core import errors
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import now_iso
 from chalicelib.db import codec
-from chalicelib.ledger.post import Outcome
+from chalicelib.ledger.operation import Outcome
 
 
 def find(economy: str, key: str) -> Optional[Dict[str, Any]]:
@@ -43,20 +43,23 @@ def find(economy: str, key: str) -> Optional[Dict[str, Any]]:
 
 
 def claim_write(
-    economy: str, key: str, request_fingerprint: str, type: str, ref: Mapping[str, str], status_code: int = 201,
+    economy: str, key: str, request_fingerprint: str, type: str, ref: Mapping[str, str], created: bool = True,
+    status_code: Optional[int] = None,  # TODO(one house): the old spelling of ``created``, while callers move
 ) -> Dict[str, Any]:
     """A TransactWriteItems Put that binds ``key`` to this request; it fails if any request took the key.
 
     ``ref`` names what the request made (``{"purchase_id": ...}``), for a replay to answer with.
     Read the record back with ``find()`` when the transaction is cancelled on it.
     """
+    if status_code is not None:
+        created = status_code == 201
     record = {
         "op_key": f"{economy}#{key}",
         "op_id": next(iter(ref.values())),
         "economy": economy,
         "type": type,
         "fingerprint": request_fingerprint,
-        "status_code": status_code,
+        "created": created,
         "result": json.dumps(dict(ref), separators=(",", ":")),
         "legs": "{}",  # no money moved: nothing for the journal
         "created_at": now_iso(),
@@ -106,4 +109,4 @@ def replay(record: Mapping[str, Any], request_fingerprint: str, key: str) -> Out
     """
     if record.get("fingerprint") != request_fingerprint:
         raise errors.IdempotencyKeyReusedError(ledger_key=key)
-    return Outcome(json.loads(record["result"]), int(record.get("status_code", 200)), True, record["op_id"])
+    return Outcome.replay(record)

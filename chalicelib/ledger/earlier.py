@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 from chalicelib.core import keys
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.db import codec
-from chalicelib.ledger.post import Outcome
+from chalicelib.ledger.operation import Outcome
 
 
 def replay_earlier(economy: str, parts: Sequence[str], request_fingerprint: str) -> Optional[Outcome]:
@@ -38,4 +38,4 @@ def replay_earlier(economy: str, parts: Sequence[str], request_fingerprint: str)
     op = codec.decode_item(item)
     if op["fingerprint"] != request_fingerprint:
         return None
-    return Outcome(json.loads(op["result"]), int(op.get("status_code", 200)), True, op["op_id"])
+    return Outcome.replay(op)

@@ -6,8 +6,8 @@ entry carries the whole operation's legs (JSON). ULIDs sort by their
 millisecond timestamp, so "everything between two moments" is one Query per
 shard partition with ``sk BETWEEN op_<floor(start)> AND op_<floor(end)>``.
 
-An operation id is made on the writer's clock just before its transaction
-commits, so ids of operations still in flight may trail "now" by up to the
+An operation id is made on the writer's clock before its first attempt to
+commit, so ids of operations still in flight may trail "now" by up to the
 ledger's retry budget: readers keep a margin (``SETTLE_SECONDS``).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from chalicelib.ledger.accounts import entry_partition
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # How long after its id was made an operation may still commit (the ledger's
-# retry budget is at most 60 s; one attempt makes one id).
+# retry budget is at most 60 s; an operation makes its id once, before its first attempt).
 SETTLE_SECONDS = 300
 
 

@@ -24,8 +24,9 @@ import json
 import logging
 import random
 import time
+import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from chalicelib.core import errors
 from chalicelib.core.config import get_settings
@@ -41,6 +42,18 @@ from chalicelib.ledger.accounts import (
     entry_partition,
     pick_shard,
     shard_key,
+    user,
+)
+from chalicelib.ledger.operation import (  # noqa: F401 (the values are the ledger's API: re-exported)
+    Balances,
+    Leg,
+    Operation,
+    Outcome,
+    Posted,
+    SideWrite,
+    SideWrites,
+    Sized,
+    WalletChange,
 )
 
 log = logging.getLogger(__name__)
@@ -78,87 +91,6 @@ _RETRYABLE_ERRORS = {
 }
 
 
-@dataclass(frozen=True)
-class Leg:
-    """One side of a posting: a signed change to one bucket of one account."""
-
-    account: AccountRef
-    amount: int
-    bucket: str = "available"
-
-
-@dataclass(frozen=True)
-class SideWrite:
-    """A write to a non-account table that must commit with the money.
-
-    ``item`` is one TransactWriteItems element (Put/Update/Delete/ConditionCheck).
-    When its condition fails the whole operation is refused with ``on_conflict``
-    (an error instance, or a callable given the item DynamoDB returned).
-    """
-
-    item: Dict[str, Any]
-    on_conflict: Any = None
-
-
-@dataclass(frozen=True)
-class WalletChange:
-    """Changes to a wallet that are not coins: debt owed, and freeze reasons.
-
-    ``debt`` counts coins a user owes after a refund or lost dispute took back
-    more than the wallet held; it sits outside the zero-sum buckets (nothing
-    stands behind it) but is journalled like them (``d_debt`` on entries).
-    ``freeze`` adds reasons and ``unfreeze`` lifts them (``ledger/freezes.py``):
-    a caller lifts only what it names, so no actor lifts another's freeze. A
-    change that pays debt (``debt < 0``) lifts ``debt`` only if none is left.
-    """
-
-    debt: int = 0
-    freeze: FrozenSet[str] = frozenset()
-    unfreeze: FrozenSet[str] = frozenset()
-
-    @property
-    def touches_freeze(self) -> bool:
-        return bool(self.freeze or self.unfreeze)
-
-
-@dataclass(frozen=True)
-class Balances:
-    available: int
-    held: int
-    earnings: int
-    seq: int
-    frozen: bool
-    debt: int = 0
-    freeze_reasons: Tuple[str, ...] = ()  # sorted; frozen iff non-empty
-
-    def as_dict(self) -> Dict[str, int]:
-        return {"available": self.available, "held": self.held, "earnings": self.earnings}
-
-
-@dataclass(frozen=True)
-class Posted:
-    """What an operation did, for the feature to describe in its response."""
-
-    op_id: str
-    created_at: str
-    balances: Dict[str, Balances]  # user account key -> state after
-    before: Dict[str, Balances] = field(default_factory=dict)  # user account key -> state read
-
-    def user_before(self, user_id: str) -> Balances:
-        return self.before[f"u:{user_id}"]
-
-    def user(self, user_id: str) -> Balances:
-        return self.balances[f"u:{user_id}"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    result: Dict[str, Any]
-    status_code: int
-    replayed: bool
-    op_id: str
-
-
 @dataclass
 class _Wallet:
     exists: bool
@@ -176,7 +108,7 @@ class _Wallet:
 
     def balances(self) -> Balances:
         return Balances(self.available, self.held, self.earnings, self.seq, self.frozen, self.debt,
-                        freezes.ordered(self.reasons))
+                        freezes.ordered(self.reasons), self.exists)
 
 
 @dataclass
@@ -189,13 +121,34 @@ class _Plan:
 
 def fingerprint(*parts: Any) -> str:
     """A stable digest of a request's meaning (canonical JSON, SHA-256)."""
-    import hashlib
-
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def post(
+def post(*args: Any, **kwargs: Any) -> Outcome:
+    """Apply one ``Operation`` at most once under its key: ``post(Operation(...))``.
+
+    The key is bound to the operation by its record, written in the same
+    transaction as the money; with ``request_key`` the caller's key is bound
+    too, by a second record with the same fingerprint: a key belongs to one
+    request, whatever the route. (The keyword form of before ``Operation``,
+    ``post(economy, key, fingerprint, type, legs, respond=..., status_code=...)``,
+    is still taken while callers move.)
+
+    Raises InsufficientFundsError, AccountFrozenError, UserNotFoundError (a debit
+    from, or a freeze of, a wallet that never existed), BalanceLimitError,
+    NoDebtError (paying more debt than is left),
+    IdempotencyKeyReusedError (``ledger_key`` says which key), the
+    ``on_conflict`` error of a failed side write, ValueError for an operation
+    that breaks the rules of legs (a programming error), or ContentionError
+    when the retry budget (``COINS_LEDGER_RETRY_SECONDS``) runs out.
+    """
+    if len(args) == 1 and not kwargs and isinstance(args[0], Operation):
+        return _apply(args[0])
+    return _apply(_from_keywords(*args, **kwargs))
+
+
+def _from_keywords(
     economy: str,
     key: str,
     request_fingerprint: str,
@@ -209,60 +162,59 @@ def post(
     meta: Optional[Mapping[str, Any]] = None,
     allow_frozen: bool = False,
     wallet_changes: Optional[Mapping[str, WalletChange]] = None,
-    side_writes: Union[Sequence[SideWrite], Callable[[Posted], Sequence[SideWrite]]] = (),
+    side_writes: SideWrites = (),
     request_key: Optional[str] = None,
-) -> Outcome:
-    """Apply ``legs`` once under idempotency ``key`` (namespaced, e.g. ``api:<k>``).
+) -> Operation:
+    return Operation(
+        economy=economy, key=key, fingerprint=request_fingerprint, type=type, legs=tuple(legs), respond=respond,
+        created=status_code == 201, reason=reason, ref=ref, meta=meta, allow_frozen=allow_frozen,
+        wallet_changes=dict(wallet_changes or {}), side_writes=side_writes, request_key=request_key,
+    )
 
-    ``request_key``: the caller's Idempotency-Key (``api:<k>``) when ``key`` is
-    the operation's own (a hold's ``hold-resolve:<id>``). The key is then bound
-    to this operation too, by a record under it written in the same transaction
-    with the same fingerprint: a key belongs to one request, whatever the route.
 
-    Raises InsufficientFundsError, AccountFrozenError, UserNotFoundError (a debit
-    from, or a freeze of, a wallet that never existed), BalanceLimitError,
-    NoDebtError (paying more debt than is left),
-    IdempotencyKeyReusedError (``ledger_key`` says which key), the
-    ``on_conflict`` error of a failed side write, or ContentionError when the
-    retry budget (``COINS_LEDGER_RETRY_SECONDS``) runs out.
-    """
-    if type not in ENTRY_TYPES:
-        raise ValueError(f"unknown entry type {type!r}")
-    plan = _plan(legs, wallet_changes or {})
-    op_key = f"{economy}#{key}"
-    claim_key = f"{economy}#{request_key}" if request_key and request_key != key else None
+def _apply(op: Operation) -> Outcome:
+    if op.type not in ENTRY_TYPES:
+        raise ValueError(f"unknown entry type {op.type!r}")
+    fixed = None if op.size else _plan(op.legs, op.wallet_changes)
+    user_keys = list(fixed.users) if fixed else []
+    user_keys += [k for k in (user(u).key for u in op.reads) if k not in user_keys]
+    op_key = f"{op.economy}#{op.key}"
+    claim_key = f"{op.economy}#{op.request_key}" if op.request_key and op.request_key != op.key else None
     settings = get_settings()
     deadline = time.monotonic() + settings.ledger_retry_seconds
+    # One id per operation, not per attempt: every attempt writes the same ids, and an
+    # attempt that writes the same items as the last sends the same ClientRequestToken.
+    # (Readers of the journal allow for an id older than its commit: journal.SETTLE_SECONDS.)
+    op_id, created_at = new_id("op_"), now_iso()
     attempt = 0
     while True:
         attempt += 1
-        wallets, existing, claim = _read(economy, list(plan.users), op_key, claim_key)
+        wallets, existing, claim = _read(op.economy, user_keys, op_key, claim_key)
         # The caller's key first: used by another request, it is refused as such.
         if claim is not None:
-            return _replay(claim, request_fingerprint, request_key)
+            return _replay(claim, op.fingerprint, op.request_key)
         if existing is not None:
-            return _replay(existing, request_fingerprint, key)
-        op_id = new_id("op_")
-        created_at = now_iso()
-        after = _check(plan, wallets, allow_frozen)
-        posted = Posted(op_id, created_at, after, {k: wallets[k].balances() for k in after})
-        result = respond(posted)
-        sides = list(side_writes(posted) if callable(side_writes) else side_writes)
-        items, op_index, side_start = _items(
-            economy, op_key, op_id, created_at, request_fingerprint, type, plan, wallets, after,
-            reason, ref, meta, result, status_code, sides, settings.system_shards, claim_key,
-        )
+            return _replay(existing, op.fingerprint, op.key)
+        sized = op.size({k[2:]: w.balances() for k, w in wallets.items()}) if op.size else None
+        plan = _plan(sized.legs, sized.wallet_changes) if sized is not None else fixed
+        assert plan is not None
+        if any(k not in wallets for k in plan.users):
+            raise ValueError("a size rule touched a wallet it was not shown: name it in reads")
+        after = _check(plan, wallets, op.allow_frozen)
+        posted = Posted(op_id, created_at, after, {k: wallets[k].balances() for k in after}, sized)
+        result = op.respond(posted)
+        sides = list(op.side_writes(posted) if callable(op.side_writes) else op.side_writes)
+        items, op_index, side_start = _items(op, op_key, op_id, created_at, plan, wallets, after, result, sides,
+                                             settings.system_shards, claim_key)
         try:
-            get_client().transact_write_items(
-                TransactItems=items, ClientRequestToken=f"{op_id[3:]}{attempt:02d}"[:36]
-            )
-            return Outcome(result, status_code, False, op_id)
+            get_client().transact_write_items(TransactItems=items, ClientRequestToken=_token(op_id, items))
+            return Outcome(result, op.created, False, op_id)
         except Exception as exc:  # botocore raises dynamically built classes
             code = _error_code(exc)
             if code == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons", [])  # type: ignore[attr-defined]
-                outcome = _resolve_cancel(reasons, op_index, side_start, sides, request_fingerprint,
-                                          (key, request_key))
+                outcome = _resolve_cancel(reasons, op_index, side_start, sides, op.fingerprint,
+                                          (op.key, op.request_key))
                 if outcome is not None:
                     return outcome
             elif code not in _RETRYABLE_ERRORS:
@@ -272,6 +224,12 @@ def post(
             raise errors.ContentionError(attempts=attempt)
         # Full jitter keeps a crowd of losers from re-colliding in lockstep.
         time.sleep(random.uniform(0, min(0.25, 0.005 * (2 ** min(attempt, 8)))))
+
+
+def _token(op_id: str, items: List[dict]) -> str:
+    """The same operation writing the same items sends the same token (DynamoDB: at most 36 characters)."""
+    blob = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{op_id}|{blob}".encode()).hexdigest()[:36]
 
 
 def _plan(legs: Sequence[Leg], wallet_changes: Mapping[str, WalletChange]) -> _Plan:
@@ -298,7 +256,7 @@ def _plan(legs: Sequence[Leg], wallet_changes: Mapping[str, WalletChange]) -> _P
     if total != 0:
         raise ValueError(f"legs must sum to zero, got {total}")
     for user_id, change in wallet_changes.items():
-        key = f"u:{user_id}"
+        key = user(user_id).key
         if not isinstance(change.debt, int) or isinstance(change.debt, bool) or abs(change.debt) > MAX_AMOUNT:
             raise ValueError(f"bad debt change {change.debt!r}")
         bad = [r for r in change.freeze | change.unfreeze if not freezes.valid(r)]
@@ -393,29 +351,25 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
 
 
 def _items(
-    economy: str,
+    op: Operation,
     op_key: str,
     op_id: str,
     created_at: str,
-    request_fingerprint: str,
-    type: str,
     plan: _Plan,
     wallets: Dict[str, _Wallet],
     after: Dict[str, Balances],
-    reason: Optional[str],
-    ref: Optional[str],
-    meta: Optional[Mapping[str, Any]],
     result: Dict[str, Any],
-    status_code: int,
     side_writes: Sequence[SideWrite],
     shards: int,
     claim_key: Optional[str] = None,
 ) -> Tuple[List[dict], int, int]:
+    economy = op.economy
     accounts, entries = table_name("accounts"), table_name("entries")
     items: List[dict] = []
-    common = {"economy": economy, "op_id": op_id, "type": type, "reason": reason, "ref": ref, "created_at": created_at}
-    if meta:
-        common["meta"] = dict(meta)
+    common = {"economy": economy, "op_id": op_id, "type": op.type, "reason": op.reason, "ref": op.ref,
+              "created_at": created_at}
+    if op.meta:
+        common["meta"] = dict(op.meta)
     for key, deltas in plan.users.items():
         wallet, state = wallets[key], after[key]
         if wallet.exists:
@@ -472,7 +426,7 @@ def _items(
     legs.update({k: {"available": d} for k, d in plan.systems.items()})
     legs_json = json.dumps(legs, separators=(",", ":"), sort_keys=True)
     for key, delta in plan.systems.items():
-        shard = shard_key(plan.refs[key], pick_shard(shards))
+        shard = shard_key(plan.refs[key], pick_shard(shards, op_id, key))
         items.append(
             {
                 "Update": {
@@ -494,23 +448,23 @@ def _items(
                  "legs": legs_json, **common}
         items.append(_put_new(entries, entry, "account_key"))
     op_index = len(items)
-    op = {
+    record = {
         "op_key": op_key,
         "op_id": op_id,
         "economy": economy,
-        "type": type,
-        "fingerprint": request_fingerprint,
-        "status_code": status_code,
+        "type": op.type,
+        "fingerprint": op.fingerprint,
+        "created": op.created,
         "result": json.dumps(result, separators=(",", ":")),
         "legs": legs_json,
         "created_at": created_at,
     }
-    put_op = _put_new(table_name("operations"), op, "op_key")
+    put_op = _put_new(table_name("operations"), record, "op_key")
     put_op["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     items.append(put_op)
     if claim_key:
         # The caller's key, bound to this operation: no legs (the operation record has them).
-        claim = {**op, "op_key": claim_key, "legs": "{}", "alias_of": op_key}
+        claim = {**record, "op_key": claim_key, "legs": "{}", "alias_of": op_key}
         put_claim = _put_new(table_name("operations"), claim, "op_key")
         put_claim["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         items.append(put_claim)
@@ -584,7 +538,7 @@ def _resolve_cancel(
 def _replay(op: Mapping[str, Any], request_fingerprint: str, key: Optional[str] = None) -> Outcome:
     if op["fingerprint"] != request_fingerprint:
         raise errors.IdempotencyKeyReusedError(ledger_key=key)
-    return Outcome(json.loads(op["result"]), int(op.get("status_code", 200)), True, op["op_id"])
+    return Outcome.replay(op)
 
 
 def _error_code(exc: Exception) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chalicelib.core import cursors, errors, keys
@@ -243,7 +243,7 @@ def place_order(
         _queue_delivery(economy, placed_id)
     if not outcome.replayed:
         _announce(economy, "order.placed", outcome.result, outcome.op_id)
-    return Outcome(result, outcome.status_code, outcome.replayed, outcome.op_id)
+    return replace(outcome, result=result)
 
 
 def _queue_delivery(economy: str, order_id: str) -> None:

@@ -80,11 +80,14 @@ class _Fault:
         token = request.get("ClientRequestToken")
         with self.lock:
             self.calls += 1
-            retry_of_lost = token in self.lost_tokens
+            # Only a call that committed is remembered by its token (DynamoDB answers its resend
+            # as the first); a cancelled call's resend runs again, as a fresh request.
+            retry_of_lost = self.mode == "lost" and token in self.lost_tokens
             hit = retry_of_lost or self.calls % self.every == 0
             if hit and not retry_of_lost:
                 self.injected += 1
-                self.lost_tokens.add(token)
+                if self.mode == "lost":
+                    self.lost_tokens.add(token)
         if not hit:
             return None
         if self.mode == "conflict":

@@ -57,6 +57,7 @@ def test_incremental_runs_check_only_what_changed_since_the_checkpoint(economy) 
     assert after["accounts_checked"] <= after["economies"][0]["accounts"]
 
 
+@pytest.mark.books_broken("a wallet tampered behind the ledger")
 @pytest.mark.parametrize("mode", ["incremental", "full"])
 def test_a_tampered_wallet_is_found_exactly_and_nothing_is_changed(economy, tmp_path, caplog, metrics, mode) -> None:
     oh.busy(economy)
@@ -81,6 +82,7 @@ def test_a_tampered_wallet_is_found_exactly_and_nothing_is_changed(economy, tmp_
     assert "JobDuration" in emitted[-1] and emitted[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Coinhall"
 
 
+@pytest.mark.books_broken("a system shard tampered behind the ledger")
 def test_a_tampered_system_shard_is_found(economy) -> None:
     oh.busy(economy)
     shard = next(a["account"] for a in oh.accounts(economy.id) if a["account"].startswith("sys:adjustments"))
@@ -89,6 +91,7 @@ def test_a_tampered_system_shard_is_found(economy) -> None:
     assert named_accounts(report) == {shard}
 
 
+@pytest.mark.books_broken("an entry tampered behind the ledger")
 def test_a_tampered_entry_is_found_on_the_full_run(economy) -> None:
     from chalicelib.db.engine import get_client, table_name
 
@@ -102,6 +105,7 @@ def test_a_tampered_entry_is_found_on_the_full_run(economy) -> None:
     assert {d["type"] for d in report["discrepancies"]} >= {"ledger_mismatch", "balance_after_mismatch"}
 
 
+@pytest.mark.books_broken("freeze reasons changed behind the ledger")
 @pytest.mark.parametrize("mode", ["incremental", "full"])
 def test_freeze_reasons_changed_behind_the_ledger_are_found(economy, mode) -> None:
     from chalicelib.db.engine import get_client, table_name
@@ -124,6 +128,7 @@ def test_freeze_reasons_changed_behind_the_ledger_are_found(economy, mode) -> No
                                         "economy": economy.id}]
 
 
+@pytest.mark.books_broken("a negative bucket written behind the ledger")
 def test_a_negative_user_bucket_is_reported(economy) -> None:
     economy.credit("alice", 5)
     oh.tamper(economy.id, "u:alice", "held", -2)
@@ -133,6 +138,7 @@ def test_a_negative_user_bucket_is_reported(economy) -> None:
             "economy": economy.id} in report["discrepancies"]
 
 
+@pytest.mark.books_broken("a wallet tampered behind the ledger")
 def test_the_cli_reports_json_and_exits_1_on_discrepancies(economy, capsys) -> None:
     from chalicelib.cli.main import main
 

@@ -252,7 +252,9 @@ def test_keys_py_depends_on_nothing_of_the_project() -> None:
 
 # f-strings that glue a value to ":" or "|" but are not keys, each with why. (file, the f-string's source)
 ALLOWED_FSTRINGS: Dict[Tuple[str, str], str] = {
-    ("chalicelib/ledger/post.py", 'f"u:{user_id}"'): "a wallet's account key, as keys.tag('u', ...) spells it",
+    ("chalicelib/ledger/operation.py", 'f"u:{user_id}"'): "a wallet's account key, as keys.tag('u', ...) spells it",
+    ("chalicelib/ledger/accounts.py", 'f"{op_id}|{account_key}"'): "a hash input (the shard an operation writes), not a key",
+    ("chalicelib/ledger/post.py", 'f"{op_id}|{blob}"'): "a hash input (the ClientRequestToken), not a key",
     ("chalicelib/spending/holds.py", 'f"key:{idempotency_key}"'): "a fingerprint input (hashed as JSON), not a key",
     ("chalicelib/market/orders.py", 'f"fulfilled:{via}"'): "a resolution label from a closed list, never parsed",
     ("chalicelib/purchases/payments.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",

@@ -5,7 +5,7 @@ a key is applied at most once; it keeps the request fingerprint and the response
 to replay. Records are kept for good: they double as the transaction headers
 that ledger entries point to.
 """
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 
 from chalicelib.db.base import CoinhallModel
 
@@ -19,7 +19,8 @@ class OperationModel(CoinhallModel):
     economy = UnicodeAttribute()
     type = UnicodeAttribute()
     fingerprint = UnicodeAttribute()
-    status_code = NumberAttribute(default=200)
+    created = BooleanAttribute(null=True)  # the operation made something (the edge answers 201)
+    status_code = NumberAttribute(null=True)  # records written before ``created``: 201 meant created
     result = UnicodeAttribute()
     legs = UnicodeAttribute()
     created_at = UnicodeAttribute()
