@@ -3,7 +3,7 @@
 It owns the shop's catalog (``catalog``: catalog items by SKU, their stock and
 daily limits), player listings (``listings``: units of a SKU at a unit price,
 with a fee set by ``pricing``), orders (``orders``: the buyer's coins in escrow
-until delivery, then settled once or refunded), the price rollup (``pricing``:
+until delivery; ``settlement``: settled once or refunded), the price rollup (``pricing``:
 the 7-day median and average that set floors and fees), delivery to the game
 server (``fulfilment/``: signed API calls by queue, or single-use vouchers) and
 the events it publishes (``events``: queued topics that the Discord adapter's

@@ -1,7 +1,8 @@
 """Orders: coins in escrow until the game server delivers, then settled once or refunded.
 
-An order is a hold (``holds.py``, ``kind = "order"``, the same id) plus an
-order item that says what was bought. States::
+An order is a pending transfer (``ledger.pending``: reserve, then post or
+void) recorded by a hold row (``kind = "order"``, the same id, in the holds
+table: ``store/order_holds.py``) plus an order item that says what was bought. States::
 
     pending --delivered (API 2xx, or voucher redeemed)--> fulfilled   (escrow settled)
     pending --plugin refused / tries used up-----------> refunded    (escrow released)
@@ -26,7 +27,8 @@ writes that put the units back. Delivery is queued by topic
 (``fulfilment.minecraft``) and events are published (``events.publish``): no
 import of their consumers.
 
-Every resolution posts under the hold's one key ``hold-resolve:<order_id>``,
+Resolving (fulfil, refund, expire, cancel) is ``settlement.py``. Every
+resolution posts under the one resolve key ``hold-resolve:<order_id>``,
 so an order is fulfilled or refunded exactly once whoever races (a retried
 consumer, the expiry job, two redeems of one voucher). Deadlines: API orders
 ``ESCROW_TIMEOUT_MIN``, voucher orders ``VOUCHER_TIMEOUT_H``; jobs
@@ -43,18 +45,17 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.core import errors, keys
 from chalicelib.core.config import get_settings
-from chalicelib.core.ids import new_id, now_iso
-from chalicelib.ledger import Outcome, Posted, SideWrite, revenue
+from chalicelib.core.ids import new_id
+from chalicelib.ledger import Outcome, SideWrite, pending
 from chalicelib.ledger.limits import MAX_ORDER_QTY, check_total
 from chalicelib.market import events
 from chalicelib.market.fulfilment import minecraft, vouchers
-from chalicelib.market.store import counters, prices
+from chalicelib.market.store import counters
+from chalicelib.market.store import order_holds as hold_store
 from chalicelib.market.store import orders as store
 from chalicelib.market.store import vouchers as voucher_store
 from chalicelib.market.store.orders import OrderItem
 from chalicelib.runtime import queue
-from chalicelib.spending import holds
-from chalicelib.spending.holds import Resolution
 
 log = logging.getLogger("coinhall.orders")
 
@@ -126,9 +127,9 @@ def register_unit_source(kind: str, source: UnitSource) -> None:
     _SOURCES[kind] = source
 
 
-def _source(kind: str) -> UnitSource:
+def unit_source(kind: str) -> UnitSource:
     source = _SOURCES.get(kind)
-    if source is None:  # a programming error: every kind's module is imported with the package
+    if source is None:  # a programming error: every kind's module is imported with the package (KeyError)
         raise KeyError(f"no unit source for order kind {kind!r}")
     return source
 
@@ -136,7 +137,8 @@ def _source(kind: str) -> UnitSource:
 # -- reading ---------------------------------------------------------------------------
 
 
-def _load(economy: str, order_id: str) -> OrderItem:
+def load(economy: str, order_id: str) -> OrderItem:
+    """The order item. Raises OrderNotFoundError."""
     order = find_order(economy, order_id)
     if order is None:
         raise errors.OrderNotFoundError(order_id=order_id)
@@ -145,7 +147,7 @@ def _load(economy: str, order_id: str) -> OrderItem:
 
 def get_order(economy: str, order_id: str) -> Dict[str, Any]:
     """Raises OrderNotFoundError."""
-    return order_view(_load(economy, order_id))
+    return order_view(load(economy, order_id))
 
 
 def list_orders(economy: str, buyer_id: str, status: Optional[str] = None, limit: int = 25,
@@ -223,19 +225,27 @@ def place_order(
             "discord": discord, "attempts": 0, "op_id": hold["op_id"],
         }
 
-    def extra(hold: Dict[str, Any]) -> List[SideWrite]:
-        writes = [store.order_put(record(hold)), *terms.reserve]
-        if hashed:
-            writes.append(voucher_store.voucher_put(economy, order_id, hashed, hold["created_at"]))
-        return writes
+    def times(r: pending.Reserved) -> Dict[str, Any]:
+        return {"created_at": r.created_at, "expires_at": r.expires_at, "op_id": r.op_id}
 
-    outcome = holds.place(
-        economy, terms.buyer_id, terms.total, f"order {terms.sku}", order_id,
-        seconds, idempotency_key, request=request, kind="order", hold_id=order_id,
-        due_prefix="v" if voucher else "o", entry_type="order", key_namespace=key_namespace,
-        meta={"order_id": order_id, "sku": terms.sku, "qty": terms.qty, "listing_id": terms.listing_id},
-        extra_side_writes=extra, view=lambda hold: order_view(record(hold)),
-    )
+    def writes(r: pending.Reserved) -> List[SideWrite]:
+        hold = hold_store.order_hold_record(economy, order_id, terms.buyer_id, terms.total, terms.sku, r.created_at,
+                                            r.expires_at, r.op_id, "v" if voucher else "o")
+        out = [hold_store.order_hold_put(hold), store.order_put(record(times(r))), *terms.reserve]
+        if hashed:
+            out.append(voucher_store.voucher_put(economy, order_id, hashed, r.created_at))
+        return out
+
+    def respond(r: pending.Reserved) -> Dict[str, Any]:
+        return {**order_view(record(times(r))), "transaction_id": r.op_id,
+                "balance": r.posted.user(terms.buyer_id).as_dict()}
+
+    outcome = pending.reserve(economy, pending.Reserve(
+        id=order_id, payer=terms.buyer_id, amount=terms.total, expires_in=seconds,
+        key=keys.tag(key_namespace, idempotency_key), request=request, type="order", reason=f"order {terms.sku}",
+        ref=order_id, meta={"order_id": order_id, "sku": terms.sku, "qty": terms.qty, "listing_id": terms.listing_id,
+                            "hold_id": order_id},
+    ), respond=respond, record=writes)
     result = dict(outcome.result)
     placed_id = result["order_id"]
     if voucher:
@@ -244,7 +254,7 @@ def place_order(
         # Also on a replay: the first request may have died between its commit and this line.
         _queue_delivery(economy, placed_id)
     if not outcome.replayed:
-        _announce(economy, "order.placed", outcome.result, outcome.op_id)
+        announce(economy, "order.placed", outcome.result, outcome.op_id)
     return Outcome(result, outcome.status_code, outcome.replayed, outcome.op_id)
 
 
@@ -263,163 +273,6 @@ def _queue_delivery(economy: str, order_id: str) -> None:
         log.exception("could not queue delivery of %s", order_id)
 
 
-# -- resolving --------------------------------------------------------------------------------
-
-
-def _conflict(economy: str, order_id: str) -> Callable[[Dict[str, Any]], errors.CoinhallError]:
-    def explain(_hold: Dict[str, Any]) -> errors.CoinhallError:
-        order = find_order(economy, order_id)
-        status = order["status"] if order else "unknown"
-        return errors.OrderNotPendingError(f"This order is already {status}.",
-                                           order=order_view(order) if order else None)
-
-    return explain
-
-
-def _hold_of(economy: str, order: Dict[str, Any]) -> Dict[str, Any]:
-    hold = holds.find_hold(economy, order["order_id"])
-    if hold is None:  # written in the same transaction as the order: cannot happen
-        raise errors.ConflictError("The order's escrow is missing.", order_id=order["order_id"])
-    return hold
-
-
-def fulfil(economy: str, order_id: str, *, via: str, token: str, player_id: Optional[str] = None,
-           order: Optional[Dict[str, Any]] = None) -> Outcome:
-    """Settle the order's escrow: the seller's net to the seller, the fee (or the shop price) to the treasury.
-
-    ``via`` is ``api`` or ``voucher``; ``token`` tells requests apart (the same
-    token replays the first answer). Writes the sale row for the price rollup
-    and, for a voucher, marks it redeemed by ``player_id``. ``order``: the item
-    the caller just read (what it says never changes; the status is checked by
-    the write). Raises OrderNotFoundError, OrderNotPendingError (resolved
-    otherwise), ContentionError.
-    """
-    order = order or _load(economy, order_id)
-    hold = _hold_of(economy, order)
-    total, seller = int(order["total"]), order.get("seller_id")
-    share = revenue.payee_share_bps(int(order["fee_bps"])) if seller else 0
-    payment = revenue.split(total, share)
-    res = Resolution("order-fulfil", "settled", total, seller, share, "settle", token)
-    conflict = _conflict(economy, order_id)
-
-    def fields(at: str) -> Dict[str, Any]:
-        return {"status": "fulfilled", "resolved_at": at, "resolution": f"fulfilled:{via}",
-                "seller_amount": payment.recipient if seller else None, "treasury_amount": payment.platform,
-                "redeemed_by": player_id}
-
-    def extra(posted: Posted) -> List[SideWrite]:
-        writes = [store.order_resolve(economy, order_id, fields(posted.created_at), lambda _old: conflict(hold)),
-                  prices.sale_put(economy, order["sku"], order_id, order["kind"], int(order["qty"]),
-                                  int(order["unit_price"]), posted.created_at)]
-        if order.get("voucher_hash"):
-            writes.append(voucher_store.voucher_close(order["voucher_hash"], "redeemed", posted.created_at,
-                                                      player_id))
-        return writes
-
-    def view(after: Dict[str, Any]) -> Dict[str, Any]:
-        return order_view({**order, **{k: v for k, v in fields(after["resolved_at"]).items() if v is not None}})
-
-    outcome = holds.resolve(economy, hold, res, view, conflict, meta={"order_id": order_id, "sku": order["sku"]},
-                            extra_side_writes=extra)
-    if not outcome.replayed:
-        _announce(economy, "order.fulfilled", outcome.result, outcome.op_id)
-    return outcome
-
-
-def refund(
-    economy: str,
-    order_id: str,
-    *,
-    reason: str,
-    token: str,
-    action: str = "order-refund",
-    status: str = "refunded",
-    hold_status: str = "released",
-    request_key: Optional[str] = None,
-) -> Outcome:
-    """Release the order's escrow to the buyer and give the units back (stock or listing, limit counters).
-
-    ``request_key``: the caller's Idempotency-Key record (``api:<k>``), bound to the refund.
-    Raises OrderNotFoundError, OrderNotPendingError, IdempotencyKeyReusedError, ContentionError.
-    """
-    order = _load(economy, order_id)
-    hold = _hold_of(economy, order)
-    qty = int(order["qty"])
-    res = Resolution(action, hold_status, 0, None, 0, "release", token, request_key)
-    conflict = _conflict(economy, order_id)
-
-    def fields(at: str) -> Dict[str, Any]:
-        return {"status": status, "resolved_at": at, "resolution": action, "last_error": reason}
-
-    def extra(posted: Posted) -> List[SideWrite]:
-        writes = [store.order_resolve(economy, order_id, fields(posted.created_at), lambda _old: conflict(hold)),
-                  *_source(order["kind"]).release(economy, order)]
-        writes += [counters.counter_give(c, qty) for c in order.get("counters") or ()]
-        if order.get("voucher_hash"):
-            writes.append(voucher_store.voucher_close(order["voucher_hash"], "void", posted.created_at))
-        return writes
-
-    def view(after: Dict[str, Any]) -> Dict[str, Any]:
-        return order_view({**order, **fields(after["resolved_at"])})
-
-    outcome = holds.resolve(economy, hold, res, view, conflict, meta={"order_id": order_id, "sku": order["sku"]},
-                            extra_side_writes=extra)
-    if not outcome.replayed:
-        _announce(economy, f"order.{status}", outcome.result, outcome.op_id)
-    return outcome
-
-
-def expire(economy: str, hold: Dict[str, Any], now: str) -> Optional[Outcome]:
-    """Refund an order whose escrow deadline passed ``now``; None when not due or resolved otherwise.
-
-    Overlapping callers (two job runs, a late consumer, a late redeem) share one
-    fingerprint and replay each other. Raises ContentionError.
-    """
-    if hold.get("kind") != "order" or hold["expires_at"] > now:
-        return None
-    try:
-        return refund(economy, hold["hold_id"], reason="not fulfilled before its deadline", token="due",
-                      action="order-expire", hold_status="expired")
-    except (errors.OrderNotPendingError, errors.OrderNotFoundError):
-        return None
-
-
-def expire_if_due(economy: str, order_id: str, now: str) -> Optional[Outcome]:
-    """Refund the order if its deadline passed ``now`` (a late consumer, a late redeem); as ``expire``."""
-    hold = holds.find_hold(economy, order_id)
-    return expire(economy, hold, now) if hold is not None else None
-
-
-def expire_due_orders(ctx: Any, economy: Optional[str] = None, now: Optional[str] = None) -> Dict[str, Any]:
-    """Job ``expire-orders``: refund API orders not fulfilled within ESCROW_TIMEOUT_MIN (due index, bounded)."""
-    return holds.run_due(ctx, "order", lambda item, at: expire(item["economy"], item, at), economy, now, prefix="o")
-
-
-def expire_due_vouchers(ctx: Any, economy: Optional[str] = None, now: Optional[str] = None) -> Dict[str, Any]:
-    """Job ``expire-vouchers``: refund voucher orders not redeemed within VOUCHER_TIMEOUT_H (due index, bounded)."""
-    return holds.run_due(ctx, "order", lambda item, at: expire(item["economy"], item, at), economy, now, prefix="v")
-
-
-def cancel(economy: str, order_id: str, idempotency_key: Optional[str]) -> Outcome:
-    """Cancel a pending voucher order (the code stops working) and refund it.
-
-    API orders cannot be cancelled: a call to the game server may be in
-    flight. Raises OrderNotFoundError, OrderNotCancellableError,
-    OrderNotPendingError (resolved, or past its deadline: then it is refunded
-    as expired first), ContentionError.
-    """
-    order = _load(economy, order_id)
-    if order["fulfilment"] != "voucher":
-        raise errors.OrderNotCancellableError(order_id=order_id, fulfilment=order["fulfilment"])
-    if order["status"] == "pending" and order["expires_at"] <= now_iso():
-        expire(economy, _hold_of(economy, order), now_iso())
-        raise _conflict(economy, order_id)({})
-    if order["status"] != "pending" and not idempotency_key:
-        raise _conflict(economy, order_id)({})
-    return refund(economy, order_id, reason="cancelled", token=holds.request_token(idempotency_key),
-                  action="order-cancel", status="cancelled", request_key=holds.request_key(idempotency_key))
-
-
 def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None) -> None:
     """Record a delivery try on a pending order (for operators; no money moves)."""
     store.note_attempt(economy, order_id, attempt, error)
@@ -431,5 +284,6 @@ def flag_late_delivery(economy: str, order_id: str, detail: str) -> None:
     store.flag_late_delivery(economy, order_id)
 
 
-def _announce(economy: str, event: str, result: Dict[str, Any], op_id: str) -> None:
+def announce(economy: str, event: str, result: Dict[str, Any], op_id: str) -> None:
+    """Publish an order event (after its transaction committed; never raises)."""
     events.publish(economy, event, result, op_id)

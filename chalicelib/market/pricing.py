@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from chalicelib.core import errors
 from chalicelib.core.ids import iso, now_iso
 from chalicelib.market.store import prices as store
-from chalicelib.market.store.prices import PRICE_DUE_SHARDS, SALE_ROLLUP_SHARDS, sale_put, sku_key
+from chalicelib.market.store.prices import PRICE_DUE_SHARDS, SALE_ROLLUP_SHARDS, sku_key  # noqa: F401 (sku_key: the key guards use)
 from chalicelib.runtime.due import run_due_index
 
 log = logging.getLogger("coinhall.pricing")

@@ -109,7 +109,7 @@ def order(call: Call, order_id: str) -> Reply:
 @endpoint(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel an unredeemed voucher order; refunds it.",
           scope="write", response=Order, idempotency="optional", tags=["market"], error_statuses=_WRITE)
 def cancel_order(call: Call, order_id: str) -> Reply:
-    from chalicelib.market.orders import cancel
+    from chalicelib.market.settlement import cancel
 
     path_param("order_id", order_id, valid_order_id)
     return _replied(cancel(call.principal.economy, order_id, _optional_key(call)))

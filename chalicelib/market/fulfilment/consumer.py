@@ -26,7 +26,7 @@ from typing import Any, Dict
 from chalicelib.core import errors
 from chalicelib.core.config import get_settings
 from chalicelib.core.ids import now_iso
-from chalicelib.market import orders
+from chalicelib.market import orders, settlement
 from chalicelib.market.fulfilment import minecraft
 
 log = logging.getLogger("coinhall.fulfilment")
@@ -57,7 +57,7 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
         return  # resolved already (or not ours): a duplicate or late message
     settings = get_settings()
     if order["expires_at"] <= now_iso():
-        orders.expire_if_due(economy, order_id, now_iso())
+        settlement.expire_if_due(economy, order_id, now_iso())
         return
     if _seconds_left(order) < settings.minecraft_timeout_s + DEADLINE_MARGIN_SECONDS:
         log.warning("order %s: too close to its deadline for another try; the expiry job refunds it", order_id)
@@ -66,7 +66,7 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
     delivery = minecraft.deliver(orders.order_view(order))
     if delivery.outcome == "delivered":
         try:
-            orders.fulfil(economy, order_id, via="api", token="api", order=order)
+            settlement.fulfil(economy, order_id, via="api", token="api", order=order)
         except errors.OrderNotPendingError:
             orders.flag_late_delivery(economy, order_id, f"try {attempt} answered {delivery.status}")
         return
@@ -85,6 +85,6 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
 
 def _refund(economy: str, order_id: str, reason: str, token: str) -> None:
     try:
-        orders.refund(economy, order_id, reason=reason[:300], token=token)
+        settlement.refund(economy, order_id, reason=reason[:300], token=token)
     except errors.OrderNotPendingError:
         pass  # resolved by another message or the expiry job
