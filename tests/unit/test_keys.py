@@ -254,7 +254,8 @@ def test_keys_py_depends_on_nothing_of_the_project() -> None:
 ALLOWED_FSTRINGS: Dict[Tuple[str, str], str] = {
     ("chalicelib/ledger/post.py", 'f"u:{user_id}"'): "a wallet's account key, as keys.tag('u', ...) spells it",
     ("chalicelib/spending/holds.py", 'f"key:{idempotency_key}"'): "a fingerprint input (hashed as JSON), not a key",
-    ("chalicelib/market/orders.py", 'f"fulfilled:{via}"'): "a resolution label from a closed list, never parsed",
+    ("chalicelib/market/settlement.py", 'f"key:{idempotency_key}"'): "a fingerprint input (hashed as JSON), not a key",
+    ("chalicelib/market/settlement.py", 'f"fulfilled:{via}"'): "a resolution label from a closed list, never parsed",
     ("chalicelib/purchases/payments.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
     ("chalicelib/ledger/freezes.py", 'f"{DISPUTE}:{purchase_id}"'): "a freeze reason: the id is from _REASON's colon-free alphabet",
     ("chalicelib/ledger/freezes.py", 'f"{DISPUTE_LOST}:{purchase_id}"'): "a freeze reason, as above",
