@@ -10,7 +10,8 @@ numbers) unless a name says ``raw``: the wire format stays inside ``db/``.
 * ``put_if_absent``           a conditional Put: False when the key was taken;
 * ``update_expression``       SET/REMOVE/ADD with generated placeholders (never hand-built);
 * ``claim_once`` / ``release`` the right to do something once (a conditional put with a TTL);
-* ``condition_failed`` / ``transient``  what a botocore or PynamoDB error means.
+* ``condition_failed`` / ``transient``  what a botocore or PynamoDB error means;
+* ``transact``                TransactWriteItems: False when cancelled (read again and retry).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from chalicelib.db.engine import get_client, table_name
 
 __all__ = [
     "Page", "batch_get", "claim_once", "condition_failed", "get", "get_raw", "put_if_absent", "query_all",
-    "query_page", "release", "transient", "update_expression",
+    "query_page", "release", "transact", "transient", "update_expression",
 ]
 
 Raw = Dict[str, Any]  # an item in DynamoDB's wire format
@@ -250,3 +251,18 @@ def claim_once(table: str, key_attr: str, key: str, *, ttl_seconds: int, ttl_att
 def release(table: str, key_attr: str, key: str) -> None:
     """Give back a claim taken by ``claim_once``."""
     get_client().delete_item(TableName=table_name(table), Key={key_attr: {"S": key}})
+
+
+def transact(items: Sequence[Mapping[str, Any]]) -> bool:
+    """TransactWriteItems (wire-format elements, as ``SideWrite`` items); False when it was cancelled.
+
+    Cancelled means a condition failed or a concurrent transaction got in the
+    way: either way the caller reads again and decides (an optimistic
+    read-modify-write loop). Other errors propagate.
+    """
+    client = get_client()
+    try:
+        client.transact_write_items(TransactItems=list(items))
+    except client.exceptions.TransactionCanceledException:
+        return False
+    return True

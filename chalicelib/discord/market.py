@@ -8,7 +8,8 @@
 * **Sell** (``hub:sell``): item select -> modal (price, quantity, expiry hours,
   min and max per buyer) -> the price floor and fee guards -> the listing, keyed
   by the modal's interaction id; its card with a Buy button is posted to
-  ``#shop`` by the queue (``market.shop``), never inside the 3-second answer.
+  ``#shop`` by the queue (``market.shop``, ``notices.post_listing``), never
+  inside the 3-second answer.
 * **Buy** on a ``#shop`` card (``m:lb:<listing>``): quote -> quantity modal ->
   receipt (a voucher code, if any, is in the receipt only the buyer sees).
 
@@ -21,12 +22,13 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Tuple
 
 from chalicelib.core import errors, keys
+from chalicelib.core.ids import now_iso
 from chalicelib.discord import market_views
 from chalicelib.discord.interaction import Interaction
-from chalicelib.tenancy.guilds import Guild
 from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_UNIT_PRICE
-
-SHOP_TOPIC = "market.shop"
+from chalicelib.ledger.wallets import find_wallet
+from chalicelib.market import catalog, listings, pricing
+from chalicelib.tenancy.guilds import Guild
 
 
 def _origin(ix: Interaction, guild: Guild) -> Dict[str, str]:
@@ -53,9 +55,7 @@ def _number(fields: Dict[str, str], name: str, label: str, low: int, high: int, 
 
 
 def categories(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.market.catalog import list_rewards
-
-    return market_views.categories(list_rewards(guild.economy))
+    return market_views.categories(catalog.list_items(guild.economy))
 
 
 def _parts(custom_id: str) -> Tuple[str, ...]:
@@ -96,25 +96,19 @@ def modal(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
 
 
 def _category(guild: Guild, category: str) -> Dict[str, Any]:
-    from chalicelib.market.catalog import CATEGORIES, list_rewards
-
-    if category not in CATEGORIES:
+    if category not in catalog.CATEGORIES:
         raise errors.ValidationFailedError("Pick a category from the list.", field="category")
-    return market_views.sku_list(category, list_rewards(guild.economy, category))
+    return market_views.sku_list(category, catalog.list_items(guild.economy, category))
 
 
 def _item(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
-    from chalicelib.market.catalog import get_reward, valid_sku
-
-    if not valid_sku(sku):
+    if not catalog.valid_sku(sku):
         raise errors.ValidationFailedError("Pick an item from the list.", field="sku")
-    return market_views.sku_view(get_reward(guild.economy, sku), ix.id)
+    return market_views.sku_view(catalog.get_item(guild.economy, sku), ix.id)
 
 
 def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) -> Dict[str, Any]:
-    from chalicelib.market.catalog import buy
-
-    outcome = buy(guild.economy, ix.user_id, sku, 1, None, price, keys.join("shop", view_id),
+    outcome = catalog.buy(guild.economy, ix.user_id, sku, 1, None, price, keys.join("shop", view_id),
                   key_namespace="discord", discord=_origin(ix, guild))
     return market_views.receipt(outcome.result, outcome.replayed)
 
@@ -123,22 +117,15 @@ def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) 
 
 
 def sell_start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.market.catalog import list_rewards
-
-    return market_views.sell_pick(list_rewards(guild.economy))
+    return market_views.sell_pick(catalog.list_items(guild.economy))
 
 
 def _sell_modal(guild: Guild, sku: str) -> Dict[str, Any]:
-    from chalicelib.market import pricing
-    from chalicelib.market.catalog import get_reward
-
-    item = get_reward(guild.economy, sku)
+    item = catalog.get_item(guild.economy, sku)
     return market_views.sell_modal(sku, item["name"], pricing.current(guild.economy, sku))
 
 
 def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
-    from chalicelib.market.listings import create_listing
-
     fields = ix.modal_fields
     price = _number(fields, "price", "The price", 1, MAX_UNIT_PRICE)
     qty = _number(fields, "qty", "The quantity", 1, MAX_LISTING_QTY)
@@ -146,46 +133,23 @@ def _sell(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
     low = _number(fields, "min", "The minimum per buyer", 1, MAX_LISTING_QTY, required=False)
     high = _number(fields, "max", "The maximum per buyer", 1, MAX_LISTING_QTY, required=False)
     assert price is not None and qty is not None and hours is not None
-    listing, created = create_listing(guild.economy, ix.user_id, sku, qty, price, hours * 3600, low, high,
+    listing, created = listings.create_listing(guild.economy, ix.user_id, sku, qty, price, hours * 3600, low, high,
                                       keys.join("discord-sell", ix.id), guild_id=guild.guild_id, key_namespace="discord")
     return market_views.listed(listing, created)
-
-
-def post_listing(payload: Dict[str, Any], dedupe_id: str) -> None:
-    """Queue consumer of ``market.shop``: post a new listing's card to the guild's ``#shop``, once.
-
-    Raises DiscordApiError (the queue retries).
-    """
-    from chalicelib.discord.rest import get_rest
-    from chalicelib.market.events import claim, guild_of, unclaim
-
-    guild = guild_of(payload["economy"], payload.get("guild_id"))
-    channel = guild.channels.get("shop") if guild else None
-    if not channel or not claim(keys.join("shop", dedupe_id)):
-        return
-    try:
-        get_rest().post(f"channels/{channel}/messages", market_views.listing_card(payload["listing"]))
-    except Exception:
-        unclaim(keys.join("shop", dedupe_id))
-        raise
 
 
 # -- Buy on a listing -------------------------------------------------------------------------
 
 
 def _listing(guild: Guild, listing_id: str) -> Dict[str, Any]:
-    from chalicelib.market.listings import get_listing, valid_listing_id
-
-    if not valid_listing_id(listing_id):
+    if not listings.valid_listing_id(listing_id):
         raise errors.ValidationFailedError("This listing is not known.", field="listing_id")
-    return get_listing(guild.economy, listing_id)
+    return listings.get_listing(guild.economy, listing_id)
 
 
 def _quote(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
-    from chalicelib.ledger.wallets import find_wallet
-
     listing = _listing(guild, listing_id)
-    if listing["status"] != "active" or listing["expires_at"] <= _now():
+    if listing["status"] != "active" or listing["expires_at"] <= now_iso():
         return market_views.closed({**listing, "status": "closed" if listing["status"] == "active"
                                     else listing["status"]})
     wallet = find_wallet(guild.economy, ix.user_id)
@@ -200,17 +164,9 @@ def _quantity(guild: Guild, listing_id: str) -> Dict[str, Any]:
 
 
 def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
-    from chalicelib.market.listings import buy
-
     qty = _number(ix.modal_fields, "qty", "The quantity", 1, MAX_LISTING_QTY)
     assert qty is not None
     _listing(guild, listing_id)
-    outcome = buy(guild.economy, listing_id, ix.user_id, qty, None, keys.join("listing", ix.id),
+    outcome = listings.buy(guild.economy, listing_id, ix.user_id, qty, None, keys.join("listing", ix.id),
                   key_namespace="discord", discord=_origin(ix, guild))
     return market_views.receipt(outcome.result, outcome.replayed)
-
-
-def _now() -> str:
-    from chalicelib.core.ids import now_iso
-
-    return now_iso()

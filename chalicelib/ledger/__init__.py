@@ -30,6 +30,7 @@ non-ledger first write (``claims.py``).
 from chalicelib.ledger.accounts import MAX_AMOUNT, MAX_BALANCE, AccountRef, system, user
 from chalicelib.ledger.operation import Balances, Leg, Operation, Outcome, Posted, SideWrite, Sized, WalletChange
 from chalicelib.ledger.post import fingerprint, post
+from chalicelib.ledger import pending  # noqa: E402  two-phase transfers: reserve, post, void
 
 __all__ = [
     "MAX_AMOUNT",

@@ -1,1 +1,17 @@
-"""Market: the rewards shop, player listings, orders in escrow and their fulfilment."""
+"""The market: what an economy sells for coins, and what players sell each other.
+
+It owns the shop's catalog (``catalog``: catalog items by SKU, their stock and
+daily limits), player listings (``listings``: units of a SKU at a unit price,
+with a fee set by ``pricing``), orders (``orders``: the buyer's coins in escrow
+until delivery; ``settlement``: settled once or refunded), the price rollup (``pricing``:
+the 7-day median and average that set floors and fees), delivery to the game
+server (``fulfilment/``: signed API calls by queue, or single-use vouchers) and
+the events it publishes (``events``: queued topics that the Discord adapter's
+``notices`` consume). Its tables are reached only through ``store/``.
+
+Money moves only through the ledger: an order is an escrow (a pending
+transfer), resolved exactly once under one key. Orders know neither the shop
+nor listings: each sells through a *unit source* it registers with
+``orders``, which is why this package imports both below.
+"""
+from chalicelib.market import catalog, listings  # noqa: F401  (they register their unit sources with orders)

@@ -1,108 +1,114 @@
-"""The rewards catalog: what the shop sells for coins, per economy.
+"""The shop's catalog: what an economy sells for coins (catalog items, by SKU).
 
 A SKU has a name, a category (``money``, ``rank``, ``cosmetic``, ``voucher``),
 a price in coins, how it is delivered (``api``: we call the game server;
 ``voucher``: the buyer gets a code to redeem in game), a payload the game
 server acts on, and optional limits: units per player per UTC day, stock, an
-expiry. Operators write it (``PUT``/``DELETE /v1/admin/rewards/{sku}``), each
-write audited in the same transaction; players read the visible part.
+expiry. Operators write it (``PUT``/``DELETE /v1/admin/rewards/{sku}``: the
+public paths keep their old noun), each write audited in the same
+transaction; players read the visible part.
 
 Stock is counted on the item by every order's own transaction (``stock_left``
 down, ``sold`` up, conditioned so the last unit sells once) and given back by
-a refund's. A delete only hides the SKU (``deleted_at``): the item stays, so a
-late refund can still return its units; a later PUT brings it back.
+a refund's: this module is the shop's *unit source* for orders
+(``orders.register_unit_source("shop", ...)``). A delete only hides the SKU
+(``deleted_at``): the item stays, so a late refund can still return its
+units; a later PUT brings it back.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.core import errors, keys
-from chalicelib.tenancy.audit import audit_write
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import now_iso
 from chalicelib.ledger import Outcome, SideWrite
-from chalicelib.db import codec
+from chalicelib.market import orders
+from chalicelib.market.store import catalog as store
+from chalicelib.market.store import counters
+from chalicelib.market.store.catalog import CatalogItem
+from chalicelib.tenancy.audit import audit_write
 
 CATEGORIES = ("money", "rank", "cosmetic", "voucher")
 FULFILMENTS = ("api", "voucher")
 _SKU = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ADMIN_FIELDS = ("name", "category", "price", "fulfilment", "payload", "daily_limit", "stock", "visible", "expires_at")
+_EDIT_ATTEMPTS = 20
+
+find_item = store.find_item
 
 
 def valid_sku(sku: Any) -> bool:
     return isinstance(sku, str) and bool(_SKU.match(sku))
 
 
-def reward_view(item: Dict[str, Any], admin: bool = False) -> Dict[str, Any]:
+def item_view(item: CatalogItem, admin: bool = False) -> Dict[str, Any]:
     view = {
-        "sku": item["sku"],
-        "name": item["name"],
-        "category": item["category"],
-        "price": int(item["price"]),
-        "fulfilment": item["fulfilment"],
-        "payload": item.get("payload") or {},
-        "daily_limit": item.get("daily_limit"),
-        "stock": None if item["unlimited"] else max(0, int(item["stock_left"])),
-        "sold": int(item.get("sold", 0)),
-        "visible": bool(item["visible"]),
-        "expires_at": item.get("expires_at"),
-        "updated_at": item["updated_at"],
+        "sku": item.sku,
+        "name": item.name,
+        "category": item.category,
+        "price": item.price,
+        "fulfilment": item.fulfilment,
+        "payload": item.payload or {},
+        "daily_limit": item.daily_limit,
+        "stock": None if item.unlimited else max(0, item.stock_left),
+        "sold": item.sold,
+        "visible": item.visible,
+        "expires_at": item.expires_at,
+        "updated_at": item.updated_at,
     }
     if admin:
-        view.update({"deleted": item.get("deleted_at") is not None, "deleted_at": item.get("deleted_at"),
-                     "version": int(item["version"]), "created_at": item["created_at"]})
+        view.update({"deleted": item.deleted_at is not None, "deleted_at": item.deleted_at,
+                     "version": item.version, "created_at": item.created_at})
     return view
 
 
-def _admin_state(item: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+def _admin_state(item: Optional[CatalogItem]) -> Optional[Dict[str, Any]]:
     if item is None:
         return None
-    view = reward_view(item, admin=True)
+    view = item_view(item, admin=True)
     return {k: view[k] for k in (*_ADMIN_FIELDS, "deleted")}
 
 
-def find_reward(economy: str, sku: str) -> Optional[Dict[str, Any]]:
-    """The raw catalog item (consistent read), deleted or not; None when it never existed."""
-    response = get_client().get_item(TableName=table_name("rewards"),
-                                     Key={"economy": {"S": economy}, "sku": {"S": sku}}, ConsistentRead=True)
-    item = response.get("Item")
-    return codec.decode_item(item) if item else None
-
-
-def on_sale(item: Optional[Dict[str, Any]], now: str) -> bool:
+def on_sale(item: Optional[CatalogItem], now: str) -> bool:
     """Visible, not deleted and not past its expiry."""
-    return bool(item and item["visible"] and item.get("deleted_at") is None
-                and (item.get("expires_at") is None or item["expires_at"] > now))
+    return item is not None and item.on_sale(now)
 
 
-def get_reward(economy: str, sku: str, *, admin: bool = False) -> Dict[str, Any]:
+def get_item(economy: str, sku: str, *, admin: bool = False) -> Dict[str, Any]:
     """A SKU: any state for operators, only what is on sale for players. Raises RewardNotFoundError."""
-    item = find_reward(economy, sku)
+    item = find_item(economy, sku)
     if item is None or (not admin and not on_sale(item, now_iso())):
         raise errors.RewardNotFoundError(sku=sku)
-    return reward_view(item, admin=admin)
+    return item_view(item, admin=admin)
 
 
-def list_rewards(economy: str, category: Optional[str] = None) -> List[Dict[str, Any]]:
+def list_items(economy: str, category: Optional[str] = None) -> List[Dict[str, Any]]:
     """What is on sale, by SKU. One economy's catalog is small: read it whole (a query, not a scan)."""
-    kwargs: Dict[str, Any] = {"TableName": table_name("rewards"), "KeyConditionExpression": "economy = :e",
-                              "ExpressionAttributeValues": {":e": {"S": economy}}}
     now = now_iso()
-    items: List[Dict[str, Any]] = []
-    client = get_client()
-    while True:
-        page = client.query(**kwargs)
-        for raw in page["Items"]:
-            item = codec.decode_item(raw)
-            if on_sale(item, now) and (category is None or item["category"] == category):
-                items.append(reward_view(item))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [item_view(item) for item in store.items_of(economy)
+            if on_sale(item, now) and (category is None or item.category == category)]
 
 
-def put_reward(economy: str, sku: str, fields: Mapping[str, Any], actor: str) -> Tuple[Dict[str, Any], bool]:
+def _audited_edit(economy: str, sku: str, actor: str, action: str,
+                  change: Callable[[Optional[CatalogItem], str], Tuple[CatalogItem, Dict[str, Any]]]) -> CatalogItem:
+    """Read the item, make ``change(before, now) -> (after, write)``, commit it with its audit row; again if raced.
+
+    ``change`` raises to refuse. Raises ContentionError when concurrent edits keep winning.
+    """
+    for _ in range(_EDIT_ATTEMPTS):
+        before = find_item(economy, sku)
+        after, write = change(before, now_iso())
+        row = audit_write(economy, actor, action, keys.tag("reward", sku), before=_admin_state(before),
+                          after=_admin_state(after))
+        if store.write_with([write, row]):
+            return after
+    raise errors.ContentionError(sku=sku)
+
+
+def put_item(economy: str, sku: str, fields: Mapping[str, Any], actor: str) -> Tuple[Dict[str, Any], bool]:
     """Create or replace a SKU's terms (and undelete it), audited in the same transaction.
 
     ``fields``: name, category, price, fulfilment, payload, daily_limit, stock
@@ -110,125 +116,50 @@ def put_reward(economy: str, sku: str, fields: Mapping[str, Any], actor: str) ->
     Units sold so far are kept. Returns (admin view, created). Raises
     ContentionError when concurrent edits keep winning.
     """
-    client = get_client()
-    for _ in range(20):
-        before = find_reward(economy, sku)
-        now = now_iso()
+    created = False
+
+    def change(before: Optional[CatalogItem], now: str) -> Tuple[CatalogItem, Dict[str, Any]]:
+        nonlocal created
+        created = before is None
         stock = fields.get("stock")
-        after = {
-            "economy": economy, "sku": sku, "name": fields["name"], "category": fields["category"],
-            "price": fields["price"], "fulfilment": fields["fulfilment"], "payload": fields.get("payload"),
-            "daily_limit": fields.get("daily_limit"), "unlimited": stock is None,
-            "stock_left": 0 if stock is None else stock, "sold": (before or {}).get("sold", 0),
-            "visible": fields.get("visible", True), "expires_at": fields.get("expires_at"),
-            "version": (before or {}).get("version", 0) + 1,
-            "created_at": (before or {}).get("created_at", now), "updated_at": now,
-        }
-        sets = {k: v for k, v in after.items() if k not in ("economy", "sku", "sold") and v is not None}
-        removes = [k for k in ("payload", "daily_limit", "expires_at") if after[k] is None] + ["deleted_at"]
-        names = {f"#f{i}": k for i, k in enumerate(sets)}
-        values = {f":f{i}": codec.encode(v) for i, v in enumerate(sets.values())}
-        if before is None:
-            condition = "attribute_not_exists(sku)"
-        else:
-            condition = "version = :seen"
-            values[":seen"] = {"N": str(before["version"])}
-        # ``sold`` is counted by orders; an edit must not reset it.
-        update = {"Update": {
-            "TableName": table_name("rewards"),
-            "Key": {"economy": {"S": economy}, "sku": {"S": sku}},
-            "UpdateExpression": "SET " + ", ".join(f"{n} = :f{i}" for i, n in enumerate(names))
-                                + ", sold = if_not_exists(sold, :zero) REMOVE " + ", ".join(removes),
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {**values, ":zero": {"N": "0"}},
-        }}
-        row = audit_write(economy, actor, "reward.put", keys.tag("reward", sku), before=_admin_state(before),
-                          after=_admin_state(after))
-        try:
-            client.transact_write_items(TransactItems=[update, row])
-        except client.exceptions.TransactionCanceledException:
-            continue
-        return reward_view(after, admin=True), before is None
-    raise errors.ContentionError(sku=sku)
+        after = CatalogItem(
+            economy=economy, sku=sku, name=fields["name"], category=fields["category"], price=fields["price"],
+            fulfilment=fields["fulfilment"], payload=fields.get("payload") or {},
+            daily_limit=fields.get("daily_limit"), unlimited=stock is None, stock_left=0 if stock is None else stock,
+            sold=before.sold if before else 0, visible=fields.get("visible", True),
+            expires_at=fields.get("expires_at"), version=(before.version if before else 0) + 1,
+            created_at=before.created_at if before else now, updated_at=now,
+        )
+        return after, store.terms_write(after, before.version if before else None)
+
+    after = _audited_edit(economy, sku, actor, "reward.put", change)
+    return item_view(after, admin=True), created
 
 
-def delete_reward(economy: str, sku: str, actor: str) -> Dict[str, Any]:
+def delete_item(economy: str, sku: str, actor: str) -> Dict[str, Any]:
     """Take a SKU off sale for good (hidden from players, refused to buyers), audited.
 
     Pending orders still complete. Raises RewardNotFoundError (missing or
     already deleted), ContentionError.
     """
-    client = get_client()
-    for _ in range(20):
-        before = find_reward(economy, sku)
-        if before is None or before.get("deleted_at") is not None:
+    def change(before: Optional[CatalogItem], now: str) -> Tuple[CatalogItem, Dict[str, Any]]:
+        if before is None or before.deleted_at is not None:
             raise errors.RewardNotFoundError(sku=sku)
-        now = now_iso()
-        after = {**before, "deleted_at": now, "updated_at": now, "version": before["version"] + 1}
-        update = {"Update": {
-            "TableName": table_name("rewards"),
-            "Key": {"economy": {"S": economy}, "sku": {"S": sku}},
-            "UpdateExpression": "SET deleted_at = :t, updated_at = :t, version = :v",
-            "ConditionExpression": "version = :seen",
-            "ExpressionAttributeValues": {":t": {"S": now}, ":v": {"N": str(after["version"])},
-                                          ":seen": {"N": str(before["version"])}},
-        }}
-        row = audit_write(economy, actor, "reward.delete", keys.tag("reward", sku), before=_admin_state(before),
-                          after=_admin_state(after))
-        try:
-            client.transact_write_items(TransactItems=[update, row])
-        except client.exceptions.TransactionCanceledException:
-            continue
-        return reward_view(after, admin=True)
-    raise errors.ContentionError(sku=sku)
+        after = dataclasses.replace(before, deleted_at=now, updated_at=now, version=before.version + 1)
+        return after, store.delete_write(economy, sku, now, after.version, before.version)
+
+    return item_view(_audited_edit(economy, sku, actor, "reward.delete", change), admin=True)
 
 
-# -- the order's writes on the catalog item -------------------------------------------
+# -- the shop as an order's unit source ---------------------------------------------------
 
 
-def reserve_write(economy: str, sku: str, qty: int, price: int, now: str) -> Dict[str, Any]:
-    """Take ``qty`` units at ``price`` if the SKU is on sale at that price and has them (an Update element)."""
-    return {"Update": {
-        "TableName": table_name("rewards"),
-        "Key": {"economy": {"S": economy}, "sku": {"S": sku}},
-        "UpdateExpression": "ADD stock_left :neg, sold :q",
-        "ConditionExpression": (
-            "attribute_exists(sku) AND visible = :t AND attribute_not_exists(deleted_at) AND price = :p "
-            "AND (attribute_not_exists(expires_at) OR expires_at > :now) AND (unlimited = :t OR stock_left >= :q)"
-        ),
-        "ExpressionAttributeValues": {":neg": {"N": str(-qty)}, ":q": {"N": str(qty)}, ":t": {"BOOL": True},
-                                      ":p": {"N": str(price)}, ":now": {"S": now}},
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }}
+def _release(economy: str, order: Mapping[str, Any]) -> List[SideWrite]:
+    """A refund gives the units back to the stock (the daily counter is given back by ``orders``)."""
+    return [store.stock_release(economy, order["sku"], int(order["qty"]))]
 
 
-def reserve_conflict(sku: str, qty: int, price: int, now: str):
-    """The error for a failed ``reserve_write``, from the item as it was."""
-
-    def explain(item: Optional[Dict[str, Any]]) -> errors.CoinhallError:
-        if not on_sale(item, now):
-            return errors.RewardUnavailableError(sku=sku)
-        assert item is not None
-        if int(item["price"]) != price:
-            return errors.PriceChangedError(sku=sku, price=int(item["price"]), expected_price=price)
-        return errors.OutOfStockError(sku=sku, available=max(0, int(item["stock_left"])), requested=qty)
-
-    return explain
-
-
-def release_write(economy: str, sku: str, qty: int) -> Dict[str, Any]:
-    """Give ``qty`` units back (a refund). Unconditional: the item is never removed."""
-    return {"Update": {
-        "TableName": table_name("rewards"),
-        "Key": {"economy": {"S": economy}, "sku": {"S": sku}},
-        "UpdateExpression": "ADD stock_left :q, sold :neg",
-        "ConditionExpression": "attribute_exists(sku)",
-        "ExpressionAttributeValues": {":q": {"N": str(qty)}, ":neg": {"N": str(-qty)}},
-    }}
-
-
-# -- buying from the shop -------------------------------------------------------------
+orders.register_unit_source("shop", orders.UnitSource(release=_release))
 
 
 def buy(
@@ -253,27 +184,23 @@ def buy(
     AccountFrozenError, UserNotFoundError, IdempotencyKeyReusedError,
     FulfilmentUnavailableError, ContentionError.
     """
-    import time
-
-    from chalicelib.market import orders
-
-    item = find_reward(economy, sku)
+    item = find_item(economy, sku)
     if item is None:
         raise errors.RewardNotFoundError(sku=sku)
     now = now_iso()
-    price = int(item["price"]) if expected_price is None else expected_price
-    reserve = [SideWrite(reserve_write(economy, sku, qty, price, now), reserve_conflict(sku, qty, price, now))]
-    counters: Tuple[str, ...] = ()
-    if item.get("daily_limit") is not None:
+    price = item.price if expected_price is None else expected_price
+    reserve = [store.stock_reserve(economy, sku, qty, price, now)]
+    taken: Tuple[str, ...] = ()
+    if item.daily_limit is not None:
         counter = keys.join("d", economy, sku, buyer_id, now[:10])
-        reserve.append(orders.counter_take(counter, qty, int(item["daily_limit"]), int(time.time()) + 3 * 86_400,
-                                           {"scope": "daily", "sku": sku, "day": now[:10]}))
-        counters = (counter,)
-    payload = {"sku": sku, "qty": qty, "category": item["category"], "data": item.get("payload") or {}}
+        reserve.append(counters.counter_take(counter, qty, item.daily_limit, int(time.time()) + 3 * 86_400,
+                                             {"scope": "daily", "sku": sku, "day": now[:10]}))
+        taken = (counter,)
+    payload = {"sku": sku, "qty": qty, "category": item.category, "data": item.payload or {}}
     terms = orders.Terms(
-        kind="shop", buyer_id=buyer_id, player_id=player_id or buyer_id, sku=sku, name=item["name"],
-        category=item["category"], qty=qty, unit_price=price, fee_bps=0, fulfilment=item["fulfilment"],
-        action=f"grant_{item['category']}", payload=payload, counters=counters, reserve=tuple(reserve),
+        kind="shop", buyer_id=buyer_id, player_id=player_id or buyer_id, sku=sku, name=item.name,
+        category=item.category, qty=qty, unit_price=price, fee_bps=0, fulfilment=item.fulfilment,
+        action=f"grant_{item.category}", payload=payload, counters=taken, reserve=tuple(reserve),
     )
     return orders.place_order(economy, terms, idempotency_key=idempotency_key, key_namespace=key_namespace,
                               request=("shop-order", buyer_id, sku, qty, player_id, expected_price), discord=discord)

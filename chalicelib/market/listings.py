@@ -10,7 +10,8 @@ and a scarcity multiplier), the per-buyer limits and the expiry. States::
     (an active listing with nothing left shows as ``sold_out``; a refund puts units back)
 
 Buying takes ``qty`` units in the order's own ledger transaction (see
-``orders.place_order``): ``available`` goes down only while the listing is
+``orders.place_order``; this module is the listing's *unit source* for
+orders): ``units_left`` (stored, and shown, also as ``available``) goes down only while the listing is
 active, unexpired and has the units, and the buyer's counter for the listing
 goes up only while it stays within ``max_per_buyer``. So under any race the
 last unit sells once and no buyer exceeds the limit. ``min_per_buyer`` is the
@@ -23,17 +24,21 @@ import logging
 import random
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from chalicelib.core import cursors, errors, keys
 from chalicelib import ledger
-from chalicelib.market import pricing
+from chalicelib.core import errors, keys
 from chalicelib.core.config import get_settings
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import iso, new_id, now_iso
 from chalicelib.ledger import Outcome, SideWrite, claims
-from chalicelib.db import codec
 from chalicelib.ledger.limits import check_total
+from chalicelib.market import events, orders, pricing
+from chalicelib.market.fulfilment import minecraft
+from chalicelib.market.store import catalog as catalog_store
+from chalicelib.market.store import counters
+from chalicelib.market.store import listings as store
+from chalicelib.market.store.listings import Listing
+from chalicelib.runtime.due import run_due_index
 
 log = logging.getLogger("coinhall.listings")
 
@@ -48,50 +53,48 @@ def valid_listing_id(listing_id: Any) -> bool:
     return isinstance(listing_id, str) and bool(_LISTING_ID.match(listing_id))
 
 
-def _status(item: Dict[str, Any]) -> str:
-    if item["status"] == "active" and int(item["available"]) == 0:
+def _status(listing: Listing) -> str:
+    if listing.status == "active" and listing.units_left == 0:
         return "sold_out"
-    return item["status"]
+    return listing.status
 
 
-def listing_view(item: Dict[str, Any]) -> Dict[str, Any]:
+def listing_view(listing: Listing) -> Dict[str, Any]:
+    """The public shape: ``units_left``, and ``available`` as its alias (the older name; the same number)."""
     return {
-        "listing_id": item["listing_id"],
-        "seller_id": item["seller_id"],
-        "sku": item["sku"],
-        "name": item["name"],
-        "category": item["category"],
-        "fulfilment": item["fulfilment"],
-        "status": _status(item),
-        "qty": int(item["qty"]),
-        "available": int(item["available"]),
-        "sold": int(item["sold"]),
-        "unit_price": int(item["unit_price"]),
-        "fee_bps": int(item["fee_bps"]),
-        "fee": item.get("fee") or {},
-        "price_floor": item.get("price_floor"),
-        "min_per_buyer": item.get("min_per_buyer"),
-        "max_per_buyer": item.get("max_per_buyer"),
-        "created_at": item["created_at"],
-        "expires_at": item["expires_at"],
-        "closed_at": item.get("closed_at"),
-        "unsold": int(item["available"]) if item["status"] != "active" else None,
+        "listing_id": listing.listing_id,
+        "seller_id": listing.seller_id,
+        "sku": listing.sku,
+        "name": listing.name,
+        "category": listing.category,
+        "fulfilment": listing.fulfilment,
+        "status": _status(listing),
+        "qty": listing.qty,
+        "units_left": listing.units_left,
+        "available": listing.units_left,
+        "sold": listing.sold,
+        "unit_price": listing.unit_price,
+        "fee_bps": listing.fee_bps,
+        "fee": listing.fee or {},
+        "price_floor": listing.price_floor,
+        "min_per_buyer": listing.min_per_buyer,
+        "max_per_buyer": listing.max_per_buyer,
+        "created_at": listing.created_at,
+        "expires_at": listing.expires_at,
+        "closed_at": listing.closed_at,
+        "unsold": listing.units_left if listing.status != "active" else None,
     }
 
 
-def find_listing(economy: str, listing_id: str) -> Optional[Dict[str, Any]]:
-    item = get_client().get_item(TableName=table_name("listings"),
-                                 Key={"economy": {"S": economy}, "listing_id": {"S": listing_id}},
-                                 ConsistentRead=True).get("Item")
-    return codec.decode_item(item) if item else None
+find_listing = store.find_listing
 
 
 def get_listing(economy: str, listing_id: str) -> Dict[str, Any]:
     """Raises ListingNotFoundError."""
-    item = find_listing(economy, listing_id)
-    if item is None:
+    listing = find_listing(economy, listing_id)
+    if listing is None:
         raise errors.ListingNotFoundError(listing_id=listing_id)
-    return listing_view(item)
+    return listing_view(listing)
 
 
 # -- quoting and creating -------------------------------------------------------------
@@ -99,23 +102,13 @@ def get_listing(economy: str, listing_id: str) -> Dict[str, Any]:
 
 def listed_units(economy: str, sku: str, now: str, enough: int = pricing.SCARCE_BELOW_UNITS) -> int:
     """Units for sale in the SKU's active listings, counted up to ``enough`` (a few small reads at most)."""
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("listings"), "IndexName": "by_sku",
-        "KeyConditionExpression": "sku_key = :k AND begins_with(state_key, :a)",
-        "ExpressionAttributeValues": {":k": {"S": pricing.sku_key(economy, sku)}, ":a": {"S": "active#"}},
-        "Limit": 25,
-    }
     units = 0
-    client = get_client()
-    for _ in range(4):
-        page = client.query(**kwargs)
-        for raw in page["Items"]:
-            item = codec.decode_item(raw)
-            if item["expires_at"] > now:
-                units += int(item["available"])
-        if units >= enough or "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    page_size = 25
+    for index, listing in enumerate(store.active_of_sku(pricing.sku_key(economy, sku), page_size=page_size)):
+        if listing.expires_at > now:
+            units += listing.units_left
+        if (index + 1) % page_size == 0 and units >= enough:
+            break  # counted at page ends, so no further page is read
     return units
 
 
@@ -166,9 +159,6 @@ def create_listing(
     that contradict each other), FulfilmentUnavailableError,
     IdempotencyKeyReusedError.
     """
-    from chalicelib.market import catalog as shop
-    from chalicelib.market.fulfilment import minecraft
-
     ledger.user(seller_id)  # ValueError for an id the ledger would refuse
     check_total(qty, unit_price)  # selling all of it must fit one operation
     if min_per_buyer is not None and max_per_buyer is not None and min_per_buyer > max_per_buyer:
@@ -182,10 +172,10 @@ def create_listing(
     if claim is not None:
         return _replayed(economy, claims.replayed_ref(claim, fp, key)["listing_id"])
     listing_id = _listing_id(economy, key)
-    reward = shop.find_reward(economy, sku)
-    if reward is None or reward.get("deleted_at") is not None:
+    item = catalog_store.find_item(economy, sku)
+    if item is None or item.deleted_at is not None:
         raise errors.RewardNotFoundError(sku=sku)
-    if reward["fulfilment"] == "api":
+    if item.fulfilment == "api":
         minecraft.ensure_configured()
     settings = get_settings()
     prices = pricing.current(economy, sku)
@@ -194,27 +184,26 @@ def create_listing(
     fee = pricing.market_fee(settings.market_fee_bps, unit_price, prices["avg_7d"],
                              listed_units(economy, sku, now) + qty)
     created = datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    item = {
-        "economy": economy, "listing_id": listing_id, "seller_id": seller_id, "sku": sku,
-        "sku_key": pricing.sku_key(economy, sku), "state_key": f"active#{now}", "status": "active",
-        "qty": qty, "available": qty, "sold": 0, "unit_price": unit_price, "fee_bps": fee.fee_bps,
-        "fee": fee.as_dict(), "price_floor": floor, "min_per_buyer": min_per_buyer, "max_per_buyer": max_per_buyer,
-        "name": reward["name"], "category": reward["category"], "fulfilment": reward["fulfilment"],
-        "payload": reward.get("payload") or {}, "fingerprint": fp, "created_at": now,
-        "expires_at": iso(created + timedelta(seconds=expires_in)), "due_shard": f"l{random.randrange(DUE_SHARDS)}",
-        "guild_id": guild_id,
-    }
-    put = {"Put": {"TableName": table_name("listings"), "Item": codec.encode_item(item),
-                   "ConditionExpression": "attribute_not_exists(listing_id)"}}
+    listing = Listing(
+        economy=economy, listing_id=listing_id, seller_id=seller_id, sku=sku,
+        sku_key=pricing.sku_key(economy, sku), state_key=f"active#{now}", status="active",
+        qty=qty, units_left=qty, sold=0, unit_price=unit_price, fee_bps=fee.fee_bps,
+        fee=fee.as_dict(), price_floor=floor, min_per_buyer=min_per_buyer, max_per_buyer=max_per_buyer,
+        name=item.name, category=item.category, fulfilment=item.fulfilment,
+        payload=item.payload or {}, fingerprint=fp, created_at=now,
+        expires_at=iso(created + timedelta(seconds=expires_in)), due_shard=f"l{random.randrange(DUE_SHARDS)}",
+        guild_id=guild_id,
+    )
     if key is None:
-        get_client().put_item(**put["Put"])
-    elif not claims.commit([put, claims.claim_write(economy, key, fp, "listing", {"listing_id": listing_id})]):
+        store.put_listing(listing)
+    elif not claims.commit([store.listing_put(listing),
+                            claims.claim_write(economy, key, fp, "listing", {"listing_id": listing_id})]):
         claim = claims.find(economy, key)  # a racing twin with the same key, or another request's key
         if claim is None:
             raise errors.ConflictError("The listing id is taken; retry with another key.")
         return _replayed(economy, claims.replayed_ref(claim, fp, key)["listing_id"])
-    _publish_listing(economy, "listing.created", item)
-    return listing_view(item), True
+    _publish_listing(economy, "listing.created", listing)
+    return listing_view(listing), True
 
 
 def _replayed(economy: str, listing_id: str) -> Tuple[Dict[str, Any], bool]:
@@ -238,73 +227,20 @@ def list_listings(economy: str, sku: Optional[str], status: Optional[str], limit
     """
     scope = keys.join("listings", economy, sku or "*", status or "*")
     stored = "active" if status in ("active", "sold_out") else status
-    if sku:
-        fields: Tuple[str, ...] = ("listing_id", "state_key")
-        condition = "sku_key = :k" + (" AND begins_with(state_key, :st)" if stored else "")
-        values: Dict[str, Any] = {":k": {"S": pricing.sku_key(economy, sku)}}
-        if stored:
-            values[":st"] = {"S": f"{stored}#"}
-        kwargs: Dict[str, Any] = {"TableName": table_name("listings"), "IndexName": "by_sku",
-                                  "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
-                                  "ScanIndexForward": False}
-    else:
-        fields = ("listing_id",)
-        kwargs = {"TableName": table_name("listings"), "KeyConditionExpression": "economy = :e",
-                  "ExpressionAttributeValues": {":e": {"S": economy}}, "ScanIndexForward": False}
-        if stored:
-            kwargs["FilterExpression"] = "#s = :st"
-            kwargs["ExpressionAttributeNames"] = {"#s": "status"}
-            kwargs["ExpressionAttributeValues"][":st"] = {"S": stored}
-    if cursor:
-        # With a state, the start key must lie inside begins_with(state_key, ...) or DynamoDB refuses the query.
-        inside = (lambda p: p["state_key"].startswith(f"{stored}#")) if sku and stored else None
-        position = cursors.decode(cursor, scope, fields, inside)
-        start = {"economy": {"S": economy}, "listing_id": {"S": position["listing_id"]}}
-        if sku:
-            start.update({"sku_key": {"S": pricing.sku_key(economy, sku)}, "state_key": {"S": position["state_key"]}})
-        kwargs["ExclusiveStartKey"] = start
-    items: List[Dict[str, Any]] = []
-    client = get_client()
-    for _ in range(10):  # filters can leave pages empty: bounded, then a cursor
-        kwargs["Limit"] = max(limit, 50)
-        page = client.query(**kwargs)
-        raw_items = page["Items"]
-        for index, raw in enumerate(raw_items):
-            item = codec.decode_item(raw)
-            if status is None or _status(item) == status:
-                items.append(item)
-            if len(items) == limit:
-                more = index < len(raw_items) - 1 or "LastEvaluatedKey" in page
-                return [listing_view(i) for i in items], (
-                    cursors.encode(scope, {f: item[f] for f in fields}) if more else None)
-        if "LastEvaluatedKey" not in page:
-            return [listing_view(i) for i in items], None
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    last = kwargs["ExclusiveStartKey"]
-    return [listing_view(i) for i in items], cursors.encode(scope, {f: last[f]["S"] for f in fields})
+    found, next_cursor = store.page(economy, pricing.sku_key(economy, sku) if sku else None, stored,
+                                    lambda listing: status is None or _status(listing) == status, scope, limit,
+                                    cursor)
+    return [listing_view(listing) for listing in found], next_cursor
 
 
 # -- closing ----------------------------------------------------------------------------
 
 
-def _close(economy: str, item: Dict[str, Any], status: str, now: str) -> Optional[Dict[str, Any]]:
+def _close(economy: str, listing: Listing, status: str, now: str) -> Optional[Listing]:
     """Move an active listing to ``status``; None when it was no longer active."""
-    client = get_client()
-    try:
-        response = client.update_item(
-            TableName=table_name("listings"),
-            Key={"economy": {"S": economy}, "listing_id": {"S": item["listing_id"]}},
-            UpdateExpression="SET #s = :s, state_key = :sk, closed_at = :t REMOVE due_shard",
-            ConditionExpression="#s = :active",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": status}, ":sk": {"S": f"{status}#{item['created_at']}"},
-                                       ":t": {"S": now}, ":active": {"S": "active"}},
-            ReturnValues="ALL_NEW",
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        return None
-    closed = codec.decode_item(response["Attributes"])
-    _publish_listing(economy, f"listing.{status}", closed)
+    closed = store.close(economy, listing, status, now)
+    if closed is not None:
+        _publish_listing(economy, f"listing.{status}", closed)
     return closed
 
 
@@ -316,7 +252,7 @@ def cancel_listing(economy: str, listing_id: str, seller_id: Optional[str]) -> D
     item = find_listing(economy, listing_id)
     if item is None:
         raise errors.ListingNotFoundError(listing_id=listing_id)
-    if seller_id is not None and seller_id != item["seller_id"]:
+    if seller_id is not None and seller_id != item.seller_id:
         raise errors.NotListingSellerError(listing_id=listing_id)
     closed = _close(economy, item, "cancelled", now_iso())
     if closed is None:
@@ -332,14 +268,12 @@ def expire_due_listings(ctx: Any, economy: Optional[str] = None, now: Optional[s
     Queries the sparse ``due`` index shard by shard (never a scan), bounded by
     ``ctx``; a closed listing leaves the index, so overlapping runs are harmless.
     """
-    from chalicelib.runtime.due import run_due_index
-
     now = now or now_iso()
 
     def expire_one(item: Dict[str, Any]) -> str:
-        closed = _close(item["economy"], item, "expired", now)
+        closed = _close(item["economy"], Listing.from_item(item), "expired", now)
         if closed:
-            ctx.count("units_returned", int(closed["available"]))
+            ctx.count("units_returned", closed.units_left)
         return "expired" if closed else "already_closed"
 
     return run_due_index(ctx, table="listings", prefix="l", shards=DUE_SHARDS, now=now, handle=expire_one,
@@ -369,78 +303,64 @@ def buy(
     InsufficientFundsError, AccountFrozenError, UserNotFoundError,
     IdempotencyKeyReusedError, FulfilmentUnavailableError, ContentionError.
     """
-    from chalicelib.market import orders
-
     listing = find_listing(economy, listing_id)
     if listing is None:
         raise errors.ListingNotFoundError(listing_id=listing_id)
-    if buyer_id == listing["seller_id"]:
+    if buyer_id == listing.seller_id:
         raise errors.SelfPaymentError("A seller cannot buy their own listing.", user_id=buyer_id, field="buyer_id")
     now = now_iso()
-    minimum, maximum = listing.get("min_per_buyer"), listing.get("max_per_buyer")
+    minimum, maximum = listing.min_per_buyer, listing.max_per_buyer
     reserve = [_take_write(economy, listing, qty, now, minimum)]
-    counters: Tuple[str, ...] = ()
+    taken: Tuple[str, ...] = ()
     if maximum is not None:
         counter = keys.join("l", economy, listing_id, buyer_id)
-        ttl = int(datetime.strptime(listing["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        ttl = int(datetime.strptime(listing.expires_at, "%Y-%m-%dT%H:%M:%S.%fZ")
                   .replace(tzinfo=timezone.utc).timestamp()) + 40 * 86_400
-        reserve.append(orders.counter_take(counter, qty, int(maximum), ttl,
-                                           {"scope": "listing", "listing_id": listing_id, "buyer_id": buyer_id}))
-        counters = (counter,)
-    payload = {"sku": listing["sku"], "qty": qty, "category": listing["category"], "seller_id": listing["seller_id"],
-               "listing_id": listing_id, "data": listing.get("payload") or {}}
+        reserve.append(counters.counter_take(counter, qty, maximum, ttl,
+                                             {"scope": "listing", "listing_id": listing_id, "buyer_id": buyer_id}))
+        taken = (counter,)
+    payload = {"sku": listing.sku, "qty": qty, "category": listing.category, "seller_id": listing.seller_id,
+               "listing_id": listing_id, "data": listing.payload or {}}
     terms = orders.Terms(
-        kind="listing", buyer_id=buyer_id, player_id=player_id or buyer_id, sku=listing["sku"], name=listing["name"],
-        category=listing["category"], qty=qty, unit_price=int(listing["unit_price"]), fee_bps=int(listing["fee_bps"]),
-        fulfilment=listing["fulfilment"], action="transfer_item", payload=payload, seller_id=listing["seller_id"],
-        listing_id=listing_id, counters=counters, reserve=tuple(reserve),
+        kind="listing", buyer_id=buyer_id, player_id=player_id or buyer_id, sku=listing.sku, name=listing.name,
+        category=listing.category, qty=qty, unit_price=listing.unit_price, fee_bps=listing.fee_bps,
+        fulfilment=listing.fulfilment, action="transfer_item", payload=payload, seller_id=listing.seller_id,
+        listing_id=listing_id, counters=taken, reserve=tuple(reserve),
     )
     return orders.place_order(economy, terms, idempotency_key=idempotency_key, key_namespace=key_namespace,
                               request=("listing-order", listing_id, buyer_id, qty, player_id), discord=discord)
 
 
-def _take_write(economy: str, listing: Dict[str, Any], qty: int, now: str, minimum: Optional[int]) -> SideWrite:
+def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Optional[int]) -> SideWrite:
     # Under the minimum an order must take exactly what is left.
-    exact = minimum is not None and qty < int(minimum)
-    update = {"Update": {
-        "TableName": table_name("listings"),
-        "Key": {"economy": {"S": economy}, "listing_id": {"S": listing["listing_id"]}},
-        "UpdateExpression": "ADD available :neg, sold :q",
-        "ConditionExpression": "#s = :active AND expires_at > :now AND " + (
-            "available = :q" if exact else "available >= :q"),
-        "ExpressionAttributeNames": {"#s": "status"},
-        "ExpressionAttributeValues": {":neg": {"N": str(-qty)}, ":q": {"N": str(qty)}, ":now": {"S": now},
-                                      ":active": {"S": "active"}},
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }}
+    exact = minimum is not None and qty < minimum
 
-    def refuse(item: Optional[Dict[str, Any]]) -> errors.CoinhallError:
-        current = item or listing
-        if current["status"] != "active" or current["expires_at"] <= now:
-            state = "expired" if current["status"] == "active" else _status(current)
+    def refuse(old: Optional[Listing]) -> errors.CoinhallError:
+        current = old or listing
+        if current.status != "active" or current.expires_at <= now:
+            state = "expired" if current.status == "active" else _status(current)
             return errors.ListingNotActiveError(f"This listing is {state}.", listing=listing_view(current))
-        available = int(current["available"])
-        if exact and available > qty:
+        left = current.units_left
+        if exact and left > qty:
             return errors.BelowMinimumQuantityError(
-                f"Buy at least {minimum} units (or all {available} left).", min_per_buyer=minimum,
-                available=available, requested=qty)
-        return errors.OutOfStockError(available=available, requested=qty, listing_id=listing["listing_id"])
+                f"Buy at least {minimum} units (or all {left} left).", min_per_buyer=minimum,
+                available=left, units_left=left, requested=qty)
+        return errors.OutOfStockError(available=left, units_left=left, requested=qty,
+                                      listing_id=listing.listing_id)
 
-    return SideWrite(update, refuse)
-
-
-def release_write(economy: str, listing_id: str, qty: int) -> Dict[str, Any]:
-    """Put ``qty`` units back on the listing (a refund), whatever its state."""
-    return {"Update": {
-        "TableName": table_name("listings"),
-        "Key": {"economy": {"S": economy}, "listing_id": {"S": listing_id}},
-        "UpdateExpression": "ADD available :q, sold :neg",
-        "ConditionExpression": "attribute_exists(listing_id)",
-        "ExpressionAttributeValues": {":q": {"N": str(qty)}, ":neg": {"N": str(-qty)}},
-    }}
+    return store.listing_reserve(economy, listing.listing_id, qty, now, exact, refuse)
 
 
-def _publish_listing(economy: str, event: str, item: Dict[str, Any]) -> None:
-    from chalicelib.market.events import publish
+# -- the listing as an order's unit source ----------------------------------------------------
 
-    publish(economy, event, listing_view(item), item["listing_id"], guild_id=item.get("guild_id"))
+
+def _release(economy: str, order: Mapping[str, Any]) -> List[SideWrite]:
+    """A refund puts the units back on the listing, whatever its state (the counter is given back by ``orders``)."""
+    return [store.listing_release(economy, order["listing_id"], int(order["qty"]))]
+
+
+orders.register_unit_source("listing", orders.UnitSource(release=_release))
+
+
+def _publish_listing(economy: str, event: str, listing: Listing) -> None:
+    events.publish(economy, event, listing_view(listing), listing.listing_id, guild_id=listing.guild_id)

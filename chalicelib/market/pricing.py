@@ -31,16 +31,15 @@ writes on the price item's ``rev``).
 from __future__ import annotations
 
 import logging
-import random
-import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from chalicelib.core import errors
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import iso, now_iso
-from chalicelib.db import codec
+from chalicelib.market.store import prices as store
+from chalicelib.market.store.prices import PRICE_DUE_SHARDS, SALE_ROLLUP_SHARDS, sku_key  # noqa: F401 (sku_key: the key guards use)
+from chalicelib.runtime.due import run_due_index
 
 log = logging.getLogger("coinhall.pricing")
 
@@ -53,10 +52,6 @@ SCARCE_BELOW_UNITS = 10
 SCARCITY = (5, 4)
 MAX_FEE_BPS = 5_000
 
-SALE_ROLLUP_SHARDS = 8
-PRICE_DUE_SHARDS = 8
-SALE_TTL_DAYS = 30
-HISTORY_TTL_DAYS = 90
 WEEK = timedelta(days=7)
 DAY = timedelta(days=1)
 
@@ -184,15 +179,9 @@ def _parse(moment: str) -> datetime:
 # -- reading what the guards use -----------------------------------------------------
 
 
-def sku_key(economy: str, sku: str) -> str:
-    return f"{economy}#{sku}"
-
-
 def current(economy: str, sku: str) -> Dict[str, Any]:
     """The last rollup of ``sku``: median_7d, avg_7d (None without sales), units_7d, volume_24h, coins_24h."""
-    response = get_client().get_item(TableName=table_name("prices"), Key={"sku_key": {"S": sku_key(economy, sku)}},
-                                     ConsistentRead=True)
-    item = codec.decode_item(response.get("Item") or {})
+    item = store.find_price(economy, sku)
     return {
         "sku": sku,
         "median_7d": item.get("median_7d"),
@@ -206,39 +195,7 @@ def current(economy: str, sku: str) -> Dict[str, Any]:
 
 def history(economy: str, sku: str, limit: int = 30) -> List[Dict[str, Any]]:
     """The SKU's past rollups, newest first."""
-    page = get_client().query(
-        TableName=table_name("price_history"),
-        KeyConditionExpression="sku_key = :k",
-        ExpressionAttributeValues={":k": {"S": sku_key(economy, sku)}},
-        ScanIndexForward=False,
-        Limit=limit,
-    )
-    out = []
-    for raw in page["Items"]:
-        item = codec.decode_item(raw)
-        out.append({k: item.get(k) for k in ("computed_at", "median_7d", "avg_7d", "units_7d", "volume_24h",
-                                             "coins_24h")})
-    return out
-
-
-def sale_put(economy: str, sku: str, order_id: str, kind: str, qty: int, unit_price: int,
-             sold_at: str) -> Dict[str, Any]:
-    """The TransactWriteItems element recording one fulfilled order as a sale (written with the settle)."""
-    row = {
-        "sku_key": sku_key(economy, sku),
-        "sold_key": f"{sold_at}#{order_id}",
-        "economy": economy,
-        "sku": sku,
-        "order_id": order_id,
-        "kind": kind,
-        "qty": qty,
-        "unit_price": unit_price,
-        "sold_at": sold_at,
-        "rollup_shard": f"r{random.randrange(SALE_ROLLUP_SHARDS)}",
-        "expires_epoch": int(time.time()) + SALE_TTL_DAYS * 86_400,
-    }
-    return {"Put": {"TableName": table_name("sales"), "Item": codec.encode_item(row),
-                    "ConditionExpression": "attribute_not_exists(sold_key)"}}
+    return [{k: item.get(k) for k in ("computed_at", *store.STATS)} for item in store.history(economy, sku, limit)]
 
 
 # -- the rollup job ---------------------------------------------------------------------
@@ -248,127 +205,35 @@ def rollup_prices(ctx: Any, now: Optional[str] = None) -> Dict[str, Any]:
     """Job ``pricing-rollup``: mark SKUs with new sales due, then recompute every due SKU (bounded)."""
     now = now or now_iso()
     _collect_new_sales(ctx, now)
-    _recompute_due(ctx, now)
+    if not ctx.should_stop():
+        _recompute_due(ctx, now)
     return {"now": now}
 
 
-def _shards(prefix: str, count: int) -> List[str]:
-    shards = [f"{prefix}{i}" for i in range(count)]
-    random.shuffle(shards)  # overlapping runs start on different shards
-    return shards
-
-
 def _collect_new_sales(ctx: Any, now: str) -> None:
-    client = get_client()
-    for shard in _shards("r", SALE_ROLLUP_SHARDS):
-        while not ctx.should_stop():
-            page = client.query(
-                TableName=table_name("sales"), IndexName="pending",
-                KeyConditionExpression="rollup_shard = :s AND sold_at <= :now",
-                ExpressionAttributeValues={":s": {"S": shard}, ":now": {"S": now}},
-                Limit=max(1, min(100, ctx.max_items - ctx.processed)),
-            )
-            for raw in page["Items"]:
-                if ctx.should_stop():
-                    return
-                sale = codec.decode_item(raw)
-                _mark_due(sale["economy"], sale["sku"], now)
-                try:
-                    client.update_item(
-                        TableName=table_name("sales"),
-                        Key={"sku_key": {"S": sale["sku_key"]}, "sold_key": {"S": sale["sold_key"]}},
-                        UpdateExpression="REMOVE rollup_shard", ConditionExpression="attribute_exists(rollup_shard)",
-                    )
-                except client.exceptions.ConditionalCheckFailedException:
-                    pass  # an overlapping run took it
-                ctx.count("sales_seen")
-                ctx.count()
-            # Rows leave the index as they are taken: the next query starts over.
-            if not page["Items"] or "LastEvaluatedKey" not in page:
-                break
-        if ctx.should_stop():
-            return
+    """Mark each new sale's SKU due and take the sale out of the ``pending`` index (``runtime.due``)."""
 
+    def take(sale: Dict[str, Any]) -> str:
+        store.mark_due(sale["economy"], sale["sku"], now)
+        store.sale_seen(sale)
+        return "sales_seen"
 
-def _mark_due(economy: str, sku: str, at: str) -> None:
-    get_client().update_item(
-        TableName=table_name("prices"),
-        Key={"sku_key": {"S": sku_key(economy, sku)}},
-        UpdateExpression="SET economy = :e, sku = :sku, due_shard = :shard, due_at = :at ADD rev :one",
-        ExpressionAttributeValues={
-            ":e": {"S": economy}, ":sku": {"S": sku}, ":at": {"S": at}, ":one": {"N": "1"},
-            ":shard": {"S": f"p{random.randrange(PRICE_DUE_SHARDS)}"},
-        },
-    )
+    run_due_index(ctx, table="sales", prefix="r", shards=SALE_ROLLUP_SHARDS, now=now, handle=take, key="sold_key",
+                  index="pending", shard_attr="rollup_shard", at_attr="sold_at")
 
 
 def _recompute_due(ctx: Any, now: str) -> None:
-    client = get_client()
-    for shard in _shards("p", PRICE_DUE_SHARDS):
-        kwargs: Dict[str, Any] = {
-            "TableName": table_name("prices"), "IndexName": "due",
-            "KeyConditionExpression": "due_shard = :s AND due_at <= :now",
-            "ExpressionAttributeValues": {":s": {"S": shard}, ":now": {"S": now}},
-        }
-        while not ctx.should_stop():
-            kwargs["Limit"] = max(1, min(100, ctx.max_items - ctx.processed))
-            page = client.query(**kwargs)
-            for raw in page["Items"]:
-                if ctx.should_stop():
-                    return
-                item = codec.decode_item(raw)
-                ctx.count("recomputed" if recompute(item["economy"], item["sku"], now) else "skipped")
-                ctx.count()
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def one(item: Dict[str, Any]) -> str:
+        return "recomputed" if recompute(item["economy"], item["sku"], now) else "skipped"
+
+    run_due_index(ctx, table="prices", prefix="p", shards=PRICE_DUE_SHARDS, now=now, handle=one, key="sku_key",
+                  at_attr="due_at")
 
 
 def recompute(economy: str, sku: str, now: str) -> bool:
     """Recompute one SKU's stats from its sales and write them (and a history row). False when a newer sale raced us."""
-    client = get_client()
-    key = {"sku_key": {"S": sku_key(economy, sku)}}
-    seen = codec.decode_item(client.get_item(TableName=table_name("prices"), Key=key,
-                                             ConsistentRead=True).get("Item") or {})
+    seen = store.find_price(economy, sku)
     at = _parse(now)
-    sales = list(_sales_since(economy, sku, iso(at - WEEK), now))
-    stats = summarize(sales, at)
-    values = {":m": stats.median_7d, ":a": stats.avg_7d, ":u": stats.units_7d, ":v": stats.volume_24h,
-              ":c": stats.coins_24h, ":t": now, ":rev": seen.get("rev", 0)}
-    update = "SET median_7d = :m, avg_7d = :a, units_7d = :u, volume_24h = :v, coins_24h = :c, computed_at = :t"
-    if stats.next_due:
-        update += ", due_at = :due"
-        values[":due"] = stats.next_due
-    else:
-        update += " REMOVE due_shard, due_at"
-    condition = "rev = :rev" if "rev" in seen else "attribute_not_exists(rev) OR rev = :rev"
-    history_row = {"sku_key": sku_key(economy, sku), "computed_at": now, "median_7d": stats.median_7d,
-                   "avg_7d": stats.avg_7d, "units_7d": stats.units_7d, "volume_24h": stats.volume_24h,
-                   "coins_24h": stats.coins_24h, "expires_epoch": int(time.time()) + HISTORY_TTL_DAYS * 86_400}
-    try:
-        client.transact_write_items(TransactItems=[
-            {"Update": {"TableName": table_name("prices"), "Key": key, "UpdateExpression": update,
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeValues": {k: codec.encode(v) for k, v in values.items()}}},
-            {"Put": {"TableName": table_name("price_history"), "Item": codec.encode_item(history_row)}},
-        ])
-    except client.exceptions.TransactionCanceledException:
-        return False  # marked due again meanwhile (or another run wrote it): the next run recomputes
-    return True
-
-
-def _sales_since(economy: str, sku: str, since: str, until: str) -> Iterable[Dict[str, Any]]:
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("sales"),
-        "KeyConditionExpression": "sku_key = :k AND sold_key BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {":k": {"S": sku_key(economy, sku)}, ":a": {"S": since}, ":b": {"S": until + "~"}},
-        "ProjectionExpression": "sold_at, qty, unit_price",
-    }
-    client = get_client()
-    while True:
-        page = client.query(**kwargs)
-        for raw in page["Items"]:
-            yield codec.decode_item(raw)
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    stats = summarize(list(store.sales_since(economy, sku, iso(at - WEEK), now)), at)
+    # False: marked due again meanwhile (or another run wrote it): the next run recomputes.
+    return store.write_stats(economy, sku, asdict(stats), now, stats.next_due, seen.get("rev"))

@@ -45,7 +45,7 @@ def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
 @endpoint(bp, "/v1/admin/rewards/{sku}", "GET", summary="A SKU in any state (hidden, deleted).", scope="admin",
           response=Reward, tags=["market", "admin"], error_statuses=_READ)
 def admin_get_reward(call: Call, sku: str) -> Reply:
-    from chalicelib.market.catalog import get_reward
+    from chalicelib.market.catalog import get_item as get_reward
 
     return Reply(get_reward(call.principal.economy, path_param("sku", sku, valid_sku), admin=True))
 
@@ -53,7 +53,7 @@ def admin_get_reward(call: Call, sku: str) -> Reply:
 @endpoint(bp, "/v1/admin/rewards/{sku}", "PUT", summary="Create or replace a SKU, audited.", scope="admin",
           body=RewardBody, response=Reward, status=201, tags=["market", "admin"], error_statuses=[400, 401, 403, 409])
 def put_reward(call: Call, sku: str) -> Reply:
-    from chalicelib.market.catalog import put_reward as put
+    from chalicelib.market.catalog import put_item as put
 
     path_param("sku", sku, valid_sku)
     view, created = put(call.principal.economy, sku, call.body.model_dump(), call.principal.actor)
@@ -63,7 +63,7 @@ def put_reward(call: Call, sku: str) -> Reply:
 @endpoint(bp, "/v1/admin/rewards/{sku}", "DELETE", summary="Take a SKU off sale for good, audited.", scope="admin",
           response=Reward, tags=["market", "admin"], error_statuses=_READ + [409])
 def delete_reward(call: Call, sku: str) -> Reply:
-    from chalicelib.market.catalog import delete_reward as delete
+    from chalicelib.market.catalog import delete_item as delete
 
     return Reply(delete(call.principal.economy, path_param("sku", sku, valid_sku), call.principal.actor))
 
@@ -71,7 +71,7 @@ def delete_reward(call: Call, sku: str) -> Reply:
 @endpoint(bp, "/v1/rewards", "GET", summary="What the shop sells now.", scope="read", response=RewardList,
           query={"category": "|".join(CATEGORIES)}, tags=["market"], error_statuses=[400, 401, 403])
 def rewards(call: Call) -> Reply:
-    from chalicelib.market.catalog import list_rewards
+    from chalicelib.market.catalog import list_items as list_rewards
 
     return Reply({"items": list_rewards(call.principal.economy, _choice(call, "category", CATEGORIES))})
 
@@ -79,7 +79,7 @@ def rewards(call: Call) -> Reply:
 @endpoint(bp, "/v1/rewards/{sku}", "GET", summary="One SKU on sale.", scope="read", response=Reward,
           tags=["market"], error_statuses=_READ)
 def reward(call: Call, sku: str) -> Reply:
-    from chalicelib.market.catalog import get_reward
+    from chalicelib.market.catalog import get_item as get_reward
 
     return Reply(get_reward(call.principal.economy, path_param("sku", sku, valid_sku)))
 
@@ -109,7 +109,7 @@ def order(call: Call, order_id: str) -> Reply:
 @endpoint(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel an unredeemed voucher order; refunds it.",
           scope="write", response=Order, idempotency="optional", tags=["market"], error_statuses=_WRITE)
 def cancel_order(call: Call, order_id: str) -> Reply:
-    from chalicelib.market.orders import cancel
+    from chalicelib.market.settlement import cancel
 
     path_param("order_id", order_id, valid_order_id)
     return _replied(cancel(call.principal.economy, order_id, _optional_key(call)))

@@ -195,7 +195,8 @@ class Listing(BaseModel):
     sku: str
     status: Literal["active", "sold_out", "cancelled", "expired"]
     qty: int
-    available: int
+    units_left: int
+    available: int = Field(description="The older name of `units_left` (the same number), kept as an alias.")
     sold: int
     unit_price: int
     fee_bps: int

@@ -41,10 +41,14 @@ def run_due_index(
     economy: Optional[str] = None,
     index: str = "due",
     page_size: int = 100,
+    shard_attr: str = "due_shard",
+    at_attr: str = "expires_at",
 ) -> Dict[str, Any]:
     """Hand every item of ``table``'s ``index`` with ``expires_at <= now`` to ``handle``, within ``ctx``'s budget.
 
-    ``key`` names the item's id attribute (for logs). A ``CoinhallError`` from
+    ``key`` names the item's id attribute (for logs); ``shard_attr`` and
+    ``at_attr`` name the index's keys when they are not ``due_shard`` and
+    ``expires_at`` (the price rollup's indexes). A ``CoinhallError`` from
     the handler is logged and counted as ``failed``; anything else propagates
     (the run dies; the next one resumes). Returns ``{"now": now}``.
     """
@@ -55,7 +59,8 @@ def run_due_index(
         kwargs: Dict[str, Any] = {
             "TableName": table_name(table),
             "IndexName": index,
-            "KeyConditionExpression": "due_shard = :s AND expires_at <= :now",
+            "KeyConditionExpression": "#shard = :s AND #at <= :now",
+            "ExpressionAttributeNames": {"#shard": shard_attr, "#at": at_attr},
             "ExpressionAttributeValues": {":s": {"S": f"{prefix}{shard}"}, ":now": {"S": now}},
         }
         if economy:

@@ -133,8 +133,8 @@ register("expire-holds", "chalicelib.spending.holds:expire_due_holds", "rate(1 m
 register("release-escrows", "chalicelib.spending.escrows:release_due_escrows", "rate(1 minute)", "Pay the freelancer of job escrows past their auto-release deadline.")
 # Schedule from LEADERBOARD_CRON (read here, at import, because Chalice fixes schedules at deploy time).
 register("leaderboard", "chalicelib.operations.leaderboard:refresh_leaderboards", os.environ.get("LEADERBOARD_CRON") or "rate(15 minutes)", "Refresh due guilds' leaderboard snapshots and #leaderboard messages (due index).")
-register("expire-orders", "chalicelib.market.orders:expire_due_orders", "rate(1 minute)", "Refund market orders (API delivery) not fulfilled within ESCROW_TIMEOUT_MIN (due index, bounded).")
-register("expire-vouchers", "chalicelib.market.orders:expire_due_vouchers", "rate(5 minutes)", "Refund voucher orders not redeemed within VOUCHER_TIMEOUT_H (due index, bounded).")
+register("expire-orders", "chalicelib.market.settlement:expire_due_orders", "rate(1 minute)", "Refund market orders (API delivery) not fulfilled within ESCROW_TIMEOUT_MIN (due index, bounded).")
+register("expire-vouchers", "chalicelib.market.settlement:expire_due_vouchers", "rate(5 minutes)", "Refund voucher orders not redeemed within VOUCHER_TIMEOUT_H (due index, bounded).")
 register("expire-listings", "chalicelib.market.listings:expire_due_listings", "rate(1 minute)", "Close player listings past their expiry; unsold units return to the seller (due index, bounded).")
 register("pricing-rollup", "chalicelib.market.pricing:rollup_prices", "rate(5 minutes)", "Write each SKU's 7-day median/average and 24-hour volume from new sales (sparse indexes, bounded).")
 register("expire-purchases", "chalicelib.purchases.expiry:expire_due_purchases", "rate(1 minute)", "Mark pending purchases past their checkout expiry expired; credit paid ones never credited (due index, bounded).")

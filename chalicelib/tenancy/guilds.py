@@ -183,3 +183,10 @@ def remember(guild_id: str, kind: str, name: str, value: Optional[str]) -> None:
         ExpressionAttributeNames={"#n": name},
         ExpressionAttributeValues=values,
     )
+
+
+def linked_guild_id(economy: str) -> Optional[str]:
+    """The guild an operator linked to this economy (``discord link``), if any."""
+    item = get_client().get_item(TableName=table_name("economies"), Key={"economy_id": {"S": economy}},
+                                 ProjectionExpression="discord_guild_id").get("Item") or {}
+    return (item.get("discord_guild_id") or {}).get("S")

@@ -201,3 +201,31 @@ def test_pricing_rollup_feeds_the_floor_and_the_fee_bands(economy, plugin) -> No
     steep = list_item(economy, "s", "ore", qty=1, unit_price=300).body  # > 2 x 96, 21 units listed
     assert (steep["fee"]["band"], steep["fee_bps"]) == ("far_over", 1600)
     economy.check()
+
+
+def test_a_listing_shows_units_left_and_available_as_the_same_number_everywhere(economy, plugin) -> None:
+    """``units_left`` is the listing's name for its units; ``available`` stays as its alias in every response."""
+    economy.credit("buyer", 1000)
+    put_reward(economy, "gem", price=100, fulfilment="voucher")
+    listed = list_item(economy, "seller", "gem", qty=5, unit_price=100, min_per_buyer=2)
+    assert listed.status == 201, listed.body
+    listing_id = listed.body["listing_id"]
+    assert listed.body["units_left"] == listed.body["available"] == 5
+    assert buy_listing(economy, listing_id, "buyer", qty=2).status == 201
+    one = economy.api.get(f"/v1/listings/{listing_id}").body
+    assert one["units_left"] == one["available"] == 3
+    page = economy.api.get("/v1/listings?sku=gem").body["items"]
+    assert [(i["units_left"], i["available"]) for i in page] == [(3, 3)]
+    too_many = buy_listing(economy, listing_id, "buyer", qty=4)
+    details = too_many.body["error"]["details"]
+    assert too_many.code == "out_of_stock" and details["units_left"] == details["available"] == 3
+    too_few = buy_listing(economy, listing_id, "buyer", qty=1)
+    details = too_few.body["error"]["details"]
+    assert too_few.code == "below_min_per_buyer" and details["units_left"] == details["available"] == 3
+    cancelled = economy.api.post(f"/v1/listings/{listing_id}/cancel")
+    assert cancelled.status == 200, cancelled.body
+    assert cancelled.body["units_left"] == cancelled.body["available"] == cancelled.body["unsold"] == 3
+    closed = buy_listing(economy, listing_id, "buyer", qty=3)
+    shown = closed.body["error"]["details"]["listing"]
+    assert closed.code == "listing_not_active" and shown["units_left"] == shown["available"] == 3
+    economy.check()

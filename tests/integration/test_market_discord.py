@@ -189,7 +189,7 @@ def test_below_floor_listing_is_refused_in_discord_with_the_floor(world) -> None
 
 
 def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatch) -> None:
-    from chalicelib.market import events as market_events
+    from chalicelib.discord import notices as market_events
     from tests.market_helpers import signed_redeem
 
     discord, fake, _ = world
@@ -210,7 +210,7 @@ def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatc
 
 def test_a_host_app_economy_linked_to_a_guild_reaches_its_channels(economy) -> None:
     """Orders placed through the HTTP API of a linked economy still find the guild."""
-    from chalicelib.market import events as market_events
+    from chalicelib.discord import notices as market_events
     from chalicelib.tenancy.guilds import link_guild
 
     assert market_events.guild_of(economy.id, None) is None

@@ -119,3 +119,13 @@ def test_update_expression_names_every_attribute_and_value(moto_engine: None) ->
                                                             "created_at": "now", "count": 1}
     with pytest.raises(ValueError):
         ops.update_expression({})
+
+
+def test_transact_commits_all_or_answers_false(moto_engine: None) -> None:
+    put = {"Put": {"TableName": table_name("market_counters"), "Item": {"counter": {"S": "t1"}, "n": {"N": "1"}},
+                   "ConditionExpression": "attribute_not_exists(#c)", "ExpressionAttributeNames": {"#c": "counter"}}}
+    other = {"Put": {"TableName": table_name("market_counters"), "Item": {"counter": {"S": "t2"}, "n": {"N": "2"}}}}
+    assert ops.transact([put, other]) is True
+    assert ops.transact([put, {"Put": {**other["Put"], "Item": {"counter": {"S": "t3"}, "n": {"N": "3"}}}}]) is False
+    assert ops.get("market_counters", {"counter": "t1"})["n"] == 1
+    assert ops.get("market_counters", {"counter": "t3"}) is None

@@ -19,32 +19,23 @@ flagged ``delivered_after_resolution`` for an operator).
 from __future__ import annotations
 
 import logging
-import math
 import random
 from datetime import datetime, timezone
 from typing import Any, Dict
 
-from chalicelib.core import errors, keys
-from chalicelib.market import orders
+from chalicelib.core import errors
 from chalicelib.core.config import get_settings
-from chalicelib.market.fulfilment import minecraft
 from chalicelib.core.ids import now_iso
+from chalicelib.market import orders, settlement
+from chalicelib.market.fulfilment import minecraft
 
 log = logging.getLogger("coinhall.fulfilment")
 
-TOPIC = "fulfilment.minecraft"
+TOPIC = orders.DELIVERY_TOPIC
 MAX_BACKOFF_SECONDS = 900.0  # SQS's longest delay
 DEADLINE_MARGIN_SECONDS = 5.0
 
-
-def queue_delivery(economy: str, order_id: str, attempt: int = 1, delay: float = 0) -> None:
-    """Enqueue try ``attempt`` of an order's delivery (deduplicated per try)."""
-    from chalicelib.runtime.queue import enqueue
-
-    # SQS takes whole seconds; sub-second delays only occur with tiny test bases.
-    seconds: Any = delay if delay < 1 else math.ceil(delay)
-    enqueue(TOPIC, {"economy": economy, "order_id": order_id, "attempt": attempt},
-            dedupe_id=keys.join(order_id, str(attempt)), delay_seconds=seconds)
+queue_delivery = orders.queue_delivery  # orders queues the first try; this consumer the next ones
 
 
 def backoff(attempt: int, base: float) -> float:
@@ -66,11 +57,7 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
         return  # resolved already (or not ours): a duplicate or late message
     settings = get_settings()
     if order["expires_at"] <= now_iso():
-        from chalicelib.spending.holds import find_hold
-
-        hold = find_hold(economy, order_id)
-        if hold is not None:
-            orders.expire(economy, hold, now_iso())
+        settlement.expire_if_due(economy, order_id, now_iso())
         return
     if _seconds_left(order) < settings.minecraft_timeout_s + DEADLINE_MARGIN_SECONDS:
         log.warning("order %s: too close to its deadline for another try; the expiry job refunds it", order_id)
@@ -79,7 +66,7 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
     delivery = minecraft.deliver(orders.order_view(order))
     if delivery.outcome == "delivered":
         try:
-            orders.fulfil(economy, order_id, via="api", token="api", order=order)
+            settlement.fulfil(economy, order_id, via="api", token="api", order=order)
         except errors.OrderNotPendingError:
             orders.flag_late_delivery(economy, order_id, f"try {attempt} answered {delivery.status}")
         return
@@ -98,6 +85,6 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
 
 def _refund(economy: str, order_id: str, reason: str, token: str) -> None:
     try:
-        orders.refund(economy, order_id, reason=reason[:300], token=token)
+        settlement.refund(economy, order_id, reason=reason[:300], token=token)
     except errors.OrderNotPendingError:
         pass  # resolved by another message or the expiry job

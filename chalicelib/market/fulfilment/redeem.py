@@ -24,10 +24,10 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from chalicelib.core import errors
-from chalicelib.market import orders
-from chalicelib.market.fulfilment import vouchers
-from chalicelib.spending.holds import find_hold
 from chalicelib.core.ids import now_iso
+from chalicelib.market import orders, settlement
+from chalicelib.market.fulfilment import vouchers
+from chalicelib.market.store.vouchers import find_voucher
 
 _TOKEN = "redeem"  # every redeem of a code shares it: the second replays the first
 
@@ -44,23 +44,21 @@ def redeem(economy: str, code: str, player_id: str) -> Dict[str, Any]:
     Raises VoucherNotFoundError, VoucherNotRedeemableError, ContentionError.
     """
     hashed = vouchers.code_hash(code)
-    voucher = vouchers.find_voucher(hashed) if hashed else None
-    if voucher is None or voucher["economy"] != economy:
+    voucher = find_voucher(hashed) if hashed else None
+    if voucher is None or voucher.economy != economy:
         raise errors.VoucherNotFoundError()
-    order_id = voucher["order_id"]
+    order_id = voucher.order_id
     order = orders.find_order(economy, order_id)
     if order is None:
         raise errors.VoucherNotFoundError()
     if order["status"] == "pending" and order["expires_at"] <= now_iso():
-        hold = find_hold(economy, order_id)
-        if hold is not None:
-            orders.expire(economy, hold, now_iso())
+        settlement.expire_if_due(economy, order_id, now_iso())
         order = orders.find_order(economy, order_id) or order
     if order["status"] in ("refunded", "cancelled"):
         raise errors.VoucherNotRedeemableError(f"This voucher's order was {order['status']}.",
                                                status=order["status"], order_id=order_id)
     try:
-        outcome = orders.fulfil(economy, order_id, via="voucher", token=_TOKEN, player_id=player_id, order=order)
+        outcome = settlement.fulfil(economy, order_id, via="voucher", token=_TOKEN, player_id=player_id, order=order)
     except errors.OrderNotPendingError:
         # Resolved between our read and our write: by a refund, or by a redeem
         # whose operation the ledger would have replayed (then this cannot happen).
