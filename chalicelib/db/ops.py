@@ -10,7 +10,8 @@ numbers) unless a name says ``raw``: the wire format stays inside ``db/``.
 * ``put_if_absent``           a conditional Put: False when the key was taken;
 * ``update_expression``       SET/REMOVE/ADD with generated placeholders (never hand-built);
 * ``claim_once`` / ``release`` the right to do something once (a conditional put with a TTL);
-* ``condition_failed`` / ``transient``  what a botocore or PynamoDB error means.
+* ``condition_failed`` / ``transient``  what a botocore or PynamoDB error means;
+* ``versioned_write`` / ``versioned_change``  the audited read-modify-write of an item carrying ``version``.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from chalicelib.db.engine import get_client, table_name
 
 __all__ = [
     "Page", "batch_get", "claim_once", "condition_failed", "get", "get_raw", "put_if_absent", "query_all",
-    "query_page", "release", "transient", "update_expression",
+    "query_page", "release", "transient", "update_expression", "versioned_change", "versioned_write",
 ]
 
 Raw = Dict[str, Any]  # an item in DynamoDB's wire format
@@ -250,3 +251,56 @@ def claim_once(table: str, key_attr: str, key: str, *, ttl_seconds: int, ttl_att
 def release(table: str, key_attr: str, key: str) -> None:
     """Give back a claim taken by ``claim_once``."""
     get_client().delete_item(TableName=table_name(table), Key={key_attr: {"S": key}})
+
+
+def versioned_write(table: str, key: Mapping[str, str], before: Optional[Item], after: Item, *,
+                    put: bool = False) -> Dict[str, Any]:
+    """The write that replaces ``before`` with ``after``, only if ``before`` is what is stored.
+
+    ``after`` must carry ``version`` one above ``before``'s. ``put`` writes the
+    whole item (absent ``before``: only if no item exists); otherwise an
+    Update sets what ``after`` holds and removes what it set to None.
+    """
+    key_raw = {k: {"S": v} for k, v in key.items()}
+    first_key = list(key)[-1]  # any key attribute: absent means no item
+    if put or before is None:
+        item = {k: v for k, v in after.items() if v is not None}
+        write: Dict[str, Any] = {"TableName": table_name(table), "Item": codec.encode_item(item)}
+        if before is None:
+            write["ConditionExpression"] = f"attribute_not_exists({first_key})"
+        else:
+            write.update(ConditionExpression="version = :seen",
+                         ExpressionAttributeValues={":seen": {"N": str(before["version"])}})
+        return {"Put": write}
+    sets = {k: v for k, v in after.items() if k not in key and v is not None}
+    removes = [k for k, v in after.items() if v is None and k in before]
+    expr, names, values = ops.update_expression(sets, remove=removes, prefix="f")
+    values[":seen"] = {"N": str(before["version"])}
+    return {"Update": {"TableName": table_name(table), "Key": key_raw, "UpdateExpression": expr,
+                       "ConditionExpression": "version = :seen", "ExpressionAttributeNames": names,
+                       "ExpressionAttributeValues": values}}
+
+
+def versioned_change(
+    read: Callable[[], Optional[Item]],
+    write: Callable[[Optional[Item]], Tuple[Optional[Item], List[Dict[str, Any]]]],
+    *,
+    attempts: int,
+    contention: Callable[[], Exception],
+) -> Tuple[Optional[Item], Optional[Item]]:
+    """Read, build the change (``write(before) -> (after, transact items)``, its audit row among them), commit.
+
+    When the transaction is cancelled (another change won), read again, up to
+    ``attempts`` times; then raise ``contention()``. ``write`` may raise to
+    refuse (e.g. the item is gone). Returns (before, after).
+    """
+    client = get_client()
+    for _ in range(attempts):
+        before = read()
+        after, items = write(before)
+        try:
+            client.transact_write_items(TransactItems=items)
+        except client.exceptions.TransactionCanceledException:
+            continue  # another change won: read it again
+        return before, after
+    raise contention()

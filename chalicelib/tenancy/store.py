@@ -3,20 +3,19 @@
 Raw items through the low-level client, one style for each table (the
 PynamoDB models in ``db/models`` are their schema only, and stay off the cold
 path: a request authenticates with the client the ledger already built).
-``versioned_change`` is the one audited read-modify-write loop: an item
-carrying ``version`` is replaced only if unchanged since read, with its audit
-row in the same transaction, re-read when another change won.
+Audited edits of versioned items go through ``db.ops.versioned_change`` (the
+one read-modify-write loop) with ``db.ops.versioned_write``.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional
 
-from chalicelib.core import errors
 from chalicelib.core.ids import now_iso
 from chalicelib.db import codec, ops
 from chalicelib.db.engine import get_client, table_name
+from chalicelib.db.ops import versioned_change, versioned_write  # noqa: F401  (re-exported for the tenancy modules)
 
 Item = Dict[str, Any]
 
@@ -193,59 +192,3 @@ def server_put(item: Mapping[str, Any]) -> Dict[str, Any]:
     """The TransactWriteItems Put of a new game server."""
     return {"Put": {"TableName": table_name("game_servers"), "Item": codec.encode_item(item),
                     "ConditionExpression": "attribute_not_exists(server_id)"}}
-
-
-# --- the audited read-modify-write -------------------------------------------------
-
-
-def versioned_write(table: str, key: Mapping[str, str], before: Optional[Item], after: Item, *,
-                    put: bool = False) -> Dict[str, Any]:
-    """The write that replaces ``before`` with ``after``, only if ``before`` is what is stored.
-
-    ``after`` must carry ``version`` one above ``before``'s. ``put`` writes the
-    whole item (absent ``before``: only if no item exists); otherwise an
-    Update sets what ``after`` holds and removes what it set to None.
-    """
-    key_raw = {k: {"S": v} for k, v in key.items()}
-    first_key = list(key)[-1]  # any key attribute: absent means no item
-    if put or before is None:
-        item = {k: v for k, v in after.items() if v is not None}
-        write: Dict[str, Any] = {"TableName": table_name(table), "Item": codec.encode_item(item)}
-        if before is None:
-            write["ConditionExpression"] = f"attribute_not_exists({first_key})"
-        else:
-            write.update(ConditionExpression="version = :seen",
-                         ExpressionAttributeValues={":seen": {"N": str(before["version"])}})
-        return {"Put": write}
-    sets = {k: v for k, v in after.items() if k not in key and v is not None}
-    removes = [k for k, v in after.items() if v is None and k in before]
-    expr, names, values = ops.update_expression(sets, remove=removes, prefix="f")
-    values[":seen"] = {"N": str(before["version"])}
-    return {"Update": {"TableName": table_name(table), "Key": key_raw, "UpdateExpression": expr,
-                       "ConditionExpression": "version = :seen", "ExpressionAttributeNames": names,
-                       "ExpressionAttributeValues": values}}
-
-
-def versioned_change(
-    read: Callable[[], Optional[Item]],
-    write: Callable[[Optional[Item]], Tuple[Optional[Item], List[Dict[str, Any]]]],
-    *,
-    attempts: int,
-    contention: Callable[[], errors.CoinhallError],
-) -> Tuple[Optional[Item], Optional[Item]]:
-    """Read, build the change (``write(before) -> (after, transact items)``, its audit row among them), commit.
-
-    When the transaction is cancelled (another change won), read again, up to
-    ``attempts`` times; then raise ``contention()``. ``write`` may raise to
-    refuse (e.g. the item is gone). Returns (before, after).
-    """
-    client = get_client()
-    for _ in range(attempts):
-        before = read()
-        after, items = write(before)
-        try:
-            client.transact_write_items(TransactItems=items)
-        except client.exceptions.TransactionCanceledException:
-            continue  # another change won: read it again
-        return before, after
-    raise contention()
