@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from chalicelib.core import cursors, errors
 from chalicelib.db import codec
-from chalicelib.db.base import condition_failed, transient
+from chalicelib.db.failures import condition_failed, transient  # not db.base: that imports PynamoDB
 from chalicelib.db.engine import get_client, table_name
 
 __all__ = [

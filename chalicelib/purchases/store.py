@@ -3,8 +3,8 @@
 Typed records in and out (``Purchase``, ``Payment``), every write raw and
 conditional where it must be, and the ``SideWrite`` factory for the purchase
 update a ledger step commits with its money. One style: raw items through the
-low-level client (``db/models/purchases.py`` is the tables' schema only);
-the packs table is read and written through its PynamoDB model.
+low-level client (``db/models/purchases.py`` and ``economies.py`` are the tables'
+schema only).
 
 Numbers are decoded as stored (``json.loads``): a purchase stored with terms
 no credit can carry (``2.5`` coins) must read back as ``2.5``, so that the
@@ -21,10 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from chalicelib.core.ids import now_iso
 from chalicelib.db import codec, ops
-from chalicelib.db.base import condition_failed
-from chalicelib.db.base import transient  # noqa: F401  (re-exported: the webhook's 503, without db.* in features)
+from chalicelib.db.failures import transient  # noqa: F401  (re-exported: the webhook's 503, without db.* in features)
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.db.models.economies import PackModel
 from chalicelib.ledger import SideWrite
 
 EVENT_RETENTION_DAYS = 35
@@ -187,7 +185,7 @@ def _update(table: str, key: Dict[str, str], set_values: Mapping[str, Any], *, r
     try:
         return get_client().update_item(**kwargs)["Attributes"]
     except Exception as exc:
-        if guard is None or not condition_failed(exc):
+        if guard is None or not ops.condition_failed(exc):
             raise
         return None
 
@@ -310,7 +308,7 @@ def record_event(event_id: str, event_type: str, purchase_id: Optional[str], out
     get_client().put_item(TableName=table_name("stripe_events"), Item=codec.encode_item(item))
 
 
-# --- packs (the ``packs`` table: PynamoDB's PackModel is its one style) --------
+# --- packs ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -329,37 +327,42 @@ class Pack:
     updated_at: Optional[str] = None
 
     @classmethod
-    def from_model(cls, model: PackModel) -> "Pack":
-        return cls(economy=model.economy, pack_id=model.pack_id, name=model.name, coins=model.coins,
-                   price_amount=model.price_amount, currency=model.currency, bonus_coins=model.bonus_coins,
-                   active=model.active, sort_order=model.sort_order, updated_at=model.updated_at)
+    def from_item(cls, raw: Mapping[str, Any]) -> "Pack":
+        return cls(**_fields(cls, raw))
+
+    def to_item(self) -> Dict[str, Any]:
+        return {k: _encode(v) for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 def find_pack(economy: str, pack_id: str, *, consistent: bool = False) -> Optional[Pack]:
     """The pack, or None."""
-    try:
-        return Pack.from_model(PackModel.get(economy, pack_id, consistent_read=consistent))
-    except PackModel.DoesNotExist:
-        return None
+    raw = ops.get_raw("packs", {"economy": economy, "pack_id": pack_id}, consistent=consistent)
+    return Pack.from_item(raw) if raw else None
 
 
 def query_packs(economy: str) -> List[Pack]:
-    """Every pack of the economy, in no particular order."""
-    return [Pack.from_model(m) for m in PackModel.query(economy)]
+    """Every pack of the economy, in no particular order (terms decoded as ints: for listing only)."""
+    return [Pack(**{k: v for k, v in item.items() if k in _PACK_FIELDS})
+            for item in ops.query_all("packs", KeyConditionExpression="economy = :e",
+                                      ExpressionAttributeValues={":e": {"S": economy}})]
+
+
+_PACK_FIELDS = frozenset(f.name for f in dataclasses.fields(Pack))
 
 
 def put_pack_if_absent(economy: str, fields: Mapping[str, Any]) -> bool:
     """Store a pack (``fields`` include ``pack_id``) unless it exists; False when it does."""
+    pack = Pack(economy=economy, updated_at=now_iso(), **fields)
+    client = get_client()
     try:
-        PackModel(economy, updated_at=now_iso(), **fields).save(condition=PackModel.pack_id.does_not_exist())
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
+        client.put_item(TableName=table_name("packs"), Item=pack.to_item(),
+                        ConditionExpression="attribute_not_exists(pack_id)")
+    except client.exceptions.ConditionalCheckFailedException:
         return False
     return True
 
 
 def pack_put(economy: str, pack_id: str, fields: Mapping[str, Any]) -> Tuple[Pack, Dict[str, Any]]:
     """The pack as ``fields`` make it (unset terms take their defaults) and its TransactWriteItems Put."""
-    model = PackModel(economy, pack_id, updated_at=now_iso(), **fields)
-    return Pack.from_model(model), {"Put": {"TableName": PackModel.Meta.table_name, "Item": model.serialize()}}
+    pack = Pack(economy=economy, pack_id=pack_id, updated_at=now_iso(), **fields)
+    return pack, {"Put": {"TableName": table_name("packs"), "Item": pack.to_item()}}

@@ -12,7 +12,6 @@ import logging
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from chalicelib.core import errors
-from chalicelib.db.ops import transient
 from chalicelib.purchases import store
 from chalicelib.purchases.converge import converge
 from chalicelib.purchases.steps import alert
@@ -38,7 +37,7 @@ def handle_event(event: StripeEvent) -> Dict[str, Any]:
         raise errors.UnavailableError("This purchase is busy; Stripe will deliver the event again.",
                                       cause="contention") from None
     except Exception as exc:
-        if not transient(exc):
+        if not store.transient(exc):
             raise
         log.warning("stripe event %s hit a transient DynamoDB error: %s", event.id, exc.__class__.__name__)
         raise errors.UnavailableError("DynamoDB did not answer; Stripe will deliver the event again.",
