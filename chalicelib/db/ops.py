@@ -274,7 +274,7 @@ def versioned_write(table: str, key: Mapping[str, str], before: Optional[Item], 
         return {"Put": write}
     sets = {k: v for k, v in after.items() if k not in key and v is not None}
     removes = [k for k, v in after.items() if v is None and k in before]
-    expr, names, values = ops.update_expression(sets, remove=removes, prefix="f")
+    expr, names, values = update_expression(sets, remove=removes, prefix="f")
     values[":seen"] = {"N": str(before["version"])}
     return {"Update": {"TableName": table_name(table), "Key": key_raw, "UpdateExpression": expr,
                        "ConditionExpression": "version = :seen", "ExpressionAttributeNames": names,

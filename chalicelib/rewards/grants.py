@@ -190,7 +190,7 @@ def claim_daily(
                                           badges)
         side = SideWrite(write, _daily_conflict(day))
         try:
-            return _post_grant(economy, user_id, "daily", keys.join("daily", user_id, day.isoformat()), fp, amount,
+            return _post(economy, user_id, "daily", keys.join("daily", user_id, day.isoformat()), fp, amount,
                                ref, extra, [side], {"reward": "daily", "streak": streak}, grantor, tunables)
         except _ProfileMoved:
             continue
@@ -226,7 +226,7 @@ def claim_quest(
     write = store.quest_profile_write(economy, user_id, day, correct=True)
     side = SideWrite({"Update": write}, _quest_done(day))
     extra = {"date": day.isoformat(), "next_quest_at": iso(next_claim_at(day))}
-    return _post_grant(economy, user_id, "quest", keys.join("quest", user_id, day.isoformat()), fp,
+    return _post(economy, user_id, "quest", keys.join("quest", user_id, day.isoformat()), fp,
                        tunables.quest_reward, ref, extra, [side], {"reward": "quest"}, grantor, tunables)
 
 
@@ -269,7 +269,7 @@ def claim_referral(economy: str, user_id: str, referred: str, *, grantor: Granto
     tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "referral", economy, user_id, referred)
     try:
-        return _post_grant(economy, user_id, "referral", keys.tag("referral", referred), fp,
+        return _post(economy, user_id, "referral", keys.tag("referral", referred), fp,
                            tunables.referral_reward, referred, {}, [], {"reward": "referral", "referred": referred},
                            grantor, tunables)
     except errors.IdempotencyKeyReusedError:
@@ -303,7 +303,7 @@ def claim_course(economy: str, user_id: str, course_id: str, *, grantor: Grantor
         amount = int(course["reward"])
         side = SideWrite(store.course_offered_check(economy, course_id, amount), _course_conflict(course_id))
         try:
-            return _post_grant(economy, user_id, "course_completion", keys.join("course", user_id, course_id), fp, amount,
+            return _post(economy, user_id, "course_completion", keys.join("course", user_id, course_id), fp, amount,
                          course_id, {"course_title": course["title"]}, [side],
                          {"reward": "course_completion", "course": course_id}, grantor, tunables)
         except _CourseMoved:
@@ -330,7 +330,7 @@ def _refuse_frozen(economy: str, user_id: str) -> Optional[Wallet]:
     return wallet
 
 
-def _post_grant(
+def _post(
     economy: str,
     user_id: str,
     type: str,
