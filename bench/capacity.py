@@ -113,7 +113,7 @@ def _spends(ctx: Context, n: int) -> Requests:
 
 def _purchases(ctx: Context, n: int) -> Requests:
     from bench.purchases import _completed, _deliver
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(ctx.economy)
     ctx.post("/v1/checkout", {"user_id": "capacity-warm", "pack_id": "coins_100"})
@@ -135,7 +135,7 @@ class _Discord:
         from nacl.signing import SigningKey
 
         from chalicelib.core import config
-        from chalicelib.tenancy.guilds import link_guild
+        from chalicelib.discord.guild_setup import link_guild
 
         self.ctx = ctx
         self.key = SigningKey.generate()

@@ -32,7 +32,7 @@ def _completed(purchase: Dict[str, Any], n: int) -> Dict[str, Any]:
 
 
 def _events(ctx: Context, n: int) -> List[Dict[str, Any]]:
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(ctx.economy)
     events = []

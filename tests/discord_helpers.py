@@ -150,7 +150,7 @@ def use_public_key(monkeypatch: pytest.MonkeyPatch, key: Optional[str] = PUBLIC_
 @pytest.fixture
 def discord(economy: Any, monkeypatch: pytest.MonkeyPatch) -> DiscordWorld:
     """A guild linked to the test's economy, with the app trusting our signing key."""
-    from chalicelib.tenancy.guilds import link_guild
+    from chalicelib.discord.guild_setup import link_guild
 
     use_public_key(monkeypatch)
     guild_id = snowflake()

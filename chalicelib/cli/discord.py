@@ -233,7 +233,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def cmd_link(args: argparse.Namespace) -> int:
     from chalicelib.core import errors
-    from chalicelib.tenancy.guilds import link_guild
+    from chalicelib.discord.guild_setup import link_guild
 
     try:
         guild = link_guild(args.guild, args.economy)

@@ -52,7 +52,8 @@ def cmd_tables(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from chalicelib.tenancy.apikeys import SCOPES, create_key
     from chalicelib.core.config import get_settings
-    from chalicelib.tenancy.economies import ensure_economy, seed_packs
+    from chalicelib.purchases.packs import seed_packs
+    from chalicelib.tenancy.economies import ensure_economy
 
     settings = get_settings()
     ensure_economy(args.economy)

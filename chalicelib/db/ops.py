@@ -12,6 +12,7 @@ numbers) unless a name says ``raw``: the wire format stays inside ``db/``.
 * ``claim_once`` / ``release`` the right to do something once (a conditional put with a TTL);
 * ``condition_failed`` / ``transient``  what a botocore or PynamoDB error means;
 * ``transact``                TransactWriteItems: False when cancelled (read again and retry).
+* ``versioned_write`` / ``versioned_change``  the audited read-modify-write of an item carrying ``version``.
 """
 from __future__ import annotations
 
@@ -22,12 +23,12 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from chalicelib.core import cursors, errors
 from chalicelib.db import codec
-from chalicelib.db.base import condition_failed, transient
+from chalicelib.db.failures import condition_failed, transient  # not db.base: that imports PynamoDB
 from chalicelib.db.engine import get_client, table_name
 
 __all__ = [
     "Page", "batch_get", "claim_once", "condition_failed", "get", "get_raw", "put_if_absent", "query_all",
-    "query_page", "release", "transact", "transient", "update_expression",
+    "query_page", "release", "transact", "transient", "update_expression", "versioned_change", "versioned_write",
 ]
 
 Raw = Dict[str, Any]  # an item in DynamoDB's wire format
@@ -266,3 +267,56 @@ def transact(items: Sequence[Mapping[str, Any]]) -> bool:
     except client.exceptions.TransactionCanceledException:
         return False
     return True
+
+
+def versioned_write(table: str, key: Mapping[str, str], before: Optional[Item], after: Item, *,
+                    put: bool = False) -> Dict[str, Any]:
+    """The write that replaces ``before`` with ``after``, only if ``before`` is what is stored.
+
+    ``after`` must carry ``version`` one above ``before``'s. ``put`` writes the
+    whole item (absent ``before``: only if no item exists); otherwise an
+    Update sets what ``after`` holds and removes what it set to None.
+    """
+    key_raw = {k: {"S": v} for k, v in key.items()}
+    first_key = list(key)[-1]  # any key attribute: absent means no item
+    if put or before is None:
+        item = {k: v for k, v in after.items() if v is not None}
+        write: Dict[str, Any] = {"TableName": table_name(table), "Item": codec.encode_item(item)}
+        if before is None:
+            write["ConditionExpression"] = f"attribute_not_exists({first_key})"
+        else:
+            write.update(ConditionExpression="version = :seen",
+                         ExpressionAttributeValues={":seen": {"N": str(before["version"])}})
+        return {"Put": write}
+    sets = {k: v for k, v in after.items() if k not in key and v is not None}
+    removes = [k for k, v in after.items() if v is None and k in before]
+    expr, names, values = update_expression(sets, remove=removes, prefix="f")
+    values[":seen"] = {"N": str(before["version"])}
+    return {"Update": {"TableName": table_name(table), "Key": key_raw, "UpdateExpression": expr,
+                       "ConditionExpression": "version = :seen", "ExpressionAttributeNames": names,
+                       "ExpressionAttributeValues": values}}
+
+
+def versioned_change(
+    read: Callable[[], Optional[Item]],
+    write: Callable[[Optional[Item]], Tuple[Optional[Item], List[Dict[str, Any]]]],
+    *,
+    attempts: int,
+    contention: Callable[[], Exception],
+) -> Tuple[Optional[Item], Optional[Item]]:
+    """Read, build the change (``write(before) -> (after, transact items)``, its audit row among them), commit.
+
+    When the transaction is cancelled (another change won), read again, up to
+    ``attempts`` times; then raise ``contention()``. ``write`` may raise to
+    refuse (e.g. the item is gone). Returns (before, after).
+    """
+    client = get_client()
+    for _ in range(attempts):
+        before = read()
+        after, items = write(before)
+        try:
+            client.transact_write_items(TransactItems=items)
+        except client.exceptions.TransactionCanceledException:
+            continue  # another change won: read it again
+        return before, after
+    raise contention()

@@ -21,7 +21,8 @@ from chalicelib.core import errors, keys
 from chalicelib.db.base import condition_failed
 from chalicelib.discord import views
 from chalicelib.discord.rest import get_rest, is_not_found
-from chalicelib.tenancy.guilds import Guild, ensure_guild, remember
+from chalicelib.discord.guild_setup import ensure_guild
+from chalicelib.tenancy.guilds import Guild, remember
 
 log = logging.getLogger("coinhall.discord.hub")
 
@@ -148,7 +149,7 @@ def _ensure_pinned(rest: Any, channel_id: str, message_id: str) -> None:
 
 
 def _packs(economy: str) -> List[Dict[str, Any]]:
-    from chalicelib.tenancy.economies import list_packs
+    from chalicelib.purchases.packs import list_packs
 
     return list_packs(economy)
 

@@ -21,7 +21,8 @@ from chalicelib.discord.interaction import (
     Interaction,
     is_ping,
 )
-from chalicelib.tenancy.guilds import Guild, ensure_guild, valid_snowflake
+from chalicelib.discord.guild_setup import ensure_guild
+from chalicelib.tenancy.guilds import Guild, valid_snowflake
 
 log = logging.getLogger("coinhall.discord")
 

@@ -17,7 +17,7 @@ from chalicelib.tenancy.guilds import Guild
 
 
 def menu(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.tenancy.economies import list_packs
+    from chalicelib.purchases.packs import list_packs
 
     return views.buy_menu(list_packs(guild.economy))
 
@@ -33,7 +33,7 @@ def choose(ix: Interaction, guild: Guild) -> Dict[str, Any]:
 def checkout(economy: str, user_id: str, pack_id: str, interaction_id: str) -> Dict[str, Any]:
     """The message body with the checkout link. Raises PackNotFoundError, PackInactiveError,
     AccountFrozenError, UnavailableError (Stripe)."""
-    from chalicelib.purchases.payments import create_checkout
+    from chalicelib.purchases.checkout import create_checkout
 
     purchase = create_checkout(economy, user_id, pack_id, idempotency_key=interaction_id, key_namespace="discord")
     return views.checkout_ready(purchase, purchase["pack_name"])

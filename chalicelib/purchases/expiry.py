@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional
 
-from chalicelib.db.base import condition_failed
-from chalicelib.runtime.due import run_due_index
 from chalicelib.core.ids import now_iso
+from chalicelib.purchases import store
+from chalicelib.purchases.converge import converge
+from chalicelib.runtime.due import run_due_index
 
 log = logging.getLogger("coinhall.purchases.expiry")
 
@@ -35,16 +36,12 @@ def expire_purchase(purchase_id: str, now: str) -> str:
     run got there first) | ``not_due``. Raises ContentionError
     (converge could not settle it; the next run tries again).
     """
-    from chalicelib.db.models.purchases import PurchaseModel
-    from chalicelib.purchases.payments import converge
-
-    try:
-        p = PurchaseModel.get(purchase_id, consistent_read=True)
-    except PurchaseModel.DoesNotExist:
+    p = store.load(purchase_id)
+    if p is None:
         return "already"
     if p.status != "pending" or p.credited_op:
         if p.due_shard is not None:  # left pending without leaving the index: tidy up
-            _leave_index(p)
+            store.leave_due_index(purchase_id)
         return "already"
     if p.expires_at and p.expires_at > now:
         return "not_due"
@@ -53,36 +50,15 @@ def expire_purchase(purchase_id: str, now: str) -> str:
             return "needs_review"  # the credit was refused: converge alerted, an operator takes it from here
         log.warning("purchase %s was paid but never credited; credited by the expiry job", purchase_id)
         return "credited"
-    try:
-        p.update(
-            actions=[PurchaseModel.expired.set(True), PurchaseModel.status.set("expired"),
-                     PurchaseModel.updated_at.set(now_iso()), PurchaseModel.due_shard.remove()],
-            condition=(PurchaseModel.status == "pending") & PurchaseModel.credited_op.does_not_exist()
-            & (PurchaseModel.paid.does_not_exist() | (PurchaseModel.paid == False)),  # noqa: E712
-        )
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
+    if not store.expire_unpaid(purchase_id):
         return "already"  # paid, credited or expired meanwhile: that write stands
     return "expired"
 
 
-def _leave_index(p: Any) -> None:
-    from chalicelib.db.models.purchases import PurchaseModel
-
-    try:
-        p.update(actions=[PurchaseModel.due_shard.remove()], condition=PurchaseModel.status != "pending")
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
-
-
 def expire_due_purchases(ctx: Any, economy: Optional[str] = None, now: Optional[str] = None) -> Dict[str, Any]:
     """Job ``expire-purchases``: mark pending purchases past their expiry ``expired`` (or credit paid ones)."""
-    from chalicelib.purchases.payments import DUE_SHARDS
-
     at = now or now_iso()
     return run_due_index(
-        ctx, table="purchases", prefix="p", shards=DUE_SHARDS, now=at, key="purchase_id", economy=economy,
+        ctx, table="purchases", prefix="p", shards=store.DUE_SHARDS, now=at, key="purchase_id", economy=economy,
         handle=lambda item: expire_purchase(item["purchase_id"], at),
     )

@@ -21,15 +21,16 @@ from typing import Any, Dict, Optional
 from chalicelib.core import errors
 from chalicelib.core.config import get_settings
 from chalicelib.core.ids import new_id
+from chalicelib.purchases import store
 from chalicelib.purchases.pack_limits import format_money
+from chalicelib.purchases.store import Purchase
+from chalicelib.purchases.stripe_gateway import sign_payload
 
 log = logging.getLogger("coinhall.local_checkout")
 
 
-def _purchase(purchase_id: str) -> Any:
-    from chalicelib.purchases.payments import _load
-
-    p = _load(purchase_id) if 0 < len(purchase_id) <= 64 else None
+def _purchase(purchase_id: str) -> Purchase:
+    p = store.load(purchase_id) if 0 < len(purchase_id) <= 64 else None
     if p is None or p.mode != "local":
         raise errors.PurchaseNotFoundError(purchase_id=purchase_id)
     return p
@@ -102,7 +103,6 @@ def deliver(event: Dict[str, Any]) -> None:
     """
     import requests
 
-    from chalicelib.purchases.stripe_gateway import sign_payload
 
     payload = json.dumps(event)
     secret = get_settings().stripe_webhook_secrets[0]
@@ -139,9 +139,7 @@ def cancel(purchase_id: str) -> str:
 
 def result_page(purchase_id: str, cancelled: bool) -> str:
     """The success/cancel page for both modes: shows the status, refreshes while pending."""
-    from chalicelib.purchases.payments import _load
-
-    p = _load(purchase_id) if 0 < len(purchase_id) <= 64 else None
+    p = store.load(purchase_id) if 0 < len(purchase_id) <= 64 else None
     if p is None:
         raise errors.PurchaseNotFoundError(purchase_id=purchase_id)
     e = html.escape

@@ -5,7 +5,7 @@ charges the price, and the paid webhook credits coins + bonus as one ledger
 leg. Each of those steps refuses values outside its own bounds, and a refusal
 *after* the customer paid is the worst place to learn about it. So the same
 rules are checked where a pack enters (``PUT /v1/admin/packs`` and
-``economies.put_pack``), at checkout (a pack stored before these rules), and,
+``packs.put_pack``), at checkout (a pack stored before these rules), and,
 for the coins, once more before the credit (a purchase stored before them).
 
 * coins: a whole number, 1..``MAX_AMOUNT``; bonus: 0..``MAX_AMOUNT``; and

@@ -1,4 +1,4 @@
-"""Who grants a reward, and each API key's daily mint budget.
+"""Who makes a grant, and each API key's daily mint budget.
 
 A grant mints coins from nothing, so every one records its grantor on the
 statement (``Grantor.by``: ``api_key:<key id>``, or ``discord:<user id>`` for a
@@ -19,19 +19,15 @@ the counter name is unambiguous.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Dict, Optional
 
 from chalicelib.core import errors, keys
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import iso, utc_now
 from chalicelib.ledger import SideWrite
-from chalicelib.db import codec
+from chalicelib.rewards import store
 from chalicelib.rewards.streaks import next_claim_at
-
-_COUNTER_TTL_SECONDS = 3 * 86_400
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ class Grantor:
 
     @classmethod
     def discord(cls, user_id: str) -> "Grantor":
-        """A player claiming their own reward through Discord (no API key, no budget)."""
+        """A player claiming their own grant through Discord (no API key, no budget)."""
         return cls(keys.tag("discord", user_id))
 
 
@@ -66,18 +62,6 @@ def take(economy: str, key_id: str, amount: int, budget: int, day: date) -> Side
     The refusal is GrantsDisabledError when the budget is 0, else
     GrantBudgetExceededError with what was used and when it refills.
     """
-    cap = budget - amount
-    update = {"Update": {
-        "TableName": table_name("market_counters"),
-        "Key": {"counter": {"S": counter_name(economy, key_id, day)}},
-        "UpdateExpression": "ADD n :a SET expires_epoch = if_not_exists(expires_epoch, :ttl)",
-        # A grant larger than the whole budget: a condition no counter (not even a new one) meets.
-        "ConditionExpression": "attribute_not_exists(n) OR n <= :cap" if cap >= 0 else "n <= :cap",
-        "ExpressionAttributeValues": {":a": {"N": str(amount)}, ":cap": {"N": str(cap)},
-                                      ":ttl": {"N": str(int(time.time()) + _COUNTER_TTL_SECONDS)}},
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }}
-
     def refuse(item: Optional[Dict[str, Any]]) -> errors.CoinhallError:
         if budget == 0:
             return errors.GrantsDisabledError(grant_daily_budget=0)
@@ -87,12 +71,9 @@ def take(economy: str, key_id: str, amount: int, budget: int, day: date) -> Side
             resets_at=iso(next_claim_at(day)), retry_after=seconds_until_reset(day),
         )
 
-    return SideWrite(update, refuse)
+    return store.budget_take(counter_name(economy, key_id, day), amount, budget - amount, refuse)
 
 
 def used(economy: str, key_id: str, day: date) -> int:
     """Coins the key granted on ``day`` (consistent read)."""
-    item = get_client().get_item(TableName=table_name("market_counters"),
-                                 Key={"counter": {"S": counter_name(economy, key_id, day)}},
-                                 ConsistentRead=True).get("Item")
-    return int(codec.decode_item(item).get("n", 0)) if item else 0
+    return store.counter_value(counter_name(economy, key_id, day))

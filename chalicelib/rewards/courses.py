@@ -1,4 +1,4 @@
-"""The course registry: the courses an economy pays a completion reward for.
+"""The course registry: the courses an economy pays a completion grant for (each at its price, ``reward``).
 
 A ``course_completion`` grant names a course of this registry and is paid the
 course's ``reward``, never an amount the caller chose: a host app's key can
@@ -8,7 +8,7 @@ write audited in the same transaction, like the content catalog.
 
 A delete only hides the course (``deleted_at``): grants for it are refused
 (404 ``course_not_found``) and a later PUT brings it back. A grant checks the
-course in its own ledger transaction (``offered_check``), so a grant racing a
+course in its own ledger transaction (``store.course_offered_check``), so a grant racing a
 delete or a reward change pays the course as it stands when the money moves.
 """
 from __future__ import annotations
@@ -17,11 +17,9 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from chalicelib.core import errors, keys
-from chalicelib.tenancy.audit import audit_write
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import now_iso
-from chalicelib.db import codec
-from chalicelib.ledger.invariants import query_all
+from chalicelib.rewards import store
+from chalicelib.tenancy.audit import audit_write
 
 _COURSE_ID = re.compile(r"^[A-Za-z0-9_.:@|-]{1,128}$")
 _FIELDS = ("title", "reward", "deleted")
@@ -48,16 +46,9 @@ def _audit_state(item: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return {"title": item["title"], "reward": int(item["reward"]), "deleted": item.get("deleted_at") is not None}
 
 
-def _key(economy: str, course_id: str) -> Dict[str, Any]:
-    return {"economy": {"S": economy}, "course_id": {"S": course_id}}
-
-
 def find_course(economy: str, course_id: str) -> Optional[Dict[str, Any]]:
-    """The raw registry item (consistent read), deleted or not; None when it never existed."""
-    response = get_client().get_item(TableName=table_name("courses"), Key=_key(economy, course_id),
-                                     ConsistentRead=True)
-    item = response.get("Item")
-    return codec.decode_item(item) if item else None
+    """The registry item (consistent read), deleted or not; None when it never existed."""
+    return store.find_course(economy, course_id)
 
 
 def offered(item: Optional[Dict[str, Any]]) -> bool:
@@ -76,9 +67,7 @@ def get_course(economy: str, course_id: str) -> Dict[str, Any]:
 
 def list_courses(economy: str) -> List[Dict[str, Any]]:
     """Every registered course, by id (one economy's registry is small: one Query)."""
-    items = query_all(TableName=table_name("courses"), KeyConditionExpression="economy = :e",
-                      ExpressionAttributeValues={":e": {"S": economy}}, ConsistentRead=True)
-    return [course_view(item) for item in items if offered(item)]
+    return [course_view(item) for item in store.query_courses(economy) if offered(item)]
 
 
 def put_course(economy: str, course_id: str, *, title: str, reward: int, actor: str) -> Tuple[Dict[str, Any], bool]:
@@ -88,25 +77,20 @@ def put_course(economy: str, course_id: str, *, title: str, reward: int, actor: 
     before. Completions already paid keep what they paid. Raises
     ContentionError when concurrent edits keep winning.
     """
-    client = get_client()
-    for _ in range(_EDIT_ATTEMPTS):
-        before = find_course(economy, course_id)
+
+    def write(before: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         now = now_iso()
         after = {
             "economy": economy, "course_id": course_id, "title": title, "reward": reward,
             "version": (before or {}).get("version", 0) + 1,
             "created_at": (before or {}).get("created_at", now), "updated_at": now,
         }
-        put = {"Put": {"TableName": table_name("courses"), "Item": codec.encode_item(after),
-                       **_unchanged_since(before)}}
         row = audit_write(economy, actor, "course.put", keys.join("course", course_id), before=_audit_state(before),
                           after=_audit_state(after))
-        try:
-            client.transact_write_items(TransactItems=[put, row])
-        except client.exceptions.TransactionCanceledException:
-            continue
-        return course_view(after), not offered(before)
-    raise errors.ContentionError(course_id=course_id)
+        return after, [store.course_write(before, after), row]
+
+    before, after = _edit(economy, course_id, write)
+    return course_view(after), not offered(before)
 
 
 def delete_course(economy: str, course_id: str, actor: str) -> Dict[str, Any]:
@@ -114,40 +98,25 @@ def delete_course(economy: str, course_id: str, actor: str) -> Dict[str, Any]:
 
     Raises CourseNotFoundError (never registered, or already deleted), ContentionError.
     """
-    client = get_client()
-    for _ in range(_EDIT_ATTEMPTS):
-        before = find_course(economy, course_id)
+
+    def write(before: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         if not offered(before):
             raise errors.CourseNotFoundError(course_id=course_id)
         assert before is not None
         now = now_iso()
         after = {**before, "deleted_at": now, "updated_at": now, "version": before["version"] + 1}
-        put = {"Put": {"TableName": table_name("courses"), "Item": codec.encode_item(after),
-                       **_unchanged_since(before)}}
-        row = audit_write(economy, actor, "course.delete", keys.join("course", course_id), before=_audit_state(before),
-                          after=_audit_state(after))
-        try:
-            client.transact_write_items(TransactItems=[put, row])
-        except client.exceptions.TransactionCanceledException:
-            continue
-        return course_view(after)
-    raise errors.ContentionError(course_id=course_id)
+        row = audit_write(economy, actor, "course.delete", keys.join("course", course_id),
+                          before=_audit_state(before), after=_audit_state(after))
+        return after, [store.course_write(before, after), row]
+
+    _, after = _edit(economy, course_id, write)
+    return course_view(after)
 
 
-def _unchanged_since(before: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    # The version condition makes the audit row's "before" the state really replaced.
-    if before is None:
-        return {"ConditionExpression": "attribute_not_exists(course_id)"}
-    return {"ConditionExpression": "version = :seen",
-            "ExpressionAttributeValues": {":seen": {"N": str(before["version"])}}}
-
-
-def offered_check(economy: str, course_id: str, reward: int) -> Dict[str, Any]:
-    """A TransactWriteItems ConditionCheck: the course is on offer at ``reward`` coins."""
-    return {"ConditionCheck": {
-        "TableName": table_name("courses"),
-        "Key": _key(economy, course_id),
-        "ConditionExpression": "attribute_exists(course_id) AND attribute_not_exists(deleted_at) AND reward = :r",
-        "ExpressionAttributeValues": {":r": {"N": str(reward)}},
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }}
+def _edit(economy: str, course_id: str, write: Any) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any]]:
+    """One audited edit of a course, replacing only the version it read (the audit row's "before")."""
+    before, after = store.versioned_change(lambda: find_course(economy, course_id), write,
+                                           attempts=_EDIT_ATTEMPTS,
+                                           contention=lambda: errors.ContentionError(course_id=course_id))
+    assert after is not None
+    return before, after

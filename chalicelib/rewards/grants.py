@@ -1,7 +1,10 @@
-"""Rewards: coins minted for daily claims, quests, referrals and finished courses.
+"""Grants: coins minted for daily claims, quests, referrals and finished courses.
+
+(The HTTP surface says "rewards": ``POST /v1/users/{user_id}/rewards``; in the
+code a payout is a *grant*, and "reward" is left to the shop's catalog.)
 
 One engine behind Discord and ``POST /v1/users/{user_id}/rewards``. Every
-reward is one ledger operation (``rewards`` system account -> the user's
+grant is one ledger operation (``rewards`` system account -> the user's
 ``available``, entry type ``reward``) under a key that makes it happen once:
 
 =================  ==================================  =========================================
@@ -18,13 +21,12 @@ course ``c`` never share ``course:a:b:c`` with user ``a`` and course ``b:c``);
 the referred user is one whole value (``keys.tag``).
 
 The streak, badges and quest state live in the player profile
-(``db/players.py``), written as a ``SideWrite`` of the same operation and
+(``rewards/store.py``, table ``players``), written as a ``SideWrite`` of the same operation and
 conditioned on what the claim read: two racing clicks give one credit (the
 second replays the first), and a claim that read a stale profile retries.
 
-Amounts are per-economy tunables (``reward_settings.py``); a course
-completion pays the course's own ``reward`` from the course registry
-(``courses.py``).
+Amounts are per-economy settings (``settings.py``); a course completion
+pays the course's own ``reward`` from the course registry (``courses.py``).
 
 Per-type rules, checked before anything is paid: a **referral** names a
 referred user who has a wallet in this economy, is not the referrer, and was
@@ -35,7 +37,7 @@ registered (404 ``course_not_found`` otherwise), checked again inside the
 paying transaction. Every grant records its grantor (``Grantor``) in the
 entry's meta and the response (``granted_by``); one through an API key also
 takes its amount from that key's daily budget in the same transaction
-(``grant_budget.py``).
+(``budget.py``).
 """
 from __future__ import annotations
 
@@ -44,24 +46,23 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Dict, List, Optional
 
-from chalicelib.rewards import courses, budget as grant_budget
-from chalicelib.core import errors, keys
 from chalicelib import ledger
-from chalicelib.db.engine import get_client, table_name
-from chalicelib.rewards.budget import Grantor
-from chalicelib.core.ids import iso, now_iso, utc_now
+from chalicelib.core import errors, keys
+from chalicelib.core.ids import iso, utc_now
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
-from chalicelib.db import codec
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.ledger.earlier import replay_earlier
 from chalicelib.ledger.wallets import Wallet, find_wallet
-from chalicelib.rewards.settings import RewardTunables, get_tunables
-from chalicelib.rewards.streaks import badges_after, daily_reward, next_claim_at, next_streak, parse_day
+from chalicelib.rewards import budget as grant_budget, courses, store
+from chalicelib.rewards.budget import Grantor
+from chalicelib.rewards.settings import GrantSettings, get_tunables
+from chalicelib.rewards.streaks import badges_after, daily_grant_amount, next_claim_at, next_streak, parse_day
 
-__all__ = ["REWARD_TYPES", "Grantor", "Profile", "RewardTunables", "claim_course", "claim_daily", "claim_quest",
+__all__ = ["GRANT_TYPES", "GrantSettings", "Grantor", "Profile", "claim_course", "claim_daily", "claim_quest",
            "claim_referral", "get_profile", "get_tunables", "grant", "record_quest_miss", "today_utc"]
 
-REWARD_TYPES = ("daily", "quest", "referral", "course_completion")
+# The grant types of the rewards API (its ``type`` field).
+GRANT_TYPES = ("daily", "quest", "referral", "course_completion")
 _REF = re.compile(r"^[\x21-\x7e]{1,128}$")
 _DAILY_ATTEMPTS = 8
 _COURSE_ATTEMPTS = 8
@@ -69,7 +70,7 @@ _COURSE_ATTEMPTS = 8
 
 @dataclass(frozen=True)
 class Profile:
-    """A player's reward state (all zeros for someone who never claimed)."""
+    """A player's grant state: streak, badges, quests (all zeros for someone who never claimed)."""
 
     user_id: str
     streak: int = 0
@@ -94,7 +95,7 @@ class _ProfileMoved(Exception):
 
 
 class _CourseMoved(Exception):
-    """The course's reward changed between our read and our write: read again."""
+    """The course's price (``reward``) changed between our read and our write: read again."""
 
 
 def today_utc() -> date:
@@ -102,12 +103,8 @@ def today_utc() -> date:
 
 
 def get_profile(economy: str, user_id: str) -> Profile:
-    response = get_client().get_item(
-        TableName=table_name("players"),
-        Key={"economy": {"S": economy}, "user_id": {"S": user_id}},
-        ConsistentRead=True,
-    )
-    item = codec.decode_item(response.get("Item") or {})
+    """The player's grant state (a consistent read)."""
+    item = store.get_player(economy, user_id)
     return Profile(
         user_id=user_id,
         streak=item.get("streak", 0),
@@ -125,7 +122,7 @@ def grant(
     economy: str, user_id: str, type: str, ref: Optional[str] = None, *, grantor: Grantor,
     today: Optional[date] = None,
 ) -> Outcome:
-    """The rewards API: grant reward ``type`` to ``user_id`` under its once-only and per-type rules.
+    """The rewards API: grant ``type`` to ``user_id`` under its once-only and per-type rules.
 
     ``grantor`` is recorded on the entry; an API key's grant also takes its
     amount from the key's daily budget. A repeat (the same daily/quest day,
@@ -137,8 +134,8 @@ def grant(
     this referred user; today's quest already answered),
     GrantBudgetExceededError, GrantsDisabledError, ContentionError.
     """
-    if type not in REWARD_TYPES:
-        raise errors.ValidationFailedError(f"'type' must be one of {', '.join(REWARD_TYPES)}.", field="type")
+    if type not in GRANT_TYPES:
+        raise errors.ValidationFailedError(f"'type' must be one of {', '.join(GRANT_TYPES)}.", field="type")
     if ref is not None and not _REF.match(ref):
         raise errors.ValidationFailedError("'ref' must be 1-128 printable ASCII characters.", field="ref")
     if type == "daily":
@@ -156,7 +153,7 @@ def claim_daily(
     economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None,
     grantor: Optional[Grantor] = None,
 ) -> Outcome:
-    """Pay today's daily reward once; a repeat today replays the first claim.
+    """Pay today's daily grant once; a repeat today replays the first claim.
 
     The streak continues when the last claim was yesterday, else restarts at 1.
     ``grantor`` defaults to the player claiming through Discord. Raises
@@ -179,7 +176,7 @@ def claim_daily(
             streak = max(profile.streak, 1)
         else:
             streak = next_streak(last, profile.streak, day)
-        amount = daily_reward(streak, tunables.daily_rule)
+        amount = daily_grant_amount(streak, tunables.daily_rule)
         badges = badges_after(streak, profile.badges)
         new_badges = [b for b in badges if b not in profile.badges]
         extra = {
@@ -189,10 +186,12 @@ def claim_daily(
             "next_claim_at": iso(next_claim_at(day)),
             "date": day.isoformat(),
         }
-        side = SideWrite(_daily_profile_write(economy, user_id, day, profile, streak, badges), _daily_conflict(day))
+        write = store.daily_profile_write(economy, user_id, day, profile.last_daily, streak, profile.best_streak,
+                                          badges)
+        side = SideWrite(write, _daily_conflict(day))
         try:
-            return _post(economy, user_id, "daily", keys.join("daily", user_id, day.isoformat()), fp, amount, ref,
-                         extra, [side], {"reward": "daily", "streak": streak}, grantor, tunables)
+            return _post(economy, user_id, "daily", keys.join("daily", user_id, day.isoformat()), fp, amount,
+                               ref, extra, [side], {"reward": "daily", "streak": streak}, grantor, tunables)
         except _ProfileMoved:
             continue
     raise errors.ContentionError(user_id=user_id)
@@ -208,44 +207,11 @@ def _daily_conflict(day: date) -> Any:
     return conflict
 
 
-def _daily_profile_write(
-    economy: str, user_id: str, day: date, profile: Profile, streak: int, badges: List[str]
-) -> Dict[str, Any]:
-    values: Dict[str, Any] = {
-        ":s": {"N": str(streak)},
-        ":d": {"S": day.isoformat()},
-        ":b": {"N": str(max(streak, profile.best_streak))},
-        ":badges": codec.encode(badges),
-        ":one": {"N": "1"},
-        ":zero": {"N": "0"},
-        ":t": {"S": now_iso()},
-    }
-    condition = "(attribute_not_exists(last_daily) OR last_daily < :d)"
-    if profile.last_daily is None:
-        condition += " AND attribute_not_exists(last_daily)"
-    else:
-        condition += " AND last_daily = :seen"
-        values[":seen"] = {"S": profile.last_daily}
-    return {
-        "Update": {
-            "TableName": table_name("players"),
-            "Key": {"economy": {"S": economy}, "user_id": {"S": user_id}},
-            "UpdateExpression": (
-                "SET streak = :s, last_daily = :d, best_streak = :b, badges = :badges, updated_at = :t, "
-                "daily_count = if_not_exists(daily_count, :zero) + :one"
-            ),
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
-
-
 def claim_quest(
     economy: str, user_id: str, *, today: Optional[date] = None, ref: Optional[str] = None,
     grantor: Optional[Grantor] = None,
 ) -> Outcome:
-    """Pay the quest reward for today's first correct answer.
+    """Pay the quest grant for today's first correct answer.
 
     A repeat of today's claim replays it. ``grantor`` defaults to the player
     answering through Discord. Raises RewardAlreadyClaimedError when today's
@@ -257,11 +223,11 @@ def claim_quest(
     _refuse_frozen(economy, user_id)
     tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "quest", economy, user_id, day.isoformat())
-    write = _quest_profile_write(economy, user_id, day, correct=True)
+    write = store.quest_profile_write(economy, user_id, day, correct=True)
     side = SideWrite({"Update": write}, _quest_done(day))
     extra = {"date": day.isoformat(), "next_quest_at": iso(next_claim_at(day))}
-    return _post(economy, user_id, "quest", keys.join("quest", user_id, day.isoformat()), fp, tunables.quest_reward,
-                 ref, extra, [side], {"reward": "quest"}, grantor, tunables)
+    return _post(economy, user_id, "quest", keys.join("quest", user_id, day.isoformat()), fp,
+                       tunables.quest_reward, ref, extra, [side], {"reward": "quest"}, grantor, tunables)
 
 
 def record_quest_miss(economy: str, user_id: str, *, today: Optional[date] = None) -> None:
@@ -270,26 +236,8 @@ def record_quest_miss(economy: str, user_id: str, *, today: Optional[date] = Non
     Raises RewardAlreadyClaimedError when today's quest was already answered.
     """
     day = today or today_utc()
-    client = get_client()
-    try:
-        client.update_item(**_quest_profile_write(economy, user_id, day, correct=False))
-    except client.exceptions.ConditionalCheckFailedException:
-        raise _quest_done(day) from None
-
-
-def _quest_profile_write(economy: str, user_id: str, day: date, *, correct: bool) -> Dict[str, Any]:
-    update = "SET quest_date = :d, quest_correct = :c, updated_at = :t"
-    values = {":d": {"S": day.isoformat()}, ":c": {"N": "1" if correct else "0"}, ":t": {"S": now_iso()}}
-    if correct:
-        update += ", quests_won = if_not_exists(quests_won, :zero) + :one"
-        values.update({":zero": {"N": "0"}, ":one": {"N": "1"}})
-    return {
-        "TableName": table_name("players"),
-        "Key": {"economy": {"S": economy}, "user_id": {"S": user_id}},
-        "UpdateExpression": update,
-        "ConditionExpression": "attribute_not_exists(quest_date) OR quest_date <> :d",
-        "ExpressionAttributeValues": values,
-    }
+    if not store.record_quest_answer(economy, user_id, day, correct=False):
+        raise _quest_done(day)
 
 
 def _quest_done(day: date) -> errors.RewardAlreadyClaimedError:
@@ -321,8 +269,9 @@ def claim_referral(economy: str, user_id: str, referred: str, *, grantor: Granto
     tunables = get_tunables(economy)
     fp = ledger.fingerprint("reward", "referral", economy, user_id, referred)
     try:
-        return _post(economy, user_id, "referral", keys.tag("referral", referred), fp, tunables.referral_reward,
-                     referred, {}, [], {"reward": "referral", "referred": referred}, grantor, tunables)
+        return _post(economy, user_id, "referral", keys.tag("referral", referred), fp,
+                           tunables.referral_reward, referred, {}, [], {"reward": "referral", "referred": referred},
+                           grantor, tunables)
     except errors.IdempotencyKeyReusedError:
         raise errors.RewardAlreadyClaimedError(
             "Another user was already rewarded for referring this user.", type="referral", ref=referred
@@ -330,10 +279,10 @@ def claim_referral(economy: str, user_id: str, referred: str, *, grantor: Granto
 
 
 def claim_course(economy: str, user_id: str, course_id: str, *, grantor: Grantor) -> Outcome:
-    """Pay ``user_id`` the registered reward for finishing ``course_id``, once per user and course.
+    """Pay ``user_id`` the course's registered price for finishing ``course_id``, once per user and course.
 
     The course is checked again inside the paying transaction: a course
-    deleted meanwhile pays nothing, one whose reward changed pays the new
+    deleted meanwhile pays nothing, one whose price changed pays the new
     amount. Raises ValidationFailedError (not a course id), CourseNotFoundError,
     AccountFrozenError, GrantBudgetExceededError, GrantsDisabledError, ContentionError.
     """
@@ -352,7 +301,7 @@ def claim_course(economy: str, user_id: str, course_id: str, *, grantor: Grantor
             raise errors.CourseNotFoundError(course_id=course_id, field="ref")
         assert course is not None
         amount = int(course["reward"])
-        side = SideWrite(courses.offered_check(economy, course_id, amount), _course_conflict(course_id))
+        side = SideWrite(store.course_offered_check(economy, course_id, amount), _course_conflict(course_id))
         try:
             return _post(economy, user_id, "course_completion", keys.join("course", user_id, course_id), fp, amount,
                          course_id, {"course_title": course["title"]}, [side],
@@ -393,10 +342,15 @@ def _post(
     sides: List[SideWrite],
     meta: Dict[str, Any],
     grantor: Grantor,
-    tunables: RewardTunables,
+    tunables: GrantSettings,
 ) -> Outcome:
+    """Post one grant (``rewards`` system account -> the user), its side writes and the key's budget with it.
+
+    Raises BusinessRuleError when the economy switched this grant off (0 coins),
+    and what ``ledger.post`` and the side writes raise.
+    """
     if amount <= 0:
-        # An economy that set a reward to 0 pays nothing: there is nothing to post.
+        # An economy that set a grant to 0 pays nothing: there is nothing to post.
         raise errors.BusinessRuleError("This reward is switched off in this economy.", type=type)
     if grantor.key_id is not None:
         # The budget is the real UTC day the key spends, whatever day a claim is for.

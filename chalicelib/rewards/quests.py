@@ -18,8 +18,8 @@ from datetime import date
 from typing import List, Optional, Sequence, Tuple
 
 from chalicelib.core import errors, keys
-from chalicelib.db.base import condition_failed
 from chalicelib.core.ids import new_id, now_iso
+from chalicelib.rewards import store
 
 DEFAULT_QUESTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
     ("q_ledger", "In double-entry bookkeeping, what must the legs of every transfer sum to?",
@@ -62,25 +62,17 @@ class Question:
 
 def seed_questions(economy: str, questions: Sequence[Tuple[str, str, Tuple[str, ...]]] = DEFAULT_QUESTIONS) -> int:
     """Put the default questions where missing; returns how many were written."""
-    from chalicelib.db.models.quests import QuestionModel
-
     written = 0
     for question_id, text, answer, wrong in questions:
-        item = QuestionModel(economy, question_id, question=text, answer=answer, wrong=list(wrong), active=True,
-                             salt=secrets.token_hex(16), created_at=now_iso())
-        try:
-            item.save(condition=QuestionModel.question_id.does_not_exist())
+        item = {"economy": economy, "question_id": question_id, "question": text, "answer": answer,
+                "wrong": list(wrong), "active": True, "salt": secrets.token_hex(16), "created_at": now_iso()}
+        if store.put_question(item, if_absent=True):
             written += 1
-        except Exception as exc:
-            if not condition_failed(exc):
-                raise
     return written
 
 
 def add_question(economy: str, question: str, answer: str, wrong: Sequence[str]) -> Question:
     """Add a question to the economy's set. Raises ValidationFailedError."""
-    from chalicelib.db.models.quests import QuestionModel
-
     choices = [answer, *wrong]
     if not question.strip() or len(question) > 256:
         raise errors.ValidationFailedError("The question must be 1-256 characters.", field="question")
@@ -89,19 +81,17 @@ def add_question(economy: str, question: str, answer: str, wrong: Sequence[str])
     if len(set(choices)) != len(choices):
         raise errors.ValidationFailedError("The choices must differ.", field="wrong")
     question_id, salt = new_id("q_"), secrets.token_hex(16)
-    QuestionModel(economy, question_id, question=question, answer=answer, wrong=list(wrong), active=True,
-                  salt=salt, created_at=now_iso()).save()
+    store.put_question({"economy": economy, "question_id": question_id, "question": question, "answer": answer,
+                        "wrong": list(wrong), "active": True, "salt": salt, "created_at": now_iso()}, if_absent=False)
     return Question(question_id, question, answer, tuple(wrong), salt)
 
 
 def question_set(economy: str) -> List[Question]:
     """The economy's active questions, by id (the defaults when it has none)."""
-    from chalicelib.db.models.quests import QuestionModel
-
     found = [
-        Question(q.question_id, q.question, q.answer, tuple(q.wrong or ()), q.salt or "")
-        for q in QuestionModel.query(economy)
-        if q.active
+        Question(q["question_id"], q["question"], q["answer"], tuple(q.get("wrong") or ()), q.get("salt") or "")
+        for q in store.query_questions(economy)
+        if q.get("active", True)
     ]
     if not found:
         found = [Question(i, t, a, w) for i, t, a, w in DEFAULT_QUESTIONS]

@@ -2,7 +2,7 @@
 
 A claim day is a UTC date. The streak continues when the previous claim was on
 the day before (whatever the month, year or leap day in between), and restarts
-at 1 otherwise. The reward is ``base + bonus x (streak - 1)``, capped; badges
+at 1 otherwise. The grant is ``base + bonus x (streak - 1)``, capped; badges
 are earned when the streak reaches a milestone and are kept for good.
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ def next_streak(last_claim: Optional[date], streak: int, today: date) -> int:
     return streak + 1 if today - last_claim == timedelta(days=1) else 1
 
 
-def daily_reward(streak: int, rule: DailyRule) -> int:
-    """Coins for a claim that makes the streak ``streak`` (>= 1)."""
+def daily_grant_amount(streak: int, rule: DailyRule) -> int:
+    """Coins for a claim that makes the streak ``streak`` (>= 1). Raises ValueError below 1."""
     if streak < 1:
         raise ValueError("a streak starts at 1")
     return min(rule.cap, rule.base + rule.streak_bonus * (streak - 1))

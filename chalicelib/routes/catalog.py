@@ -12,6 +12,6 @@ bp = Blueprint(__name__)
 @endpoint(bp, "/v1/packs", "GET", summary="The coin packs on sale in this economy.", scope="read",
           response=PackList, tags=["packs"])
 def list_packs(call: Call) -> Reply:
-    from chalicelib.tenancy.economies import list_packs as packs
+    from chalicelib.purchases.packs import list_packs as packs
 
     return Reply({"items": packs(call.principal.economy)})

@@ -23,7 +23,7 @@ def _valid_id(value: str) -> bool:
           tags=["purchases"],
           error_statuses=[400, 401, 403, 404, 409, 422, 503])
 def checkout(call: Call) -> Reply:
-    from chalicelib.purchases.payments import create_checkout
+    from chalicelib.purchases.checkout import create_checkout
 
     b = call.body
     key = call.idempotency_key() if call.headers.get("idempotency-key") is not None else None
@@ -36,7 +36,7 @@ def checkout(call: Call) -> Reply:
 @endpoint(bp, "/v1/purchases/{purchase_id}", "GET", summary="A purchase's status, for a success page to poll.",
           scope="read", response=Purchase, tags=["purchases"], error_statuses=[400, 404])
 def purchase(call: Call, purchase_id: str) -> Reply:
-    from chalicelib.purchases.payments import get_purchase
+    from chalicelib.purchases.views import get_purchase
 
     path_param("purchase_id", purchase_id, _valid_id)
     return Reply(get_purchase(call.principal.economy, purchase_id))
@@ -46,7 +46,7 @@ def purchase(call: Call, purchase_id: str) -> Reply:
           summary="Stripe's events (verified by Stripe-Signature, then parsed strictly).",
           authenticated=False, tags=["purchases"], error_statuses=[400, 503])
 def stripe_webhook(call: Call) -> Reply:
-    from chalicelib.purchases.payments import handle_event
+    from chalicelib.purchases.webhooks import handle_event
     from chalicelib.purchases.stripe_events import parse_event
     from chalicelib.purchases.stripe_gateway import verify_event
 
@@ -62,7 +62,7 @@ def stripe_webhook(call: Call) -> Reply:
           scope="admin", body=RetryBody, response=Purchase, idempotency="required", tags=["admin", "purchases"],
           error_statuses=[400, 404, 409, 503])
 def retry_credit(call: Call, purchase_id: str) -> Reply:
-    from chalicelib.purchases.payments import retry_review
+    from chalicelib.purchases.review import retry_review
 
     path_param("purchase_id", purchase_id, _valid_id)
     view, replayed = retry_review(call.principal.economy, purchase_id, call.principal.actor, call.idempotency_key(),
@@ -73,7 +73,7 @@ def retry_credit(call: Call, purchase_id: str) -> Reply:
 @endpoint(bp, "/v1/admin/packs", "GET", summary="Every pack, including those off sale.", scope="admin",
           response=PackList, tags=["admin", "packs"])
 def admin_packs(call: Call) -> Reply:
-    from chalicelib.tenancy.economies import list_packs
+    from chalicelib.purchases.packs import list_packs
 
     return Reply({"items": list_packs(call.principal.economy, include_inactive=True)})
 
@@ -81,7 +81,7 @@ def admin_packs(call: Call) -> Reply:
 @endpoint(bp, "/v1/admin/packs/{pack_id}", "PUT", summary="Create or update a pack (audited).", scope="admin",
           body=PackBody, response=Pack, tags=["admin", "packs"], error_statuses=[400])
 def put_pack(call: Call, pack_id: str) -> Reply:
-    from chalicelib.tenancy.economies import put_pack as save
+    from chalicelib.purchases.packs import put_pack as save
 
     path_param("pack_id", pack_id, _valid_id)
     b = call.body
@@ -93,7 +93,7 @@ def put_pack(call: Call, pack_id: str) -> Reply:
 @endpoint(bp, "/v1/admin/packs/{pack_id}", "DELETE", summary="Take a pack off sale (audited).", scope="admin",
           response=Pack, tags=["admin", "packs"], error_statuses=[400, 404])
 def delete_pack(call: Call, pack_id: str) -> Reply:
-    from chalicelib.tenancy.economies import deactivate_pack
+    from chalicelib.purchases.packs import deactivate_pack
 
     path_param("pack_id", pack_id, _valid_id)
     return Reply(deactivate_pack(call.principal.economy, pack_id, call.principal.actor))
@@ -104,7 +104,7 @@ def delete_pack(call: Call, pack_id: str) -> Reply:
           scope="admin", response=SettleDebtResult, idempotency="required", tags=["admin", "purchases"],
           error_statuses=[400, 404, 409, 422])
 def settle_debt(call: Call, user_id: str) -> Reply:
-    from chalicelib.purchases.payments import settle_debt as settle
+    from chalicelib.purchases.debts import settle_debt as settle
 
     path_param("user_id", user_id, valid_user_id)
     outcome = settle(call.principal.economy, user_id, call.principal.actor, call.idempotency_key())

@@ -17,8 +17,10 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from chalicelib.core import errors, keys
 from chalicelib.core.config import get_settings
-from chalicelib.db.base import condition_failed
 from chalicelib.core.ids import now_iso
+from chalicelib.tenancy import store
+from chalicelib.tenancy.economies import ensure_economy
+from chalicelib.tenancy.store import ApiKey
 
 # ``rewards`` is its own scope: a grant mints coins from nothing, so a key that
 # may spend users' coins (``write``) may not mint them; grants need a key made
@@ -65,9 +67,6 @@ def create_key(economy: str, scopes: Iterable[str], label: Optional[str] = None,
     Raises ValueError on unknown scopes. Re-creating the same token is a no-op
     that keeps its economy (so ``make run`` can mint the dev key every start).
     """
-    from chalicelib.db.models.api_keys import ApiKeyModel
-    from chalicelib.tenancy.economies import ensure_economy
-
     wanted = set(scopes)
     unknown = wanted - SCOPES
     if unknown or not wanted:
@@ -75,17 +74,14 @@ def create_key(economy: str, scopes: Iterable[str], label: Optional[str] = None,
     ensure_economy(economy)
     token = token or new_token()
     key_id = key_id_for(token)
-    item = ApiKeyModel(key_id, key_hash=_digest(token), economy=economy, scopes=wanted, label=label, created_at=now_iso())
-    try:
-        item.save(condition=ApiKeyModel.key_id.does_not_exist())
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
-        existing = ApiKeyModel.get(key_id, consistent_read=True)
-        if existing.economy != economy:
-            raise ValueError("that token already belongs to another economy") from None
+    item = ApiKey(key_id, key_hash=_digest(token), economy=economy, scopes=frozenset(wanted), label=label,
+                  created_at=now_iso())
+    if not store.put_api_key_if_absent(item):
+        existing = store.find_api_key(key_id)
+        if existing is None or existing.economy != economy:
+            raise ValueError("that token already belongs to another economy")
         if existing.revoked_at is None:
-            existing.update(actions=[ApiKeyModel.scopes.set(wanted)])
+            store.set_api_key_scopes(key_id, frozenset(wanted))
     return token, key_id
 
 
@@ -100,17 +96,12 @@ def authenticate(token: Optional[str]) -> Principal:
         hit = _cache.get(digest)
     if hit and hit[1] > now:
         return hit[0]
-    # The low-level client the ledger already built: a PynamoDB model here would
-    # build a second botocore session on the cold-start path (~150 ms).
-    from chalicelib.db.engine import get_client, table_name
-
-    response = get_client().get_item(
-        TableName=table_name("api_keys"), Key={"key_id": {"S": "key_" + digest[:16]}}, ConsistentRead=True
-    )
-    item = response.get("Item")
-    if not item or "revoked_at" in item or not hmac.compare_digest(item["key_hash"]["S"], digest):
+    # The low-level client the ledger already built (the store's): a PynamoDB model
+    # here would build a second botocore session on the cold-start path (~150 ms).
+    item = store.find_api_key("key_" + digest[:16])
+    if item is None or item.revoked_at is not None or not hmac.compare_digest(item.key_hash, digest):
         raise errors.UnauthenticatedError()
-    principal = Principal(item["economy"]["S"], item["key_id"]["S"], frozenset(item.get("scopes", {}).get("SS", ())))
+    principal = Principal(item.economy, item.key_id, item.scopes)
     if ttl > 0:
         with _cache_lock:
             _cache[digest] = (principal, now + ttl)
@@ -119,22 +110,16 @@ def authenticate(token: Optional[str]) -> Principal:
 
 def revoke(key_id: str) -> bool:
     """Revoke a key; False when no such key. Cached copies expire within the TTL."""
-    from chalicelib.db.models.api_keys import ApiKeyModel
-
-    try:
-        item = ApiKeyModel.get(key_id, consistent_read=True)
-    except ApiKeyModel.DoesNotExist:
+    item = store.find_api_key(key_id)
+    if item is None:
         return False
     if item.revoked_at is None:
-        item.update(actions=[ApiKeyModel.revoked_at.set(now_iso())])
+        store.revoke_api_key(key_id)
     return True
 
 
 def list_keys(economy: Optional[str] = None) -> List[dict]:
     """Keys (never their secrets); a scan, fine for an operator's CLI."""
-    from chalicelib.db.models.api_keys import ApiKeyModel
-
-    condition = ApiKeyModel.economy == economy if economy else None
     return [
         {
             "key_id": k.key_id,
@@ -144,7 +129,7 @@ def list_keys(economy: Optional[str] = None) -> List[dict]:
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,
         }
-        for k in ApiKeyModel.scan(filter_condition=condition)
+        for k in store.scan_api_keys(economy)
     ]
 
 

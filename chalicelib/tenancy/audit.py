@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import new_id, now_iso
-from chalicelib.db import codec
+from chalicelib.tenancy import store
 
 
 def audit_write(
@@ -24,6 +23,7 @@ def audit_write(
     after: Optional[Mapping[str, Any]] = None,
     extra: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
+    """The TransactWriteItems Put of one audit row (a new ``audit_id``), to commit with the change it describes."""
     row = {
         "economy": economy,
         "audit_id": new_id("aud_"),
@@ -36,34 +36,9 @@ def audit_write(
         "extra": dict(extra) if extra else None,
         "created_at": now_iso(),
     }
-    return {
-        "Put": {
-            "TableName": table_name("audit"),
-            "Item": codec.encode_item(row),
-            "ConditionExpression": "attribute_not_exists(audit_id)",
-        }
-    }
+    return store.audit_put(row)
 
 
 def list_audit(economy: str, limit: int = 50, target: Optional[str] = None) -> List[Dict[str, Any]]:
     """Newest first; optionally only rows about one target (``user:<id>``)."""
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("audit"),
-        "KeyConditionExpression": "economy = :e",
-        "ExpressionAttributeValues": {":e": {"S": economy}},
-        "ScanIndexForward": False,
-    }
-    if target:
-        kwargs["FilterExpression"] = "target = :t"
-        kwargs["ExpressionAttributeValues"][":t"] = {"S": target}
-    rows: List[Dict[str, Any]] = []
-    client = get_client()
-    while len(rows) < limit:
-        page = client.query(**kwargs)
-        rows.extend(codec.decode_item(i) for i in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return rows[:limit]
-
-
+    return store.audit_rows(economy, limit, target)

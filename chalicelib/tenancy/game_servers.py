@@ -32,10 +32,11 @@ from datetime import timedelta
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.core import errors, keys, signing
-from chalicelib.tenancy.audit import audit_write
-from chalicelib.db.engine import get_client, table_name
+from chalicelib.core.config import get_settings
 from chalicelib.core.ids import iso, new_id, now_iso, utc_now
-from chalicelib.db import codec
+from chalicelib.tenancy import store
+from chalicelib.tenancy.audit import audit_write
+from chalicelib.tenancy.economies import economy_exists
 
 log = logging.getLogger("coinhall.game_servers")
 
@@ -72,9 +73,8 @@ def server_view(item: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def find_server(server_id: str) -> Optional[Dict[str, Any]]:
-    item = get_client().get_item(TableName=table_name("game_servers"), Key={"server_id": {"S": server_id}},
-                                 ConsistentRead=True).get("Item")
-    return codec.decode_item(item) if item else None
+    """The server's record, secrets included (a consistent read), or None."""
+    return store.find_server(server_id)
 
 
 def _load(server_id: str, economy: Optional[str]) -> Dict[str, Any]:
@@ -92,24 +92,8 @@ def get_server(economy: str, server_id: str) -> Dict[str, Any]:
 
 def list_servers(economy: Optional[str] = None) -> List[Dict[str, Any]]:
     """An economy's servers (index query), or every server (a scan: the operator CLI only)."""
-    client = get_client()
-    kwargs: Dict[str, Any] = {"TableName": table_name("game_servers")}
-    if economy is not None:
-        kwargs.update(IndexName="by_economy", KeyConditionExpression="economy = :e",
-                      ExpressionAttributeValues={":e": {"S": economy}})
-    call = client.query if economy is not None else client.scan
-    found: List[Dict[str, Any]] = []
-    while True:
-        page = call(**kwargs)
-        found.extend(server_view(codec.decode_item(i)) for i in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return sorted(found, key=lambda s: (s["economy"], s["server_id"]))
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _economy_exists(economy: str) -> bool:
-    return "Item" in get_client().get_item(TableName=table_name("economies"),
-                                           Key={"economy_id": {"S": economy}}, ConsistentRead=True)
+    found = [server_view(item) for item in store.query_servers(economy)]
+    return sorted(found, key=lambda s: (s["economy"], s["server_id"]))
 
 
 def create_server(economy: str, actor: str, label: Optional[str] = None,
@@ -118,17 +102,15 @@ def create_server(economy: str, actor: str, label: Optional[str] = None,
 
     Raises EconomyNotFoundError.
     """
-    if not _economy_exists(economy):
+    if not economy_exists(economy):
         raise errors.EconomyNotFoundError(economy=economy)
     now, secret = now_iso(), _new_secret()
     item = {"server_id": new_id("gs_"), "economy": economy, "label": label, "secret": secret,
             "secret_created_at": now, "version": 1, "created_at": now, "updated_at": now}
-    put = {"Put": {"TableName": table_name("game_servers"), "Item": codec.encode_item(item),
-                   "ConditionExpression": "attribute_not_exists(server_id)"}}
     view = server_view(item)
     row = audit_write(economy, actor, "game_server.create", keys.join("game_server", item["server_id"]), reason=reason,
                       after=view)
-    get_client().transact_write_items(TransactItems=[put, row])
+    store.transact([store.server_put(item), row])
     return {**view, "secret": secret}
 
 
@@ -175,35 +157,26 @@ def revoke_server(server_id: str, actor: str, economy: Optional[str] = None,
 
 def _change(server_id: str, economy: Optional[str], actor: str, action: str, reason: Optional[str],
             change: Any) -> Dict[str, Any]:
-    """Apply ``change(before, now) -> after`` to an active server with its audit row, under its version."""
-    client = get_client()
-    for _ in range(_ATTEMPTS):
-        before = _load(server_id, economy)
+    """Apply ``change(before, now) -> after`` to an active server with its audit row, under its version.
+
+    Raises GameServerNotFoundError, GameServerRevokedError, ContentionError.
+    """
+
+    def write(before: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+        assert before is not None  # _load raises for a missing server
         if before.get("revoked_at"):
             raise errors.GameServerRevokedError(server_id=server_id)
         now = now_iso()
         after = {**change(before, now), "version": before["version"] + 1, "updated_at": now}
-        sets = {k: v for k, v in after.items() if k not in ("server_id",) and v is not None}
-        removes = [k for k, v in after.items() if v is None and k in before]
-        names = {f"#f{i}": k for i, k in enumerate(sets)}
-        values = {f":f{i}": codec.encode(v) for i, v in enumerate(sets.values())}
-        values[":seen"] = {"N": str(before["version"])}
-        update = "SET " + ", ".join(f"{n} = :f{i}" for i, n in enumerate(names))
-        if removes:
-            names.update({f"#r{i}": k for i, k in enumerate(removes)})
-            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
-        write = {"Update": {"TableName": table_name("game_servers"), "Key": {"server_id": {"S": server_id}},
-                            "UpdateExpression": update, "ConditionExpression": "version = :seen",
-                            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
         row = audit_write(before["economy"], actor, action, keys.join("game_server", server_id), reason=reason,
                           before=server_view(before), after=server_view(after))
-        try:
-            client.transact_write_items(TransactItems=[write, row])
-        except client.exceptions.TransactionCanceledException:
-            continue  # another change won: read it again
-        _forget(server_id)
-        return after
-    raise errors.ContentionError(server_id=server_id)
+        return after, [store.versioned_write("game_servers", {"server_id": server_id}, before, after), row]
+
+    _, after = store.versioned_change(lambda: _load(server_id, economy), write, attempts=_ATTEMPTS,
+                                      contention=lambda: errors.ContentionError(server_id=server_id))
+    assert after is not None
+    _forget(server_id)
+    return after
 
 
 def _keys(item: Mapping[str, Any], now: str) -> List[str]:
@@ -233,8 +206,6 @@ def clear_cache() -> None:
 
 
 def _record(server_id: str, fresh: bool) -> Optional[Dict[str, Any]]:
-    from chalicelib.core.config import get_settings
-
     now = time.monotonic()
     if not fresh:
         with _cache_lock:
@@ -254,8 +225,6 @@ def verify_redeem(headers: Any, raw_body: bytes, now: Optional[float] = None) ->
 
     ``headers`` is a case-insensitive mapping (Chalice's). Nothing of the body is read.
     """
-    from chalicelib.core.config import get_settings
-
     timestamp = headers.get(signing.TIMESTAMP_HEADER.lower())
     signature = headers.get(signing.SIGNATURE_HEADER.lower())
     server_id = headers.get(SERVER_HEADER.lower())

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from chalicelib.core import errors, keys
-from chalicelib.tenancy.audit import audit_write
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import now_iso
-from chalicelib.db import codec
+from chalicelib.tenancy import store
+from chalicelib.tenancy.audit import audit_write
+from chalicelib.tenancy.economies import ensure_economy
 
 ECONOMY_PREFIX = "discord-"
 LEADERBOARD_SHARDS = 4
@@ -57,15 +57,13 @@ def _from_item(item: Dict[str, Any]) -> Guild:
 
 
 def find_guild(guild_id: str) -> Optional[Guild]:
-    response = get_client().get_item(
-        TableName=table_name("discord_guilds"), Key={"guild_id": {"S": guild_id}}, ConsistentRead=True
-    )
-    item = response.get("Item")
-    return _from_item(codec.decode_item(item)) if item else None
+    """The guild's record (a consistent read), or None."""
+    item = store.find_guild_item(guild_id)
+    return _from_item(item) if item else None
 
 
-def ensure_guild(guild_id: str) -> Guild:
-    """The guild's record, creating it and its economy on first use.
+def ensure_guild(guild_id: str, *, setup: Callable[[str], None]) -> Guild:
+    """The guild's record, creating it and its economy on first use (``setup(economy)`` stocks a new one).
 
     Raises ValidationFailedError for an id that is not a snowflake.
     """
@@ -74,32 +72,28 @@ def ensure_guild(guild_id: str) -> Guild:
     guild = find_guild(guild_id)
     if guild is not None:
         return guild
-    return _create(guild_id, economy_id_for(guild_id))
+    return _create(guild_id, economy_id_for(guild_id), setup)
 
 
-def link_guild(guild_id: str, economy: str) -> Guild:
-    """Make ``guild_id`` use ``economy`` (created if missing). Only before first use.
+def link_guild(guild_id: str, economy: str, *, setup: Callable[[str], None]) -> Guild:
+    """Make ``guild_id`` use ``economy`` (created, and stocked by ``setup``, if missing). Only before first use.
 
     Raises ValidationFailedError; ConflictError when the guild already has another economy.
     """
     if not valid_snowflake(guild_id):
         raise errors.ValidationFailedError("Invalid guild id.", field="guild_id")
-    guild = find_guild(guild_id) or _create(guild_id, economy)
+    guild = find_guild(guild_id) or _create(guild_id, economy, setup)
     if guild.economy != economy:
         raise errors.ConflictError(f"Guild {guild_id} already uses economy {guild.economy}.",
                                    guild_id=guild_id, economy=guild.economy)
     return guild
 
 
-def _create(guild_id: str, economy: str) -> Guild:
-    from chalicelib.tenancy.economies import ensure_economy, seed_packs
-    from chalicelib.rewards.quests import seed_questions
-
+def _create(guild_id: str, economy: str, setup: Callable[[str], None]) -> Guild:
     ensure_economy(economy, name=f"Discord guild {guild_id}")
-    seed_packs(economy)
-    seed_questions(economy)
+    # What a new economy starts with (packs, questions) belongs to the capabilities above: the caller's.
+    setup(economy)
     now = now_iso()
-    client = get_client()
     item = {
         "guild_id": guild_id,
         "economy": economy,
@@ -111,22 +105,10 @@ def _create(guild_id: str, economy: str) -> Guild:
         "lb_shard": leaderboard_shard(guild_id),
         "lb_next_at": now,  # its first leaderboard is due at once
     }
-    try:
-        client.put_item(
-            TableName=table_name("discord_guilds"),
-            Item=codec.encode_item(item),
-            ConditionExpression="attribute_not_exists(guild_id)",
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        pass  # a concurrent first interaction created it: theirs stands
+    store.put_guild_if_absent(item)  # False: a concurrent first interaction created it, theirs stands
     # The economy remembers its guild, so work that starts outside Discord (a host
     # app's order) can still reach the guild's channels.
-    client.update_item(
-        TableName=table_name("economies"),
-        Key={"economy_id": {"S": economy}},
-        UpdateExpression="SET discord_guild_id = if_not_exists(discord_guild_id, :g)",
-        ExpressionAttributeValues={":g": {"S": guild_id}},
-    )
+    store.link_economy_guild(economy, guild_id)
     guild = find_guild(guild_id)
     assert guild is not None
     return guild
@@ -146,24 +128,10 @@ def set_role(guild_id: str, role_id: str, app_role: Optional[str], actor: str) -
     if guild is None:
         raise errors.NotFoundError("This guild has no Coinhall economy yet.", guild_id=guild_id)
     before = guild.role_map.get(role_id)
-    if app_role is None:
-        update, values = "REMOVE role_map.#r SET updated_at = :t", {":t": {"S": now_iso()}}
-    else:
-        update = "SET role_map.#r = :a, updated_at = :t"
-        values = {":a": {"S": app_role}, ":t": {"S": now_iso()}}
-    change = {
-        "Update": {
-            "TableName": table_name("discord_guilds"),
-            "Key": {"guild_id": {"S": guild_id}},
-            "UpdateExpression": update,
-            "ConditionExpression": "attribute_exists(role_map)",
-            "ExpressionAttributeNames": {"#r": role_id},
-            "ExpressionAttributeValues": values,
-        }
-    }
+    change = store.guild_map_write(guild_id, "role_map", role_id, app_role)
     row = audit_write(guild.economy, actor, "discord.role_map", keys.tag("discord_role", role_id),
                       before={"app_role": before}, after={"app_role": app_role}, extra={"guild_id": guild_id})
-    get_client().transact_write_items(TransactItems=[change, row])
+    store.transact([change, row])
     return {"guild_id": guild_id, "role_id": role_id, "app_role": app_role, "before": before}
 
 
@@ -171,22 +139,9 @@ def remember(guild_id: str, kind: str, name: str, value: Optional[str]) -> None:
     """Store (or forget, with None) a channel or message id that /coins-setup made."""
     if kind not in ("channels", "messages"):
         raise ValueError(kind)
-    if value is None:
-        update, values = f"REMOVE {kind}.#n SET updated_at = :t", {":t": {"S": now_iso()}}
-    else:
-        update, values = f"SET {kind}.#n = :v, updated_at = :t", {":v": {"S": value}, ":t": {"S": now_iso()}}
-    get_client().update_item(
-        TableName=table_name("discord_guilds"),
-        Key={"guild_id": {"S": guild_id}},
-        UpdateExpression=update,
-        ConditionExpression=f"attribute_exists({kind})",
-        ExpressionAttributeNames={"#n": name},
-        ExpressionAttributeValues=values,
-    )
+    store.update_guild_map(guild_id, kind, name, value)
 
 
 def linked_guild_id(economy: str) -> Optional[str]:
     """The guild an operator linked to this economy (``discord link``), if any."""
-    item = get_client().get_item(TableName=table_name("economies"), Key={"economy_id": {"S": economy}},
-                                 ProjectionExpression="discord_guild_id").get("Item") or {}
-    return (item.get("discord_guild_id") or {}).get("S")
+    return store.linked_guild_id(economy)

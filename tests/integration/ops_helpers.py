@@ -26,7 +26,7 @@ def pay(economy: Any, purchase: Dict[str, Any]) -> None:
 
 def busy(economy: Any) -> Dict[str, Any]:
     """Some of everything: credits, spends, a purchase, holds settled, released and open."""
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(economy.id)
     economy.credit("alice", 500)

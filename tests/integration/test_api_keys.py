@@ -16,7 +16,7 @@ from chalicelib.tenancy import apikeys
 from chalicelib.cli import main as cli
 from chalicelib.core import config
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.tenancy.economies import DEFAULT_PACKS
+from chalicelib.purchases.packs import DEFAULT_PACKS
 from tests.conftest import Api, Resp, new_economy_id
 
 pytestmark = pytest.mark.integration

@@ -46,7 +46,8 @@ def test_a_digest_is_written_once(economy) -> None:
 
 def test_the_job_posts_to_coin_transactions_once(economy, standin) -> None:  # noqa: F811
     from chalicelib.runtime import queue
-    from chalicelib.tenancy.guilds import link_guild, remember
+    from chalicelib.discord.guild_setup import link_guild
+    from chalicelib.tenancy.guilds import remember
     from scripts.discord_standin import snowflake
 
     guild_id = snowflake()

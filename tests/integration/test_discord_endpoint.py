@@ -433,7 +433,7 @@ def test_unknown_commands_buttons_and_dms_get_a_polite_ephemeral_answer(discord)
 
 
 def test_a_new_guild_gets_its_own_economy_on_first_use(discord) -> None:
-    from chalicelib.tenancy.economies import list_packs
+    from chalicelib.purchases.packs import list_packs
     from chalicelib.tenancy.guilds import find_guild
 
     stranger = discord.player()

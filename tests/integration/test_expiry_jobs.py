@@ -105,7 +105,7 @@ def test_a_bounded_run_stops_and_the_next_resumes(economy) -> None:
 
 @pytest.fixture
 def shop(economy: Any) -> Any:
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(economy.id)
     return economy

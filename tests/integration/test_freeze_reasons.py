@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(economy.id)
     return economy

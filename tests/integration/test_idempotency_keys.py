@@ -107,7 +107,7 @@ class World:
 
 @pytest.fixture
 def world(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> World:
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     use_plugin(monkeypatch, None)  # vouchers only: no game server needed
     seed_packs(economy.id)
@@ -293,7 +293,7 @@ def test_one_key_names_one_listing_whoever_lists(world: World) -> None:
 def test_discord_keys_are_not_api_keys(world: World) -> None:
     """An API key that spells a Discord key names another request: both are made."""
     from chalicelib.market.listings import create_listing
-    from chalicelib.purchases.payments import create_checkout
+    from chalicelib.purchases.checkout import create_checkout
 
     api_key = "discord-sell:123"
     made = world.api.post("/v1/listings", {"seller_id": "sam", "sku": "pet", "qty": 1, "unit_price": 45,

@@ -75,7 +75,7 @@ def elsewhere() -> Iterator[Recorder]:
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(economy.id)
     return economy

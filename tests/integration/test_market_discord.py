@@ -211,7 +211,7 @@ def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatc
 def test_a_host_app_economy_linked_to_a_guild_reaches_its_channels(economy) -> None:
     """Orders placed through the HTTP API of a linked economy still find the guild."""
     from chalicelib.discord import notices as market_events
-    from chalicelib.tenancy.guilds import link_guild
+    from chalicelib.discord.guild_setup import link_guild
 
     assert market_events.guild_of(economy.id, None) is None
     link_guild("123456789012345678", economy.id)

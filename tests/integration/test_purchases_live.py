@@ -76,7 +76,7 @@ def stripe_api(monkeypatch):
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(economy.id)
     return economy

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(economy.id)
     return economy
@@ -175,7 +175,7 @@ def test_the_largest_pack_the_limits_allow_is_sold_and_credited(shop) -> None:
 ])
 def test_a_pack_stored_before_the_limits_cannot_be_bought(shop, terms: Dict[str, Any], problem: str) -> None:
     from chalicelib.db.models.economies import PackModel
-    from chalicelib.purchases.payments import _purchase_id
+    from chalicelib.purchases.checkout import purchase_id_for as _purchase_id
 
     stored = {"name": "Old", "coins": 100, "bonus_coins": 0, "price_amount": 999, "currency": "usd", **terms}
     PackModel(shop.id, "old", active=True, sort_order=9, **stored).save()

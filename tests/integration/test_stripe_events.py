@@ -25,7 +25,7 @@ LONG = "a" * 3000
 
 @pytest.fixture
 def shop(economy):
-    from chalicelib.tenancy.economies import seed_packs
+    from chalicelib.purchases.packs import seed_packs
 
     seed_packs(economy.id)
     return economy

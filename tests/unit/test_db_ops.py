@@ -129,3 +129,43 @@ def test_transact_commits_all_or_answers_false(moto_engine: None) -> None:
     assert ops.transact([put, {"Put": {**other["Put"], "Item": {"counter": {"S": "t3"}, "n": {"N": "3"}}}}]) is False
     assert ops.get("market_counters", {"counter": "t1"})["n"] == 1
     assert ops.get("market_counters", {"counter": "t3"}) is None
+
+
+def test_versioned_change_replaces_only_what_it_read_and_reads_again_when_another_change_won(moto_engine: None) -> None:
+    client = get_client()
+    key = {"economy": "vc", "course_id": "c1"}
+    calls: List[int] = []
+
+    def read() -> Any:
+        return ops.get("courses", key)
+
+    def write(before: Any) -> Any:
+        calls.append(before["version"] if before else 0)
+        if len(calls) == 2 and before is None:
+            raise AssertionError("the second attempt must see the racing write")
+        after = {**key, "title": "t", "version": (before or {}).get("version", 0) + 1}
+        if len(calls) == 1:  # a racing writer commits between our read and our write
+            client.put_item(TableName=table_name("courses"), Item={
+                "economy": {"S": "vc"}, "course_id": {"S": "c1"}, "title": {"S": "theirs"}, "version": {"N": "1"}})
+        return after, [ops.versioned_write("courses", key, before, after, put=True)]
+
+    before, after = ops.versioned_change(read, write, attempts=3, contention=lambda: errors.ContentionError())
+    assert calls == [0, 1]
+    assert before is not None and before["title"] == "theirs"
+    assert after == {**key, "title": "t", "version": 2}
+    assert ops.get("courses", key) == after
+
+
+def test_versioned_change_gives_up_with_the_callers_error(moto_engine: None) -> None:
+    key = {"economy": "vc", "course_id": "c2"}
+
+    def write(before: Any) -> Any:
+        get_client().put_item(TableName=table_name("courses"), Item={
+            "economy": {"S": "vc"}, "course_id": {"S": "c2"}, "version": {"N": str(len(seen) + 1)}})
+        seen.append(before)
+        return {**key, "version": 1}, [ops.versioned_write("courses", key, None, {**key, "version": 1})]
+
+    seen: List[Any] = []
+    with pytest.raises(errors.ContentionError):
+        ops.versioned_change(lambda: None, write, attempts=2, contention=lambda: errors.ContentionError())
+    assert len(seen) == 2

@@ -177,7 +177,7 @@ _economy = st.from_regex(r"\A[A-Za-z0-9_.-]{1,8}\Z")
 
 @given(st.tuples(_economy, part), st.tuples(_economy, part))
 def test_purchase_ids_hash_an_injective_encoding(a: Tuple[str, str], b: Tuple[str, str]) -> None:
-    from chalicelib.purchases.payments import _purchase_id
+    from chalicelib.purchases.checkout import purchase_id_for as _purchase_id
 
     if a != b:
         assert _purchase_id(*a) != _purchase_id(*b)
@@ -195,7 +195,7 @@ def test_listing_and_purchase_ids_of_plain_keys_hash_economy_bar_key() -> None:
     import hashlib
 
     from chalicelib.market.listings import _ALPHABET, _listing_id
-    from chalicelib.purchases.payments import _purchase_id
+    from chalicelib.purchases.checkout import purchase_id_for as _purchase_id
 
     # Both hash "economy|<namespaced key>" (a key is the economy's, whatever the route or seller).
     digest = int.from_bytes(hashlib.sha256(b"eco|api:k1").digest()[:17], "big")
@@ -258,12 +258,10 @@ ALLOWED_FSTRINGS: Dict[Tuple[str, str], str] = {
     ("chalicelib/spending/holds.py", 'f"key:{idempotency_key}"'): "a fingerprint input (hashed as JSON), not a key",
     ("chalicelib/market/settlement.py", 'f"key:{idempotency_key}"'): "a fingerprint input (hashed as JSON), not a key",
     ("chalicelib/market/settlement.py", 'f"fulfilled:{via}"'): "a resolution label from a closed list, never parsed",
-    ("chalicelib/purchases/payments.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
+    ("chalicelib/purchases/checkout.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
     ("chalicelib/ledger/freezes.py", 'f"{DISPUTE}:{purchase_id}"'): "a freeze reason: the id is from _REASON's colon-free alphabet",
     ("chalicelib/ledger/freezes.py", 'f"{DISPUTE_LOST}:{purchase_id}"'): "a freeze reason, as above",
     ("chalicelib/purchases/local_checkout.py", 'f"http://127.0.0.1:{settings.port}"'): "a URL",
-    ("chalicelib/purchases/payments.py", 'f"#{k} = :{k}"'): "a DynamoDB update expression",
-    ("chalicelib/purchases/payments.py", 'f":{k}"'): "a DynamoDB expression value name",
     ("chalicelib/db/ops.py", 'f":{prefix}{len(values)}"'): "a DynamoDB expression value placeholder",
     ("chalicelib/discord/views.py", 'f"<t:{stamp}:R>"'): "Discord's timestamp markup",
     ("chalicelib/operations/backup.py", 'f"{path}:{number}: not JSON"'): "an error message (file:line)",

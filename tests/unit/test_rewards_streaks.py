@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.rewards.streaks import MILESTONES, DailyRule, badges_after, daily_reward, next_claim_at, next_streak
+from chalicelib.rewards.streaks import MILESTONES, DailyRule, badges_after, next_claim_at, next_streak
+from chalicelib.rewards.streaks import daily_grant_amount as daily_reward
 
 pytestmark = pytest.mark.unit
 

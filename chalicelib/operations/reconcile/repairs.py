@@ -23,7 +23,7 @@ def repair_overdue(ctx: Any, economy: Optional[str], moment: datetime) -> List[D
     from chalicelib.spending import escrows, holds
     from chalicelib.runtime.due import run_due_index
     from chalicelib.purchases.expiry import expire_purchase
-    from chalicelib.purchases.payments import DUE_SHARDS
+    from chalicelib.purchases.store import DUE_SHARDS
 
     cutoff = iso(moment - GRACE)
     repairs: List[Dict[str, Any]] = []

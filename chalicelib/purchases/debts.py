@@ -1,0 +1,180 @@
+"""Money going back: dispute holds, clawbacks after refunds and lost disputes, and settling debt.
+
+* dispute open  -> freeze the wallet (``dispute:<id>``), move the purchase's
+  coins that are still there to ``held``;
+* refunded / dispute lost -> claw back ``clawback_target`` coins: first from the
+  dispute hold, then ``available``; what the player already spent becomes
+  ``debt`` and the wallet stays frozen (``debt``) until it is settled; a lost
+  dispute swaps ``dispute:<id>`` for ``dispute_lost:<id>``, an operator's review;
+* dispute won -> release the hold; lift ``dispute:<id>`` only (an operator's
+  or a debt's freeze stays).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Tuple
+
+from chalicelib import ledger
+from chalicelib.core import errors, keys
+from chalicelib.core.ids import now_iso
+from chalicelib.ledger import Leg, Posted, SideWrite, WalletChange, claims, freezes
+from chalicelib.ledger.wallets import find_wallet, get_wallet
+from chalicelib.purchases.steps import Retry, clawback_target, post_step, step_update
+from chalicelib.purchases.store import Payment, Purchase
+from chalicelib.tenancy.audit import audit_write
+
+log = logging.getLogger("coinhall.purchases")
+
+
+def wallet_buckets(p: Purchase) -> Tuple[int, int]:
+    """The buyer's (available, held) coins now, to size a hold, clawback or release that takes what is there.
+
+    The amount is read before posting, so the wallet may move in between: the
+    post then fails with InsufficientFundsError and ``converge`` reads again
+    (``converge._refusal`` maps it to another attempt).
+    """
+    # TODO(lead): size inside ledger read
+    wallet = find_wallet(p.economy, p.user_id)
+    return (wallet.available, wallet.held) if wallet is not None else (0, 0)
+
+
+def dispute_hold(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) -> Purchase:
+    """Freeze the wallet for the dispute and hold what is left of the purchase's coins."""
+    assert payment is not None  # a dispute is a payment's fact
+    available, _ = wallet_buckets(p)
+    amount = max(0, min(available, p.total - int(p.clawed or 0)))
+    legs = [Leg(ledger.user(p.user_id), -amount), Leg(ledger.user(p.user_id), amount, "held")] if amount else []
+    updates = {"dispute_phase": "held", "dispute_hold": amount, "status": "disputed", "updated_at": now_iso()}
+    write = step_update(p, "dispute_hold", updates, retry)
+    return post_step(
+        p, updates, retry, "dispute_hold", lambda posted: [write], economy=p.economy,
+        key=keys.join("dispute-hold", p.purchase_id),
+        request_fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
+        respond=lambda posted: {"held": amount},
+        reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
+        meta={"purchase_id": p.purchase_id, "dispute_id": payment.dispute_id},
+        wallet_changes={p.user_id: WalletChange(freeze=frozenset({freezes.dispute(p.purchase_id)}))},
+    )
+
+
+def clawback(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) -> Purchase:
+    """Take back what the refund or lost dispute calls for; what is gone becomes debt (and a freeze)."""
+    assert payment is not None  # a refund or a lost dispute is a payment's fact
+    target = clawback_target(p, payment)
+    delta = target - int(p.clawed or 0)
+    available, held = wallet_buckets(p)
+    held_for_dispute = int(p.dispute_hold or 0) if p.dispute_phase == "held" else 0
+    from_held = min(delta, held_for_dispute, held)
+    from_available = min(delta - from_held, available)
+    debt = delta - from_held - from_available
+    legs = []
+    if from_held:
+        legs.append(Leg(ledger.user(p.user_id), -from_held, "held"))
+    if from_available:
+        legs.append(Leg(ledger.user(p.user_id), -from_available))
+    if from_held + from_available:
+        legs.append(Leg(ledger.system("clawback"), from_held + from_available))
+    lost = payment.dispute_status == "lost"
+    changes = {p.user_id: _clawback_change(p, debt, lost)}
+    reason = "Dispute lost: coins taken back" if lost else "Refund: coins taken back"
+    updates: Dict[str, Any] = {"clawed": target, "debt": int(p.debt or 0) + debt,
+                               "dispute_hold": held_for_dispute - from_held, "updated_at": now_iso()}
+    if lost:
+        updates["dispute_phase"] = "lost"
+    write = step_update(p, "clawback", updates, retry)
+    after = post_step(
+        p, updates, retry, "clawback", lambda posted: [write], economy=p.economy,
+        key=keys.join("clawback", p.purchase_id, str(target)),
+        request_fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
+        type="refund", legs=legs, respond=lambda posted: {"clawed": delta, "debt": debt}, reason=reason,
+        ref=p.purchase_id,
+        meta={"purchase_id": p.purchase_id, "coins_taken": from_held + from_available, "debt_added": debt,
+              "refunded_amount": int(payment.refunded_amount or 0)},
+        allow_frozen=True, wallet_changes=changes,
+    )
+    if debt:
+        log.warning("purchase %s left user %s owing %d coins; wallet frozen", p.purchase_id, p.user_id, debt)
+    return after
+
+
+def _clawback_change(p: Purchase, debt: int, lost: bool) -> WalletChange:
+    """Debt freezes the wallet until settled; a lost chargeback is a fraud signal, kept for an operator's review."""
+    freeze = {freezes.DEBT} if debt else set()
+    if not lost:
+        return WalletChange(debt=debt, freeze=frozenset(freeze))
+    return WalletChange(debt=debt, freeze=frozenset(freeze | {freezes.dispute_lost(p.purchase_id)}),
+                        unfreeze=frozenset({freezes.dispute(p.purchase_id)}))
+
+
+def dispute_lost(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) -> Purchase:
+    """A lost dispute with nothing (more) to claw back: its hold becomes a review, whatever the event order."""
+    updates = {"dispute_phase": "lost", "updated_at": now_iso()}
+    write = step_update(p, "dispute_lost", updates, retry)
+    return post_step(
+        p, updates, retry, "dispute_lost", lambda posted: [write], economy=p.economy,
+        key=keys.join("dispute-lost", p.purchase_id),
+        request_fingerprint=ledger.fingerprint("dispute-lost", p.purchase_id), type="dispute", legs=[],
+        respond=lambda posted: {"review": True},
+        reason="Dispute lost: wallet kept frozen for review", ref=p.purchase_id, allow_frozen=True,
+        meta={"purchase_id": p.purchase_id},
+        wallet_changes={p.user_id: WalletChange(freeze=frozenset({freezes.dispute_lost(p.purchase_id)}),
+                                                unfreeze=frozenset({freezes.dispute(p.purchase_id)}))},
+    )
+
+
+def dispute_release(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) -> Purchase:
+    """A won dispute: release the hold and lift this dispute's freeze."""
+    _, held = wallet_buckets(p)
+    amount = min(int(p.dispute_hold or 0), held)
+    legs = [Leg(ledger.user(p.user_id), -amount, "held"), Leg(ledger.user(p.user_id), amount)] if amount else []
+    updates = {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()}
+    write = step_update(p, "dispute_release", updates, retry)
+    return post_step(
+        p, updates, retry, "dispute_release", lambda posted: [write], economy=p.economy,
+        key=keys.join("dispute-release", p.purchase_id),
+        request_fingerprint=ledger.fingerprint("dispute-release", p.purchase_id, amount), type="dispute", legs=legs,
+        respond=lambda posted: {"released": amount},
+        reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
+        meta={"purchase_id": p.purchase_id},
+        # Only this dispute's hold: an operator's freeze, a debt or another open dispute stays.
+        wallet_changes={p.user_id: WalletChange(unfreeze=frozenset({freezes.dispute(p.purchase_id)}))},
+    )
+
+
+def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) -> ledger.Outcome:
+    """Pay a wallet's debt from its available coins; lift the ``debt`` freeze (only) when it reaches zero.
+
+    Raises UserNotFoundError, NoDebtError (409 ``no_debt``), InsufficientFundsError
+    (nothing available to pay with).
+    """
+    fp, key = ledger.fingerprint("settle-debt", economy, user_id), keys.tag("api", idempotency_key)
+    done = claims.find(economy, key)
+    if done is not None:  # a retry: the debt it paid is gone, so answer before looking at it
+        return claims.replay(done, fp, key)
+    wallet = get_wallet(economy, user_id)
+    if wallet.debt == 0:
+        raise errors.NoDebtError(user_id=user_id)
+    pay = min(wallet.debt, wallet.available)
+    if pay == 0:
+        raise errors.InsufficientFundsError(user_id=user_id, bucket="available", balance=0, required=wallet.debt)
+    cleared = pay == wallet.debt
+    legs = [Leg(ledger.user(user_id), -pay), Leg(ledger.system("clawback"), pay)]
+
+    def respond(posted: Posted) -> Dict[str, Any]:
+        after = posted.user(user_id)
+        return {"transaction_id": posted.op_id, "user_id": user_id, "paid": pay, "debt": after.debt,
+                "frozen": after.frozen, "freeze_reasons": list(after.freeze_reasons), "balance": after.as_dict()}
+
+    def audit(posted: Posted) -> List[SideWrite]:
+        after = posted.user(user_id)
+        return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", keys.tag("user", user_id),
+                                      before={"debt": wallet.debt, "available": wallet.available,
+                                              "freeze_reasons": list(posted.user_before(user_id).freeze_reasons)},
+                                      after={"debt": after.debt, "available": after.available,
+                                             "freeze_reasons": list(after.freeze_reasons)}))]
+
+    return ledger.post(
+        economy, key, fp, "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
+        wallet_changes={user_id: WalletChange(debt=-pay, unfreeze=frozenset({freezes.DEBT} if cleared else ()))},
+        side_writes=audit,
+    )

@@ -1,0 +1,200 @@
+"""The tenancy tables: economies, api_keys, audit, discord_guilds, game_servers.
+
+Raw items through the low-level client, one style for each table (the
+PynamoDB models in ``db/models`` are their schema only, and stay off the cold
+path: a request authenticates with the client the ledger already built).
+Audited edits of versioned items go through ``db.ops.versioned_change`` (the
+one read-modify-write loop) with ``db.ops.versioned_write``.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional
+
+from chalicelib.core.ids import now_iso
+from chalicelib.db import codec, ops
+from chalicelib.db.engine import get_client, table_name
+from chalicelib.db.ops import versioned_change, versioned_write  # noqa: F401  (re-exported for the tenancy modules)
+
+Item = Dict[str, Any]
+
+
+def transact(items: List[Dict[str, Any]]) -> None:
+    """One TransactWriteItems of these items (raises what DynamoDB raises)."""
+    get_client().transact_write_items(TransactItems=items)
+
+
+# --- economies ---------------------------------------------------------------
+
+
+def put_economy_if_absent(economy_id: str, name: str) -> bool:
+    """Create the economy record unless it exists; False when it did."""
+    return ops.put_if_absent("economies", {"economy_id": economy_id, "name": name, "created_at": now_iso()},
+                             "economy_id")
+
+
+def economy_exists(economy_id: str) -> bool:
+    return ops.get_raw("economies", {"economy_id": economy_id}, projection="economy_id") is not None
+
+
+def link_economy_guild(economy_id: str, guild_id: str) -> None:
+    """Remember the economy's Discord guild (the first one linked stays)."""
+    expr, names, values = ops.update_expression(if_not_exists={"discord_guild_id": guild_id})
+    get_client().update_item(TableName=table_name("economies"), Key={"economy_id": {"S": economy_id}},
+                             UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+
+def linked_guild_id(economy_id: str) -> Optional[str]:
+    """The guild an operator linked to the economy, if any."""
+    item = ops.get_raw("economies", {"economy_id": economy_id}, projection="discord_guild_id") or {}
+    return (item.get("discord_guild_id") or {}).get("S")
+
+
+# --- api keys ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as stored: its hash, never the token."""
+
+    key_id: str
+    key_hash: str
+    economy: str
+    scopes: FrozenSet[str]
+    created_at: str
+    label: Optional[str] = None
+    revoked_at: Optional[str] = None
+
+    @classmethod
+    def from_item(cls, raw: Mapping[str, Any]) -> "ApiKey":
+        item = codec.decode_item(raw)
+        return cls(key_id=item["key_id"], key_hash=item["key_hash"], economy=item["economy"],
+                   scopes=frozenset(item.get("scopes") or ()), created_at=item.get("created_at", ""),
+                   label=item.get("label"), revoked_at=item.get("revoked_at"))
+
+    def to_item(self) -> Dict[str, Any]:
+        item = codec.encode_item({"key_id": self.key_id, "key_hash": self.key_hash, "economy": self.economy,
+                                  "label": self.label, "created_at": self.created_at, "revoked_at": self.revoked_at})
+        item["scopes"] = {"SS": sorted(self.scopes)}
+        return item
+
+
+def find_api_key(key_id: str) -> Optional[ApiKey]:
+    raw = ops.get_raw("api_keys", {"key_id": key_id})
+    return ApiKey.from_item(raw) if raw else None
+
+
+def put_api_key_if_absent(key: ApiKey) -> bool:
+    """Store a new key; False when its id is taken."""
+    client = get_client()
+    try:
+        client.put_item(TableName=table_name("api_keys"), Item=key.to_item(),
+                        ConditionExpression="attribute_not_exists(key_id)")
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def set_api_key_scopes(key_id: str, scopes: FrozenSet[str]) -> None:
+    get_client().update_item(TableName=table_name("api_keys"), Key={"key_id": {"S": key_id}},
+                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "scopes"},
+                             ExpressionAttributeValues={":s": {"SS": sorted(scopes)}})
+
+
+def revoke_api_key(key_id: str) -> None:
+    expr, names, values = ops.update_expression({"revoked_at": now_iso()})
+    get_client().update_item(TableName=table_name("api_keys"), Key={"key_id": {"S": key_id}},
+                             UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+
+def scan_api_keys(economy: Optional[str] = None) -> Iterator[ApiKey]:
+    """Every key (of one economy): a scan, for an operator's CLI."""
+    kwargs: Dict[str, Any] = {"TableName": table_name("api_keys")}
+    if economy:
+        kwargs.update(FilterExpression="#e = :e", ExpressionAttributeNames={"#e": "economy"},
+                      ExpressionAttributeValues={":e": {"S": economy}})
+    client = get_client()
+    while True:
+        page = client.scan(**kwargs)
+        for raw in page["Items"]:
+            yield ApiKey.from_item(raw)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- audit -------------------------------------------------------------------
+
+
+def audit_put(row: Mapping[str, Any]) -> Dict[str, Any]:
+    """The TransactWriteItems Put of an audit row (its id must be new)."""
+    return {"Put": {"TableName": table_name("audit"), "Item": codec.encode_item(row),
+                    "ConditionExpression": "attribute_not_exists(audit_id)"}}
+
+
+def audit_rows(economy: str, limit: int, target: Optional[str] = None) -> List[Item]:
+    """At most ``limit`` audit rows of the economy, newest first (only those about ``target`` when given)."""
+    kwargs: Dict[str, Any] = {"KeyConditionExpression": "economy = :e",
+                              "ExpressionAttributeValues": {":e": {"S": economy}}, "ScanIndexForward": False}
+    if target:
+        kwargs["FilterExpression"] = "target = :t"
+        kwargs["ExpressionAttributeValues"][":t"] = {"S": target}
+    # A generator: pages are read only until ``limit`` rows are found.
+    return list(itertools.islice(ops.query_all("audit", **kwargs), limit))
+
+
+# --- discord guilds ------------------------------------------------------------
+
+
+def find_guild_item(guild_id: str) -> Optional[Item]:
+    return ops.get("discord_guilds", {"guild_id": guild_id})
+
+
+def put_guild_if_absent(item: Mapping[str, Any]) -> bool:
+    return ops.put_if_absent("discord_guilds", item, "guild_id")
+
+
+def guild_map_write(guild_id: str, attr: str, name: str, value: Optional[str]) -> Dict[str, Any]:
+    """The Update that sets (or, with None, removes) ``attr.name`` of a guild's map, stamping ``updated_at``."""
+    if value is None:
+        update, values = f"REMOVE {attr}.#n SET updated_at = :t", {":t": {"S": now_iso()}}
+    else:
+        update, values = f"SET {attr}.#n = :v, updated_at = :t", {":v": {"S": value}, ":t": {"S": now_iso()}}
+    return {"Update": {"TableName": table_name("discord_guilds"), "Key": {"guild_id": {"S": guild_id}},
+                       "UpdateExpression": update, "ConditionExpression": f"attribute_exists({attr})",
+                       "ExpressionAttributeNames": {"#n": name}, "ExpressionAttributeValues": values}}
+
+
+def update_guild_map(guild_id: str, attr: str, name: str, value: Optional[str]) -> None:
+    get_client().update_item(**guild_map_write(guild_id, attr, name, value)["Update"])
+
+
+# --- game servers --------------------------------------------------------------
+
+
+def find_server(server_id: str) -> Optional[Item]:
+    return ops.get("game_servers", {"server_id": server_id})
+
+
+def query_servers(economy: Optional[str] = None) -> Iterator[Item]:
+    """An economy's servers (index query), or every server (a scan: the operator CLI only)."""
+    if economy is not None:
+        yield from ops.query_all("game_servers", IndexName="by_economy", KeyConditionExpression="economy = :e",
+                                 ExpressionAttributeValues={":e": {"S": economy}})
+        return
+    kwargs: Dict[str, Any] = {"TableName": table_name("game_servers")}
+    client = get_client()
+    while True:
+        page = client.scan(**kwargs)
+        for raw in page["Items"]:
+            yield codec.decode_item(raw)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def server_put(item: Mapping[str, Any]) -> Dict[str, Any]:
+    """The TransactWriteItems Put of a new game server."""
+    return {"Put": {"TableName": table_name("game_servers"), "Item": codec.encode_item(item),
+                    "ConditionExpression": "attribute_not_exists(server_id)"}}
