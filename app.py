@@ -1,4 +1,5 @@
 """Coinhall's Chalice app: creates the app and registers the blueprints. No logic."""
+import chalicelib.wiring  # noqa: F401 (registers every queue topic and job before anything runs)
 from chalicelib.core.config import check_at_cold_start
 from chalicelib.core.observability import configure_logging, http_context
 from chalicelib.routes import _http, admin, catalog, health, local_pages, purchases, queue_consumer, schedules, wallets

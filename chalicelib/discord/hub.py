@@ -21,7 +21,8 @@ from chalicelib.core import errors, keys
 from chalicelib.db.base import condition_failed
 from chalicelib.discord import views
 from chalicelib.discord.rest import get_rest, is_not_found
-from chalicelib.tenancy.guilds import Guild, ensure_guild, remember
+from chalicelib.operations.leaderboard import Snapshot, get_snapshot
+from chalicelib.tenancy.guilds import Guild, ensure_guild, find_guild, remember
 
 log = logging.getLogger("coinhall.discord.hub")
 
@@ -158,13 +159,25 @@ def _message_body(key: str, guild: Guild, packs: List[Dict[str, Any]]) -> Dict[s
         return views.public_hub()
     if key == "shop":
         return views.public_shop(packs)
-    from chalicelib.operations.leaderboard import get_snapshot
-
     snapshot = get_snapshot(guild.economy)
     return views.public_leaderboard(snapshot.top(10), snapshot.players, snapshot.computed_at)
 
 
-def publish_leaderboard(guild_id: str, channel_id: str, message_id: Optional[str], snapshot: Any) -> str:
+def on_leaderboard_updated(payload: Dict[str, Any], dedupe_id: str) -> None:
+    """Queue consumer of ``leaderboard.updated``: show the economy's snapshot in the guild's ``#leaderboard``.
+
+    Reads the guild afresh, so a redelivered message edits the message the
+    first delivery posted instead of posting another. Raises DiscordApiError
+    (the queue retries).
+    """
+    guild = find_guild(payload["guild_id"])
+    channel = guild.channels.get("leaderboard") if guild else None
+    if guild is None or not channel:
+        return
+    publish_leaderboard(guild.guild_id, channel, guild.messages.get("leaderboard"), get_snapshot(payload["economy"]))
+
+
+def publish_leaderboard(guild_id: str, channel_id: str, message_id: Optional[str], snapshot: Snapshot) -> str:
     """Edit the ``#leaderboard`` message (post a new one if it was deleted). Returns its id."""
     rest = get_rest()
     body = views.public_leaderboard(snapshot.top(10), snapshot.players, snapshot.computed_at)

@@ -282,7 +282,6 @@ ALLOWED_SPLITS: Dict[Tuple[str, str], str] = {
     ("chalicelib/runtime/jobs.py", "spec.target.partition(':')"): "a 'module:function' reference",
     ("chalicelib/runtime/queue.py", "target.partition(':')"): "a 'module:function' reference",
     ("chalicelib/core/config.py", "arn.split(':')"): "an AWS ARN",
-    ("chalicelib/cli/discord.py", "word.partition(':')"): "a CLI argument 'name:value'",
     ("chalicelib/ledger/freezes.py", "reason.split(':', 1)"): "a freeze reason's kind (the _REASON alphabet)",
 }
 
