@@ -274,7 +274,7 @@ ALLOWED_JOINS = {
     ("chalicelib/routes/market.py", '"|".join(CATEGORIES)'),
     ("chalicelib/routes/market.py", '"|".join(ORDER_STATES)'),
     ("chalicelib/routes/market.py", '"|".join(LISTING_STATES)'),
-    ("chalicelib/routes/spending.py", '"|".join(HOLD_STATES + ("refunded",))'),
+    ("chalicelib/routes/holds.py", '"|".join(HOLD_STATES + ("refunded",))'),
 }
 
 # ".split(':')" / ".partition(':')" that parse something that is not a key we built.
