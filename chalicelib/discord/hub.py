@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from chalicelib.core import errors, keys
-from chalicelib.db.base import condition_failed
-from chalicelib.discord import views
+from chalicelib.discord import store, views
 from chalicelib.discord.rest import get_rest, is_not_found
 from chalicelib.operations.leaderboard import Snapshot, get_snapshot
+from chalicelib.runtime.queue import enqueue
+from chalicelib.tenancy.economies import list_packs
 from chalicelib.tenancy.guilds import Guild, ensure_guild, find_guild, remember
 
 log = logging.getLogger("coinhall.discord.hub")
@@ -149,8 +150,6 @@ def _ensure_pinned(rest: Any, channel_id: str, message_id: str) -> None:
 
 
 def _packs(economy: str) -> List[Dict[str, Any]]:
-    from chalicelib.tenancy.economies import list_packs
-
     return list_packs(economy)
 
 
@@ -198,8 +197,6 @@ def log_transaction(guild: Guild, text: str, dedupe_id: str) -> None:
     channel = guild.channels.get("transactions")
     if not channel:
         return
-    from chalicelib.runtime.queue import enqueue
-
     try:
         enqueue("discord.log", {"channel_id": channel, "content": text}, dedupe_id=keys.join("log", dedupe_id))
     except Exception:  # the coins moved; a lost log line must not turn that into an error
@@ -212,21 +209,10 @@ def post_log_line(payload: Dict[str, Any], dedupe_id: str) -> None:
     The line is claimed by a conditional put before posting and the claim is
     dropped if the post fails, so a redelivered message does not post twice.
     """
-    import time
-
-    from chalicelib.db.models.discord_interactions import InteractionModel
-    from chalicelib.core.ids import now_iso
-
-    claim = InteractionModel(dedupe_id, kind="log", economy="-", user_id="-", status="done", created_at=now_iso(),
-                             expires_epoch=int(time.time()) + 86400)
-    try:
-        claim.save(condition=InteractionModel.interaction_id.does_not_exist())
-    except Exception as exc:
-        if condition_failed(exc):
-            return  # posted already
-        raise
+    if not store.claim_post(dedupe_id):
+        return  # posted already
     try:
         get_rest().post(f"channels/{payload['channel_id']}/messages", views.message(payload["content"]))
     except Exception:
-        claim.delete()
+        store.release_post(dedupe_id)
         raise
