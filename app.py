@@ -1,8 +1,11 @@
 """Coinhall's Chalice app: creates the app and registers the blueprints. No logic."""
+import chalicelib.wiring  # noqa: F401 (registers every queue topic and job before anything runs)
 from chalicelib.core.config import check_at_cold_start
 from chalicelib.core.observability import configure_logging, http_context
-from chalicelib.routes import _http, admin, catalog, health, local_pages, purchases, queue_consumer, schedules, wallets
-from chalicelib.routes import spending as spending_routes
+from chalicelib.routes import wallets  # first: the OpenAPI document lists the paths in import order
+from chalicelib.routes import _http, admin, catalog, health, local_pages, purchases, queue_consumer, schedules
+from chalicelib.routes import content as content_routes
+from chalicelib.routes import holds as hold_routes
 from chalicelib.routes import discord as discord_routes
 from chalicelib.routes import rewards as rewards_routes
 from chalicelib.routes import market as market_routes
@@ -17,7 +20,8 @@ app.register_middleware(http_context, "http")
 app.register_blueprint(health.bp)
 app.register_blueprint(catalog.bp)
 app.register_blueprint(wallets.bp)
-app.register_blueprint(spending_routes.bp)
+app.register_blueprint(content_routes.bp)
+app.register_blueprint(hold_routes.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(purchases.bp)
 app.register_blueprint(local_pages.bp)

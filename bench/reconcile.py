@@ -66,6 +66,7 @@ def reconcile_accounts_per_s(ctx: Context) -> Dict[str, Any]:
     """Accounts a full ``reconcile`` run checks per second (10,000 wallets, one entry each)."""
     import time
 
+    import chalicelib.wiring  # noqa: F401 (registers the jobs)
     from chalicelib.runtime.jobs import run_job
     from chalicelib.core.observability import set_metrics_sink
 

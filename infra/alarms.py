@@ -23,7 +23,7 @@ from infra.work_queue import WorkQueue
 
 # What job_scope emits for a job whose report counts discrepancies.
 DISCREPANCY_METRIC = "Discrepancies"
-# The reconciliation job's name when none is registered yet (chalicelib/runtime/jobs.py).
+# The reconciliation job's name when none is registered yet (chalicelib/wiring.py).
 DEFAULT_RECONCILE_JOB = "reconcile"
 
 
@@ -34,6 +34,7 @@ def metrics_namespace(stage: StageSettings) -> str:
 
 def reconcile_jobs() -> List[str]:
     """The registered jobs that reconcile the ledger (by name), or the default name."""
+    import chalicelib.wiring  # noqa: F401 (fills JOBS)
     from chalicelib.runtime.jobs import JOBS
 
     return sorted(n for n in JOBS if n.startswith("reconcil")) or [DEFAULT_RECONCILE_JOB]

@@ -1,6 +1,6 @@
 """A local stand-in for Discord's REST API: a real HTTP server on 127.0.0.1.
 
-Tests and ``python -m chalicelib.cli discord send`` point ``DISCORD_API_BASE``
+Tests and ``python -m scripts.discord_send`` point ``DISCORD_API_BASE``
 at it. It keeps just enough state to act like Discord for what Coinhall calls:
 guild channels, channel messages and pins, the interaction webhook's original
 message, and command registration. Every request is recorded, and canned

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
+import chalicelib.wiring  # noqa: F401 (every queue topic and job, as app.py and the CLI load them)
 from chalicelib.tenancy import apikeys
 from chalicelib.core import config
 from chalicelib.db import engine as db_engine

@@ -16,8 +16,9 @@
   export --economy E --out FILE.jsonl         every record of one economy, consistent
   restore --in FILE --table-prefix P          load an export into fresh tables
   config                         the effective settings, secrets masked
-  discord send|register|link|role|question-add|dev-key
+  discord register|link|role|question-add|dev-key
                                  the Discord side (see chalicelib/cli/discord.py)
+  discord send ...               checkout only: runs python -m scripts.discord_send (a dev tool)
 
 Settings come from the environment as for the app (COINS_DYNAMODB_ENDPOINT,
 COINS_TABLE_PREFIX, ...).
@@ -27,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import chalicelib.wiring  # noqa: F401 (registers every queue topic and job: jobs run|list|serve)
 from typing import List, Optional
 
 _SECRET_FIELDS = {"stripe_secret_key", "stripe_webhook_secret", "discord_bot_token", "redemption_webhook_secret",
@@ -229,6 +232,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from chalicelib.core.observability import configure_logging
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["discord", "send"]:  # a dev tool in scripts/, run from the checkout (its own arguments)
+        from chalicelib.cli.discord import run_send
+
+        return run_send(argv[2:])
     args = build_parser().parse_args(argv)
     configure_logging("stderr")  # JSON lines on stderr; stdout carries the command's JSON answer
     try:

@@ -1,8 +1,10 @@
-"""DynamoDB's wire format for the few shapes the ledger writes and reads.
+"""DynamoDB's wire format, for code that talks to the low-level client (the ledger, ``db.ops``, stores).
 
-The ledger talks to the low-level client (one BatchGetItem, one
-TransactWriteItems), so it marshals by hand: strings, integers, booleans and
-flat maps of those. Integers are never floats here, on the way in or out.
+Encodes strings, integers, booleans, None, and maps and lists of those (nested);
+decodes those plus string sets. Coins are integers: an integer is never a float
+here on the way in, and a number comes back as an ``int`` (a stored decimal is
+truncated to one). Features never call this: they go through their
+``store.py`` and ``db.ops``, which speak decoded items.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ def encode(value: Any) -> Dict[str, Any]:
         return {"M": {str(k): encode(v) for k, v in value.items()}}
     if isinstance(value, (list, tuple)):
         return {"L": [encode(v) for v in value]}
-    raise TypeError(f"cannot store {type(value).__name__} in the ledger")
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB (not a str, int, bool, None, map or list)")
 
 
 def decode(attr: Mapping[str, Any]) -> Any:

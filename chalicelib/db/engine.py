@@ -1,7 +1,12 @@
-"""Where DynamoDB is: one lazily built client, and the models bound to it.
+"""Where DynamoDB (and SQS) is: lazily built clients, table names, and the models bound to them.
 
-Nothing is built at import: tests swap settings (or start moto) first, then the
-first call builds the client. ``reset()`` forgets everything for the next test.
+``get_client()`` is the one low-level botocore DynamoDB client (the ledger,
+``db.ops`` and the stores use it); ``bind_models()`` points the PynamoDB models
+at the same endpoint and table prefix; ``get_sqs_client()`` is the work
+queue's client on AWS; ``on_every_request`` hooks every request of both
+(the benchmarks count them). Nothing is built at import: tests swap settings
+(or start moto) first, then the first call builds the client. ``reset()``
+forgets the client, the bindings and the hooks for the next test.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ def _credentials(settings: Settings) -> dict:
 
 
 def get_client() -> Any:
-    """The botocore DynamoDB client the ledger and hot paths use."""
+    """The botocore DynamoDB client (built once; ``db.ops``, the ledger and the stores use it)."""
     global _client
     if _client is None:
         with _lock:
@@ -59,6 +64,7 @@ def get_client() -> Any:
 
 
 def table_name(base: str) -> str:
+    """The physical name of logical table ``base`` (``COINS_TABLE_PREFIX`` + base)."""
     return get_settings().table_name(base)
 
 

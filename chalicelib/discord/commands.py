@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from chalicelib.core.config import get_settings
+from chalicelib.discord.rest import get_rest
+
 SUB_COMMAND, STRING, INTEGER, USER, ROLE = 1, 3, 4, 6, 8
 GUILD_ONLY = {"contexts": [0], "integration_types": [0]}
 
@@ -59,9 +62,6 @@ def register(application_id: Optional[str] = None, guild_id: Optional[str] = Non
 
     Raises DiscordApiError; ValueError when no application id is configured.
     """
-    from chalicelib.core.config import get_settings
-    from chalicelib.discord.rest import get_rest
-
     app_id = application_id or get_settings().discord_application_id
     if not app_id:
         raise ValueError("set DISCORD_APPLICATION_ID (or pass --application-id)")

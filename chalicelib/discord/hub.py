@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from chalicelib.core import errors, keys
-from chalicelib.db.base import condition_failed
-from chalicelib.discord import views
+from chalicelib.discord import store, views
 from chalicelib.discord.rest import get_rest, is_not_found
 from chalicelib.discord.guild_setup import ensure_guild
-from chalicelib.tenancy.guilds import Guild, remember
+from chalicelib.operations.leaderboard import Snapshot, get_snapshot
+from chalicelib.purchases.packs import list_packs
+from chalicelib.runtime.queue import enqueue
+from chalicelib.tenancy.guilds import Guild, find_guild, remember
 
 log = logging.getLogger("coinhall.discord.hub")
 
@@ -149,8 +151,6 @@ def _ensure_pinned(rest: Any, channel_id: str, message_id: str) -> None:
 
 
 def _packs(economy: str) -> List[Dict[str, Any]]:
-    from chalicelib.purchases.packs import list_packs
-
     return list_packs(economy)
 
 
@@ -159,13 +159,25 @@ def _message_body(key: str, guild: Guild, packs: List[Dict[str, Any]]) -> Dict[s
         return views.public_hub()
     if key == "shop":
         return views.public_shop(packs)
-    from chalicelib.operations.leaderboard import get_snapshot
-
     snapshot = get_snapshot(guild.economy)
     return views.public_leaderboard(snapshot.top(10), snapshot.players, snapshot.computed_at)
 
 
-def publish_leaderboard(guild_id: str, channel_id: str, message_id: Optional[str], snapshot: Any) -> str:
+def on_leaderboard_updated(payload: Dict[str, Any], dedupe_id: str) -> None:
+    """Queue consumer of ``leaderboard.updated``: show the economy's snapshot in the guild's ``#leaderboard``.
+
+    Reads the guild afresh, so a redelivered message edits the message the
+    first delivery posted instead of posting another. Raises DiscordApiError
+    (the queue retries).
+    """
+    guild = find_guild(payload["guild_id"])
+    channel = guild.channels.get("leaderboard") if guild else None
+    if guild is None or not channel:
+        return
+    publish_leaderboard(guild.guild_id, channel, guild.messages.get("leaderboard"), get_snapshot(payload["economy"]))
+
+
+def publish_leaderboard(guild_id: str, channel_id: str, message_id: Optional[str], snapshot: Snapshot) -> str:
     """Edit the ``#leaderboard`` message (post a new one if it was deleted). Returns its id."""
     rest = get_rest()
     body = views.public_leaderboard(snapshot.top(10), snapshot.players, snapshot.computed_at)
@@ -186,8 +198,6 @@ def log_transaction(guild: Guild, text: str, dedupe_id: str) -> None:
     channel = guild.channels.get("transactions")
     if not channel:
         return
-    from chalicelib.runtime.queue import enqueue
-
     try:
         enqueue("discord.log", {"channel_id": channel, "content": text}, dedupe_id=keys.join("log", dedupe_id))
     except Exception:  # the coins moved; a lost log line must not turn that into an error
@@ -200,21 +210,10 @@ def post_log_line(payload: Dict[str, Any], dedupe_id: str) -> None:
     The line is claimed by a conditional put before posting and the claim is
     dropped if the post fails, so a redelivered message does not post twice.
     """
-    import time
-
-    from chalicelib.db.models.discord_interactions import InteractionModel
-    from chalicelib.core.ids import now_iso
-
-    claim = InteractionModel(dedupe_id, kind="log", economy="-", user_id="-", status="done", created_at=now_iso(),
-                             expires_epoch=int(time.time()) + 86400)
-    try:
-        claim.save(condition=InteractionModel.interaction_id.does_not_exist())
-    except Exception as exc:
-        if condition_failed(exc):
-            return  # posted already
-        raise
+    if not store.claim_post(dedupe_id):
+        return  # posted already
     try:
         get_rest().post(f"channels/{payload['channel_id']}/messages", views.message(payload["content"]))
     except Exception:
-        claim.delete()
+        store.release_post(dedupe_id)
         raise

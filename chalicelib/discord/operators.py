@@ -19,6 +19,7 @@ from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
 from chalicelib.tenancy.guilds import Guild, set_role, valid_snowflake
 from chalicelib.ledger.accounts import MAX_AMOUNT
+from chalicelib.operations import admin
 
 ACTIONS = ("adjust", "freeze", "unfreeze", "role")
 
@@ -81,8 +82,6 @@ def parse_form_id(custom_id: str) -> Optional[Tuple[str, str, str, Optional[int]
 
 
 def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.operations import admin
-
     form = parse_form_id(ix.custom_id)
     if form is None:
         return views.error("Unknown admin form.")

@@ -15,14 +15,13 @@ from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
 from chalicelib.tenancy.guilds import Guild
 from chalicelib.core.ids import iso
+from chalicelib.ledger.history import list_entries
+from chalicelib.ledger.wallets import find_wallet
+from chalicelib.operations.leaderboard import get_snapshot
 from chalicelib.rewards.streaks import next_claim_at
 
 
 def card(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.operations.leaderboard import get_snapshot
-    from chalicelib.ledger.history import list_entries
-    from chalicelib.ledger.wallets import find_wallet
-
     wallet = find_wallet(guild.economy, ix.user_id)
     profile = rewards.get_profile(guild.economy, ix.user_id)
     snapshot = get_snapshot(guild.economy)
@@ -81,8 +80,6 @@ def quest_answer(ix: Interaction, guild: Guild, day_text: str, question_id: str)
 
 
 def leaderboard(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.operations.leaderboard import get_snapshot
-
     snapshot = get_snapshot(guild.economy)
     return views.leaderboard(snapshot.top(10), snapshot.players, snapshot.computed_at)
 

@@ -1,6 +1,6 @@
 """Interaction responses as plain text: what a player would see, for the terminal.
 
-Used by ``python -m chalicelib.cli discord send`` and the README samples.
+Used by ``python -m scripts.discord_send`` and the README samples.
 """
 from __future__ import annotations
 

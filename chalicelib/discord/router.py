@@ -13,7 +13,8 @@ import logging
 from typing import Any, Callable, Dict, Tuple
 
 from chalicelib.core import errors, keys
-from chalicelib.discord import views
+from chalicelib.discord import roles, views
+from chalicelib.discord.followups import defer
 from chalicelib.discord.interaction import (
     APPLICATION_COMMAND,
     MESSAGE_COMPONENT,
@@ -39,9 +40,6 @@ def _player(name: str) -> Handler:
 
 
 def _setup(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.discord import roles
-    from chalicelib.discord.worker import defer
-
     if not roles.may("setup", ix.permissions, ix.role_ids, guild.role_map):
         return views.not_allowed()
     return defer(ix, guild, "setup", {})
@@ -62,7 +60,7 @@ COMMANDS: Dict[str, Handler] = {
     "quest": _player("quest"),
     "leaderboard": _player("leaderboard"),
     "help": _player("help"),
-    "buy-coins": _lazy("shop", "menu"),
+    "buy-coins": _lazy("packs", "menu"),
     "give": _lazy("giving", "start"),
     "coins-setup": _setup,
     "coins-admin": _lazy("operators", "command"),
@@ -74,9 +72,9 @@ BUTTONS: Dict[str, Handler] = {
     "hub:quest": _player("quest"),
     "hub:leaderboard": _player("leaderboard"),
     "hub:help": _player("help"),
-    "hub:buy": _lazy("shop", "menu"),
+    "hub:buy": _lazy("packs", "menu"),
     "lb:me": _player("card"),
-    "buy:pack": _lazy("shop", "choose"),
+    "buy:pack": _lazy("packs", "choose"),
     "hub:market": _lazy("market", "categories"),
     "hub:sell": _lazy("market", "sell_start"),
 }

@@ -82,7 +82,7 @@ def verify(headers: Any, raw_body: bytes, *, public_hex: Optional[str] = None, n
 
 
 def sign(signing_key_hex: str, raw_body: bytes, timestamp: Optional[str] = None) -> Dict[str, str]:
-    """Headers Discord would send for ``raw_body`` (the CLI's ``discord send`` and tests)."""
+    """Headers Discord would send for ``raw_body`` (``scripts/discord_send.py`` and tests)."""
     from nacl.signing import SigningKey
 
     ts = timestamp or str(int(time.time()))

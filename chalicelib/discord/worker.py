@@ -16,64 +16,30 @@ lives 15 minutes: older work is dropped.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 from typing import Any, Callable, Dict
 
 from chalicelib.core import errors
-from chalicelib.db.base import condition_failed
-from chalicelib.discord import views
-from chalicelib.discord.interaction import Interaction, snowflake_time
-from chalicelib.tenancy.guilds import Guild
-from chalicelib.core.ids import now_iso, utc_now
+from chalicelib.core.ids import utc_now
+from chalicelib.discord import packs, store, views
+from chalicelib.discord.followups import KIND_NAMES, TOPIC, defer
+from chalicelib.discord.hub import run_setup
+from chalicelib.discord.interaction import snowflake_time
+from chalicelib.discord.rest import get_rest
 
 log = logging.getLogger("coinhall.discord.worker")
 
-TOPIC = "discord.followup"
+__all__ = ["TOPIC", "defer", "handle_followup"]
+
 TOKEN_LIFETIME = timedelta(minutes=15)
-
-
-def defer(ix: Interaction, guild: Guild, kind: str, args: Dict[str, Any]) -> Dict[str, Any]:
-    """Record and enqueue the work; returns the deferred ephemeral response."""
-    from chalicelib.db.models.discord_interactions import InteractionModel
-    from chalicelib.runtime.queue import enqueue
-
-    if kind not in KINDS:
-        raise ValueError(f"unknown follow-up kind {kind!r}")
-    try:
-        InteractionModel(ix.id, kind="followup", economy=guild.economy, user_id=ix.user_id, status="pending",
-                         data={"kind": kind}, created_at=now_iso(), expires_epoch=int(time.time()) + 86400,
-                         ).save(condition=InteractionModel.interaction_id.does_not_exist())
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
-        return views.deferred()  # Discord delivered this interaction twice: it is queued already
-    payload = {
-        "interaction_id": ix.id,
-        "application_id": ix.application_id,
-        "token": ix.token,
-        "guild_id": guild.guild_id,
-        "economy": guild.economy,
-        "user_id": ix.user_id,
-        "kind": kind,
-        "args": args,
-    }
-    enqueue(TOPIC, payload, dedupe_id=ix.id)
-    return views.deferred()
 
 
 def handle_followup(payload: Dict[str, Any], dedupe_id: str) -> None:
     """Queue consumer of ``discord.followup``. Raises (so the queue retries) when Discord fails."""
-    from chalicelib.db.models.discord_interactions import InteractionModel
-    from chalicelib.discord.rest import get_rest
-
     interaction_id = payload["interaction_id"]
-    try:
-        record = InteractionModel.get(interaction_id, consistent_read=True)
-        if record.status == "done":
-            return
-    except InteractionModel.DoesNotExist:
-        pass  # expired by TTL or never written: the work itself is idempotent
+    # No record: expired by TTL or never written; the work itself is idempotent.
+    if store.followup_status(interaction_id) == "done":
+        return
     if utc_now() - snowflake_time(interaction_id) > TOKEN_LIFETIME:
         log.warning("dropping follow-up %s: its token expired", interaction_id)
         _mark_done(interaction_id, "expired")
@@ -88,21 +54,10 @@ def handle_followup(payload: Dict[str, Any], dedupe_id: str) -> None:
 
 
 def _mark_done(interaction_id: str, status: str) -> None:
-    from chalicelib.db.models.discord_interactions import InteractionModel
-
-    try:
-        InteractionModel(interaction_id).update(
-            actions=[InteractionModel.status.set(status), InteractionModel.updated_at.set(now_iso())],
-            condition=InteractionModel.interaction_id.exists(),
-        )
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
+    store.mark_followup(interaction_id, status)
 
 
 def _setup(payload: Dict[str, Any]) -> Dict[str, Any]:
-    from chalicelib.discord.hub import run_setup
-
     report = run_setup(payload["guild_id"], payload["application_id"])
     fields = [(title.capitalize(), ", ".join(items) or "-", False) for title, items in report.items()]
     return views.message(embeds=[views.embed("Coin hub ready", "Running /coins-setup again repairs anything that "
@@ -110,9 +65,8 @@ def _setup(payload: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _checkout(payload: Dict[str, Any]) -> Dict[str, Any]:
-    from chalicelib.discord.shop import checkout
-
-    return checkout(payload["economy"], payload["user_id"], payload["args"]["pack_id"], payload["interaction_id"])
+    return packs.checkout(payload["economy"], payload["user_id"], payload["args"]["pack_id"], payload["interaction_id"])
 
 
 KINDS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {"setup": _setup, "checkout": _checkout}
+assert set(KINDS) == set(KIND_NAMES), "followups.KIND_NAMES must name every kind handled here"

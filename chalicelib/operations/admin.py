@@ -9,6 +9,7 @@ from chalicelib.tenancy.audit import audit_write
 from chalicelib.core.ids import new_id
 from chalicelib.ledger import Leg, Outcome, Posted, SideWrite, WalletChange, freezes
 from chalicelib.ledger.wallets import Wallet, get_wallet
+from chalicelib.spending.spend import posting_view
 
 
 def adjust(economy: str, user_id: str, amount: int, reason: str, actor: str, idempotency_key: str) -> Outcome:
@@ -21,16 +22,7 @@ def adjust(economy: str, user_id: str, amount: int, reason: str, actor: str, ide
     fp = ledger.fingerprint("adjust", economy, user_id, amount, reason)
 
     def respond(posted: Posted) -> Dict[str, Any]:
-        after = posted.user(user_id)
-        return {
-            "transaction_id": posted.op_id,
-            "user_id": user_id,
-            "amount": amount,
-            "reason": reason,
-            "balance": after.as_dict(),
-            "seq": after.seq,
-            "created_at": posted.created_at,
-        }
+        return posting_view(posted, user_id, amount, reason)  # the same shape as a spend's answer
 
     def audit(posted: Posted) -> list:
         after = posted.user(user_id).as_dict()

@@ -37,25 +37,26 @@ import base64
 import json
 import logging
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from chalicelib.core import keys
-from chalicelib.db.engine import get_client, table_name
+from chalicelib.core import config, keys
 from chalicelib.core.ids import now_iso
 from chalicelib.ledger.accounts import entry_partition, valid_economy_id
+from chalicelib.operations.backup_store import (
+    Item, all_models, batch_get, create_tables, filtered_scan, get_item, get_key, put_new, query_hash, query_index,
+    table_name,
+)
 
 log = logging.getLogger("coinhall.backup")
 
 FORMAT = "coinhall-export/1"
 ATTEMPTS = 3
 WORKERS = 16
-SCAN_SEGMENTS = 4
-
-Item = Dict[str, Any]  # one item in DynamoDB's typed wire format
 
 
 class BackupError(Exception):
@@ -72,47 +73,6 @@ class RestoreConflictError(BackupError):
     def __init__(self, message: str, conflicts: List[Dict[str, Any]]) -> None:
         super().__init__(message)
         self.conflicts = conflicts
-
-
-# -- reading -------------------------------------------------------------------
-
-
-def _pages(method: str, **kwargs: Any) -> Iterator[Item]:
-    client = get_client()
-    call = getattr(client, method)
-    while True:
-        page = call(**kwargs)
-        yield from page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def query_hash(table: str, attr: str, value: str) -> Iterator[Item]:
-    return _pages("query", TableName=table_name(table), KeyConditionExpression="#k = :v",
-                  ExpressionAttributeNames={"#k": attr}, ExpressionAttributeValues={":v": {"S": value}},
-                  ConsistentRead=True)
-
-
-def get_key(table: str, attr: str, value: str) -> Iterator[Item]:
-    response = get_client().get_item(TableName=table_name(table), Key={attr: {"S": value}}, ConsistentRead=True)
-    if "Item" in response:
-        yield response["Item"]
-
-
-def filtered_scan(table: str, condition: str, names: Dict[str, str], values: Dict[str, Any]) -> Iterator[Item]:
-    """A parallel Scan with a filter (operator tool: costs the whole table's reads)."""
-    def segment(n: int) -> List[Item]:
-        kwargs: Dict[str, Any] = {"TableName": table_name(table), "FilterExpression": condition,
-                                  "ExpressionAttributeNames": names, "Segment": n,
-                                  "TotalSegments": SCAN_SEGMENTS, "ConsistentRead": True}
-        if values:
-            kwargs["ExpressionAttributeValues"] = values
-        return list(_pages("scan", **kwargs))
-
-    with ThreadPoolExecutor(SCAN_SEGMENTS) as pool:
-        for items in pool.map(segment, range(SCAN_SEGMENTS)):
-            yield from items
 
 
 @dataclass
@@ -143,11 +103,9 @@ def _operations(x: Export) -> Iterator[Item]:
 
 
 def _purchases(x: Export) -> Iterator[Item]:
-    keys = [i["purchase_id"] for i in _pages(
-        "query", TableName=table_name("purchases"), IndexName="by_economy", KeyConditionExpression="economy = :e",
-        ExpressionAttributeValues={":e": {"S": x.economy}})]
+    keys = [i["purchase_id"] for i in query_index("purchases", "by_economy", "economy", x.economy)]
     for start in range(0, len(keys), 100):
-        for item in _batch_get("purchases", [{"purchase_id": k} for k in keys[start:start + 100]]):
+        for item in batch_get("purchases", [{"purchase_id": k} for k in keys[start:start + 100]]):
             x.purchase_ids.append(item["purchase_id"]["S"])
             if "payment_intent" in item and "S" in item["payment_intent"]:
                 x.payment_intents.append(item["payment_intent"]["S"])
@@ -157,7 +115,7 @@ def _purchases(x: Export) -> Iterator[Item]:
 def _payments(x: Export) -> Iterator[Item]:
     keys = sorted(set(x.payment_intents))
     for start in range(0, len(keys), 100):
-        yield from _batch_get("payments", [{"payment_intent": {"S": k}} for k in keys[start:start + 100]])
+        yield from batch_get("payments", [{"payment_intent": {"S": k}} for k in keys[start:start + 100]])
 
 
 def _stripe_events(x: Export) -> Iterator[Item]:
@@ -180,25 +138,6 @@ def _market_counters(x: Export) -> Iterator[Item]:
 def _price_history(x: Export) -> Iterator[Item]:
     # Keyed by sku_key = <economy>#<sku>, with no economy attribute of its own.
     return filtered_scan("price_history", "begins_with(#k, :p)", {"#k": "sku_key"}, {":p": {"S": f"{x.economy}#"}})
-
-
-def _batch_get(table: str, keys: List[Item]) -> List[Item]:
-    client = get_client()
-    name = table_name(table)
-    request: Dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
-    found: List[Item] = []
-    for attempt in range(10):
-        if not keys:
-            break
-        response = client.batch_get_item(RequestItems=request)
-        found.extend(response.get("Responses", {}).get(name, []))
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            break
-        time.sleep(0.02 * (attempt + 1))
-    else:
-        raise BackupError(f"DynamoDB kept keys of {name} unprocessed")
-    return found
 
 
 # base_name -> how the economy's records of that table are found. Order
@@ -248,8 +187,6 @@ def rule_for(model: Any) -> Tuple[str, Optional[Callable[[Export], Iterator[Item
 
 
 def _ordered_models() -> List[Any]:
-    from chalicelib.db.schema import all_models
-
     return sorted(all_models(), key=lambda m: m.Meta.base_name in _LAST)  # stable: the rest keep their order
 
 
@@ -353,8 +290,6 @@ def using_table_prefix(prefix: str) -> Iterator[None]:
     Settings are process-wide: other threads of this process see the prefix too
     (the CLI runs nothing else meanwhile).
     """
-    from chalicelib.core import config
-
     old = os.environ.get("COINS_TABLE_PREFIX")
     os.environ["COINS_TABLE_PREFIX"] = prefix
     config.reset_settings()
@@ -374,8 +309,6 @@ def read_export(path: str) -> Tuple[Dict[str, Any], Dict[str, int]]:
     Raises BackupError naming the line of the first problem (not JSON, wrong
     format, unknown table, no footer, a count that does not match: a cut file).
     """
-    from chalicelib.db.schema import all_models
-
     known = {m.Meta.base_name for m in all_models()}
     header: Optional[Dict[str, Any]] = None
     footer: Optional[Dict[str, Any]] = None
@@ -431,10 +364,6 @@ def restore_economy(path: str, table_prefix: str) -> Dict[str, Any]:
     ValueError (bad prefix), BackupError (bad file), RestoreConflictError,
     OSError.
     """
-    import re
-
-    from chalicelib.db.schema import all_models, create_tables
-
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", table_prefix or ""):
         raise ValueError(f"invalid table prefix {table_prefix!r}: 1-64 of A-Z a-z 0-9 _ . -")
     header, counts = read_export(path)
@@ -444,22 +373,17 @@ def restore_economy(path: str, table_prefix: str) -> Dict[str, Any]:
     conflicts: List[Dict[str, Any]] = []
     with using_table_prefix(table_prefix):
         created = create_tables()
-        client = get_client()
 
         def put(record: Tuple[str, Item]) -> str:
             table, item = record
-            try:
-                client.put_item(TableName=table_name(table), Item=item,
-                                ConditionExpression="attribute_not_exists(#k)",
-                                ExpressionAttributeNames={"#k": keys[table]})
+            if put_new(table, item, keys[table]):
                 return "written"
-            except client.exceptions.ConditionalCheckFailedException:
-                key = _key_of(table, item)
-                existing = client.get_item(TableName=table_name(table), Key=key, ConsistentRead=True).get("Item")
-                if existing is not None and _normal(existing) == _normal(item):
-                    return "present"
-                conflicts.append({"table": table, "key": _to_json(key)})
-                return "conflict"
+            key = _key_of(table, item)
+            existing = get_item(table, key)
+            if existing is not None and _normal(existing) == _normal(item):
+                return "present"
+            conflicts.append({"table": table, "key": _to_json(key)})
+            return "conflict"
 
         with ThreadPoolExecutor(WORKERS) as pool:
             for outcome in pool.map(put, _records(path)):
@@ -489,8 +413,6 @@ _KEY_CACHE: Dict[str, List[str]] = {}
 
 def _key_of(table: str, item: Item) -> Item:
     if table not in _KEY_CACHE:
-        from chalicelib.db.schema import all_models
-
         for model in all_models():
             attrs = model.get_attributes()
             _KEY_CACHE[model.Meta.base_name] = [n for n, a in attrs.items() if a.is_hash_key or a.is_range_key]

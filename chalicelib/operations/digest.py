@@ -30,10 +30,13 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional
 
 from chalicelib.core import keys
-from chalicelib.db.engine import get_client, table_name
+from chalicelib.core.config import get_settings
 from chalicelib.core.ids import iso, now_iso, utc_now
 from chalicelib.ledger.journal import operations_between
-from chalicelib.db import codec
+from chalicelib.operations import store
+from chalicelib.operations.reconcile.job import list_economies
+from chalicelib.runtime.jobs import JobArgumentError
+from chalicelib.runtime.queue import enqueue
 
 log = logging.getLogger("coinhall.digest")
 
@@ -93,31 +96,17 @@ def compute(economy: str, day: date) -> Dict[str, Any]:
 
 def _wallets(economy: str, start: str, end: str) -> tuple:
     """(coins held now, users whose wallet last changed within [start, end))."""
-    client = get_client()
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("accounts"),
-        "KeyConditionExpression": "economy = :e AND begins_with(account, :u)",
-        "ExpressionAttributeValues": {":e": {"S": economy}, ":u": {"S": "u:"}},
-        "ProjectionExpression": "account, held, updated_at",
-    }
     held, changed = 0, set()
-    while True:
-        page = client.query(**kwargs)
-        for raw in page["Items"]:
-            item = codec.decode_item(raw)
-            held += item.get("held", 0)
-            if start <= item.get("updated_at", "") < end:
-                changed.add(item["account"][2:])
-        if "LastEvaluatedKey" not in page:
-            return held, changed
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for wallet in store.user_wallets(economy):
+        held += wallet.held
+        if start <= wallet.updated_at < end:
+            changed.add(wallet.user_id)
+    return held, changed
 
 
 def get_digest(economy: str, day: date) -> Optional[Dict[str, Any]]:
-    response = get_client().get_item(TableName=table_name("digests"),
-                                     Key={"economy": {"S": economy}, "day": {"S": day.isoformat()}},
-                                     ConsistentRead=True)
-    return codec.decode_item(response["Item"]) if "Item" in response else None
+    """The stored digest of (economy, UTC day), or None."""
+    return store.get_digest(economy, day)
 
 
 def make_digest(economy: str, day: date) -> Dict[str, Any]:
@@ -126,11 +115,7 @@ def make_digest(economy: str, day: date) -> Dict[str, Any]:
     if existing is not None:
         return existing
     digest = {**compute(economy, day), "created_at": now_iso()}
-    client = get_client()
-    try:
-        client.put_item(TableName=table_name("digests"), Item=codec.encode_item(digest),
-                        ConditionExpression="attribute_not_exists(#d)", ExpressionAttributeNames={"#d": "day"})
-    except client.exceptions.ConditionalCheckFailedException:
+    if not store.put_digest_once(digest):
         return get_digest(economy, day) or digest  # an overlapping run wrote it first: theirs stands
     return digest
 
@@ -160,33 +145,21 @@ def guild_channels(economies: Iterable[str]) -> Dict[str, List[str]]:
     like the economies table), projected to three attributes.
     """
     wanted = set(economies)
-    client = get_client()
-    kwargs: Dict[str, Any] = {"TableName": table_name("discord_guilds"),
-                              "ProjectionExpression": "guild_id, economy, channels"}
     found: Dict[str, List[str]] = {}
-    while True:
-        page = client.scan(**kwargs)
-        for raw in page["Items"]:
-            item = codec.decode_item(raw)
-            channel = (item.get("channels") or {}).get("transactions")
-            if item.get("economy") in wanted and channel:
-                found.setdefault(item["economy"], []).append(channel)
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for guild in store.guild_channels():
+        channel = guild.channels.get("transactions")
+        if guild.economy in wanted and channel:
+            found.setdefault(guild.economy, []).append(channel)
+    return found
 
 
 def post(digest: Dict[str, Any], channels: List[str]) -> int:
     """Queue the digest for each channel (deduped per digest and channel) and mark it posted. Returns posts queued."""
-    from chalicelib.runtime.queue import enqueue
-
     text = render(digest)
     for channel in channels:
         enqueue("discord.log", {"channel_id": channel, "content": text},
                 dedupe_id=keys.join("digest", digest["economy"], digest["day"], channel))
-    get_client().update_item(TableName=table_name("digests"),
-                             Key={"economy": {"S": digest["economy"]}, "day": {"S": digest["day"]}},
-                             UpdateExpression="SET posted = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+    store.mark_digest_posted(digest["economy"], digest["day"])
     return len(channels)
 
 
@@ -196,10 +169,6 @@ def daily_digests(ctx: Any, economy: Optional[str] = None, day: Optional[str] = 
     Raises JobArgumentError (a ValueError) for a malformed ``day`` or one that has
     not ended yet (a digest is written once, so it is only made of a whole day).
     """
-    from chalicelib.core.config import get_settings
-    from chalicelib.runtime.jobs import JobArgumentError
-    from chalicelib.operations.reconcile.job import list_economies
-
     today = utc_now().date()
     try:
         target = date.fromisoformat(day) if day else today - timedelta(days=1)

@@ -7,41 +7,36 @@ wallet of an economy; the snapshot is one small item that ``/leaderboard``, My
 Card and the ``#leaderboard`` message read instead.
 
 The ``leaderboard`` job refreshes the snapshots of Discord guilds whose refresh
-is due (the sparse ``leaderboard_due`` index of the guilds table), claiming
-each guild with a conditional update first, so overlapping runs never do one
-guild twice, and a run that dies leaves the rest due for the next.
+is due (the sparse ``leaderboard_due`` index of the guilds table, walked by
+``runtime.due``), claiming each guild with a conditional update first, so
+overlapping runs never do one guild twice, and a run that dies leaves the rest
+due for the next. A guild with a ``#leaderboard`` channel then gets a
+``leaderboard.updated`` message on the queue; the Discord adapter consumes it
+and edits the channel's message (this feature knows nothing of Discord).
 """
 from __future__ import annotations
 
 import logging
-import random
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Dict, List, Optional
 
-from chalicelib.db.engine import get_client, table_name
+from chalicelib.core import keys
+from chalicelib.core.config import get_settings
 from chalicelib.core.ids import iso, now_iso, utc_now
-from chalicelib.db import codec
+from chalicelib.operations import store
+from chalicelib.operations.store import Snapshot
+from chalicelib.runtime.due import run_due_index
+from chalicelib.runtime.queue import enqueue
+from chalicelib.tenancy.guilds import LEADERBOARD_SHARDS
 
 log = logging.getLogger("coinhall.leaderboard")
 
 TOP = 100
 DEFAULT_INTERVAL = timedelta(minutes=15)
+UPDATED_TOPIC = "leaderboard.updated"
 
-
-@dataclass(frozen=True)
-class Snapshot:
-    economy: str
-    entries: List[Dict[str, Any]]  # {"user_id", "total", "rank"}, best first
-    players: int
-    computed_at: Optional[str]
-
-    def top(self, n: int = 10) -> List[Dict[str, Any]]:
-        return self.entries[:n]
-
-    def rank_of(self, user_id: str) -> Optional[int]:
-        return next((e["rank"] for e in self.entries if e["user_id"] == user_id), None)
+__all__ = ["Snapshot", "compute", "get_snapshot", "rank", "refresh_interval", "refresh_leaderboards"]
 
 
 def rank(wallets: List[Dict[str, Any]], top: int = TOP) -> List[Dict[str, Any]]:
@@ -55,45 +50,19 @@ def rank(wallets: List[Dict[str, Any]], top: int = TOP) -> List[Dict[str, Any]]:
     return ranked
 
 
-def _wallets(economy: str) -> List[Dict[str, Any]]:
-    client = get_client()
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("accounts"),
-        "KeyConditionExpression": "economy = :e AND begins_with(account, :u)",
-        "ExpressionAttributeValues": {":e": {"S": economy}, ":u": {"S": "u:"}},
-        "ProjectionExpression": "account, available, held, earnings",
-    }
-    found: List[Dict[str, Any]] = []
-    while True:
-        page = client.query(**kwargs)
-        for raw in page["Items"]:
-            item = codec.decode_item(raw)
-            total = item.get("available", 0) + item.get("held", 0) + item.get("earnings", 0)
-            found.append({"user_id": item["account"][2:], "total": total})
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def compute(economy: str) -> Snapshot:
     """Rank every wallet of ``economy`` now and store the snapshot."""
-    wallets = _wallets(economy)
+    wallets = [{"user_id": w.user_id, "total": w.total} for w in store.user_wallets(economy)]
     snapshot = Snapshot(economy, rank(wallets), len(wallets), now_iso())
-    get_client().put_item(
-        TableName=table_name("leaderboards"),
-        Item=codec.encode_item({"economy": economy, "entries": snapshot.entries, "players": snapshot.players,
-                                "computed_at": snapshot.computed_at}),
-    )
+    store.put_snapshot(snapshot)
     return snapshot
 
 
 def get_snapshot(economy: str, *, compute_if_missing: bool = True) -> Snapshot:
     """The stored snapshot; computed on the spot when the economy has none yet."""
-    response = get_client().get_item(TableName=table_name("leaderboards"), Key={"economy": {"S": economy}})
-    item = response.get("Item")
-    if item:
-        data = codec.decode_item(item)
-        return Snapshot(economy, list(data.get("entries") or []), data.get("players", 0), data.get("computed_at"))
+    snapshot = store.get_snapshot(economy)
+    if snapshot is not None:
+        return snapshot
     if compute_if_missing:
         return compute(economy)
     return Snapshot(economy, [], 0, None)
@@ -109,70 +78,34 @@ def refresh_interval(expression: str) -> timedelta:
 
 
 def refresh_leaderboards(ctx: Any, economy: Optional[str] = None, now: Optional[str] = None) -> Dict[str, Any]:
-    """Job ``leaderboard``: refresh due guilds' snapshots and their ``#leaderboard`` messages.
+    """Job ``leaderboard``: refresh due guilds' snapshots and queue their ``#leaderboard`` messages.
 
     ``economy`` limits the run to the guilds of one economy (the CLI's ``--economy``).
+    A guild another run claimed first counts as ``skipped``; one whose refresh
+    fails as ``failed`` (logged; the others go on).
     """
-    from chalicelib.core.config import get_settings
-    from chalicelib.tenancy.guilds import LEADERBOARD_SHARDS
-
     moment = utc_now()
     now = now or iso(moment)
     next_at = iso(moment + refresh_interval(get_settings().leaderboard_cron))
-    client = get_client()
-    shards = list(range(LEADERBOARD_SHARDS))
-    random.shuffle(shards)  # overlapping runs start on different shards
-    for shard in shards:
-        kwargs: Dict[str, Any] = {
-            "TableName": table_name("discord_guilds"),
-            "IndexName": "leaderboard_due",
-            "KeyConditionExpression": "lb_shard = :s AND lb_next_at <= :now",
-            "ExpressionAttributeValues": {":s": {"S": f"lb{shard}"}, ":now": {"S": now}},
-        }
-        if economy:
-            kwargs["FilterExpression"] = "economy = :e"
-            kwargs["ExpressionAttributeValues"][":e"] = {"S": economy}
-        while not ctx.should_stop():
-            kwargs["Limit"] = max(1, min(50, ctx.max_items - ctx.processed))
-            page = client.query(**kwargs)
-            for raw in page["Items"]:
-                if ctx.should_stop():
-                    break
-                item = codec.decode_item(raw)
-                if not _claim(item["guild_id"], item["lb_next_at"], next_at):
-                    ctx.count("skipped")  # another run has it
-                    continue
-                try:
-                    _refresh_guild(item)
-                except Exception:  # one guild's failure must not stop the others
-                    log.exception("leaderboard refresh failed for guild %s", item["guild_id"])
-                    ctx.count("failed")
-                ctx.count()
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def handle(item: Dict[str, Any]) -> Optional[str]:
+        if not store.claim_leaderboard_refresh(item["guild_id"], item["lb_next_at"], next_at):
+            return "skipped"  # another run has it
+        try:
+            _refresh_guild(item)
+        except Exception:  # one guild's failure must not stop the others
+            log.exception("leaderboard refresh failed for guild %s", item["guild_id"])
+            return "failed"
+        return None
+
+    run_due_index(ctx, table="discord_guilds", prefix="lb", shards=LEADERBOARD_SHARDS, now=now, handle=handle,
+                  key="guild_id", economy=economy, index="leaderboard_due", page_size=50,
+                  shard_attr="lb_shard", at_attr="lb_next_at", uncounted={"skipped"})
     return {}
-
-
-def _claim(guild_id: str, seen: str, next_at: str) -> bool:
-    client = get_client()
-    try:
-        client.update_item(
-            TableName=table_name("discord_guilds"),
-            Key={"guild_id": {"S": guild_id}},
-            UpdateExpression="SET lb_next_at = :n",
-            ConditionExpression="lb_next_at = :seen",
-            ExpressionAttributeValues={":n": {"S": next_at}, ":seen": {"S": seen}},
-        )
-        return True
-    except client.exceptions.ConditionalCheckFailedException:
-        return False
 
 
 def _refresh_guild(item: Dict[str, Any]) -> None:
     snapshot = compute(item["economy"])
-    channel = (item.get("channels") or {}).get("leaderboard")
-    if channel:
-        from chalicelib.discord.hub import publish_leaderboard
-
-        publish_leaderboard(item["guild_id"], channel, (item.get("messages") or {}).get("leaderboard"), snapshot)
+    if (item.get("channels") or {}).get("leaderboard"):
+        enqueue(UPDATED_TOPIC, {"guild_id": item["guild_id"], "economy": item["economy"]},
+                dedupe_id=keys.join("leaderboard", item["guild_id"], snapshot.computed_at or ""))

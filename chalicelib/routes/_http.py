@@ -240,3 +240,18 @@ def query_int(call: Call, name: str, *, default: int, low: int, high: int) -> in
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
         raise errors.ValidationFailedError(f"'{name}' must be an integer from {low} to {high}.", field=name)
     return int(raw)
+
+
+def replay_headers(outcome: Any) -> Dict[str, str]:
+    """``Idempotent-Replayed: true|false`` for a ledger ``Outcome``."""
+    return {"Idempotent-Replayed": "true" if outcome.replayed else "false"}
+
+
+def replied(outcome: Any) -> Reply:
+    """A ledger ``Outcome`` as the route's answer: its result, status and replay header."""
+    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
+
+
+def optional_key(call: Call) -> Optional[str]:
+    """The Idempotency-Key when one was sent (validated: raises ValidationFailedError), else None."""
+    return call.idempotency_key() if call.headers.get("idempotency-key") is not None else None

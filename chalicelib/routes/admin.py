@@ -5,9 +5,8 @@ from chalice import Blueprint
 
 from chalicelib.core import keys
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
+from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int, replied
 from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting, UnfreezeBody
-from chalicelib.routes.wallets import replay_headers
 
 bp = Blueprint(__name__)
 
@@ -22,7 +21,7 @@ def adjust(call: Call, user_id: str) -> Reply:
     key = call.idempotency_key()
     outcome = do_adjust(call.principal.economy, user_id, call.body.amount, call.body.reason,
                         call.principal.actor, key)
-    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
+    return replied(outcome)
 
 
 @endpoint(bp, "/v1/admin/users/{user_id}/freeze", "POST",

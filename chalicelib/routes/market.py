@@ -6,30 +6,22 @@ from typing import Optional
 from chalice import Blueprint
 
 from chalicelib.core import errors
-from chalicelib.ledger import Outcome
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.market.listings import LISTING_STATES, valid_listing_id
 from chalicelib.market.orders import ORDER_STATES, valid_order_id
-from chalicelib.routes._http import Call, Reply, endpoint, parse_body, path_param, query_int
+from chalicelib.routes._http import (
+    Call, Reply, endpoint, optional_key, parse_body, path_param, query_int, replied,
+)
 from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
     RedeemBody, Redeemed, Reward, RewardBody, RewardList,
 )
-from chalicelib.routes.wallets import replay_headers
 from chalicelib.market.catalog import CATEGORIES, valid_sku
 
 bp = Blueprint(__name__)
 _READ = [400, 401, 403, 404]
 _WRITE = [400, 401, 403, 404, 409, 422, 503]
 _PAGE = {"limit": "1-100, default 25", "cursor": "next_cursor of the previous page"}
-
-
-def _replied(outcome: Outcome) -> Reply:
-    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
-
-
-def _optional_key(call: Call) -> Optional[str]:
-    return call.idempotency_key() if call.headers.get("idempotency-key") is not None else None
 
 
 def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
@@ -94,7 +86,7 @@ def buy_reward(call: Call) -> Reply:
     from chalicelib.market.catalog import buy
 
     b = call.body
-    return _replied(buy(call.principal.economy, b.buyer_id, b.sku, b.qty, b.player_id, b.expected_price,
+    return replied(buy(call.principal.economy, b.buyer_id, b.sku, b.qty, b.player_id, b.expected_price,
                         call.idempotency_key()))
 
 
@@ -112,7 +104,7 @@ def cancel_order(call: Call, order_id: str) -> Reply:
     from chalicelib.market.settlement import cancel
 
     path_param("order_id", order_id, valid_order_id)
-    return _replied(cancel(call.principal.economy, order_id, _optional_key(call)))
+    return replied(cancel(call.principal.economy, order_id, optional_key(call)))
 
 
 @endpoint(bp, "/v1/users/{user_id}/orders", "GET", summary="A buyer's orders, newest first.", scope="read",
@@ -139,7 +131,7 @@ def create_listing(call: Call) -> Reply:
 
     b = call.body
     view, created = create(call.principal.economy, b.seller_id, b.sku, b.qty, b.unit_price, b.expires_in,
-                           b.min_per_buyer, b.max_per_buyer, _optional_key(call))
+                           b.min_per_buyer, b.max_per_buyer, optional_key(call))
     return Reply(view, 201 if created else 200, {"Idempotent-Replayed": "false" if created else "true"})
 
 
@@ -184,7 +176,7 @@ def buy_listing(call: Call, listing_id: str) -> Reply:
 
     path_param("listing_id", listing_id, valid_listing_id)
     b = call.body
-    return _replied(buy(call.principal.economy, listing_id, b.buyer_id, b.qty, b.player_id, call.idempotency_key()))
+    return replied(buy(call.principal.economy, listing_id, b.buyer_id, b.qty, b.player_id, call.idempotency_key()))
 
 
 @endpoint(bp, "/v1/market/prices/{sku}", "GET", summary="A SKU's 7-day median/average, 24-hour volume and floor.",

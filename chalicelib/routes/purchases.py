@@ -5,11 +5,10 @@ from chalice import Blueprint
 
 from chalicelib.core import errors
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param
+from chalicelib.routes._http import Call, Reply, endpoint, path_param, replied
 from chalicelib.routes.models import (
     Checkout, CheckoutBody, Pack, PackBody, PackList, Purchase, RetryBody, SettleDebtResult,
 )
-from chalicelib.routes.wallets import replay_headers
 
 bp = Blueprint(__name__)
 
@@ -108,4 +107,4 @@ def settle_debt(call: Call, user_id: str) -> Reply:
 
     path_param("user_id", user_id, valid_user_id)
     outcome = settle(call.principal.economy, user_id, call.principal.actor, call.idempotency_key())
-    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
+    return replied(outcome)

@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 from chalice import Blueprint
 
-from chalicelib.runtime.jobs import JOBS
+import chalicelib.wiring  # noqa: F401 (fills JOBS, read below at import)
+from chalicelib.runtime.jobs import JOBS, run_job
 
 bp = Blueprint(__name__)
 log = logging.getLogger("coinhall.jobs")
@@ -14,8 +15,6 @@ log = logging.getLogger("coinhall.jobs")
 
 def _handler(name: str) -> Callable[[Any], dict]:
     def run(event: Any) -> dict:
-        from chalicelib.runtime.jobs import run_job
-
         try:
             # Stop well inside the invocation's own timeout; the next run resumes.
             context = getattr(event, "context", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
+from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int, replied
 from chalicelib.routes.models import EntryPage, Posting, SpendBody, Wallet
 
 bp = Blueprint(__name__)
@@ -45,8 +45,4 @@ def spend(call: Call, user_id: str) -> Reply:
     key = call.idempotency_key()
     b = call.body
     outcome = do_spend(call.principal.economy, user_id, b.amount, b.reason, b.ref, key, b.creator_id)
-    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
-
-
-def replay_headers(outcome) -> dict:
-    return {"Idempotent-Replayed": "true" if outcome.replayed else "false"}
+    return replied(outcome)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Callable, Dict, Optional
+from typing import AbstractSet, Any, Callable, Dict, Optional
 
 from chalicelib.core import errors
 from chalicelib.db.engine import get_client, table_name
@@ -25,8 +25,8 @@ from chalicelib.db import codec
 
 log = logging.getLogger("coinhall.due")
 
-# What a handler reports for one item; each becomes a counter in the job's report.
-Handler = Callable[[Dict[str, Any]], str]
+# What a handler reports for one item: a counter in the job's report (None: only ``processed``).
+Handler = Callable[[Dict[str, Any]], Optional[str]]
 
 
 def run_due_index(
@@ -43,14 +43,18 @@ def run_due_index(
     page_size: int = 100,
     shard_attr: str = "due_shard",
     at_attr: str = "expires_at",
+    uncounted: AbstractSet[str] = frozenset(),
 ) -> Dict[str, Any]:
     """Hand every item of ``table``'s ``index`` with ``expires_at <= now`` to ``handle``, within ``ctx``'s budget.
 
     ``key`` names the item's id attribute (for logs); ``shard_attr`` and
     ``at_attr`` name the index's keys when they are not ``due_shard`` and
-    ``expires_at`` (the price rollup's indexes). A ``CoinhallError`` from
+    ``expires_at`` (another sparse index: the price rollup's, the guilds'
+    ``leaderboard_due``). A ``CoinhallError`` from
     the handler is logged and counted as ``failed``; anything else propagates
-    (the run dies; the next one resumes). Returns ``{"now": now}``.
+    (the run dies; the next one resumes). An outcome in ``uncounted`` is
+    counted under its name but not as ``processed`` (the item was someone
+    else's). Returns ``{"now": now}``.
     """
     order = list(range(shards))
     random.shuffle(order)  # overlapping runs start on different shards
@@ -78,8 +82,10 @@ def run_due_index(
                 except errors.CoinhallError as exc:
                     log.warning("could not resolve %s %s: %s", table, item.get(key), exc.code)
                     outcome = "failed"
-                ctx.count(outcome)
-                ctx.count()
+                if outcome is not None:
+                    ctx.count(outcome)
+                if outcome not in uncounted:
+                    ctx.count()
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

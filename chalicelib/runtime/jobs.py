@@ -1,7 +1,8 @@
 """Scheduled jobs: one registry for the schedules, the CLI and local timers.
 
 A job is a plain function ``fn(ctx: JobContext) -> dict`` in a feature module,
-named here with its schedule. Jobs are bounded: they stop when
+registered with its schedule by the edge (``chalicelib/wiring.py``: this module
+names no feature). Jobs are bounded: they stop when
 ``ctx.should_stop()`` says so (time or item budget) and resume where they left
 off on the next run, because they only ever pick up work that is still due
 (an index on status and expiry, never a table scan). They must be safe when two
@@ -17,11 +18,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
+
+from chalicelib.core.observability import job_scope
 
 log = logging.getLogger("coinhall.jobs")
 
@@ -39,11 +41,12 @@ class JobArgumentError(ValueError):
     """A job refuses the options it was given (the caller's mistake: ``jobs run`` exits 2); raised, not reported."""
 
 
-# name -> spec. Features add their jobs here (the target is imported only when run).
+# name -> spec, filled by chalicelib/wiring.py (the target is imported only when run).
 JOBS: Dict[str, JobSpec] = {}
 
 
 def register(name: str, target: str, schedule: str, description: str, max_items: Optional[int] = None) -> None:
+    """Name a job: ``target`` is ``"module:function"``, imported when the job runs."""
     JOBS[name] = JobSpec(name, target, schedule, description, max_items)
 
 
@@ -68,6 +71,7 @@ class JobContext:
 
 
 def resolve(name: str) -> Callable[[JobContext], Dict[str, Any]]:
+    """The function of job ``name``. Raises KeyError (unknown job), ImportError/AttributeError (a bad target)."""
     spec = JOBS.get(name)
     if spec is None:
         raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(JOBS))}")
@@ -88,8 +92,6 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
     option and JobArgumentError for an option the job refuses (the caller's
     mistakes: nothing ran).
     """
-    from chalicelib.core.observability import job_scope
-
     fn = resolve(name)
     accepted = inspect.signature(fn).parameters
     unknown = [k for k in kwargs if k not in accepted]
@@ -126,18 +128,3 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
         else:
             log.info("job finished", extra={"job": report})
     return report
-
-
-# --- The jobs (one line each; features append theirs) ---------------------
-register("expire-holds", "chalicelib.spending.holds:expire_due_holds", "rate(1 minute)", "Release active holds past their expires_at (due index, bounded).")
-register("release-escrows", "chalicelib.spending.escrows:release_due_escrows", "rate(1 minute)", "Pay the freelancer of job escrows past their auto-release deadline.")
-# Schedule from LEADERBOARD_CRON (read here, at import, because Chalice fixes schedules at deploy time).
-register("leaderboard", "chalicelib.operations.leaderboard:refresh_leaderboards", os.environ.get("LEADERBOARD_CRON") or "rate(15 minutes)", "Refresh due guilds' leaderboard snapshots and #leaderboard messages (due index).")
-register("expire-orders", "chalicelib.market.settlement:expire_due_orders", "rate(1 minute)", "Refund market orders (API delivery) not fulfilled within ESCROW_TIMEOUT_MIN (due index, bounded).")
-register("expire-vouchers", "chalicelib.market.settlement:expire_due_vouchers", "rate(5 minutes)", "Refund voucher orders not redeemed within VOUCHER_TIMEOUT_H (due index, bounded).")
-register("expire-listings", "chalicelib.market.listings:expire_due_listings", "rate(1 minute)", "Close player listings past their expiry; unsold units return to the seller (due index, bounded).")
-register("pricing-rollup", "chalicelib.market.pricing:rollup_prices", "rate(5 minutes)", "Write each SKU's 7-day median/average and 24-hour volume from new sales (sparse indexes, bounded).")
-register("expire-purchases", "chalicelib.purchases.expiry:expire_due_purchases", "rate(1 minute)", "Mark pending purchases past their checkout expiry expired; credit paid ones never credited (due index, bounded).")
-register("reconcile", "chalicelib.operations.reconcile.job:reconcile", "rate(1 hour)", "Check accounts changed since the last run against their entries, zero-sum, purchase credits; repair overdue expiries; alert.", max_items=200_000)
-register("reconcile-full", "chalicelib.operations.reconcile.job:reconcile_full", "cron(30 3 * * ? *)", "Nightly: check every account of every economy from its first entry, and every purchase credit.", max_items=1_000_000)
-register("digest", "chalicelib.operations.digest:daily_digests", "cron(10 0 * * ? *)", "Yesterday's summary per economy (bought, spent, granted, held, fees, active users, top earners); posted to #coin-transactions.")

@@ -1,11 +1,17 @@
 """Deferred work: a queue with named topics and idempotent consumers.
 
-Work that must not run inside a request (Discord follow-ups, calls to a game
-server) is enqueued as ``{topic, payload, dedupe_id}``. On AWS it goes to SQS
-(``COINS_QUEUE_URL``) and ``routes/queue.py`` consumes it with
-``on_sqs_message``; in the ``local`` stage (and tests) an in-process worker
-thread consumes it. Either way consumers must be idempotent by ``dedupe_id``:
-SQS delivers at least once.
+Work that must not run inside a request (Discord follow-ups, posts to a
+channel, calls to a game server) is enqueued as ``{topic, payload,
+dedupe_id, attempt}``. On AWS it goes to SQS (``COINS_QUEUE_URL``) and
+``routes/queue_consumer.py`` consumes it with ``on_sqs_message``; when no queue
+URL is set (the ``local`` stage and tests) an in-process worker thread consumes
+it, retrying a failed message ``MAX_ATTEMPTS`` times with backoff and then
+keeping it in ``failed`` (the local dead-letter queue). Either way consumers
+must be idempotent by ``dedupe_id``: SQS delivers at least once.
+
+This module is the mechanism only: which function consumes a topic is
+registered by the edge (``chalicelib/wiring.py``), so a process must load that
+before it enqueues or consumes. ``enqueue`` refuses a topic with no consumer.
 """
 from __future__ import annotations
 
@@ -19,15 +25,18 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
+from chalicelib.db.engine import get_sqs_client
+
 log = logging.getLogger("coinhall.queue")
 
-# topic -> "module:function"; the consumer gets (payload: dict, dedupe_id: str).
+# topic -> "module:function", filled by chalicelib/wiring.py; the consumer gets (payload: dict, dedupe_id: str).
 CONSUMERS: Dict[str, str] = {}
 
 MAX_ATTEMPTS = 5
 
 
 def register(topic: str, target: str) -> None:
+    """Name the consumer of ``topic``: ``target`` is ``"module:function"``, imported when a message arrives."""
     CONSUMERS[topic] = target
 
 
@@ -67,13 +76,15 @@ def consume(body: Any, attempt: Any = None) -> None:
 
 
 def enqueue(topic: str, payload: Dict[str, Any], dedupe_id: str, delay_seconds: int = 0) -> None:
+    """Queue one message (SQS when ``COINS_QUEUE_URL`` is set, else the local worker).
+
+    Raises KeyError when no consumer is registered for ``topic``.
+    """
     if topic not in CONSUMERS:
         raise KeyError(f"no consumer for topic {topic!r}")
     message = {"topic": topic, "payload": payload, "dedupe_id": dedupe_id, "attempt": 1}
     url = os.environ.get("COINS_QUEUE_URL")
     if url:
-        from chalicelib.db.engine import get_sqs_client
-
         get_sqs_client().send_message(QueueUrl=url, MessageBody=json.dumps(message), DelaySeconds=min(delay_seconds, 900))
     else:
         _local().put(message, delay_seconds)
@@ -145,12 +156,3 @@ def _local() -> LocalWorker:
 def drain(timeout: float = 10.0) -> bool:
     """Tests and the CLI: wait for the local worker to finish what it has."""
     return _local().drain(timeout)
-
-
-# --- The consumers (one line each; features append theirs) -----------------
-register("discord.followup", "chalicelib.discord.worker:handle_followup")
-register("discord.log", "chalicelib.discord.hub:post_log_line")
-register("fulfilment.minecraft", "chalicelib.market.fulfilment.consumer:handle")
-register("market.log", "chalicelib.discord.notices:post_event")
-register("market.notify", "chalicelib.discord.notices:notify_buyer")
-register("market.shop", "chalicelib.discord.notices:post_listing")

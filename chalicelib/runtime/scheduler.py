@@ -2,7 +2,8 @@
 
 On AWS, EventBridge fires each job (``routes/schedules.py``). ``chalice
 local`` serves HTTP only, so ``make run`` starts ``python -m chalicelib.cli jobs
-serve`` next to it: this loop reads the same registry (``jobs.JOBS``) and the
+serve`` next to it: this loop reads the same registry (``jobs.JOBS``, filled by
+``chalicelib/wiring.py``, which the CLI loads) and the
 same expressions, and runs each job with ``jobs.run_job`` when it is due.
 
 Expressions are EventBridge's: ``rate(N minute|minutes|hour|hours|day|days)``
@@ -17,10 +18,13 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Dict, Iterable, List, Optional, Set
+
+from chalicelib.runtime import jobs
 
 log = logging.getLogger("coinhall.scheduler")
 
@@ -178,20 +182,16 @@ def serve(only: Optional[Iterable[str]] = None, stop: Optional[threading.Event] 
 
     Raises KeyError for an unknown job name, ScheduleError for an unreadable schedule.
     """
-    import signal
-
-    from chalicelib.runtime.jobs import JOBS, run_job
-
-    names = list(only) if only else sorted(JOBS)
-    unknown = [n for n in names if n not in JOBS]
+    names = list(only) if only else sorted(jobs.JOBS)
+    unknown = [n for n in names if n not in jobs.JOBS]
     if unknown:
-        raise KeyError(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(sorted(JOBS))}")
+        raise KeyError(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(sorted(jobs.JOBS))}")
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    timers = Timers({n: JOBS[n].schedule for n in names}, lambda name: run_job(name), clock())
-    log.info("local timers started", extra={"jobs": {n: JOBS[n].schedule for n in names},
+    timers = Timers({n: jobs.JOBS[n].schedule for n in names}, lambda name: jobs.run_job(name), clock())
+    log.info("local timers started", extra={"jobs": {n: jobs.JOBS[n].schedule for n in names},
                                             "next": {n: t.isoformat() for n, t in timers.next_at.items()}})
     while not stop.is_set():
         timers.tick(clock())

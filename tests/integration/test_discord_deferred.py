@@ -180,6 +180,7 @@ def test_leaderboard_job_refreshes_the_channel_message(world, standin) -> None:
     message_id = find_guild(world.guild_id).messages["leaderboard"]
     report = run_job("leaderboard", economy=world.economy.id, now="9999-01-01T00:00:00.000Z")
     assert report["processed"] == 1 and not report.get("failed")
+    assert queue.drain(30)  # the job queues leaderboard.updated; the Discord adapter edits the message
     board = standin.messages[channel][message_id]["embeds"][0]["description"]
     assert board.splitlines()[0] == f"1. <@{players[2].user_id}> - 30 coins"
     # claimed for the next 15 minutes: an overlapping run finds nothing due
@@ -187,6 +188,7 @@ def test_leaderboard_job_refreshes_the_channel_message(world, standin) -> None:
     # a deleted message is posted again and remembered
     standin.messages[channel].clear()
     run_job("leaderboard", economy=world.economy.id, now="9999-01-01T00:00:00.000Z")
+    assert queue.drain(30)
     (new_id,) = standin.messages[channel]
     assert find_guild(world.guild_id).messages["leaderboard"] == new_id
     world.economy.check()
@@ -207,17 +209,32 @@ def test_coin_movements_are_logged_to_the_transactions_channel_once(world, stand
 
 
 def test_discord_send_cli_prints_what_the_player_sees(world, monkeypatch, capsys, tmp_path) -> None:
-    from chalicelib.cli.main import main
+    # The dev tool lives in scripts/ (it imports app and the stand-in); the CLI's "discord send" starts it.
     from chalicelib.discord import devkey
+    from scripts.discord_send import main
 
     monkeypatch.setattr(devkey, "KEY_FILE", tmp_path / "dev-key.json")
-    assert main(["discord", "send", "/daily", "--user", "alice", "--guild", world.guild_id]) == 0
+    assert main(["/daily", "--user", "alice", "--guild", world.guild_id]) == 0
     out = capsys.readouterr().out
     assert "(only you can see this)" in out and "Daily reward claimed" in out
-    assert main(["discord", "send", "--select", "buy:pack", "--value", "coins_100", "--user", "alice",
+    assert main(["--select", "buy:pack", "--value", "coins_100", "--user", "alice",
                  "--guild", world.guild_id]) == 0
     out = capsys.readouterr().out
     assert "[deferred (thinking...)]" in out and "Checkout ready" in out and "[Pay now](http" in out
-    assert main(["discord", "send", "/give user:bob amount:3", "--user", "alice", "--guild", world.guild_id]) == 0
+    assert main(["/give user:bob amount:3", "--user", "alice", "--guild", world.guild_id]) == 0
     assert "Send 3 coins" in capsys.readouterr().out
     world.economy.check()
+
+
+def test_the_cli_hands_discord_send_to_the_dev_tool_in_the_checkout(monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    from chalicelib.cli import discord as cli_discord
+    from chalicelib.cli.main import main
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda argv, cwd: calls.append((argv, cwd)) or 0)
+    assert main(["discord", "send", "/daily", "--user", "alice", "--guild", "demo"]) == 0
+    assert calls == [([sys.executable, "-m", "scripts.discord_send", "/daily", "--user", "alice", "--guild", "demo"],
+                      str(cli_discord.CHECKOUT))]

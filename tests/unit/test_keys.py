@@ -275,7 +275,7 @@ ALLOWED_JOINS = {
     ("chalicelib/routes/market.py", '"|".join(CATEGORIES)'),
     ("chalicelib/routes/market.py", '"|".join(ORDER_STATES)'),
     ("chalicelib/routes/market.py", '"|".join(LISTING_STATES)'),
-    ("chalicelib/routes/spending.py", '"|".join(HOLD_STATES + ("refunded",))'),
+    ("chalicelib/routes/holds.py", '"|".join(HOLD_STATES + ("refunded",))'),
 }
 
 # ".split(':')" / ".partition(':')" that parse something that is not a key we built.
@@ -283,7 +283,6 @@ ALLOWED_SPLITS: Dict[Tuple[str, str], str] = {
     ("chalicelib/runtime/jobs.py", "spec.target.partition(':')"): "a 'module:function' reference",
     ("chalicelib/runtime/queue.py", "target.partition(':')"): "a 'module:function' reference",
     ("chalicelib/core/config.py", "arn.split(':')"): "an AWS ARN",
-    ("chalicelib/cli/discord.py", "word.partition(':')"): "a CLI argument 'name:value'",
     ("chalicelib/ledger/freezes.py", "reason.split(':', 1)"): "a freeze reason's kind (the _REASON alphabet)",
 }
 

@@ -26,10 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from chalicelib.db.engine import get_client, table_name
-from chalicelib.ledger.journal import query_all, shard_entries
-from chalicelib.db import codec
-from chalicelib.ledger.accounts import USER_BUCKETS, entry_partition
+from chalicelib.ledger.journal import shard_entries
+from chalicelib.ledger.accounts import USER_BUCKETS
+from chalicelib.operations.reconcile import store
 from chalicelib.ledger.invariants import check_account, freeze_problems
 
 ATTEMPTS = 4
@@ -45,12 +44,8 @@ class AccountResult:
 
 
 def read_account(economy: str, account: str) -> Optional[Dict[str, Any]]:
-    response = get_client().get_item(
-        TableName=table_name("accounts"),
-        Key={"economy": {"S": economy}, "account": {"S": account}},
-        ConsistentRead=True,
-    )
-    return codec.decode_item(response["Item"]) if "Item" in response else None
+    """The account as stored now (consistent), or None."""
+    return store.read_account(economy, account)
 
 
 def is_user(account: Dict[str, Any]) -> bool:
@@ -100,13 +95,7 @@ def _check_once(economy: str, account: Dict[str, Any], full: bool, anchor_before
 
 def _user_tail(economy: str, account: Dict[str, Any], anchor_before: str) -> AccountResult:
     key = account["account"]
-    newest_first = query_all(
-        TableName=table_name("entries"),
-        KeyConditionExpression="account_key = :p",
-        ExpressionAttributeValues={":p": {"S": entry_partition(economy, key)}},
-        ScanIndexForward=False,
-        ConsistentRead=True,
-    )
+    newest_first = store.entries_newest_first(economy, key)
     tail: List[Dict[str, Any]] = []
     anchor: Optional[Dict[str, Any]] = None
     for entry in newest_first:

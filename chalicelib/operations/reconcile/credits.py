@@ -20,41 +20,15 @@ credits and purchases from the checkpoint on; full runs at all of them.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from chalicelib.core import keys
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger.journal import shard_entries, system_shards
-from chalicelib.db import codec
 from chalicelib.ledger.accounts import entry_partition
+from chalicelib.operations.reconcile.store import batch_get, purchases_page
 
 Problem = Dict[str, Any]
 BATCH = 100
-
-
-def batch_get(table: str, keys: List[Dict[str, Any]], projection: Optional[str] = None,
-              names: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
-    """Every item found for ``keys`` (any number), decoded; retries unprocessed keys."""
-    client = get_client()
-    found: List[Dict[str, Any]] = []
-    name = table_name(table)
-    for start in range(0, len(keys), BATCH):
-        request: Dict[str, Any] = {name: {"Keys": keys[start:start + BATCH], "ConsistentRead": True}}
-        if projection:
-            request[name]["ProjectionExpression"] = projection
-        if names:
-            request[name]["ExpressionAttributeNames"] = names
-        for attempt in range(10):
-            response = client.batch_get_item(RequestItems=request)
-            found.extend(codec.decode_item(i) for i in response.get("Responses", {}).get(name, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.02 * (attempt + 1))
-        else:
-            raise RuntimeError(f"DynamoDB kept keys of {name} unprocessed")
-    return found
 
 
 Stop = Callable[[], bool]
@@ -110,10 +84,8 @@ def _credit_key(economy: str, purchase_id: str) -> str:
 
 def _check_credit_batch(economy: str, entries: List[Dict[str, Any]]) -> List[Problem]:
     refs = sorted({e.get("ref") for e in entries if e.get("ref")})
-    ops = {o["op_key"]: o for o in batch_get("operations", [{"op_key": {"S": _credit_key(economy, r)}} for r in refs],
-                                              "op_key, op_id")}
-    purchases = {p["purchase_id"]: p for p in batch_get("purchases", [{"purchase_id": {"S": r}} for r in refs],
-                                                          "purchase_id, economy, credited_op")}
+    ops = {o["op_key"]: o for o in batch_get("operations", [{"op_key": _credit_key(economy, r)} for r in refs])}
+    purchases = {p["purchase_id"]: p for p in batch_get("purchases", [{"purchase_id": r} for r in refs])}
     problems: List[Problem] = []
     for entry in entries:
         ref, op_id = entry.get("ref"), entry["op_id"]
@@ -134,50 +106,32 @@ def check_purchases(economy: str, created_from: Optional[str], cursor: Optional[
 
     Returns (problems, cursor to resume from, purchases checked, done).
     """
-    client = get_client()
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("purchases"),
-        "IndexName": "by_economy",
-        "ExpressionAttributeValues": {":e": {"S": economy}},
-        "Limit": BATCH,
-    }
-    if created_from:
-        kwargs["KeyConditionExpression"] = "economy = :e AND created_at >= :c"
-        kwargs["ExpressionAttributeValues"][":c"] = {"S": created_from}
-    else:
-        kwargs["KeyConditionExpression"] = "economy = :e"
-    if cursor:
-        kwargs["ExclusiveStartKey"] = codec.encode_item(cursor)
     problems: List[Problem] = []
     checked = 0
     shards = system_shards(economy, ["issuance"])
     while not should_stop():
-        page = client.query(**kwargs)
-        keys = [{"purchase_id": i["purchase_id"]} for i in page["Items"]]
-        found = batch_get("purchases", keys, "purchase_id, economy, credited_op, #st, review_reason, review_step",
-                          {"#st": "status"})
+        ids, after = purchases_page(economy, created_from, cursor, BATCH)
+        found = batch_get("purchases", [{"purchase_id": i} for i in ids])
         problems.extend(_check_purchase_batch(economy, [p for p in found if p.get("credited_op")], shards))
         problems.extend({"type": "purchase_needs_review", "purchase_id": p["purchase_id"],
                          "reason": p.get("review_reason"), "step": p.get("review_step")}
                         for p in found if p.get("status") == "needs_review")
-        checked += len(keys)
-        count(len(keys))
-        last = page.get("LastEvaluatedKey")
-        if not last:
+        checked += len(ids)
+        count(len(ids))
+        if not after:
             return problems, None, checked, True
-        kwargs["ExclusiveStartKey"] = last
-    return problems, codec.decode_item(kwargs["ExclusiveStartKey"]) if "ExclusiveStartKey" in kwargs else cursor, \
-        checked, False
+        cursor = after
+    return problems, cursor, checked, False
 
 
 def _check_purchase_batch(economy: str, purchases: List[Dict[str, Any]], shards: List[str]) -> List[Problem]:
     if not purchases:
         return []
-    op_keys = [{"op_key": {"S": _credit_key(economy, p["purchase_id"])}} for p in purchases]
-    ops = {o["op_key"]: o for o in batch_get("operations", op_keys, "op_key, op_id")}
-    entry_keys = [{"account_key": {"S": entry_partition(economy, s)}, "sk": {"S": p["credited_op"]}}
+    op_keys = [{"op_key": _credit_key(economy, p["purchase_id"])} for p in purchases]
+    ops = {o["op_key"]: o for o in batch_get("operations", op_keys)}
+    entry_keys = [{"account_key": entry_partition(economy, s), "sk": p["credited_op"]}
                   for p in purchases for s in shards]
-    entries = {e["sk"] for e in batch_get("entries", entry_keys, "sk")}
+    entries = {e["sk"] for e in batch_get("entries", entry_keys)}
     problems: List[Problem] = []
     for p in purchases:
         op = ops.get(_credit_key(economy, p["purchase_id"]))

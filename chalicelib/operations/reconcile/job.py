@@ -39,7 +39,10 @@ from chalicelib.ledger.journal import SETTLE_SECONDS, op_floor
 from chalicelib.ledger.accounts import USER_BUCKETS
 from chalicelib.ledger.invariants import economy_accounts
 from chalicelib.operations.reconcile import accounts as account_checks
-from chalicelib.operations.reconcile import credits, state
+from chalicelib.core.observability import current_id
+from chalicelib.operations import store as operations_store
+from chalicelib.operations.reconcile import credits, state, store
+from chalicelib.operations.reconcile.repairs import repair_overdue
 
 log = logging.getLogger("coinhall.reconcile")
 
@@ -61,25 +64,13 @@ def list_economies() -> List[str]:
 
     (Tenants number in the thousands at most; this is not a data-sized scan.)
     """
-    from chalicelib.db.engine import get_client, table_name
-
-    client = get_client()
-    kwargs: Dict[str, Any] = {"TableName": table_name("economies"), "ProjectionExpression": "economy_id"}
-    found: List[str] = []
-    while True:
-        page = client.scan(**kwargs)
-        found.extend(i["economy_id"]["S"] for i in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return sorted(found)
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return operations_store.economy_ids()
 
 
 def oldest_first(economies: List[str]) -> List[str]:
     """Economies never reconciled first, then by their last completed run: a run
     that runs out of budget leaves the freshest for later, so none starves."""
-    keys = [{"job": {"S": JOB}, "scope": {"S": e}} for e in economies]
-    found = credits.batch_get("job_state", keys, "#sc, since", {"#sc": "scope"})
-    since = {i["scope"]: i.get("since") or "" for i in found}
+    since = store.checkpoints(JOB, economies)
     return sorted(economies, key=lambda e: (since.get(e, ""), e))
 
 
@@ -90,9 +81,6 @@ def reconcile(ctx: Any, economy: Optional[str] = None, full: bool = False, now: 
     Raises nothing for a discrepancy (it is reported); a DynamoDB failure
     propagates and the next run resumes.
     """
-    from chalicelib.core.observability import current_id
-    from chalicelib.operations.reconcile.repairs import repair_overdue
-
     started = time.monotonic()
     moment = _parse(now) if now else utc_now()
     tagged = current_id()

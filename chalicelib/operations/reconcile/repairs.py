@@ -14,17 +14,16 @@ from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional
 
 from chalicelib.core.ids import iso
+from chalicelib.purchases.expiry import expire_purchase
+from chalicelib.purchases.store import DUE_SHARDS
+from chalicelib.runtime.due import run_due_index
+from chalicelib.spending import escrows, holds
 
 GRACE = timedelta(minutes=5)
 
 
 def repair_overdue(ctx: Any, economy: Optional[str], moment: datetime) -> List[Dict[str, Any]]:
     """Resolve holds, escrows and pending purchases overdue at ``moment - GRACE``; returns the repairs."""
-    from chalicelib.spending import escrows, holds
-    from chalicelib.runtime.due import run_due_index
-    from chalicelib.purchases.expiry import expire_purchase
-    from chalicelib.purchases.store import DUE_SHARDS
-
     cutoff = iso(moment - GRACE)
     repairs: List[Dict[str, Any]] = []
 

@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Dict, Optional
 
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import iso
-from chalicelib.db import codec
+from chalicelib.operations.reconcile import store
+from chalicelib.operations.reconcile.store import LeaseLostError
 
-
-class LeaseLostError(Exception):
-    """Another run took this scope over (our lease ran out); stop without writing."""
+__all__ = ["LeaseLostError", "ScopeState", "claim", "complete", "peek", "release", "save_progress"]
 
 
 @dataclass
@@ -36,51 +34,22 @@ class ScopeState:
     progress: Optional[Dict[str, Any]] = None
 
 
-def _key(job: str, scope: str) -> Dict[str, Any]:
-    return {"job": {"S": job}, "scope": {"S": scope}}
-
-
 def claim(job: str, scope: str, owner: str, now: datetime, lease: timedelta) -> Optional[ScopeState]:
     """Take the lease on (job, scope) until ``now + lease``; None when another run holds it."""
-    client = get_client()
-    try:
-        response = client.update_item(
-            TableName=table_name("job_state"),
-            Key=_key(job, scope),
-            UpdateExpression="SET lease_until = :until, lease_owner = :me, updated_at = :now",
-            ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me",
-            ExpressionAttributeValues={":until": {"S": iso(now + lease)}, ":me": {"S": owner},
-                                       ":now": {"S": iso(now)}},
-            ReturnValues="ALL_NEW",
-        )
-    except client.exceptions.ConditionalCheckFailedException:
+    item = store.take_lease(job, scope, owner, now, lease)
+    if item is None:
         return None
-    item = codec.decode_item(response["Attributes"])
     return ScopeState(job, scope, owner, item.get("since"), item.get("full_since"), dict(item.get("shards") or {}),
                       item.get("progress"))
 
 
 def peek(job: str, scope: str) -> Dict[str, Any]:
     """The stored state (for tests and the operator), without taking the lease."""
-    response = get_client().get_item(TableName=table_name("job_state"), Key=_key(job, scope), ConsistentRead=True)
-    return codec.decode_item(response["Item"]) if "Item" in response else {}
+    return store.read_state(job, scope)
 
 
 def _update(state: ScopeState, expression: str, values: Dict[str, Any], names: Optional[Dict[str, str]] = None) -> None:
-    client = get_client()
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("job_state"),
-        "Key": _key(state.job, state.scope),
-        "UpdateExpression": expression,
-        "ConditionExpression": "lease_owner = :me",
-        "ExpressionAttributeValues": {":me": {"S": state.owner}, **{k: codec.encode(v) for k, v in values.items()}},
-    }
-    if names:
-        kwargs["ExpressionAttributeNames"] = names
-    try:
-        client.update_item(**kwargs)
-    except client.exceptions.ConditionalCheckFailedException:
-        raise LeaseLostError(f"{state.job}/{state.scope}") from None
+    store.update_held(state.job, state.scope, state.owner, expression, values, names)
 
 
 def save_progress(state: ScopeState, progress: Dict[str, Any], now: datetime) -> None:
