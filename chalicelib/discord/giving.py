@@ -1,18 +1,17 @@
 """``/give user amount note?``: a confirmed transfer between two members.
 
 The command only stores the pending gift (15 minutes) and asks for a
-confirmation; the Confirm click moves the coins in one ledger operation keyed by
-the ``/give`` interaction's id, so clicking Confirm twice (or Discord retrying)
-sends once. No gifts to yourself or to bots; a frozen sender is refused by the
+confirmation; the Confirm click moves the coins (``spending.transfers``) in one
+ledger operation keyed by the ``/give`` interaction's id, so clicking Confirm
+twice (or Discord retrying) sends once. No gifts to yourself or to bots; a frozen sender is refused by the
 ledger.
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict
 
 from chalicelib.core import errors, keys
-from chalicelib import ledger
 from chalicelib.db.base import condition_failed
 from chalicelib.db.engine import table_name
 from chalicelib.discord import views
@@ -20,35 +19,11 @@ from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
 from chalicelib.tenancy.guilds import Guild, valid_snowflake
 from chalicelib.core.ids import now_iso
-from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
-from chalicelib.ledger.accounts import MAX_AMOUNT
+from chalicelib.ledger import MAX_AMOUNT, SideWrite
+from chalicelib.spending.transfers import transfer
 
 PENDING_SECONDS = 15 * 60
 MAX_NOTE = 200
-
-
-def transfer(economy: str, sender: str, recipient: str, amount: int, note: Optional[str], key: str,
-             side_writes: Sequence[SideWrite] = ()) -> Outcome:
-    """Move ``amount`` from ``sender`` to ``recipient`` once per ``key`` (with ``side_writes``).
-
-    Raises SelfPaymentError, InsufficientFundsError, AccountFrozenError,
-    UserNotFoundError (a sender who never held coins), IdempotencyKeyReusedError.
-    """
-    if sender == recipient:
-        raise errors.SelfPaymentError(user_id=sender)
-    fp = ledger.fingerprint("transfer", economy, sender, recipient, amount, note)
-
-    def respond(posted: Posted) -> Dict[str, Any]:
-        after = posted.user(sender)
-        return {"transaction_id": posted.op_id, "user_id": sender, "to_user_id": recipient, "amount": amount,
-                "note": note, "balance": after.as_dict(), "seq": after.seq, "created_at": posted.created_at}
-
-    return ledger.post(
-        economy, key, fp, "transfer",
-        [Leg(ledger.user(sender), -amount), Leg(ledger.user(recipient), amount)],
-        respond=respond, reason=note or "gift", meta={"from": sender, "to": recipient, "via": "discord"},
-        side_writes=side_writes,
-    )
 
 
 def start(ix: Interaction, guild: Guild) -> Dict[str, Any]:

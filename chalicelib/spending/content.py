@@ -12,10 +12,10 @@ import re
 from typing import Any, Dict, Optional, Tuple
 
 from chalicelib.core import errors, keys
-from chalicelib.tenancy.audit import audit_write
-from chalicelib.db.engine import get_client, table_name
 from chalicelib.core.ids import now_iso
-from chalicelib.db import codec
+from chalicelib.spending import store
+from chalicelib.spending.rates import get_rates
+from chalicelib.tenancy.audit import audit_write
 
 _CONTENT_ID = re.compile(r"^[A-Za-z0-9_.:@|-]{1,128}$")
 _FIELDS = ("title", "price", "creator_id", "creator_share_bps")
@@ -40,13 +40,7 @@ def content_view(item: Dict[str, Any]) -> Dict[str, Any]:
 
 def find_content(economy: str, content_id: str) -> Optional[Dict[str, Any]]:
     """The raw catalog item (consistent read), or None."""
-    response = get_client().get_item(
-        TableName=table_name("content"),
-        Key={"economy": {"S": economy}, "content_id": {"S": content_id}},
-        ConsistentRead=True,
-    )
-    item = response.get("Item")
-    return codec.decode_item(item) if item else None
+    return store.find_content(economy, content_id)
 
 
 def get_content(economy: str, content_id: str) -> Dict[str, Any]:
@@ -73,10 +67,7 @@ def put_content(
     (view, created). Unlocks already made keep what they paid. Raises
     ContentionError when concurrent edits of the same item keep winning.
     """
-    from chalicelib.spending.rates import get_rates
-
     share = creator_share_bps if creator_share_bps is not None else get_rates(economy, fresh=True).creator_share_bps
-    client = get_client()
     for _ in range(20):
         before = find_content(economy, content_id)
         now = now_iso()
@@ -91,24 +82,12 @@ def put_content(
             "created_at": (before or {}).get("created_at", now),
             "updated_at": now,
         }
-        # The version condition makes the audit row's "before" the state really replaced.
-        if before is None:
-            condition, values = "attribute_not_exists(content_id)", {}
-        else:
-            condition, values = "version = :seen", {":seen": {"N": str(before["version"])}}
-        put: Dict[str, Any] = {
-            "Put": {"TableName": table_name("content"), "Item": codec.encode_item(after), "ConditionExpression": condition}
-        }
-        if values:
-            put["Put"]["ExpressionAttributeValues"] = values
         row = audit_write(
             economy, actor, "content.put", keys.tag("content", content_id),
             before={k: before[k] for k in _FIELDS} if before else None,
             after={k: after[k] for k in _FIELDS},
         )
-        try:
-            client.transact_write_items(TransactItems=[put, row])
-        except client.exceptions.TransactionCanceledException:
-            continue
+        if not store.replace_content(after, before["version"] if before else None, row):
+            continue  # another edit won: read it and try again
         return content_view(after), before is None
     raise errors.ContentionError(content_id=content_id)

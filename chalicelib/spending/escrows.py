@@ -1,6 +1,6 @@
 """Job escrow: a client pays a freelancer through a hold.
 
-An escrow IS a hold (``holds.py``) with ``kind = "escrow"``, the freelancer as
+An escrow IS a hold (``holds.py``, so a ``ledger.pending`` transfer) with ``kind = "escrow"``, the freelancer as
 payee and the platform fee fixed when it opens (the economy's
 ``escrow_fee_bps``, 1,000 = 10% by default). Its states::
 
@@ -23,10 +23,10 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from chalicelib.core import errors
-from chalicelib.ledger import revenue
 from chalicelib.core.config import get_settings
+from chalicelib.ledger import Outcome, revenue
 from chalicelib.spending.holds import Resolution, ensure_active, load, place, request_key, request_token, resolve, run_due
-from chalicelib.ledger import Outcome
+from chalicelib.spending.rates import get_rates
 
 MAX_ESCROW_SECONDS = 365 * 86_400
 
@@ -74,8 +74,6 @@ def open_escrow(
     the freelancer by itself. Raises SelfPaymentError, InsufficientFundsError,
     AccountFrozenError, UserNotFoundError, IdempotencyKeyReusedError.
     """
-    from chalicelib.spending.rates import get_rates
-
     if client_id == freelancer_id:
         raise errors.SelfPaymentError(user_id=client_id, field="freelancer_id")
     seconds = auto_release_after if auto_release_after is not None else get_settings().escrow_timeout_min * 60

@@ -1,6 +1,8 @@
 """Holds: coins reserved for something metered (a call, a stream), settled later.
 
-State machine (one hold item per hold, ``db/holds.py``)::
+A hold is the record of a ledger pending transfer (``ledger.pending``): the
+ledger moves the coins and resolves it once; this module keeps its state
+machine (one hold item per hold, ``spending/store.py``)::
 
     active --settle(amount?, to_user_id?)--> settled   (the rest returns to the payer)
     active --release-------------------------> released
@@ -17,7 +19,7 @@ Money:
 
 A hold resolves once. Every resolution (settle, release, expire, and the
 escrow ones in ``escrows.py``) posts under the ONE ledger key
-``hold-resolve:<hold_id>``: whichever commits first wins, the others find that
+``ledger.pending.resolve_key(hold_id)`` (``hold-resolve:<hold_id>``): whichever commits first wins, the others find that
 operation with another fingerprint and get 409 ``hold_not_active`` with the
 hold's state. The hold item's update also carries ``status = active`` as its
 condition, and removes ``due_shard`` so the hold leaves the expiry index.
@@ -37,16 +39,16 @@ import logging
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from chalicelib.core import cursors, errors, keys
 from chalicelib import ledger
-from chalicelib.ledger import revenue
-from chalicelib.db.engine import get_client, table_name
-from chalicelib.core.ids import iso, new_id, now_iso
-from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
-from chalicelib.db import codec
+from chalicelib.core import errors, keys
+from chalicelib.core.ids import new_id, now_iso
+from chalicelib.ledger import Outcome, Posted, SideWrite, pending
+from chalicelib.runtime.due import run_due_index
+from chalicelib.spending import store
+from chalicelib.spending.rates import get_rates
+from chalicelib.spending.store import HoldRecord, find_hold
 
 log = logging.getLogger("coinhall.holds")
 
@@ -58,9 +60,11 @@ _HOLD_ID = re.compile(r"^(hold|esc)_[0-9A-Z]{26}$")
 View = Callable[[Dict[str, Any]], Dict[str, Any]]
 Conflict = Callable[[Dict[str, Any]], errors.CoinhallError]
 
-
-def _parse(moment: str) -> datetime:
-    return datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+__all__ = [
+    "DUE_SHARDS", "HOLD_STATES", "MAX_HOLD_SECONDS", "Resolution", "ensure_active", "expire", "expire_due_holds",
+    "find_hold", "get_hold", "hold_conflict", "hold_view", "list_holds", "load", "place", "place_hold", "release",
+    "request_key", "request_token", "resolve", "run_due", "settle", "valid_hold_id",
+]
 
 
 def valid_hold_id(hold_id: str) -> bool:
@@ -93,16 +97,6 @@ def hold_view(item: Dict[str, Any]) -> Dict[str, Any]:
 # -- reading -------------------------------------------------------------------
 
 
-def find_hold(economy: str, hold_id: str) -> Optional[Dict[str, Any]]:
-    response = get_client().get_item(
-        TableName=table_name("holds"),
-        Key={"economy": {"S": economy}, "hold_id": {"S": hold_id}},
-        ConsistentRead=True,
-    )
-    item = response.get("Item")
-    return codec.decode_item(item) if item else None
-
-
 def load(economy: str, hold_id: str, kind: str) -> Dict[str, Any]:
     """The hold item, addressed as ``kind`` ("hold", "escrow" or "any").
 
@@ -133,52 +127,8 @@ def list_holds(
 
     ``cursor`` is bound to this user (and status). Raises InvalidCursorError.
     """
-    owner = f"{economy}#{user_id}"
-    scope = keys.join("holds", owner, status or "*")
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("holds"),
-        "IndexName": "by_owner",
-        "KeyConditionExpression": "#o = :o",
-        "ExpressionAttributeNames": {"#o": "owner"},
-        "ExpressionAttributeValues": {":o": {"S": owner}},
-        "ScanIndexForward": False,
-        "Limit": limit if status is None else max(limit, 50),
-    }
-    if status is not None:
-        kwargs["FilterExpression"] = "#s = :s"
-        kwargs["ExpressionAttributeNames"]["#s"] = "status"
-        kwargs["ExpressionAttributeValues"][":s"] = {"S": status}
-    if cursor:
-        position = cursors.decode(cursor, scope, ("hold_id", "created_at"))
-        kwargs["ExclusiveStartKey"] = _index_key(economy, owner, position["hold_id"], position["created_at"])
-    items: List[Dict[str, Any]] = []
-    client = get_client()
-    # A status filter can leave pages empty: read a bounded number of pages,
-    # then hand back a cursor rather than walk a long history in one request.
-    for _ in range(10):
-        page = client.query(**kwargs)
-        raw_items = page["Items"]
-        for index, raw in enumerate(raw_items):
-            items.append(codec.decode_item(raw))
-            if len(items) == limit:
-                more = index < len(raw_items) - 1 or "LastEvaluatedKey" in page
-                return [hold_view(i) for i in items], _cursor(scope, items[-1]) if more else None
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return [hold_view(i) for i in items], None
-        kwargs["ExclusiveStartKey"] = last
-    last_key = kwargs["ExclusiveStartKey"]
-    position = {"hold_id": last_key["hold_id"]["S"], "created_at": last_key["created_at"]["S"]}
-    return [hold_view(i) for i in items], cursors.encode(scope, position)
-
-
-def _index_key(economy: str, owner: str, hold_id: str, created_at: str) -> Dict[str, Any]:
-    return {"economy": {"S": economy}, "hold_id": {"S": hold_id}, "owner": {"S": owner},
-            "created_at": {"S": created_at}}
-
-
-def _cursor(scope: str, item: Dict[str, Any]) -> str:
-    return cursors.encode(scope, {"hold_id": item["hold_id"], "created_at": item["created_at"]})
+    page = store.hold_page(economy, user_id, status, limit, cursor)
+    return [hold_view(i) for i in page.items], page.next_cursor
 
 
 # -- placing -------------------------------------------------------------------
@@ -205,7 +155,7 @@ def place(
     meta: Optional[Mapping[str, Any]] = None,
     extra_side_writes: Optional[Callable[[Dict[str, Any]], Sequence[SideWrite]]] = None,
 ) -> Outcome:
-    """Move ``amount`` from the payer's ``available`` to ``held``, with the hold item, once per key.
+    """Reserve ``amount`` of the payer's coins (``ledger.pending.reserve``) with the hold item, once per key.
 
     ``request`` is what the caller asked for (the fingerprint), so values
     derived from today's settings do not turn a retry into a conflict. Raises
@@ -216,59 +166,31 @@ def place(
     The optional arguments let another kind of pending transfer (a market
     order) reuse the hold: its own id, its own shards of the ``due`` index
     (``due_prefix``), ledger entry type and key namespace, more ledger
-    metadata, and ``extra_side_writes(hold record)`` committed in the same
+    metadata, and ``extra_side_writes(hold item)`` committed in the same
     transaction (the order item, a stock decrement, a limit counter).
     """
     hold_id = hold_id or new_id("esc_" if kind == "escrow" else "hold_")
     prefix = due_prefix or ("e" if kind == "escrow" else "h")
-    payer = ledger.user(user_id)
+    # Drawn once per call, so every attempt of the operation writes the same shard.
+    shard = f"{prefix}{random.randrange(DUE_SHARDS)}"
 
-    def record(posted: Posted) -> Dict[str, Any]:
-        return {
-            "economy": economy,
-            "hold_id": hold_id,
-            "kind": kind,
-            "user_id": user_id,
-            "owner": f"{economy}#{user_id}",
-            "amount": amount,
-            "purpose": purpose,
-            "ref": ref,
-            "status": "active",
-            "created_at": posted.created_at,
-            "expires_at": iso(_parse(posted.created_at) + timedelta(seconds=expires_in)),
-            "due_shard": f"{prefix}{random.randrange(DUE_SHARDS)}",
-            "payee_id": payee_id,
-            "fee_bps": fee_bps,
-            "op_id": posted.op_id,
-        }
+    def record(r: pending.Reserved) -> HoldRecord:
+        return HoldRecord(economy, hold_id, kind, user_id, amount, purpose, ref, "active", r.created_at,
+                          r.expires_at, shard, payee_id, fee_bps, r.op_id)
 
-    def respond(posted: Posted) -> Dict[str, Any]:
-        return {**view(record(posted)), "transaction_id": posted.op_id, "balance": posted.user(user_id).as_dict()}
+    def respond(r: pending.Reserved) -> Dict[str, Any]:
+        return {**view(record(r).to_item()), "transaction_id": r.op_id, "balance": r.posted.user(user_id).as_dict()}
 
-    def side_writes(posted: Posted) -> List[SideWrite]:
-        put = {
-            "Put": {
-                "TableName": table_name("holds"),
-                "Item": codec.encode_item(record(posted)),
-                "ConditionExpression": "attribute_not_exists(hold_id)",
-            }
-        }
-        extra = list(extra_side_writes(record(posted))) if extra_side_writes else []
-        return [SideWrite(put, errors.ConflictError("The hold id is taken; retry.")), *extra]
+    def side_writes(r: pending.Reserved) -> List[SideWrite]:
+        hold = record(r)
+        return [store.hold_put(hold), *(extra_side_writes(hold.to_item()) if extra_side_writes else ())]
 
-    return ledger.post(
-        economy,
-        keys.tag(key_namespace, idempotency_key),
-        ledger.fingerprint("place-hold", economy, *request),
-        entry_type or ("escrow" if kind == "escrow" else "hold"),
-        [Leg(payer, -amount), Leg(payer, amount, "held")],
-        respond=respond,
-        status_code=201,
-        reason=purpose,
-        ref=ref,
+    reservation = pending.Reserve(
+        hold_id, user_id, amount, expires_in, keys.tag(key_namespace, idempotency_key), request,
+        type=entry_type or ("escrow" if kind == "escrow" else "hold"), reason=purpose, ref=ref,
         meta={**(meta or {}), "hold_id": hold_id},
-        side_writes=side_writes,
     )
+    return pending.reserve(economy, reservation, respond=respond, record=side_writes)
 
 
 def place_hold(
@@ -318,25 +240,26 @@ def resolve(
     meta: Optional[Mapping[str, Any]] = None,
     extra_side_writes: Optional[Callable[[Posted], Sequence[SideWrite]]] = None,
 ) -> Outcome:
-    """Post ``res`` for ``hold`` under ``hold-resolve:<hold_id>``; at most one resolution ever commits.
+    """Resolve ``hold`` as ``res`` through ``ledger.pending``; at most one resolution ever commits.
 
-    ``extra_side_writes(posted)`` commit in the same transaction (a market
-    order's status, its sale record, stock given back). Raises
-    ``conflict(current hold item)`` when the hold is already resolved (by this
-    or any other resolution), the ``on_conflict`` error of a failed extra side
-    write, ContentionError.
+    ``settled`` coins are posted (to the payee by the revenue split, or to the
+    treasury), the rest voided back to the payer. ``extra_side_writes(posted)``
+    commit in the same transaction (a market order's status, its sale record,
+    stock given back). Raises ``conflict(current hold item)`` when the hold is
+    already resolved (by this or any other resolution), IdempotencyKeyReusedError
+    (the caller's key belongs to another request), the ``on_conflict`` error of
+    a failed extra side write, ContentionError.
     """
-    hold_id, payer_id, amount = hold["hold_id"], hold["user_id"], int(hold["amount"])
-    payer = ledger.user(payer_id)
-    returned = amount - res.settled
-    payment = revenue.split(res.settled, res.payee_share_bps if res.payee else 0)
-    legs = [Leg(payer, -amount, "held")]
-    if returned:
-        legs.append(Leg(payer, returned))
-    if res.payee:
-        legs += revenue.legs(payment, ledger.user(res.payee), ledger.system("treasury"))
-    elif res.settled:
-        legs.append(Leg(ledger.system("treasury"), res.settled))
+    hold_id, payer_id = hold["hold_id"], hold["user_id"]
+    held = store.pending_of(hold)
+    payee = ledger.user(res.payee) if res.payee else None
+    share = res.payee_share_bps if res.payee else 0
+    payment = ledger.revenue.split(res.settled, share)
+    resolution = pending.Resolve(
+        res.action, res.entry_type, (res.settled, res.payee, res.token),
+        pending.split(res.settled, share, payee), request_key=res.request_key,
+        reason=f"{res.action} {hold['purpose']}", ref=hold.get("ref"), meta={**(meta or {}), "hold_id": hold_id},
+    )
 
     def fields(posted: Posted) -> Dict[str, Any]:
         return {
@@ -345,7 +268,7 @@ def resolve(
             "resolution": res.action,
             "resolution_op": posted.op_id,
             "settled_amount": res.settled,
-            "returned_amount": returned,
+            "returned_amount": held.amount - res.settled,
             "to_user_id": res.payee,
             "creator_amount": payment.recipient,
             "platform_amount": payment.platform,
@@ -356,42 +279,13 @@ def resolve(
         return {**view(after), "transaction_id": posted.op_id, "balance": posted.user(payer_id).as_dict()}
 
     def side_writes(posted: Posted) -> List[SideWrite]:
-        values = {k: v for k, v in fields(posted).items() if v is not None}
-        names = {f"#f{i}": name for i, name in enumerate(values)}
-        update = {
-            "Update": {
-                "TableName": table_name("holds"),
-                "Key": {"economy": {"S": economy}, "hold_id": {"S": hold_id}},
-                "UpdateExpression": "SET " + ", ".join(f"{n} = :f{i}" for i, n in enumerate(names)) + " REMOVE due_shard",
-                "ConditionExpression": "#st = :active",
-                "ExpressionAttributeNames": {**names, "#st": "status"},
-                "ExpressionAttributeValues": {
-                    **{f":f{i}": codec.encode(v) for i, v in enumerate(values.values())},
-                    ":active": {"S": "active"},
-                },
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-        extra = list(extra_side_writes(posted)) if extra_side_writes else []
-        return [SideWrite(update, lambda old: conflict(old or hold)), *extra]
+        update = store.hold_resolve(economy, hold_id, fields(posted), lambda old: conflict(old or hold))
+        return [update, *(extra_side_writes(posted) if extra_side_writes else ())]
 
+    move = pending.post if resolution.payees else pending.void
     try:
-        return ledger.post(
-            economy,
-            keys.join("hold-resolve", hold_id),
-            ledger.fingerprint(res.action, economy, hold_id, res.settled, res.payee, res.token),
-            res.entry_type,
-            legs,
-            respond=respond,
-            reason=f"{res.action} {hold['purpose']}",
-            ref=hold.get("ref"),
-            meta={**(meta or {}), "hold_id": hold_id},
-            side_writes=side_writes,
-            request_key=res.request_key,
-        )
-    except errors.IdempotencyKeyReusedError as exc:
-        if res.request_key is not None and exc.ledger_key == res.request_key:
-            raise  # the caller's key belongs to another request
+        return move(economy, held, resolution, respond=respond, record=side_writes)
+    except pending.PendingResolvedError:
         # Another resolution of this hold committed first: answer with its state.
         raise conflict(find_hold(economy, hold_id) or hold) from None
 
@@ -417,7 +311,7 @@ def ensure_active(
             return
         raise conflict(hold)
     now = now_iso()
-    if hold["expires_at"] <= now:
+    if pending.due(store.pending_of(hold), now):
         lapse(hold, now)
         raise conflict(find_hold(economy, hold["hold_id"]) or hold)
 
@@ -432,8 +326,6 @@ def settle(
     (already resolved, or past its expiry: then it is released as expired
     first), AmountExceedsHoldError, SelfPaymentError, ContentionError.
     """
-    from chalicelib.spending.rates import get_rates
-
     hold = load(economy, hold_id, "hold")
     ensure_active(economy, hold, hold_conflict, lambda h, now: expire(economy, h, now), idempotency_key)
     held = int(hold["amount"])
@@ -494,8 +386,6 @@ def run_due(
     ledger operation under the hold's resolve key, and a resolved hold leaves
     the index. A failure of one hold is logged and counted, not fatal.
     """
-    from chalicelib.runtime.due import run_due_index
-
     now = now or now_iso()
 
     def resolve_one(item: Dict[str, Any]) -> str:

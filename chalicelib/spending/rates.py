@@ -17,10 +17,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Tuple
 
 from chalicelib.core import errors, keys
-from chalicelib.tenancy.audit import audit_write
 from chalicelib.core.config import get_settings
-from chalicelib.db.engine import get_client, table_name
-from chalicelib.db import codec
+from chalicelib.spending import store
+from chalicelib.tenancy.audit import audit_write
 
 RATE_NAMES = ("creator_share_bps", "escrow_fee_bps")
 RATES_CACHE_SECONDS = 30.0
@@ -36,14 +35,7 @@ class Rates:
 
 
 def _tunables(economy: str) -> Dict[str, Any]:
-    response = get_client().get_item(
-        TableName=table_name("economies"),
-        Key={"economy_id": {"S": economy}},
-        ProjectionExpression="tunables",
-        ConsistentRead=True,
-    )
-    item = codec.decode_item(response.get("Item") or {})
-    return item.get("tunables") or {}
+    return store.read_tunables(economy)
 
 
 _cache: Dict[Tuple[Any, str], Tuple[Rates, float]] = {}
@@ -79,37 +71,14 @@ def set_rates(economy: str, changes: Mapping[str, int], actor: str) -> Dict[str,
     unknown = set(changes) - set(RATE_NAMES)
     if unknown:
         raise ValueError(f"unknown rates {sorted(unknown)}")
-    client = get_client()
-    key = {"economy_id": {"S": economy}}
-    try:
-        # The map must exist before a nested SET can name a key inside it, and
-        # DynamoDB refuses both in one expression (overlapping paths).
-        client.update_item(
-            TableName=table_name("economies"), Key=key,
-            UpdateExpression="SET tunables = if_not_exists(tunables, :empty)",
-            ConditionExpression="attribute_exists(economy_id)",
-            ExpressionAttributeValues={":empty": {"M": {}}},
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        raise errors.EconomyNotFoundError(economy_id=economy) from None
+    if not store.ensure_tunables(economy):
+        raise errors.EconomyNotFoundError(economy_id=economy)
     before = get_rates(economy, fresh=True)
     after = Rates(**{**before.as_dict(), **changes})
     if not changes:
         return {"rates": after.as_dict(), "changed": False}
-    names = {f"#r{i}": name for i, name in enumerate(changes)}
-    values = {f":r{i}": {"N": str(int(changes[name]))} for i, name in enumerate(changes)}
-    update = {
-        "Update": {
-            "TableName": table_name("economies"),
-            "Key": key,
-            "UpdateExpression": "SET " + ", ".join(f"tunables.{n} = {v}" for n, v in zip(names, values)),
-            "ConditionExpression": "attribute_exists(economy_id)",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-    }
     row = audit_write(economy, actor, "economy.rates", keys.tag("economy", economy),
                       before=before.as_dict(), after=after.as_dict())
-    client.transact_write_items(TransactItems=[update, row])
+    store.set_tunables(economy, changes, row)
     get_rates(economy, fresh=True)  # this container sees its own change at once
     return {"rates": after.as_dict(), "changed": before != after}

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from chalicelib.core import errors, keys
 from chalicelib import ledger
-from chalicelib.ledger import revenue
-from chalicelib.ledger import Leg, Outcome, Posted
+from chalicelib.core import errors, keys
+from chalicelib.ledger import Leg, Outcome, Posted, revenue
+from chalicelib.ledger.wallets import find_wallet
+from chalicelib.spending.rates import get_rates
 
+
+def posting_response(posted: Posted, user_id: str, **fields: Any) -> Dict[str, Any]:
+    """The response of a posting paid by ``user_id``: its id, ``fields`` (what moved), the payer's balances after."""
+    after = posted.user(user_id)
+    return {"transaction_id": posted.op_id, "user_id": user_id, **fields,
+            "balance": after.as_dict(), "seq": after.seq, "created_at": posted.created_at}
 
 
 def posting_view(posted: Posted, user_id: str, amount: int, reason: str, **extra: Any) -> Dict[str, Any]:
     """The response of a spend: what moved and the payer's balances after it."""
-    after = posted.user(user_id)
-    return {"transaction_id": posted.op_id, "user_id": user_id, "amount": amount, "reason": reason, **extra,
-            "balance": after.as_dict(), "seq": after.seq, "created_at": posted.created_at}
+    return posting_response(posted, user_id, amount=amount, reason=reason, **extra)
+
 
 def spend(
     economy: str, user_id: str, amount: int, reason: str, ref: Optional[str], idempotency_key: str,
@@ -53,8 +59,6 @@ def spend(
 def _spend_to_creator(
     economy: str, user_id: str, amount: int, reason: str, ref: Optional[str], idempotency_key: str, creator_id: str
 ) -> Outcome:
-    from chalicelib.spending.rates import get_rates
-
     if creator_id == user_id:
         raise errors.SelfPaymentError(user_id=user_id, field="creator_id")
     fp = ledger.fingerprint("spend", economy, user_id, amount, reason, ref, creator_id)
@@ -85,8 +89,6 @@ def check_balance(economy: str, user_id: str, amount: int) -> Dict[str, Any]:
     A user who never held coins has nothing: ``sufficient`` is false. It is a
     snapshot, not a reservation (place a hold to reserve).
     """
-    from chalicelib.ledger.wallets import find_wallet
-
     wallet = find_wallet(economy, user_id)
     available = wallet.available if wallet else 0
     held = wallet.held if wallet else 0

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from chalicelib.core import cursors, errors, keys
 from chalicelib import ledger
-from chalicelib.ledger import revenue
-from chalicelib.spending.content import find_content
-from chalicelib.db.engine import get_client, table_name
+from chalicelib.core import errors, keys
 from chalicelib.core.ids import now_iso
-from chalicelib.ledger import Leg, Posted, SideWrite
-from chalicelib.db import codec
+from chalicelib.ledger import Leg, Posted, revenue
 from chalicelib.ledger.wallets import find_wallet
+from chalicelib.spending import store
+from chalicelib.spending.content import find_content
 
 
 class _AlreadyUnlocked(errors.ConflictError):
@@ -53,24 +51,9 @@ def entitlement_view(item: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def _entitlement_put(item: Dict[str, Any]) -> Dict[str, Any]:
-    return {
-        "Put": {
-            "TableName": table_name("entitlements"),
-            "Item": codec.encode_item(item),
-            "ConditionExpression": "attribute_not_exists(content_id)",
-        }
-    }
-
-
 def find_entitlement(economy: str, user_id: str, content_id: str) -> Optional[Dict[str, Any]]:
-    response = get_client().get_item(
-        TableName=table_name("entitlements"),
-        Key={"owner": {"S": _owner(economy, user_id)}, "content_id": {"S": content_id}},
-        ConsistentRead=True,
-    )
-    item = response.get("Item")
-    return entitlement_view(codec.decode_item(item)) if item else None
+    item = store.find_entitlement(_owner(economy, user_id), content_id)
+    return entitlement_view(item) if item else None
 
 
 def _existing(economy: str, user_id: str, content_id: str) -> Dict[str, Any]:
@@ -108,10 +91,7 @@ def unlock(economy: str, user_id: str, content_id: str) -> Tuple[Dict[str, Any],
             return found, False
         item = {**base, "price": 0, "creator_amount": 0, "platform_amount": 0,
                 "basis": "creator" if creator_id == user_id else "free", "unlocked_at": now_iso()}
-        client = get_client()
-        try:
-            client.put_item(**_entitlement_put(item)["Put"])
-        except client.exceptions.ConditionalCheckFailedException:
+        if not store.put_entitlement_if_absent(item):
             return _existing(economy, user_id, content_id), False
         return entitlement_view(item), True
 
@@ -136,7 +116,7 @@ def unlock(economy: str, user_id: str, content_id: str) -> Tuple[Dict[str, Any],
             reason=f"unlock {content_id}",
             ref=content_id,
             meta={"content_id": content_id, "creator_id": creator_id},
-            side_writes=lambda posted: [SideWrite(_entitlement_put(record(posted)), _AlreadyUnlocked())],
+            side_writes=lambda posted: [store.entitlement_put(record(posted), _AlreadyUnlocked())],
         )
     except _AlreadyUnlocked:
         return _existing(economy, user_id, content_id), False
@@ -154,18 +134,5 @@ def list_unlocks(
 ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
     """The user's entitlements by content id; ``cursor`` is bound to this user. Raises InvalidCursorError."""
     owner = _owner(economy, user_id)
-    kwargs: Dict[str, Any] = {
-        "TableName": table_name("entitlements"),
-        "KeyConditionExpression": "#o = :o",
-        "ExpressionAttributeNames": {"#o": "owner"},
-        "ExpressionAttributeValues": {":o": {"S": owner}},
-        "Limit": limit,
-    }
-    if cursor:
-        position = cursors.decode(cursor, keys.join("unlocks", owner), ("content_id",))
-        kwargs["ExclusiveStartKey"] = {"owner": {"S": owner}, "content_id": {"S": position["content_id"]}}
-    page = get_client().query(**kwargs)
-    items = [entitlement_view(codec.decode_item(i)) for i in page["Items"]]
-    last = page.get("LastEvaluatedKey")
-    next_cursor = cursors.encode(keys.join("unlocks", owner), {"content_id": last["content_id"]["S"]}) if last else None
-    return items, next_cursor
+    page = store.entitlement_page(owner, keys.join("unlocks", owner), limit, cursor)
+    return [entitlement_view(i) for i in page.items], page.next_cursor
