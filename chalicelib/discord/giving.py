@@ -9,26 +9,22 @@ ledger.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, Dict
 
 from chalicelib.core import errors, keys
-from chalicelib.db.base import condition_failed
-from chalicelib.db.engine import table_name
-from chalicelib.discord import views
+from chalicelib.discord import store, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
-from chalicelib.tenancy.guilds import Guild, valid_snowflake
-from chalicelib.core.ids import now_iso
-from chalicelib.ledger import MAX_AMOUNT, SideWrite
+from chalicelib.ledger import MAX_AMOUNT
 from chalicelib.spending.transfers import transfer
+from chalicelib.tenancy.guilds import Guild, valid_snowflake
 
 PENDING_SECONDS = 15 * 60
 MAX_NOTE = 200
 
 
 def start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
-    from chalicelib.db.models.discord_interactions import InteractionModel
-
     options = ix.options
     recipient, amount, note = str(options.get("user") or ""), options.get("amount"), options.get("note")
     if not valid_snowflake(recipient):
@@ -41,27 +37,14 @@ def start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
         raise errors.ValidationFailedError("The amount must be a whole number of coins above zero.", field="amount")
     if note is not None:
         note = str(note).strip()[:MAX_NOTE] or None
-    InteractionModel(
-        ix.id, kind="give", economy=guild.economy, user_id=ix.user_id, status="pending",
-        data={"to": recipient, "amount": amount, "note": note}, created_at=now_iso(),
-        expires_epoch=int(time.time()) + 86400,
-    ).save()
+    store.put_gift(ix.id, guild.economy, ix.user_id, {"to": recipient, "amount": amount, "note": note})
     return views.give_confirm(ix.user_id, recipient, amount, note, ix.id)
 
 
 def confirm(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
-    pending = _pending(ix, guild, give_id)
-    data = pending.data.as_dict() if hasattr(pending.data, "as_dict") else dict(pending.data)
+    data = _pending(ix, guild, give_id).data
     amount = int(data["amount"])
-    # The gift's status moves with the coins: a Cancel that won the race stops them.
-    done = SideWrite({"Update": {
-        "TableName": table_name("discord_interactions"),
-        "Key": {"interaction_id": {"S": give_id}},
-        "UpdateExpression": "SET #s = :done, updated_at = :t",
-        "ConditionExpression": "#s = :pending",
-        "ExpressionAttributeNames": {"#s": "status"},
-        "ExpressionAttributeValues": {":done": {"S": "done"}, ":pending": {"S": "pending"}, ":t": {"S": now_iso()}},
-    }}, errors.InteractionExpiredError("This gift was cancelled."))
+    done = store.gift_done(give_id, errors.InteractionExpiredError("This gift was cancelled."))
     outcome = transfer(guild.economy, ix.user_id, data["to"], amount, data.get("note"),
                        keys.tag("discord", keys.join("give", give_id)), [done])
     if not outcome.replayed:
@@ -74,19 +57,14 @@ def cancel(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
     pending = _pending(ix, guild, give_id)
     if pending.status == "done":
         raise errors.InteractionExpiredError("These coins were already sent.")
-    if not _set_status(give_id, "cancelled"):  # a Confirm committed between our read and now
+    if not store.set_gift_status(give_id, "cancelled"):  # a Confirm committed between our read and now
         raise errors.InteractionExpiredError("These coins were already sent.")
     return views.give_cancelled()
 
 
-def _pending(ix: Interaction, guild: Guild, give_id: str) -> Any:
-    from chalicelib.db.models.discord_interactions import InteractionModel
-
-    try:
-        pending = InteractionModel.get(give_id, consistent_read=True)
-    except InteractionModel.DoesNotExist:
-        raise errors.InteractionExpiredError() from None
-    if pending.kind != "give" or pending.user_id != ix.user_id or pending.economy != guild.economy:
+def _pending(ix: Interaction, guild: Guild, give_id: str) -> store.Gift:
+    pending = store.find_gift(give_id)
+    if pending is None or pending.sender != ix.user_id or pending.economy != guild.economy:
         raise errors.InteractionExpiredError()
     if pending.status == "cancelled":
         raise errors.InteractionExpiredError("This gift was cancelled.")
@@ -96,23 +74,5 @@ def _pending(ix: Interaction, guild: Guild, give_id: str) -> Any:
     return pending
 
 
-def _set_status(give_id: str, status: str) -> bool:
-    """Move a pending gift to ``status``; False when it was no longer pending."""
-    from chalicelib.db.models.discord_interactions import InteractionModel
-
-    try:
-        InteractionModel(give_id).update(
-            actions=[InteractionModel.status.set(status), InteractionModel.updated_at.set(now_iso())],
-            condition=InteractionModel.status == "pending",
-        )
-        return True
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-
-
 def _epoch(moment: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List
 
+from chalicelib.ledger.operation import Leg
+
 BPS = 10_000
 
 
@@ -63,8 +65,6 @@ def legs(payment: Split, recipient: Any, treasury: Any) -> List[Any]:
     A zero part gets no leg (the ledger refuses zero legs). ``recipient`` and
     ``treasury`` are ledger ``AccountRef``s; the debit leg is the caller's.
     """
-    from chalicelib.ledger import Leg
-
     out: List[Any] = []
     if payment.recipient:
         out.append(Leg(recipient, payment.recipient, "earnings"))
