@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 import chalicelib.wiring  # noqa: F401 (every queue topic and job, as app.py and the CLI load them)
 from chalicelib.tenancy import apikeys
@@ -21,6 +23,11 @@ from chalicelib.core import config
 from chalicelib.db import engine as db_engine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Property tests assert what holds, never how fast: on a busy CI machine (two workers, each
+# with its own DynamoDB Local) a case may take longer than Hypothesis' 200 ms default.
+hypothesis_settings.register_profile("coinhall", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("coinhall")
 
 _BASE_ENV = {
     "COINS_STAGE": "local",

@@ -44,15 +44,12 @@ def find(economy: str, key: str) -> Optional[Dict[str, Any]]:
 
 def claim_write(
     economy: str, key: str, request_fingerprint: str, type: str, ref: Mapping[str, str], created: bool = True,
-    status_code: Optional[int] = None,  # TODO(one house): the old spelling of ``created``, while callers move
 ) -> Dict[str, Any]:
     """A TransactWriteItems Put that binds ``key`` to this request; it fails if any request took the key.
 
     ``ref`` names what the request made (``{"purchase_id": ...}``), for a replay to answer with.
     Read the record back with ``find()`` when the transaction is cancelled on it.
     """
-    if status_code is not None:
-        created = status_code == 201
     record = {
         "op_key": f"{economy}#{key}",
         "op_id": next(iter(ref.values())),

@@ -148,10 +148,6 @@ class Outcome:
     replayed: bool
     op_id: str
 
-    @property
-    def status_code(self) -> int:  # TODO(one house): moves to the edge once the routes map ``created``
-        return 201 if self.created else 200
-
     @classmethod
     def replay(cls, record: Mapping[str, Any]) -> "Outcome":
         """The answer stored in an operations record (records from before ``created`` kept a status code)."""

@@ -29,7 +29,8 @@ from chalicelib.core import errors, keys
 from chalicelib.core.ids import iso
 from chalicelib.ledger import revenue
 from chalicelib.ledger.accounts import AccountRef, system, user
-from chalicelib.ledger.post import Leg, Outcome, Posted, SideWrite, fingerprint, post as post_operation
+from chalicelib.ledger.operation import Leg, Operation, Outcome, Posted, SideWrite
+from chalicelib.ledger.post import fingerprint, post as post_operation
 
 __all__ = [
     "Payee", "Pending", "PendingResolvedError", "Reserve", "Reserved", "Resolve", "due", "post", "reserve",
@@ -174,13 +175,13 @@ def reserve(economy: str, r: Reserve, *, respond: Callable[[Reserved], Dict[str,
         expires_at = iso(_parse(posted.created_at) + timedelta(seconds=r.expires_in))
         return Reserved(r.id, r.payer, r.amount, posted.created_at, expires_at, posted)
 
-    return post_operation(
-        economy, r.key, fingerprint(r.action, economy, *r.request), r.type,
-        [Leg(payer, -r.amount), Leg(payer, r.amount, "held")],
-        respond=lambda posted: respond(reserved(posted)), status_code=201,
+    return post_operation(Operation(
+        economy=economy, key=r.key, fingerprint=fingerprint(r.action, economy, *r.request), type=r.type,
+        legs=(Leg(payer, -r.amount), Leg(payer, r.amount, "held")), created=True,
+        respond=lambda posted: respond(reserved(posted)),
         reason=r.reason, ref=r.ref, meta=dict(r.meta) or None,
         side_writes=lambda posted: list(record(reserved(posted))),
-    )
+    ))
 
 
 def post(economy: str, pending: Pending, r: Resolve, *, respond: Respond, record: Writes = lambda _p: ()) -> Outcome:
@@ -214,11 +215,12 @@ def _resolve(economy: str, pending: Pending, r: Resolve, respond: Respond, recor
         legs.append(Leg(payer, pending.amount - r.total))
     legs += [Leg(p.account, p.amount, p.bucket) for p in r.payees]
     try:
-        return post_operation(
-            economy, resolve_key(pending.id), fingerprint(r.action, economy, pending.id, *r.request), r.type, legs,
+        return post_operation(Operation(
+            economy=economy, key=resolve_key(pending.id),
+            fingerprint=fingerprint(r.action, economy, pending.id, *r.request), type=r.type, legs=legs,
             respond=respond, reason=r.reason, ref=r.ref, meta=dict(r.meta) or None,
             side_writes=lambda posted: list(record(posted)), request_key=r.request_key,
-        )
+        ))
     except errors.IdempotencyKeyReusedError as exc:
         if r.request_key is not None and exc.ledger_key == r.request_key:
             raise  # the caller's key belongs to another request

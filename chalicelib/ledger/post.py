@@ -26,7 +26,7 @@ import random
 import time
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from chalicelib.core import errors
 from chalicelib.core.config import get_settings
@@ -125,54 +125,25 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def post(*args: Any, **kwargs: Any) -> Outcome:
-    """Apply one ``Operation`` at most once under its key: ``post(Operation(...))``.
+def post(op: Operation) -> Outcome:
+    """Apply ``op`` at most once under its key.
 
     The key is bound to the operation by its record, written in the same
     transaction as the money; with ``request_key`` the caller's key is bound
     too, by a second record with the same fingerprint: a key belongs to one
-    request, whatever the route. (The keyword form of before ``Operation``,
-    ``post(economy, key, fingerprint, type, legs, respond=..., status_code=...)``,
-    is still taken while callers move.)
+    request, whatever the route.
 
     Raises InsufficientFundsError, AccountFrozenError, UserNotFoundError (a debit
     from, or a freeze of, a wallet that never existed), BalanceLimitError,
     NoDebtError (paying more debt than is left),
     IdempotencyKeyReusedError (``ledger_key`` says which key), the
-    ``on_conflict`` error of a failed side write, ValueError for an operation
-    that breaks the rules of legs (a programming error), or ContentionError
-    when the retry budget (``COINS_LEDGER_RETRY_SECONDS``) runs out.
+    ``on_conflict`` error of a failed side write, what ``op.size`` raises,
+    ValueError for an operation that breaks the rules of legs (a programming
+    error), or ContentionError when the retry budget
+    (``COINS_LEDGER_RETRY_SECONDS``) runs out.
     """
-    if len(args) == 1 and not kwargs and isinstance(args[0], Operation):
-        return _apply(args[0])
-    return _apply(_from_keywords(*args, **kwargs))
-
-
-def _from_keywords(
-    economy: str,
-    key: str,
-    request_fingerprint: str,
-    type: str,
-    legs: Sequence[Leg],
-    *,
-    respond: Callable[[Posted], Dict[str, Any]],
-    status_code: int = 200,
-    reason: Optional[str] = None,
-    ref: Optional[str] = None,
-    meta: Optional[Mapping[str, Any]] = None,
-    allow_frozen: bool = False,
-    wallet_changes: Optional[Mapping[str, WalletChange]] = None,
-    side_writes: SideWrites = (),
-    request_key: Optional[str] = None,
-) -> Operation:
-    return Operation(
-        economy=economy, key=key, fingerprint=request_fingerprint, type=type, legs=tuple(legs), respond=respond,
-        created=status_code == 201, reason=reason, ref=ref, meta=meta, allow_frozen=allow_frozen,
-        wallet_changes=dict(wallet_changes or {}), side_writes=side_writes, request_key=request_key,
-    )
-
-
-def _apply(op: Operation) -> Outcome:
+    if not isinstance(op, Operation):
+        raise TypeError("post() takes one Operation")
     if op.type not in ENTRY_TYPES:
         raise ValueError(f"unknown entry type {op.type!r}")
     fixed = None if op.size else _plan(op.legs, op.wallet_changes)

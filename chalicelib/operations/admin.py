@@ -7,7 +7,7 @@ from chalicelib.core import errors, keys
 from chalicelib import ledger
 from chalicelib.tenancy.audit import audit_write
 from chalicelib.core.ids import new_id
-from chalicelib.ledger import Leg, Outcome, Posted, SideWrite, WalletChange, freezes
+from chalicelib.ledger import Leg, Operation, Outcome, Posted, SideWrite, WalletChange, freezes
 from chalicelib.ledger.wallets import Wallet, get_wallet
 from chalicelib.spending.spend import posting_view
 
@@ -33,17 +33,11 @@ def adjust(economy: str, user_id: str, amount: int, reason: str, actor: str, ide
         )
         return [SideWrite(row)]
 
-    return ledger.post(
-        economy,
-        keys.tag("api", idempotency_key),
-        fp,
-        "adjust",
-        [Leg(ledger.user(user_id), amount), Leg(ledger.system("adjustments"), -amount)],
-        respond=respond,
-        reason=reason,
-        allow_frozen=True,
-        side_writes=audit,
-    )
+    return ledger.post(Operation(
+        economy=economy, key=keys.tag("api", idempotency_key), fingerprint=fp, type="adjust",
+        legs=(Leg(ledger.user(user_id), amount), Leg(ledger.system("adjustments"), -amount)),
+        respond=respond, reason=reason, allow_frozen=True, side_writes=audit,
+    ))
 
 
 def freeze(economy: str, user_id: str, reason: str, actor: str) -> Dict[str, Any]:
@@ -108,11 +102,12 @@ def _change_freeze(
         return [SideWrite(row)]
 
     # These routes take no Idempotency-Key: each call is its own operation, and a repeat changes nothing.
-    outcome = ledger.post(
-        economy, keys.join("freeze", new_id("req_")), ledger.fingerprint(action, economy, user_id, sorted(add), sorted(remove)),
-        "freeze", [], respond=respond, reason=reason, allow_frozen=True,
+    outcome = ledger.post(Operation(
+        economy=economy, key=keys.join("freeze", new_id("req_")),
+        fingerprint=ledger.fingerprint(action, economy, user_id, sorted(add), sorted(remove)), type="freeze",
+        respond=respond, reason=reason, allow_frozen=True,
         wallet_changes={user_id: WalletChange(freeze=add, unfreeze=remove)}, side_writes=audit,
-    )
+    ))
     return outcome.result
 
 

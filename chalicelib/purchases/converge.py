@@ -66,7 +66,7 @@ def credit(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) -> P
 
     return post_step(
         p, updates, retry, "credit", side, economy=p.economy, key=keys.join("purchase", p.purchase_id),
-        request_fingerprint=ledger.fingerprint("purchase", p.purchase_id, total), type="purchase",
+        fingerprint=ledger.fingerprint("purchase", p.purchase_id, total), type="purchase",
         legs=[Leg(ledger.user(p.user_id), total), Leg(ledger.system("issuance"), -total)],
         respond=lambda posted: {"purchase_id": p.purchase_id, "credited": total},
         reason=f"Bought {p.pack_name}", ref=p.purchase_id, meta=receipt,
@@ -177,7 +177,7 @@ def _hold_for_review(p: Purchase, step: str, refusal: Refusal, retry: Optional[R
                                  after={"status": "needs_review", "review_step": step,
                                         "review_reason": refusal.reason}))
         items.append(claims.claim_write(p.economy, retry.key, retry.request_fp, "purchase-retry",
-                                        {"purchase_id": p.purchase_id}, status_code=200))
+                                        {"purchase_id": p.purchase_id}, created=False))
     try:
         store.transact(items)
     except Exception as exc:

@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib import ledger
 from chalicelib.core import errors, keys
 from chalicelib.core.ids import now_iso
-from chalicelib.ledger import Leg, Posted, SideWrite, WalletChange, claims, freezes
-from chalicelib.ledger.wallets import find_wallet, get_wallet
+from chalicelib.ledger import Balances, Leg, Operation, Posted, SideWrite, Sized, WalletChange, freezes
+from chalicelib.ledger.wallets import find_wallet
 from chalicelib.purchases.steps import Retry, clawback_target, post_step, step_update
 from chalicelib.purchases.store import Payment, Purchase
 from chalicelib.tenancy.audit import audit_write
@@ -49,7 +49,7 @@ def dispute_hold(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]
     return post_step(
         p, updates, retry, "dispute_hold", lambda posted: [write], economy=p.economy,
         key=keys.join("dispute-hold", p.purchase_id),
-        request_fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
+        fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
         respond=lambda posted: {"held": amount},
         reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id, "dispute_id": payment.dispute_id},
@@ -85,7 +85,7 @@ def clawback(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) ->
     after = post_step(
         p, updates, retry, "clawback", lambda posted: [write], economy=p.economy,
         key=keys.join("clawback", p.purchase_id, str(target)),
-        request_fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
+        fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
         type="refund", legs=legs, respond=lambda posted: {"clawed": delta, "debt": debt}, reason=reason,
         ref=p.purchase_id,
         meta={"purchase_id": p.purchase_id, "coins_taken": from_held + from_available, "debt_added": debt,
@@ -113,7 +113,7 @@ def dispute_lost(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]
     return post_step(
         p, updates, retry, "dispute_lost", lambda posted: [write], economy=p.economy,
         key=keys.join("dispute-lost", p.purchase_id),
-        request_fingerprint=ledger.fingerprint("dispute-lost", p.purchase_id), type="dispute", legs=[],
+        fingerprint=ledger.fingerprint("dispute-lost", p.purchase_id), type="dispute", legs=[],
         respond=lambda posted: {"review": True},
         reason="Dispute lost: wallet kept frozen for review", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id},
@@ -132,7 +132,7 @@ def dispute_release(p: Purchase, payment: Optional[Payment], retry: Optional[Ret
     return post_step(
         p, updates, retry, "dispute_release", lambda posted: [write], economy=p.economy,
         key=keys.join("dispute-release", p.purchase_id),
-        request_fingerprint=ledger.fingerprint("dispute-release", p.purchase_id, amount), type="dispute", legs=legs,
+        fingerprint=ledger.fingerprint("dispute-release", p.purchase_id, amount), type="dispute", legs=legs,
         respond=lambda posted: {"released": amount},
         reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id},
@@ -148,33 +148,38 @@ def settle_debt(economy: str, user_id: str, actor: str, idempotency_key: str) ->
     (nothing available to pay with).
     """
     fp, key = ledger.fingerprint("settle-debt", economy, user_id), keys.tag("api", idempotency_key)
-    done = claims.find(economy, key)
-    if done is not None:  # a retry: the debt it paid is gone, so answer before looking at it
-        return claims.replay(done, fp, key)
-    wallet = get_wallet(economy, user_id)
-    if wallet.debt == 0:
-        raise errors.NoDebtError(user_id=user_id)
-    pay = min(wallet.debt, wallet.available)
-    if pay == 0:
-        raise errors.InsufficientFundsError(user_id=user_id, bucket="available", balance=0, required=wallet.debt)
-    cleared = pay == wallet.debt
-    legs = [Leg(ledger.user(user_id), -pay), Leg(ledger.system("clawback"), pay)]
+
+    # Sized inside the ledger's read, under the version it writes against: a clawback or
+    # another payment that moved the debt meanwhile is seen, not raced. (A replay is
+    # answered before ``size`` runs: the debt it paid is gone by then.)
+    def size(wallets: Mapping[str, Balances]) -> Sized:
+        wallet = wallets[user_id]
+        if not wallet.exists:
+            raise errors.UserNotFoundError(user_id=user_id)
+        if wallet.debt == 0:
+            raise errors.NoDebtError(user_id=user_id)
+        pay = min(wallet.debt, wallet.available)
+        if pay == 0:
+            raise errors.InsufficientFundsError(user_id=user_id, bucket="available", balance=0, required=wallet.debt)
+        lift = frozenset({freezes.DEBT} if pay == wallet.debt else ())
+        return Sized((Leg(ledger.user(user_id), -pay), Leg(ledger.system("clawback"), pay)),
+                     {user_id: WalletChange(debt=-pay, unfreeze=lift)})
 
     def respond(posted: Posted) -> Dict[str, Any]:
-        after = posted.user(user_id)
-        return {"transaction_id": posted.op_id, "user_id": user_id, "paid": pay, "debt": after.debt,
-                "frozen": after.frozen, "freeze_reasons": list(after.freeze_reasons), "balance": after.as_dict()}
+        before, after = posted.user_before(user_id), posted.user(user_id)
+        return {"transaction_id": posted.op_id, "user_id": user_id, "paid": before.debt - after.debt,
+                "debt": after.debt, "frozen": after.frozen, "freeze_reasons": list(after.freeze_reasons),
+                "balance": after.as_dict()}
 
     def audit(posted: Posted) -> List[SideWrite]:
-        after = posted.user(user_id)
+        before, after = posted.user_before(user_id), posted.user(user_id)
         return [SideWrite(audit_write(economy, actor, "wallet.settle_debt", keys.tag("user", user_id),
-                                      before={"debt": wallet.debt, "available": wallet.available,
-                                              "freeze_reasons": list(posted.user_before(user_id).freeze_reasons)},
+                                      before={"debt": before.debt, "available": before.available,
+                                              "freeze_reasons": list(before.freeze_reasons)},
                                       after={"debt": after.debt, "available": after.available,
                                              "freeze_reasons": list(after.freeze_reasons)}))]
 
-    return ledger.post(
-        economy, key, fp, "refund", legs, respond=respond, reason="Debt settled", allow_frozen=True,
-        wallet_changes={user_id: WalletChange(debt=-pay, unfreeze=frozenset({freezes.DEBT} if cleared else ()))},
-        side_writes=audit,
-    )
+    return ledger.post(Operation(
+        economy=economy, key=key, fingerprint=fp, type="refund", size=size, reads=(user_id,),
+        respond=respond, reason="Debt settled", allow_frozen=True, side_writes=audit,
+    ))

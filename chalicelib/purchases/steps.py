@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 from chalicelib import ledger
 from chalicelib.core import keys
 from chalicelib.core.observability import emit_metrics
-from chalicelib.ledger import Posted, SideWrite, claims
+from chalicelib.ledger import Operation, Posted, SideWrite, claims
 from chalicelib.purchases.store import Guard, Payment, Purchase, step_write
 from chalicelib.tenancy.audit import audit_write
 
@@ -105,11 +105,11 @@ def post_step(p: Purchase, updates: Dict[str, Any], retry: Optional[Retry], step
                 p.economy, retry.actor, "purchase.retry", keys.join("purchase", p.purchase_id), reason=retry.reason,
                 before=retry.before, after={"step": step, "transaction_id": posted.op_id})))
             writes.append(SideWrite(claims.claim_write(p.economy, retry.key, retry.request_fp, "purchase-retry",
-                                                       {"purchase_id": p.purchase_id}, status_code=200),
+                                                       {"purchase_id": p.purchase_id}, created=False),
                                     KeyTaken()))
         return writes
 
-    outcome = ledger.post(**post_args, side_writes=side_writes)
+    outcome = ledger.post(Operation(**post_args, side_writes=side_writes))
     if outcome.replayed:
         raise Raced()
     # The step's purchase update removed the review.

@@ -49,7 +49,7 @@ from typing import Any, Dict, List, Optional
 from chalicelib import ledger
 from chalicelib.core import errors, keys
 from chalicelib.core.ids import iso, utc_now
-from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
+from chalicelib.ledger import Leg, Operation, Outcome, Posted, SideWrite
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.ledger.earlier import replay_earlier
 from chalicelib.ledger.wallets import Wallet, find_wallet
@@ -372,9 +372,9 @@ def _post(
             **extra,
         }
 
-    return ledger.post(
-        economy, key, fp, "reward",
-        [Leg(ledger.user(user_id), amount), Leg(ledger.system("rewards"), -amount)],
+    return ledger.post(Operation(
+        economy=economy, key=key, fingerprint=fp, type="reward",
+        legs=(Leg(ledger.user(user_id), amount), Leg(ledger.system("rewards"), -amount)),
         respond=respond, reason=f"{type.replace('_', ' ')} reward", ref=ref,
         meta={**meta, "granted_by": grantor.by}, side_writes=sides,
-    )
+    ))

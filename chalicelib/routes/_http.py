@@ -247,9 +247,14 @@ def replay_headers(outcome: Any) -> Dict[str, str]:
     return {"Idempotent-Replayed": "true" if outcome.replayed else "false"}
 
 
-def replied(outcome: Any) -> Reply:
-    """A ledger ``Outcome`` as the route's answer: its result, status and replay header."""
-    return Reply(outcome.result, outcome.status_code, replay_headers(outcome))
+def posted_status(outcome: Any) -> int:
+    """HTTP's word for a ledger ``Outcome``: 201 when the operation made something (a replay too), else 200."""
+    return 201 if outcome.created else 200
+
+
+def replied(outcome: Any, body: Optional[Dict[str, Any]] = None) -> Reply:
+    """A ledger ``Outcome`` as the route's answer: its result (or ``body``), status and replay header."""
+    return Reply(outcome.result if body is None else body, posted_status(outcome), replay_headers(outcome))
 
 
 def optional_key(call: Call) -> Optional[str]:

@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.rewards.courses import valid_course_id
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param
+from chalicelib.routes._http import Call, Reply, endpoint, path_param, replied
 from chalicelib.routes.rewards_models import (
     Course,
     CourseBody,
@@ -30,7 +30,7 @@ def grant(call: Call, user_id: str) -> Reply:
     outcome = do_grant(call.principal.economy, user_id, call.body.type, call.body.ref,
                        grantor=Grantor.api_key(call.principal.key_id))
     body = {**outcome.result, "already_claimed": outcome.replayed}
-    return Reply(body, outcome.status_code, {"Idempotent-Replayed": "true" if outcome.replayed else "false"})
+    return replied(outcome, body)
 
 
 # -- the course registry (operators) -------------------------------------------------------

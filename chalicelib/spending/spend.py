@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 
 from chalicelib import ledger
 from chalicelib.core import errors, keys
-from chalicelib.ledger import Leg, Outcome, Posted, revenue
+from chalicelib.ledger import Leg, Operation, Outcome, Posted, revenue
 from chalicelib.ledger.wallets import find_wallet
 from chalicelib.spending.rates import get_rates
 
@@ -44,16 +44,11 @@ def spend(
     def respond(posted: Posted) -> Dict[str, Any]:
         return posting_view(posted, user_id, amount, reason, ref=ref)
 
-    return ledger.post(
-        economy,
-        keys.tag("api", idempotency_key),
-        fp,
-        "spend",
-        [Leg(ledger.user(user_id), -amount), Leg(ledger.system("burn"), amount)],
-        respond=respond,
-        reason=reason,
-        ref=ref,
-    )
+    return ledger.post(Operation(
+        economy=economy, key=keys.tag("api", idempotency_key), fingerprint=fp, type="spend",
+        legs=(Leg(ledger.user(user_id), -amount), Leg(ledger.system("burn"), amount)),
+        respond=respond, reason=reason, ref=ref,
+    ))
 
 
 def _spend_to_creator(
@@ -70,17 +65,10 @@ def _spend_to_creator(
 
     legs = [Leg(ledger.user(user_id), -amount)]
     legs += revenue.legs(payment, ledger.user(creator_id), ledger.system("treasury"))
-    return ledger.post(
-        economy,
-        keys.tag("api", idempotency_key),
-        fp,
-        "spend",
-        legs,
-        respond=respond,
-        reason=reason,
-        ref=ref,
-        meta={"creator_id": creator_id},
-    )
+    return ledger.post(Operation(
+        economy=economy, key=keys.tag("api", idempotency_key), fingerprint=fp, type="spend", legs=legs,
+        respond=respond, reason=reason, ref=ref, meta={"creator_id": creator_id},
+    ))
 
 
 def check_balance(economy: str, user_id: str, amount: int) -> Dict[str, Any]:

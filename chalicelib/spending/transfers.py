@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from chalicelib import ledger
 from chalicelib.core import errors
-from chalicelib.ledger import Leg, Outcome, Posted, SideWrite
+from chalicelib.ledger import Leg, Operation, Outcome, Posted, SideWrite
 from chalicelib.spending.spend import posting_response
 
 
@@ -32,9 +32,9 @@ def transfer(economy: str, sender: str, recipient: str, amount: int, note: Optio
     def respond(posted: Posted) -> Dict[str, Any]:
         return posting_response(posted, sender, to_user_id=recipient, amount=amount, note=note)
 
-    return ledger.post(
-        economy, key, fp, "transfer",
-        [Leg(ledger.user(sender), -amount), Leg(ledger.user(recipient), amount)],
+    return ledger.post(Operation(
+        economy=economy, key=key, fingerprint=fp, type="transfer",
+        legs=(Leg(ledger.user(sender), -amount), Leg(ledger.user(recipient), amount)),
         respond=respond, reason=note or "gift", meta={"from": sender, "to": recipient, "via": via},
         side_writes=side_writes,
-    )
+    ))

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from chalicelib import ledger
 from chalicelib.core import errors, keys
 from chalicelib.core.ids import now_iso
-from chalicelib.ledger import Leg, Posted, revenue
+from chalicelib.ledger import Leg, Operation, Posted, revenue
 from chalicelib.ledger.wallets import find_wallet
 from chalicelib.spending import store
 from chalicelib.spending.content import find_content
@@ -104,20 +104,16 @@ def unlock(economy: str, user_id: str, content_id: str) -> Tuple[Dict[str, Any],
                 "transaction_id": posted.op_id, "basis": "paid", "unlocked_at": posted.created_at}
 
     try:
-        outcome = ledger.post(
-            economy,
+        outcome = ledger.post(Operation(
+            economy=economy,
             # The pair keeps its "/" so keys written before stay the same.
-            keys.join("unlock", keys.join(user_id, content_id, sep="/")),
-            ledger.fingerprint("unlock", economy, user_id, content_id),
-            "unlock",
-            legs,
+            key=keys.join("unlock", keys.join(user_id, content_id, sep="/")),
+            fingerprint=ledger.fingerprint("unlock", economy, user_id, content_id),
+            type="unlock", legs=legs, created=True,
             respond=lambda posted: entitlement_view(record(posted)),
-            status_code=201,
-            reason=f"unlock {content_id}",
-            ref=content_id,
-            meta={"content_id": content_id, "creator_id": creator_id},
+            reason=f"unlock {content_id}", ref=content_id, meta={"content_id": content_id, "creator_id": creator_id},
             side_writes=lambda posted: [store.entitlement_put(record(posted), _AlreadyUnlocked())],
-        )
+        ))
     except _AlreadyUnlocked:
         return _existing(economy, user_id, content_id), False
     return outcome.result, not outcome.replayed

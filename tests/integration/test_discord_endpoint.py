@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 from nacl.signing import SigningKey
 
+from tests.ledger_helpers import posting
 from chalicelib.rewards import grants as rewards
 from chalicelib.tenancy.audit import list_audit
 from chalicelib.ledger.wallets import find_wallet, get_wallet
@@ -344,10 +345,10 @@ def test_discord_unfreeze_lifts_a_lost_disputes_review_only_when_the_operator_na
     admin, target = discord.admin(), discord.player()
     discord.economy.credit(target.user_id, 40)
     review = "dispute_lost:pur_TEST"
-    ledger.post(  # what a lost chargeback leaves (purchases.py), through the same door
+    ledger.post(posting(  # what a lost chargeback leaves (purchases.py), through the same door
         discord.economy.id, f"test:{uuid.uuid4().hex}", ledger.fingerprint("test-lost", target.user_id), "dispute",
         [], respond=lambda p: {}, allow_frozen=True,
-        wallet_changes={target.user_id: WalletChange(freeze=frozenset({review}))})
+        wallet_changes={target.user_id: WalletChange(freeze=frozenset({review}))}))
     modal = admin.command("coins-admin", {"user": target.user_id}, sub="unfreeze")
     inputs = [row["components"][0] for row in modal.body["data"]["components"]]
     assert [(i["custom_id"], i["required"]) for i in inputs] == [("reason", True), ("lift", False)]

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.ledger_helpers import posting
 from chalicelib.core import errors
 from chalicelib import ledger
 from chalicelib.db.engine import get_client, table_name
@@ -21,19 +22,19 @@ pytestmark = pytest.mark.integration
 
 
 def _credit(economy: str, user_id: str, amount: int, key: str = None):
-    return ledger.post(
+    return ledger.post(posting(
         economy, key or f"test:{uuid.uuid4().hex}", ledger.fingerprint("credit", user_id, amount), "adjust",
         [Leg(ledger.user(user_id), amount), Leg(ledger.system("adjustments"), -amount)],
         respond=lambda p: {"available": p.user(user_id).available}, allow_frozen=True,
-    )
+    ))
 
 
 def _spend(economy: str, user_id: str, amount: int, key: str, **kwargs):
-    return ledger.post(
+    return ledger.post(posting(
         economy, key, ledger.fingerprint("spend", user_id, amount), "spend",
         [Leg(ledger.user(user_id), -amount), Leg(ledger.system("burn"), amount)],
         respond=lambda p: {"op": p.op_id, "available": p.user(user_id).available}, **kwargs,
-    )
+    ))
 
 
 @pytest.fixture
@@ -99,11 +100,11 @@ def test_debit_from_a_wallet_that_never_existed_is_user_not_found(eco: str) -> N
 
 
 def _freeze(economy: str, user_id: str, add: tuple = (), remove: tuple = ()):
-    return ledger.post(
+    return ledger.post(posting(
         economy, f"test:{uuid.uuid4().hex}", ledger.fingerprint("freeze", user_id, add, remove), "freeze", [],
         respond=lambda p: {"reasons": list(p.user(user_id).freeze_reasons)}, allow_frozen=True,
         wallet_changes={user_id: WalletChange(freeze=frozenset(add), unfreeze=frozenset(remove))},
-    )
+    ))
 
 
 def test_frozen_wallet_cannot_send_but_operators_can_credit_it(eco: str) -> None:
@@ -193,7 +194,7 @@ def test_balance_limit(eco: str) -> None:
 )
 def test_malformed_postings_are_bugs_and_write_nothing(eco: str, legs) -> None:
     with pytest.raises(ValueError):
-        ledger.post(eco, "k", "f", "adjust", legs, respond=lambda p: {})
+        ledger.post(posting(eco, "k", "f", "adjust", legs, respond=lambda p: {}))
     assert find_wallet(eco, "a") is None
 
 
@@ -201,7 +202,7 @@ def test_unknown_system_account_and_entry_type_are_refused() -> None:
     with pytest.raises(ValueError):
         ledger.system("mint-anything")
     with pytest.raises(ValueError):
-        ledger.post("e", "k", "f", "gift", [], respond=lambda p: {})
+        ledger.post(posting("e", "k", "f", "gift", [], respond=lambda p: {}))
 
 
 def test_side_write_conflict_refuses_the_whole_operation(eco: str) -> None:
@@ -236,15 +237,15 @@ def test_side_writes_may_not_touch_balances(eco: str) -> None:
 
 def test_holds_move_between_buckets_of_one_wallet(eco: str) -> None:
     _credit(eco, "alice", 100)
-    ledger.post(eco, "hold-1", "f", "hold",
-                [Leg(ledger.user("alice"), -40), Leg(ledger.user("alice"), 40, "held")], respond=lambda p: {})
+    ledger.post(posting(eco, "hold-1", "f", "hold",
+                [Leg(ledger.user("alice"), -40), Leg(ledger.user("alice"), 40, "held")], respond=lambda p: {}))
     wallet = get_wallet(eco, "alice")
     assert (wallet.available, wallet.held) == (60, 40)
     entries, _ = list_entries(eco, "alice", limit=1)
     assert entries[0]["amount"] == -40 and entries[0]["held_change"] == 40 and entries[0]["held_after"] == 40
     with pytest.raises(errors.InsufficientFundsError) as info:
-        ledger.post(eco, "settle-1", "f", "settle",
-                    [Leg(ledger.user("alice"), -41, "held"), Leg(ledger.system("treasury"), 41)], respond=lambda p: {})
+        ledger.post(posting(eco, "settle-1", "f", "settle",
+                    [Leg(ledger.user("alice"), -41, "held"), Leg(ledger.system("treasury"), 41)], respond=lambda p: {}))
     assert info.value.details["bucket"] == "held"
     assert check_economy(eco).ok
 

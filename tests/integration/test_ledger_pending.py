@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
+from tests.ledger_helpers import posting
 from chalicelib import ledger
 from chalicelib.core import errors
 from chalicelib.core.ids import new_id
@@ -32,11 +33,11 @@ def eco(local_engine: str) -> str:
 
 
 def _credit(economy: str, user_id: str, amount: int) -> None:
-    ledger.post(
+    ledger.post(posting(
         economy, f"test:{uuid.uuid4().hex}", ledger.fingerprint("credit", user_id, amount), "adjust",
         [Leg(ledger.user(user_id), amount), Leg(ledger.system("adjustments"), -amount)],
         respond=lambda p: {}, allow_frozen=True,
-    )
+    ))
 
 
 def _reserve(economy: str, payer: str, amount: int, expires_in: int = 600) -> Pending:
@@ -45,7 +46,7 @@ def _reserve(economy: str, payer: str, amount: int, expires_in: int = 600) -> Pe
                       reason="test", meta={"hold_id": pending_id})
     out = ledger.pending.reserve(economy, request, respond=lambda r: {"id": r.id, "expires_at": r.expires_at,
                                                                       "created_at": r.created_at})
-    assert out.status_code == 201 and not out.replayed
+    assert out.created and not out.replayed
     assert out.result["expires_at"] > out.result["created_at"]
     return Pending(pending_id, payer, amount, out.result["expires_at"])
 

@@ -21,6 +21,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+from tests.ledger_helpers import posting
 from chalicelib.core import config
 from chalicelib import ledger
 from chalicelib.ledger.accounts import MAX_AMOUNT, MAX_BALANCE
@@ -102,8 +103,8 @@ def fill(economy, user: str, amount: int) -> None:
         chunk = min(MAX_AMOUNT, left)
         legs += [ledger.Leg(ledger.user(user), chunk), ledger.Leg(ledger.system("adjustments"), -chunk)]
         left -= chunk
-    ledger.post(economy.id, f"test:fill:{uuid.uuid4().hex}", ledger.fingerprint("fill", user, amount), "adjust",
-                legs, respond=lambda posted: {}, reason="test fill")
+    ledger.post(posting(economy.id, f"test:fill:{uuid.uuid4().hex}", ledger.fingerprint("fill", user, amount), "adjust",
+                legs, respond=lambda posted: {}, reason="test fill"))
 
 
 def purchase_entries(economy, user: str = "alice") -> List[Dict[str, Any]]:

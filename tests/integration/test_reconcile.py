@@ -11,6 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from tests.ledger_helpers import posting
 from chalicelib import ledger
 from chalicelib.operations.reconcile import state
 from tests.integration import ops_helpers as oh
@@ -207,9 +208,9 @@ def test_a_second_credit_of_one_purchase_is_found(economy) -> None:
     info = oh.busy(economy)
     purchase_id = info["purchase"]["purchase_id"]
     # A buggy path credits the same purchase again under another key.
-    outcome = ledger.post(economy.id, f"bug:{purchase_id}", "fp", "purchase",
+    outcome = ledger.post(posting(economy.id, f"bug:{purchase_id}", "fp", "purchase",
                           [ledger.Leg(ledger.user("carol"), 100), ledger.Leg(ledger.system("issuance"), -100)],
-                          respond=lambda posted: {}, ref=purchase_id)
+                          respond=lambda posted: {}, ref=purchase_id))
     report = oh.run("reconcile", economy=economy.id)
     problems = [d for d in report["discrepancies"] if d["type"] == "purchase_credited_twice"]
     assert problems == [{"type": "purchase_credited_twice", "purchase_id": purchase_id, "op_id": outcome.op_id,
