@@ -28,7 +28,8 @@ from chalicelib.db.engine import get_client, table_name
 
 __all__ = [
     "Page", "batch_get", "claim_once", "condition_failed", "get", "get_raw", "put_if_absent", "query_all",
-    "query_page", "release", "transact", "transient", "update_expression", "versioned_change", "versioned_write",
+    "query_page", "release", "scan_raw", "transact", "transient", "update_expression", "versioned_change",
+    "versioned_write", "ensure_map",
 ]
 
 Raw = Dict[str, Any]  # an item in DynamoDB's wire format
@@ -320,3 +321,36 @@ def versioned_change(
             continue  # another change won: read it again
         return before, after
     raise contention()
+
+
+def scan_raw(table: str, **kwargs: Any) -> Iterator[Raw]:
+    """Every item of ``table`` (wire format), page after page: operator tools only, never a request's path."""
+    kwargs = {**kwargs, "TableName": table_name(table)}
+    client = get_client()
+    while True:
+        page = client.scan(**kwargs)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def ensure_map(table: str, key: Mapping[str, Any], attr: str, must_exist: str) -> bool:
+    """Create the empty map ``attr`` on an existing item where it is missing; False when the item does not exist.
+
+    A nested SET (``attr.#name``) needs the map to exist first, and DynamoDB
+    refuses both in one expression (overlapping paths). ``must_exist`` is a key
+    attribute of the item.
+    """
+    client = get_client()
+    try:
+        client.update_item(
+            TableName=table_name(table), Key=_string_key(key),
+            UpdateExpression="SET #m = if_not_exists(#m, :empty)",
+            ConditionExpression=f"attribute_exists({must_exist})",
+            ExpressionAttributeNames={"#m": attr},
+            ExpressionAttributeValues={":empty": {"M": {}}},
+        )
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True

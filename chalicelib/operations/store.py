@@ -157,15 +157,7 @@ def engine_answers() -> None:
 
 
 def _scan(table: str, **kwargs: Any) -> Iterator[Dict[str, Any]]:
-    kwargs = {**kwargs, "TableName": table_name(table)}
-    client = get_client()
-    while True:
-        page = client.scan(**kwargs)
-        for raw in page["Items"]:
-            yield codec.decode_item(raw)
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return (codec.decode_item(raw) for raw in ops.scan_raw(table, **kwargs))
 
 
 def _encode(item: Dict[str, Any]) -> Dict[str, Any]:

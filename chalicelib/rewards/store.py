@@ -168,19 +168,7 @@ def stored_tunables(economy: str) -> Dict[str, Any]:
 
 def ensure_tunables_map(economy: str) -> bool:
     """Create the economy's empty settings map where missing; False when the economy does not exist."""
-    # The map must exist before a nested SET can name a key inside it, and
-    # DynamoDB refuses both in one expression (overlapping paths).
-    client = get_client()
-    try:
-        client.update_item(
-            TableName=table_name("economies"), Key={"economy_id": {"S": economy}},
-            UpdateExpression="SET tunables = if_not_exists(tunables, :empty)",
-            ConditionExpression="attribute_exists(economy_id)",
-            ExpressionAttributeValues={":empty": {"M": {}}},
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        return False
-    return True
+    return ops.ensure_map("economies", {"economy_id": economy}, "tunables", must_exist="economy_id")
 
 
 def tunables_write(economy: str, changes: Mapping[str, int]) -> Dict[str, Any]:

@@ -192,22 +192,8 @@ def read_tunables(economy: str) -> Dict[str, Any]:
 
 
 def ensure_tunables(economy: str) -> bool:
-    """Create the economy's empty ``tunables`` map if missing; False when the economy does not exist.
-
-    The map must exist before a nested SET can name a key inside it, and
-    DynamoDB refuses both in one expression (overlapping paths).
-    """
-    client = get_client()
-    try:
-        client.update_item(
-            TableName=table_name(ECONOMIES), Key={"economy_id": {"S": economy}},
-            UpdateExpression="SET tunables = if_not_exists(tunables, :empty)",
-            ConditionExpression="attribute_exists(economy_id)",
-            ExpressionAttributeValues={":empty": {"M": {}}},
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        return False
-    return True
+    """Create the economy's empty ``tunables`` map if missing; False when the economy does not exist."""
+    return ops.ensure_map(ECONOMIES, {"economy_id": economy}, "tunables", must_exist="economy_id")
 
 
 def set_tunables(economy: str, changes: Mapping[str, int], audit_row: Mapping[str, Any]) -> None:

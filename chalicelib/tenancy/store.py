@@ -110,18 +110,11 @@ def revoke_api_key(key_id: str) -> None:
 
 def scan_api_keys(economy: Optional[str] = None) -> Iterator[ApiKey]:
     """Every key (of one economy): a scan, for an operator's CLI."""
-    kwargs: Dict[str, Any] = {"TableName": table_name("api_keys")}
+    kwargs: Dict[str, Any] = {}
     if economy:
         kwargs.update(FilterExpression="#e = :e", ExpressionAttributeNames={"#e": "economy"},
                       ExpressionAttributeValues={":e": {"S": economy}})
-    client = get_client()
-    while True:
-        page = client.scan(**kwargs)
-        for raw in page["Items"]:
-            yield ApiKey.from_item(raw)
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return (ApiKey.from_item(raw) for raw in ops.scan_raw("api_keys", **kwargs))
 
 
 # --- audit -------------------------------------------------------------------

@@ -169,3 +169,24 @@ def test_versioned_change_gives_up_with_the_callers_error(moto_engine: None) -> 
     with pytest.raises(errors.ContentionError):
         ops.versioned_change(lambda: None, write, attempts=2, contention=lambda: errors.ContentionError())
     assert len(seen) == 2
+
+
+def test_scan_raw_walks_every_page(moto_engine: None) -> None:
+    client = get_client()
+    for i in range(7):
+        client.put_item(TableName=table_name("market_counters"), Item={"counter": {"S": f"scan-{i}"}, "n": {"N": "1"}})
+    found = [raw["counter"]["S"] for raw in ops.scan_raw("market_counters", Limit=2)]
+    assert sorted(c for c in found if c.startswith("scan-")) == [f"scan-{i}" for i in range(7)]
+
+
+def test_ensure_map_creates_it_once_and_only_on_an_existing_item(moto_engine: None) -> None:
+    client = get_client()
+    client.put_item(TableName=table_name("economies"), Item={"economy_id": {"S": "em"}, "name": {"S": "x"}})
+    assert ops.ensure_map("economies", {"economy_id": "em"}, "tunables", must_exist="economy_id") is True
+    client.update_item(TableName=table_name("economies"), Key={"economy_id": {"S": "em"}},
+                       UpdateExpression="SET tunables.#k = :v", ExpressionAttributeNames={"#k": "fee"},
+                       ExpressionAttributeValues={":v": {"N": "5"}})
+    assert ops.ensure_map("economies", {"economy_id": "em"}, "tunables", must_exist="economy_id") is True
+    assert ops.get("economies", {"economy_id": "em"})["tunables"] == {"fee": 5}  # kept, not reset
+    assert ops.ensure_map("economies", {"economy_id": "ghost"}, "tunables", must_exist="economy_id") is False
+    assert ops.get("economies", {"economy_id": "ghost"}) is None
