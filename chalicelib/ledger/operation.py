@@ -79,10 +79,12 @@ class Balances:
 
 @dataclass(frozen=True)
 class Sized:
-    """What a ``size`` rule decided from the wallets it was shown: the legs and the non-coin changes."""
+    """What a ``size`` rule decided from the wallets it was shown: the legs, the non-coin changes, and
+    what the entries' ``meta`` should say of it (merged over the operation's own)."""
 
     legs: Sequence[Leg] = ()
     wallet_changes: Mapping[str, WalletChange] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

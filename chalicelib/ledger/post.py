@@ -175,7 +175,8 @@ def post(op: Operation) -> Outcome:
         posted = Posted(op_id, created_at, after, {k: wallets[k].balances() for k in after}, sized)
         result = op.respond(posted)
         sides = list(op.side_writes(posted) if callable(op.side_writes) else op.side_writes)
-        items, op_index, side_start = _items(op, op_key, op_id, created_at, plan, wallets, after, result, sides,
+        meta = {**(op.meta or {}), **(sized.meta if sized is not None else {})}
+        items, op_index, side_start = _items(op, meta, op_key, op_id, created_at, plan, wallets, after, result, sides,
                                              settings.system_shards, claim_key)
         try:
             get_client().transact_write_items(TransactItems=items, ClientRequestToken=_token(op_id, items))
@@ -323,6 +324,7 @@ def _check(plan: _Plan, wallets: Dict[str, _Wallet], allow_frozen: bool) -> Dict
 
 def _items(
     op: Operation,
+    meta: Mapping[str, Any],
     op_key: str,
     op_id: str,
     created_at: str,
@@ -339,8 +341,8 @@ def _items(
     items: List[dict] = []
     common = {"economy": economy, "op_id": op_id, "type": op.type, "reason": op.reason, "ref": op.ref,
               "created_at": created_at}
-    if op.meta:
-        common["meta"] = dict(op.meta)
+    if meta:
+        common["meta"] = dict(meta)
     for key, deltas in plan.users.items():
         wallet, state = wallets[key], after[key]
         if wallet.exists:

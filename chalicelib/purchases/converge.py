@@ -145,10 +145,11 @@ def _refusal(step: str, exc: Exception) -> Optional[Refusal]:
     if isinstance(exc, Refusal):
         return exc
     if isinstance(exc, errors.InsufficientFundsError):
-        return _AGAIN  # a hold or clawback sized on a wallet that has moved since (debts.wallet_buckets)
+        return _AGAIN  # a step's own guard raced another delivery; the next read sees what it did
     if isinstance(exc, errors.IdempotencyKeyReusedError):
-        # Hold, clawback and release keys carry wallet-dependent amounts, so a
-        # concurrent delivery may have sized them differently; the credit's never.
+        # Hold, clawback and release records written before they were sized in the
+        # ledger's read carry their wallet-dependent amounts in the fingerprint: another
+        # delivery's record of the same step. The credit's never.
         return Refusal("credit_key_conflict", exc.message) if step == "credit" else _AGAIN
     if isinstance(exc, errors.BusinessRuleError):
         return Refusal(exc.code, exc.message)  # e.g. balance_limit: the wallet would pass MAX_BALANCE

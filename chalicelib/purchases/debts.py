@@ -12,48 +12,50 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from chalicelib import ledger
 from chalicelib.core import errors, keys
 from chalicelib.core.ids import now_iso
 from chalicelib.ledger import Balances, Leg, Operation, Posted, SideWrite, Sized, WalletChange, freezes
-from chalicelib.ledger.wallets import find_wallet
-from chalicelib.purchases.steps import Retry, clawback_target, post_step, step_update
+from chalicelib.purchases.steps import Retry, clawback_target, post_sized_step, post_step, step_update
 from chalicelib.purchases.store import Payment, Purchase
 from chalicelib.tenancy.audit import audit_write
 
 log = logging.getLogger("coinhall.purchases")
 
 
-def wallet_buckets(p: Purchase) -> Tuple[int, int]:
-    """The buyer's (available, held) coins now, to size a hold, clawback or release that takes what is there.
+def _moved(sized: Sized, user_id: str, bucket: str) -> int:
+    """Coins the sized legs put into (positive) or took from (negative) one bucket of the buyer's wallet."""
+    return sum(leg.amount for leg in sized.legs if leg.account == ledger.user(user_id) and leg.bucket == bucket)
 
-    The amount is read before posting, so the wallet may move in between: the
-    post then fails with InsufficientFundsError and ``converge`` reads again
-    (``converge._refusal`` maps it to another attempt).
-    """
-    # TODO(lead): size inside ledger read
-    wallet = find_wallet(p.economy, p.user_id)
-    return (wallet.available, wallet.held) if wallet is not None else (0, 0)
+
+# The three steps below take "what the wallet holds": each is sized inside the ledger's read
+# (``Operation.size``), under the version it writes against, so a wallet that moves meanwhile
+# is sized again, never raced. Their fingerprints name no wallet-dependent amount.
 
 
 def dispute_hold(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) -> Purchase:
     """Freeze the wallet for the dispute and hold what is left of the purchase's coins."""
     assert payment is not None  # a dispute is a payment's fact
-    available, _ = wallet_buckets(p)
-    amount = max(0, min(available, p.total - int(p.clawed or 0)))
-    legs = [Leg(ledger.user(p.user_id), -amount), Leg(ledger.user(p.user_id), amount, "held")] if amount else []
-    updates = {"dispute_phase": "held", "dispute_hold": amount, "status": "disputed", "updated_at": now_iso()}
-    write = step_update(p, "dispute_hold", updates, retry)
-    return post_step(
-        p, updates, retry, "dispute_hold", lambda posted: [write], economy=p.economy,
-        key=keys.join("dispute-hold", p.purchase_id),
-        fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id, amount), type="dispute", legs=legs,
-        respond=lambda posted: {"held": amount},
+    wanted = p.total - int(p.clawed or 0)
+    buyer = ledger.user(p.user_id)
+
+    def size(wallets: Mapping[str, Balances]) -> Sized:
+        amount = max(0, min(wallets[p.user_id].available, wanted))
+        legs = (Leg(buyer, -amount), Leg(buyer, amount, "held")) if amount else ()
+        return Sized(legs, {p.user_id: WalletChange(freeze=frozenset({freezes.dispute(p.purchase_id)}))})
+
+    def updates(sized: Sized) -> Dict[str, Any]:
+        return {"dispute_phase": "held", "dispute_hold": _moved(sized, p.user_id, "held"), "status": "disputed",
+                "updated_at": now_iso()}
+
+    return post_sized_step(
+        p, retry, "dispute_hold", updates, economy=p.economy, key=keys.join("dispute-hold", p.purchase_id),
+        fingerprint=ledger.fingerprint("dispute-hold", p.purchase_id), type="dispute",
+        size=size, reads=(p.user_id,), respond=lambda posted: {"held": _moved(posted.sized, p.user_id, "held")},
         reason="Payment disputed: coins held", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id, "dispute_id": payment.dispute_id},
-        wallet_changes={p.user_id: WalletChange(freeze=frozenset({freezes.dispute(p.purchase_id)}))},
     )
 
 
@@ -62,36 +64,46 @@ def clawback(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) ->
     assert payment is not None  # a refund or a lost dispute is a payment's fact
     target = clawback_target(p, payment)
     delta = target - int(p.clawed or 0)
-    available, held = wallet_buckets(p)
     held_for_dispute = int(p.dispute_hold or 0) if p.dispute_phase == "held" else 0
-    from_held = min(delta, held_for_dispute, held)
-    from_available = min(delta - from_held, available)
-    debt = delta - from_held - from_available
-    legs = []
-    if from_held:
-        legs.append(Leg(ledger.user(p.user_id), -from_held, "held"))
-    if from_available:
-        legs.append(Leg(ledger.user(p.user_id), -from_available))
-    if from_held + from_available:
-        legs.append(Leg(ledger.system("clawback"), from_held + from_available))
     lost = payment.dispute_status == "lost"
-    changes = {p.user_id: _clawback_change(p, debt, lost)}
+    buyer = ledger.user(p.user_id)
+
+    def size(wallets: Mapping[str, Balances]) -> Sized:
+        wallet = wallets[p.user_id]
+        from_held = min(delta, held_for_dispute, wallet.held)
+        from_available = min(delta - from_held, wallet.available)
+        debt = delta - from_held - from_available
+        legs = []
+        if from_held:
+            legs.append(Leg(buyer, -from_held, "held"))
+        if from_available:
+            legs.append(Leg(buyer, -from_available))
+        if from_held + from_available:
+            legs.append(Leg(ledger.system("clawback"), from_held + from_available))
+        return Sized(tuple(legs), {p.user_id: _clawback_change(p, debt, lost)},
+                     {"coins_taken": from_held + from_available, "debt_added": debt})
+
+    def debt_of(sized: Sized) -> int:
+        return sized.wallet_changes[p.user_id].debt
+
+    def updates(sized: Sized) -> Dict[str, Any]:
+        chosen: Dict[str, Any] = {"clawed": target, "debt": int(p.debt or 0) + debt_of(sized),
+                                  "dispute_hold": held_for_dispute + _moved(sized, p.user_id, "held"),
+                                  "updated_at": now_iso()}
+        if lost:
+            chosen["dispute_phase"] = "lost"
+        return chosen
+
     reason = "Dispute lost: coins taken back" if lost else "Refund: coins taken back"
-    updates: Dict[str, Any] = {"clawed": target, "debt": int(p.debt or 0) + debt,
-                               "dispute_hold": held_for_dispute - from_held, "updated_at": now_iso()}
-    if lost:
-        updates["dispute_phase"] = "lost"
-    write = step_update(p, "clawback", updates, retry)
-    after = post_step(
-        p, updates, retry, "clawback", lambda posted: [write], economy=p.economy,
-        key=keys.join("clawback", p.purchase_id, str(target)),
-        fingerprint=ledger.fingerprint("clawback", p.purchase_id, target, from_held, from_available, debt),
-        type="refund", legs=legs, respond=lambda posted: {"clawed": delta, "debt": debt}, reason=reason,
-        ref=p.purchase_id,
-        meta={"purchase_id": p.purchase_id, "coins_taken": from_held + from_available, "debt_added": debt,
-              "refunded_amount": int(payment.refunded_amount or 0)},
-        allow_frozen=True, wallet_changes=changes,
+    after = post_sized_step(
+        p, retry, "clawback", updates, economy=p.economy, key=keys.join("clawback", p.purchase_id, str(target)),
+        fingerprint=ledger.fingerprint("clawback", p.purchase_id, target), type="refund",
+        size=size, reads=(p.user_id,), respond=lambda posted: {"clawed": delta, "debt": debt_of(posted.sized)},
+        reason=reason, ref=p.purchase_id,
+        meta={"purchase_id": p.purchase_id, "refunded_amount": int(payment.refunded_amount or 0)},
+        allow_frozen=True,
     )
+    debt = int(after.debt or 0) - int(p.debt or 0)
     if debt:
         log.warning("purchase %s left user %s owing %d coins; wallet frozen", p.purchase_id, p.user_id, debt)
     return after
@@ -124,20 +136,22 @@ def dispute_lost(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]
 
 def dispute_release(p: Purchase, payment: Optional[Payment], retry: Optional[Retry]) -> Purchase:
     """A won dispute: release the hold and lift this dispute's freeze."""
-    _, held = wallet_buckets(p)
-    amount = min(int(p.dispute_hold or 0), held)
-    legs = [Leg(ledger.user(p.user_id), -amount, "held"), Leg(ledger.user(p.user_id), amount)] if amount else []
-    updates = {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()}
-    write = step_update(p, "dispute_release", updates, retry)
-    return post_step(
-        p, updates, retry, "dispute_release", lambda posted: [write], economy=p.economy,
-        key=keys.join("dispute-release", p.purchase_id),
-        fingerprint=ledger.fingerprint("dispute-release", p.purchase_id, amount), type="dispute", legs=legs,
-        respond=lambda posted: {"released": amount},
+    buyer = ledger.user(p.user_id)
+
+    def size(wallets: Mapping[str, Balances]) -> Sized:
+        amount = min(int(p.dispute_hold or 0), wallets[p.user_id].held)
+        legs = (Leg(buyer, -amount, "held"), Leg(buyer, amount)) if amount else ()
+        # Only this dispute's hold: an operator's freeze, a debt or another open dispute stays.
+        return Sized(legs, {p.user_id: WalletChange(unfreeze=frozenset({freezes.dispute(p.purchase_id)}))})
+
+    return post_sized_step(
+        p, retry, "dispute_release",
+        lambda sized: {"dispute_phase": "released", "dispute_hold": 0, "updated_at": now_iso()},
+        economy=p.economy, key=keys.join("dispute-release", p.purchase_id),
+        fingerprint=ledger.fingerprint("dispute-release", p.purchase_id), type="dispute",
+        size=size, reads=(p.user_id,), respond=lambda posted: {"released": _moved(posted.sized, p.user_id, "available")},
         reason="Dispute won: coins released", ref=p.purchase_id, allow_frozen=True,
         meta={"purchase_id": p.purchase_id},
-        # Only this dispute's hold: an operator's freeze, a debt or another open dispute stays.
-        wallet_changes={p.user_id: WalletChange(unfreeze=frozenset({freezes.dispute(p.purchase_id)}))},
     )
 
 

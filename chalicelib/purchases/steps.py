@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 from chalicelib import ledger
 from chalicelib.core import keys
 from chalicelib.core.observability import emit_metrics
-from chalicelib.ledger import Operation, Posted, SideWrite, claims
+from chalicelib.ledger import Operation, Posted, SideWrite, Sized, claims
 from chalicelib.purchases.store import Guard, Payment, Purchase, step_write
 from chalicelib.tenancy.audit import audit_write
 
@@ -114,6 +114,25 @@ def post_step(p: Purchase, updates: Dict[str, Any], retry: Optional[Retry], step
         raise Raced()
     # The step's purchase update removed the review.
     return dataclasses.replace(p, **updates, review_reason=None, review_step=None)
+
+
+def post_sized_step(p: Purchase, retry: Optional[Retry], step: str,
+                    updates_for: Callable[[Sized], Dict[str, Any]], **post_args: Any) -> Purchase:
+    """Post a step whose amounts depend on the wallet (``post_args`` carry ``size``).
+
+    The purchase's update is built from what the ledger sized, in the same
+    attempt and the same transaction, so the purchase records exactly the
+    coins that moved. Raises Raced as ``post_step``.
+    """
+    chosen: Dict[str, Any] = {}
+
+    def sides(posted: Posted) -> List[SideWrite]:
+        assert posted.sized is not None
+        chosen.clear()
+        chosen.update(updates_for(posted.sized))
+        return [step_update(p, step, dict(chosen), retry)]
+
+    return post_step(p, chosen, retry, step, sides, **post_args)
 
 
 # --- the rules: facts -> next step, status ------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from chalicelib import ledger
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import Balances, Leg, Operation, Sized, WalletChange
+from chalicelib.ledger.history import list_entries
 from chalicelib.ledger.invariants import check_economy
 from chalicelib.ledger.post import _token
 from chalicelib.ledger.wallets import find_wallet, get_wallet
@@ -140,11 +141,11 @@ def _claw_back(economy: str, user_id: str, target: int, key: str) -> Operation:
         debt = target - taken
         legs = (Leg(ledger.user(user_id), -taken), Leg(ledger.system("clawback"), taken)) if taken else ()
         change = WalletChange(debt=debt, freeze=frozenset({"debt"}) if debt else frozenset())
-        return Sized(legs, {user_id: change})
+        return Sized(legs, {user_id: change}, {"coins_taken": taken, "debt_added": debt})
 
     return Operation(
         economy=economy, key=key, fingerprint=ledger.fingerprint("claw", user_id, target), type="refund",
-        size=size, reads=(user_id,), allow_frozen=True,
+        size=size, reads=(user_id,), allow_frozen=True, meta={"why": "refund"},
         respond=lambda p: {"taken": -sum(leg.amount for leg in p.sized.legs if leg.account.is_user),
                            "debt": p.user(user_id).debt},
     )
@@ -156,6 +157,8 @@ def test_a_clawback_takes_what_the_wallet_holds_and_the_rest_becomes_debt(eco: s
     assert out.result == {"taken": 30, "debt": 20}
     wallet = get_wallet(eco, "alice")
     assert (wallet.available, wallet.debt, wallet.frozen) == (0, 20, True)
+    entries, _ = list_entries(eco, "alice", limit=1)  # the entry says what was sized, over the operation's meta
+    assert entries[0]["details"] == {"why": "refund", "coins_taken": 30, "debt_added": 20}
     assert ledger.post(_claw_back(eco, "alice", 50, "claw")).replayed  # the replay sizes nothing again
     assert get_wallet(eco, "alice").debt == 20
     _books(eco)
