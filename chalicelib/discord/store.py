@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from chalicelib.core.ids import now_iso
-from chalicelib.db import ops
-from chalicelib.db.base import condition_failed
-from chalicelib.db.engine import table_name
-from chalicelib.db.models.discord_interactions import InteractionModel
+from chalicelib.db import codec, ops
+from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import SideWrite
 
 TABLE = "discord_interactions"
@@ -30,38 +28,44 @@ KEY = "interaction_id"
 RETENTION_SECONDS = 86400
 
 
-def record_followup(interaction_id: str, economy: str, user_id: str, kind: str) -> bool:
-    """Remember a pending follow-up; False when this interaction was recorded already (a redelivery)."""
+# Raw items through db.ops, one style for the whole table (the claims are raw too);
+# ``db/models/discord_interactions.py`` is its schema.
+
+
+def _record(interaction_id: str, kind: str, economy: str, user_id: str, data: Dict[str, Any]) -> Dict[str, Any]:
+    return {KEY: interaction_id, "kind": kind, "economy": economy, "user_id": user_id, "status": "pending",
+            "data": data, "created_at": now_iso(), "expires_epoch": int(time.time()) + RETENTION_SECONDS}
+
+
+def _set_status(interaction_id: str, status: str, condition: str, values: Dict[str, Any]) -> bool:
+    """Set ``status`` where ``condition`` holds; False when it did not."""
+    client = get_client()
     try:
-        InteractionModel(interaction_id, kind="followup", economy=economy, user_id=user_id, status="pending",
-                         data={"kind": kind}, created_at=now_iso(),
-                         expires_epoch=int(time.time()) + RETENTION_SECONDS,
-                         ).save(condition=InteractionModel.interaction_id.does_not_exist())
-    except Exception as exc:  # PynamoDB wraps the condition failure; anything else is the engine's
-        if not condition_failed(exc):
-            raise
+        client.update_item(
+            TableName=table_name(TABLE), Key={KEY: {"S": interaction_id}},
+            UpdateExpression="SET #s = :s, updated_at = :t", ConditionExpression=condition,
+            ExpressionAttributeNames={"#s": "status", **({"#k": KEY} if "#k" in condition else {})},
+            ExpressionAttributeValues={":s": {"S": status}, ":t": {"S": now_iso()}, **values},
+        )
+    except client.exceptions.ConditionalCheckFailedException:
         return False
     return True
 
 
+def record_followup(interaction_id: str, economy: str, user_id: str, kind: str) -> bool:
+    """Remember a pending follow-up; False when this interaction was recorded already (a redelivery)."""
+    return ops.put_if_absent(TABLE, _record(interaction_id, "followup", economy, user_id, {"kind": kind}), KEY)
+
+
 def followup_status(interaction_id: str) -> Optional[str]:
     """``pending``, ``done``, ``expired``; None when there is no record (expired by TTL, or never written)."""
-    try:
-        return InteractionModel.get(interaction_id, consistent_read=True).status
-    except InteractionModel.DoesNotExist:
-        return None
+    item = ops.get(TABLE, {KEY: interaction_id})
+    return item["status"] if item else None
 
 
 def mark_followup(interaction_id: str, status: str) -> None:
     """Set a follow-up's status (nothing when its record is gone)."""
-    try:
-        InteractionModel(interaction_id).update(
-            actions=[InteractionModel.status.set(status), InteractionModel.updated_at.set(now_iso())],
-            condition=InteractionModel.interaction_id.exists(),
-        )
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
+    _set_status(interaction_id, status, "attribute_exists(#k)", {})
 
 
 def claim_post(dedupe_id: str) -> bool:
@@ -89,20 +93,16 @@ class Gift:
 
 
 def put_gift(give_id: str, economy: str, sender: str, data: Dict[str, Any]) -> None:
-    InteractionModel(give_id, kind="give", economy=economy, user_id=sender, status="pending", data=data,
-                     created_at=now_iso(), expires_epoch=int(time.time()) + RETENTION_SECONDS).save()
+    item = _record(give_id, "give", economy, sender, data)
+    get_client().put_item(TableName=table_name(TABLE), Item=codec.encode_item(item))
 
 
 def find_gift(give_id: str) -> Optional[Gift]:
     """The gift recorded under ``give_id``, or None (also when the record is another kind)."""
-    try:
-        record = InteractionModel.get(give_id, consistent_read=True)
-    except InteractionModel.DoesNotExist:
+    item = ops.get(TABLE, {KEY: give_id})
+    if item is None or item.get("kind") != "give":
         return None
-    if record.kind != "give":
-        return None
-    data = record.data.as_dict() if hasattr(record.data, "as_dict") else dict(record.data)
-    return Gift(give_id, record.economy, record.user_id, record.status, record.created_at, data)
+    return Gift(give_id, item["economy"], item["user_id"], item["status"], item["created_at"], dict(item["data"]))
 
 
 def gift_done(give_id: str, on_conflict: Exception) -> SideWrite:
@@ -119,13 +119,4 @@ def gift_done(give_id: str, on_conflict: Exception) -> SideWrite:
 
 def set_gift_status(give_id: str, status: str) -> bool:
     """Move a pending gift to ``status``; False when it was no longer pending."""
-    try:
-        InteractionModel(give_id).update(
-            actions=[InteractionModel.status.set(status), InteractionModel.updated_at.set(now_iso())],
-            condition=InteractionModel.status == "pending",
-        )
-        return True
-    except Exception as exc:
-        if not condition_failed(exc):
-            raise
-        return False
+    return _set_status(give_id, status, "#s = :pending", {":pending": {"S": "pending"}})
