@@ -12,6 +12,7 @@ the events it publishes (``events``: queued topics that the Discord adapter's
 Money moves only through the ledger: an order is an escrow (a pending
 transfer), resolved exactly once under one key. Orders know neither the shop
 nor listings: each sells through a *unit source* it registers with
-``orders``, which is why this package imports both below.
+``orders``; ``settlement`` (the one user of the sources) imports both. ``names``
+is the leaf the edge validates with at cold start: importing this package loads
+nothing else.
 """
-from chalicelib.market import catalog, listings  # noqa: F401  (they register their unit sources with orders)

@@ -18,7 +18,6 @@ units; a later PUT brings it back.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -26,22 +25,17 @@ from chalicelib.core import errors, keys
 from chalicelib.core.ids import now_iso
 from chalicelib.ledger import Outcome, SideWrite
 from chalicelib.market import orders
+from chalicelib.market.names import CATEGORIES, valid_sku  # noqa: F401 (this module's names)
 from chalicelib.market.store import catalog as store
 from chalicelib.market.store import counters
 from chalicelib.market.store.catalog import CatalogItem
 from chalicelib.tenancy.audit import audit_write
 
-CATEGORIES = ("money", "rank", "cosmetic", "voucher")
 FULFILMENTS = ("api", "voucher")
-_SKU = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ADMIN_FIELDS = ("name", "category", "price", "fulfilment", "payload", "daily_limit", "stock", "visible", "expires_at")
 _EDIT_ATTEMPTS = 20
 
 find_item = store.find_item
-
-
-def valid_sku(sku: Any) -> bool:
-    return isinstance(sku, str) and bool(_SKU.match(sku))
 
 
 def item_view(item: CatalogItem, admin: bool = False) -> Dict[str, Any]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -33,6 +32,7 @@ from chalicelib.core.ids import iso, new_id, now_iso
 from chalicelib.ledger import Outcome, SideWrite, claims
 from chalicelib.ledger.limits import check_total
 from chalicelib.market import events, orders, pricing
+from chalicelib.market.names import LISTING_STATES, valid_listing_id  # noqa: F401 (this module's names)
 from chalicelib.market.fulfilment import minecraft
 from chalicelib.market.store import catalog as catalog_store
 from chalicelib.market.store import counters
@@ -42,15 +42,9 @@ from chalicelib.runtime.due import run_due_index
 
 log = logging.getLogger("coinhall.listings")
 
-LISTING_STATES = ("active", "sold_out", "cancelled", "expired")
 DUE_SHARDS = 8
 MIN_SECONDS, MAX_SECONDS = 60, 30 * 86_400
-_LISTING_ID = re.compile(r"^lst_[0-9A-Z]{26}$")
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def valid_listing_id(listing_id: Any) -> bool:
-    return isinstance(listing_id, str) and bool(_LISTING_ID.match(listing_id))
 
 
 def _status(listing: Listing) -> str:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -50,6 +49,7 @@ from chalicelib.ledger import Outcome, SideWrite, pending
 from chalicelib.ledger.limits import MAX_ORDER_QTY, check_total
 from chalicelib.market import events
 from chalicelib.market.fulfilment import minecraft, vouchers
+from chalicelib.market.names import ORDER_STATES, valid_order_id  # noqa: F401 (this module's names)
 from chalicelib.market.store import counters
 from chalicelib.market.store import order_holds as hold_store
 from chalicelib.market.store import orders as store
@@ -59,18 +59,12 @@ from chalicelib.runtime import queue
 
 log = logging.getLogger("coinhall.orders")
 
-ORDER_STATES = ("pending", "fulfilled", "refunded", "cancelled")
 MAX_QTY = MAX_ORDER_QTY
 DELIVERY_TOPIC = "fulfilment.minecraft"
-_ORDER_ID = re.compile(r"^ord_[0-9A-Z]{26}$")
 
 find_order = store.find_order
 counter_take = counters.counter_take
 counter_value = counters.counter_value
-
-
-def valid_order_id(order_id: Any) -> bool:
-    return isinstance(order_id, str) and bool(_ORDER_ID.match(order_id))
 
 
 def order_view(item: Mapping[str, Any]) -> Dict[str, Any]:

@@ -22,6 +22,7 @@ from chalicelib import ledger
 from chalicelib.core import errors, keys
 from chalicelib.core.ids import new_id, now_iso
 from chalicelib.ledger import Outcome, Posted, SideWrite, pending, revenue
+from chalicelib.market import catalog, listings  # noqa: F401 (they register their unit sources with orders)
 from chalicelib.market.orders import announce, find_order, load, order_view, unit_source
 from chalicelib.market.store import counters, prices
 from chalicelib.market.store import order_holds as hold_store

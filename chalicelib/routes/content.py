@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.spending.content import valid_content_id
+from chalicelib.spending.names import valid_content_id
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
 from chalicelib.routes.spending_models import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.core import errors
-from chalicelib.spending.holds import HOLD_STATES, valid_hold_id
+from chalicelib.spending.names import HOLD_STATES, valid_hold_id
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, optional_key, path_param, query_int, replied
 from chalicelib.routes.spending_models import (

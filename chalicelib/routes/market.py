@@ -7,8 +7,7 @@ from chalice import Blueprint
 
 from chalicelib.core import errors
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.market.listings import LISTING_STATES, valid_listing_id
-from chalicelib.market.orders import ORDER_STATES, valid_order_id
+from chalicelib.market.names import CATEGORIES, LISTING_STATES, ORDER_STATES, valid_listing_id, valid_order_id, valid_sku
 from chalicelib.routes._http import (
     Call, Reply, endpoint, optional_key, parse_body, path_param, query_int, replied,
 )
@@ -16,7 +15,6 @@ from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
     RedeemBody, Redeemed, Reward, RewardBody, RewardList,
 )
-from chalicelib.market.catalog import CATEGORIES, valid_sku
 
 bp = Blueprint(__name__)
 _READ = [400, 401, 403, 404]

@@ -8,10 +8,11 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_v
 
 from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_ORDER_QTY, MAX_STOCK, MAX_UNIT_PRICE
 from chalicelib.ledger.limits import MAX_SHOP_PRICE as MAX_PRICE
+from chalicelib.market.names import SKU_PATTERN
 from chalicelib.routes.models import Balance, _Body
 
 _ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
-_SKU = r"^[A-Za-z0-9_.:-]{1,64}$"
+_SKU = SKU_PATTERN
 _PLAYER = r"^[A-Za-z0-9_.:@|-]{1,64}$"
 MAX_PAYLOAD_BYTES = 2048
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.rewards.courses import valid_course_id
+from chalicelib.rewards.names import valid_course_id
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, replied
 from chalicelib.routes.rewards_models import (

@@ -5,8 +5,7 @@ from typing import List, Optional
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator, model_validator
 
-from chalicelib.spending.escrows import MAX_ESCROW_SECONDS
-from chalicelib.spending.holds import HOLD_STATES, MAX_HOLD_SECONDS
+from chalicelib.spending.names import HOLD_STATES, MAX_ESCROW_SECONDS, MAX_HOLD_SECONDS
 from chalicelib.ledger.accounts import MAX_AMOUNT
 from chalicelib.routes.models import Balance, _Body
 

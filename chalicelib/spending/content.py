@@ -8,21 +8,16 @@ transaction; host apps read them.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, Optional, Tuple
 
 from chalicelib.core import errors, keys
 from chalicelib.core.ids import now_iso
+from chalicelib.spending.names import valid_content_id  # noqa: F401 (this module's name)
 from chalicelib.spending import store
 from chalicelib.spending.rates import get_rates
 from chalicelib.tenancy.audit import audit_write
 
-_CONTENT_ID = re.compile(r"^[A-Za-z0-9_.:@|-]{1,128}$")
 _FIELDS = ("title", "price", "creator_id", "creator_share_bps")
-
-
-def valid_content_id(content_id: str) -> bool:
-    return isinstance(content_id, str) and bool(_CONTENT_ID.match(content_id))
 
 
 def content_view(item: Dict[str, Any]) -> Dict[str, Any]:

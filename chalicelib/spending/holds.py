@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -46,6 +45,7 @@ from chalicelib.core import errors, keys
 from chalicelib.core.ids import new_id, now_iso
 from chalicelib.ledger import Outcome, Posted, SideWrite, pending
 from chalicelib.runtime.due import run_due_index
+from chalicelib.spending.names import HOLD_STATES, MAX_HOLD_SECONDS, valid_hold_id  # noqa: F401 (this module's names)
 from chalicelib.spending import store
 from chalicelib.spending.rates import get_rates
 from chalicelib.spending.store import HoldRecord, find_hold
@@ -53,9 +53,6 @@ from chalicelib.spending.store import HoldRecord, find_hold
 log = logging.getLogger("coinhall.holds")
 
 DUE_SHARDS = 8
-MAX_HOLD_SECONDS = 30 * 86_400
-HOLD_STATES = ("active", "settled", "released", "expired")
-_HOLD_ID = re.compile(r"^(hold|esc)_[0-9A-Z]{26}$")
 
 View = Callable[[Dict[str, Any]], Dict[str, Any]]
 Conflict = Callable[[Dict[str, Any]], errors.CoinhallError]
@@ -65,10 +62,6 @@ __all__ = [
     "find_hold", "get_hold", "hold_conflict", "hold_view", "list_holds", "load", "place", "place_hold", "release",
     "request_key", "request_token", "resolve", "run_due", "settle", "valid_hold_id",
 ]
-
-
-def valid_hold_id(hold_id: str) -> bool:
-    return isinstance(hold_id, str) and bool(_HOLD_ID.match(hold_id))
 
 
 def hold_view(item: Dict[str, Any]) -> Dict[str, Any]:
