@@ -214,11 +214,14 @@ class _Faults:
         token = request.get("ClientRequestToken")
         with self.lock:
             self.calls += 1
-            again = token in self.lost
+            # Only a call that committed is remembered by its token (DynamoDB answers its resend
+            # as the first); a cancelled call's resend runs again, as a fresh request.
+            again = self.mode == "lost" and token in self.lost
             hit = again or self.calls % self.every == 0
             if hit and not again:
                 self.injected += 1
-                self.lost.add(token)
+                if self.mode == "lost":
+                    self.lost.add(token)
         if not hit:
             return None
         if self.mode == "conflict":
