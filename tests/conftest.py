@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Set
 
 import pytest
 from hypothesis import HealthCheck
@@ -70,9 +71,68 @@ def ddb_local_endpoint() -> Iterator[str]:
 _created: Dict[str, bool] = {}
 
 
+class _BooksWatch:
+    """The economies whose accounts a test wrote, read off every TransactWriteItems it sent.
+
+    Every balance change is such a transaction (only the ledger moves money), so
+    the set holds every economy a test moved money in: the fixture's, a guild's,
+    one made by a job or a CLI command. Recorded below botocore's client, so a
+    client rebuilt mid-test (new settings) is watched too.
+    """
+
+    def __init__(self) -> None:
+        self.economies: Set[str] = set()
+        self._lock = threading.Lock()
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call
+        watch = self
+
+        def _make_api_call(client: Any, operation_name: str, api_params: Dict[str, Any]) -> Any:
+            if operation_name == "TransactWriteItems":
+                watch.record(api_params.get("TransactItems") or [])
+            return original(client, operation_name, api_params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", _make_api_call)
+
+    def record(self, items: Any) -> None:
+        accounts = db_engine.table_name("accounts")
+        for item in items:
+            for body in item.values():
+                if body.get("TableName") == accounts and "economy" in body.get("Key", {}):
+                    with self._lock:
+                        self.economies.add(body["Key"]["economy"]["S"])
+
+    def prove(self, request: pytest.FixtureRequest) -> None:
+        """Drain queued work (it moves money too), then check every recorded economy's books.
+
+        Skipped when the test failed (its own failure says more) or is marked
+        ``books_broken`` (it tampers with the books on purpose).
+        """
+        report = getattr(request.node, "rep_call", None)
+        if report is None or not report.passed or request.node.get_closest_marker("books_broken"):
+            return
+        from chalicelib.ledger.invariants import check_economy
+        from chalicelib.runtime import queue
+
+        assert queue.drain(30), "queued work still running at the end of the test"
+        broken = {}
+        for economy_id in sorted(self.economies):
+            books = check_economy(economy_id)
+            if not books.ok:
+                broken[economy_id] = books.discrepancies
+        assert not broken, f"the books do not balance after the test: {broken}"
+
+
 @pytest.fixture
-def local_engine(ddb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Settings pointed at DynamoDB Local, tables created (once per session)."""
+def local_engine(ddb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+                 request: pytest.FixtureRequest) -> Iterator[str]:
+    """Settings pointed at DynamoDB Local, tables created (once per session).
+
+    At teardown the books of every economy the test moved money in are proven.
+    """
     prefix = "test-"
     _apply_env(monkeypatch, COINS_DYNAMODB_ENDPOINT=ddb_local_endpoint, COINS_TABLE_PREFIX=prefix)
     if not _created.get(ddb_local_endpoint):
@@ -80,14 +140,17 @@ def local_engine(ddb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> It
 
         create_tables()
         _created[ddb_local_endpoint] = True
+    watch = _BooksWatch()
+    watch.install(monkeypatch)
     yield ddb_local_endpoint
+    watch.prove(request)
     config.reset_settings()
     db_engine.reset()
 
 
 @pytest.fixture
-def moto_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Settings on moto's in-process DynamoDB, tables created fresh."""
+def moto_engine(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Settings on moto's in-process DynamoDB, tables created fresh; books proven at teardown."""
     from moto import mock_aws
 
     # moto intercepts requests to AWS's own endpoint (an empty value would mean
@@ -98,7 +161,10 @@ def moto_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         from chalicelib.db.schema import create_tables
 
         create_tables()
+        watch = _BooksWatch()
+        watch.install(monkeypatch)
         yield None
+        watch.prove(request)
     config.reset_settings()
     db_engine.reset()
 
@@ -207,38 +273,21 @@ def chalice_client() -> Iterator[Any]:
         yield client
 
 
-def _checked(request: pytest.FixtureRequest, economy: Economy) -> Iterator[Economy]:
-    """Yield the economy, then prove its books: no money test can forget the invariant check.
-
-    Skipped when the test failed (its own failure says more) or is marked
-    ``books_broken`` (it tampers with the books on purpose). Queued work
-    (deliveries, refunds) finishes first: it moves money too.
-    """
-    yield economy
-    report = getattr(request.node, "rep_call", None)
-    if report is None or not report.passed or request.node.get_closest_marker("books_broken"):
-        return
-    from chalicelib.runtime import queue
-
-    assert queue.drain(30), "queued work still running at the end of the test"
-    economy.check()
+@pytest.fixture
+def economy(local_engine: str, chalice_client: Any) -> Economy:
+    """A fresh economy on DynamoDB Local with admin, write and read keys (its books are proven by the engine)."""
+    return _economy(chalice_client)
 
 
 @pytest.fixture
-def economy(local_engine: str, chalice_client: Any, request: pytest.FixtureRequest) -> Iterator[Economy]:
-    """A fresh economy on DynamoDB Local with admin, write and read keys; its books are checked at teardown."""
-    yield from _checked(request, _economy(chalice_client))
+def unit_economy(moto_engine: None, chalice_client: Any) -> Economy:
+    """A fresh economy on moto (its books are proven by the engine)."""
+    return _economy(chalice_client)
 
 
 @pytest.fixture
-def unit_economy(moto_engine: None, chalice_client: Any, request: pytest.FixtureRequest) -> Iterator[Economy]:
-    """A fresh economy on moto; its books are checked at teardown."""
-    yield from _checked(request, _economy(chalice_client))
-
-
-@pytest.fixture
-def any_economy(any_engine: str, chalice_client: Any, request: pytest.FixtureRequest) -> Iterator[Economy]:
-    yield from _checked(request, _economy(chalice_client))
+def any_economy(any_engine: str, chalice_client: Any) -> Economy:
+    return _economy(chalice_client)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

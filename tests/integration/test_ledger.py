@@ -166,6 +166,7 @@ def test_a_wallet_stored_frozen_before_reasons_existed_reads_as_operator_frozen(
     assert check_economy(eco).ok
 
 
+@pytest.mark.books_broken("a wallet put at the cap behind the ledger")
 def test_balance_limit(eco: str) -> None:
     _credit(eco, "whale", ledger.MAX_AMOUNT)
     # One credit is capped at MAX_AMOUNT; put the wallet at MAX_BALANCE directly.
@@ -278,6 +279,7 @@ def test_cursor_of_another_wallet_is_refused(eco: str) -> None:
         list_entries(eco, "bob", limit=1, cursor=cursor)
 
 
+@pytest.mark.books_broken("a balance and an entry tampered behind the ledger")
 def test_invariant_check_finds_a_tampered_balance_and_a_missing_entry(eco: str) -> None:
     _credit(eco, "alice", 100)
     _credit(eco, "bob", 100)
