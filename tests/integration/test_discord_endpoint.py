@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 from nacl.signing import SigningKey
 
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.ledger_helpers import posting
 from chalicelib.rewards import grants as rewards
 from chalicelib.tenancy.audit import list_audit
@@ -28,7 +29,8 @@ from tests.discord_helpers import (  # noqa: F401 - fixtures
     use_public_key,
 )
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: the test's "today" and the app's are the same day even across UTC midnight.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 PING = {"type": 1, "id": "1", "application_id": "1", "token": "t", "version": 1}
 
