@@ -4,14 +4,14 @@
 it checks our ``X-Coinhall-Signature`` with the shared key, delivers each order
 id once (a repeat of an ``Idempotency-Key`` it already delivered answers 200
 without delivering again) and counts what it did. Its behaviour per request is
-scripted: ``"ok"``, an HTTP status to answer without delivering, or
-``("slow", seconds)`` (deliver, then answer after the client gave up).
+scripted: ``"ok"``, an HTTP status to answer without delivering, or ``"hang"``
+(deliver, then answer nothing until the client has given up and sent its retry:
+a timeout however fast or slow the machine is).
 """
 from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from tests.conftest import Economy, Resp
 
 PLUGIN_KEY = "mc-plugin-test-key"
 REDEEM_SECRET = "redeem-test-secret"
-Behaviour = Union[str, int, Tuple[str, float]]
+Behaviour = Union[str, int]
 
 
 @dataclass
@@ -47,14 +47,15 @@ class PluginStandIn:
         self.seen: List[Seen] = []
         self.delivered: Dict[str, Dict[str, Any]] = {}
         self.deliveries: Counter = Counter()  # order id -> times the goods were handed out
+        self.hanging: Dict[str, threading.Event] = {}  # order id -> released when its next request arrives
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer, delay = standin.answer(dict(self.headers), raw)
-                if delay:
-                    time.sleep(delay)
+                status, answer, hang = standin.answer(dict(self.headers), raw)
+                if hang is not None:
+                    hang.wait()
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
@@ -76,6 +77,9 @@ class PluginStandIn:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        with self.lock:
+            for event in self.hanging.values():
+                event.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -84,7 +88,7 @@ class PluginStandIn:
             self.script.extend(behaviours)
         return self
 
-    def answer(self, headers: Dict[str, str], raw: bytes) -> Tuple[int, Dict[str, Any], float]:
+    def answer(self, headers: Dict[str, str], raw: bytes) -> Tuple[int, Dict[str, Any], Optional[threading.Event]]:
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
             signing.verify([self.key], raw, lowered.get("x-coinhall-timestamp"), lowered.get("x-coinhall-signature"))
@@ -95,20 +99,22 @@ class PluginStandIn:
         order_id = lowered.get("idempotency-key", "")
         with self.lock:
             behaviour = self.script.pop(0) if self.script else self.default
+            if order_id in self.hanging:
+                self.hanging.pop(order_id).set()  # the client gave up on that one: it may answer now
             if not signature_ok or order_id != body.get("order_id"):
                 self.seen.append(Seen(order_id, body, signature_ok, 401))
-                return 401, {"error": "bad signature"}, 0
+                return 401, {"error": "bad signature"}, None
             if order_id in self.delivered:  # the contract: a repeat answers like the first, delivers nothing
                 self.seen.append(Seen(order_id, body, True, 200))
-                return 200, {"status": "delivered", "repeat": True}, 0
-            if behaviour == "ok" or isinstance(behaviour, tuple):
+                return 200, {"status": "delivered", "repeat": True}, None
+            if behaviour in ("ok", "hang"):
                 self.delivered[order_id] = body
                 self.deliveries[order_id] += 1
-                delay = behaviour[1] if isinstance(behaviour, tuple) else 0
                 self.seen.append(Seen(order_id, body, True, 200))
-                return 200, {"status": "delivered"}, delay
+                hang = self.hanging.setdefault(order_id, threading.Event()) if behaviour == "hang" else None
+                return 200, {"status": "delivered"}, hang
             self.seen.append(Seen(order_id, body, True, int(behaviour)))
-            return int(behaviour), {"error": f"scripted {behaviour}"}, 0
+            return int(behaviour), {"error": f"scripted {behaviour}"}, None
 
     def calls(self, order_id: str) -> List[Seen]:
         with self.lock:
@@ -117,7 +123,9 @@ class PluginStandIn:
 
 def use_plugin(monkeypatch: pytest.MonkeyPatch, plugin: Optional[PluginStandIn], **settings: str) -> None:
     env = {"MINECRAFT_API_URL": plugin.url if plugin else None, "MINECRAFT_API_KEY": plugin.key if plugin else None,
-           "MINECRAFT_TIMEOUT_S": "0.5", "MINECRAFT_RETRY_BASE_S": "0.05", "MINECRAFT_MAX_ATTEMPTS": "4",
+           # A timeout no local answer comes near, so attempt counts do not depend on the
+           # machine's speed; tests that need a timeout script "hang" (see the fulfilment tests).
+           "MINECRAFT_TIMEOUT_S": "10", "MINECRAFT_RETRY_BASE_S": "0.05", "MINECRAFT_MAX_ATTEMPTS": "4",
            "REDEMPTION_WEBHOOK_SECRET": REDEEM_SECRET, **settings}
     for name, value in env.items():
         if value is None:
@@ -185,14 +193,18 @@ def order(economy: Economy, order_id: str) -> Dict[str, Any]:
     return resp.body
 
 
-def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
+def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
+    """What ``predicate`` says once the local queue has finished all its work (retries included).
+
+    Draining is the condition, not a poll: everything a test waits for here is queued
+    work, so when the queue is empty it has happened or it never will.
+    """
+    from chalicelib.runtime import queue
+
+    assert queue.drain(timeout), "queued work still running"
+    value = predicate()
+    assert value, "the queue drained and it did not happen"
+    return value
 
 
 def wait_resolved(economy: Economy, order_id: str, timeout: float = 20.0) -> Dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
+from typing import Callable, Optional
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -22,8 +23,15 @@ def new_id(prefix: str = "") -> str:
     return prefix + "".join(reversed(chars))
 
 
+# The one seam for "what time is it": every business time (created_at, expires_at,
+# today's day, due indexes) comes from utc_now(), so a test that sets this moves the
+# whole app through time at once (tests/clock_helpers.py) instead of sleeping or
+# racing UTC midnight. None in production.
+clock: Optional[Callable[[], datetime]] = None
+
+
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock() if clock is not None else datetime.now(timezone.utc)
 
 
 def iso(moment: datetime) -> str:

@@ -8,10 +8,12 @@ import pytest
 
 from chalicelib.operations import digest
 from chalicelib.core.ids import utc_now
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.discord_helpers import standin  # noqa: F401  (fixture)
 from tests.integration import ops_helpers as oh
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: the test's "today" and the app's are the same day even across UTC midnight.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 
 def test_the_figures_of_a_day(economy) -> None:

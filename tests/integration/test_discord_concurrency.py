@@ -19,9 +19,11 @@ from chalicelib.core import errors
 from chalicelib.rewards import grants as rewards
 from chalicelib.db.engine import get_client
 from chalicelib.ledger.wallets import get_wallet
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text, quest_answers  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A stopped app clock: the test's "today" and the app's are the same day even across UTC midnight.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clock")]
 
 
 class _Conflicts:

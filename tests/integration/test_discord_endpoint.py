@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from nacl.signing import SigningKey
 
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.ledger_helpers import posting
 from chalicelib.rewards import grants as rewards
 from chalicelib.tenancy.audit import list_audit
@@ -28,7 +29,8 @@ from tests.discord_helpers import (  # noqa: F401 - fixtures
     use_public_key,
 )
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: the test's "today" and the app's are the same day even across UTC midnight.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 PING = {"type": 1, "id": "1", "application_id": "1", "token": "t", "version": 1}
 
@@ -62,9 +64,9 @@ def test_bad_signatures_are_401_and_nothing_is_parsed(discord, case: str) -> Non
     elif case == "other_key":
         headers = sign(body, key=SigningKey.generate())
     elif case == "stale":
-        headers = sign(body, timestamp=str(int(time.time()) - 301))
+        headers = sign(body, timestamp=str(int(time.time()) - 360))
     elif case == "future":
-        headers = sign(body, timestamp=str(int(time.time()) + 301))
+        headers = sign(body, timestamp=str(int(time.time()) + 360))  # a minute clear of the window: no race
     elif case == "altered_body":
         body = json.dumps({**PING, "type": 2})
     elif case == "garbage_hex":
@@ -113,6 +115,26 @@ def test_daily_pays_once_per_day_and_a_repeat_says_when_it_opens(discord) -> Non
     tomorrow = rewards.today_utc() + timedelta(days=1)
     assert f"Next claim opens {tomorrow.isoformat()}T00:00:00.000Z" in text
     assert get_wallet(discord.economy.id, alice.user_id).available == 10
+    discord.economy.check()
+
+
+def test_a_daily_either_side_of_utc_midnight_pays_each_day_once(discord, clock) -> None:
+    # Last night's midnight, not tonight's: the app's clock stays at or before the real
+    # time the interactions' snowflakes carry, as it would in production.
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    alice = discord.player()
+    clock.set(midnight - timedelta(milliseconds=100))
+    assert "10 coins" in embed_text(alice.command("daily"))
+    clock.set(midnight - timedelta(milliseconds=50))
+    assert "Already claimed today" in embed_text(alice.click("hub:daily"))
+    clock.set(midnight + timedelta(milliseconds=100))
+    text = embed_text(alice.command("daily"))
+    assert "Daily reward claimed" in text and "12 coins" in text and "Streak: 2 days" in text
+    clock.set(midnight + timedelta(milliseconds=200))
+    again = embed_text(alice.click("hub:daily"))
+    assert "Already claimed today" in again
+    assert f"Next claim opens {(midnight + timedelta(days=1)).date().isoformat()}T00:00:00.000Z" in again
+    assert get_wallet(discord.economy.id, alice.user_id).available == 10 + 12
     discord.economy.check()
 
 

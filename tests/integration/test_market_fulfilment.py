@@ -67,14 +67,28 @@ def test_always_failing_plugin_refunds_and_nothing_is_lost(economy, plugin) -> N
     economy.check()
 
 
-def test_slow_plugin_times_out_is_retried_and_delivers_once(economy, plugin) -> None:
+def test_slow_plugin_times_out_is_retried_and_delivers_once(economy, plugin, monkeypatch) -> None:
     economy.credit("p", 1000)
     put_reward(economy, "rank", price=250)
-    plugin.then(("slow", 1.5))  # it delivers, but answers after our 0.5 s timeout
+    # The first call times out for sure: the plugin delivers and answers nothing until
+    # the retry arrives. The retry gets a timeout no local answer comes near, so the
+    # count of calls is exact on any machine.
+    use_plugin(monkeypatch, plugin, MINECRAFT_TIMEOUT_S="0.5")
+    real, outcomes = minecraft.deliver, []
+
+    def then_patient(view):
+        delivery = real(view)
+        outcomes.append(delivery.detail)
+        use_plugin(monkeypatch, plugin, MINECRAFT_TIMEOUT_S="10")
+        return delivery
+
+    monkeypatch.setattr(minecraft, "deliver", then_patient)
+    plugin.then("hang")
     placed = buy(economy, "p", "rank").body
     final = wait_resolved(economy, placed["order_id"])
     calls = plugin.calls(placed["order_id"])
     assert len(calls) == 2 and final["status"] == "fulfilled" and final["attempts"] == 2
+    assert outcomes[0] == "timeout"
     assert plugin.deliveries[placed["order_id"]] == 1  # the plugin deduped the retry by order id
     assert treasury(economy) == 250
     economy.check()

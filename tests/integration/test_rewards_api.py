@@ -5,6 +5,7 @@ Every test ends with the economy's invariants.
 """
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any, Dict, Optional
 
@@ -13,15 +14,18 @@ import pytest
 from chalicelib.tenancy import apikeys
 from chalicelib.rewards import courses, budget as grant_budget, grants as rewards
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.core.ids import iso, utc_now
+from chalicelib.core.ids import iso
 from chalicelib.ledger import MAX_AMOUNT, system
 from chalicelib.ledger.wallets import system_balance
 from chalicelib.rewards.streaks import next_claim_at
+from tests.clock_helpers import Clock, at, clock  # noqa: F401 (fixture)
 from tests.conftest import Economy, Resp
 from tests.integration.spending_helpers import assert_error, books
 from tests.market_helpers import delete, put
 
-pytestmark = pytest.mark.integration
+# One stopped app clock per test: "today" in the test and in the app cannot differ
+# across UTC midnight.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 
 def reward(economy: Economy, user: str, type_: str, ref: Optional[str] = None, token: Optional[str] = None) -> Resp:
@@ -91,6 +95,28 @@ def test_daily_streak_amounts_and_cap(economy, monkeypatch) -> None:
     assert balance(economy, "alice") == sum(amounts)
     profile = rewards.get_profile(economy.id, "alice")
     assert profile.streak == 25 and profile.badges == ["streak_7"]
+    economy.check()
+
+
+def test_a_daily_claim_either_side_of_utc_midnight_pays_for_each_day_once(economy, clock: Clock) -> None:
+    clock.set(at("2025-03-31T23:59:59.900Z"))
+    late = reward(economy, "alice", "daily")
+    assert late.status == 200 and late.body["amount"] == 10 and late.body["streak"] == 1
+    assert late.body["next_claim_at"] == "2025-04-01T00:00:00.000Z"
+    clock.set(at("2025-03-31T23:59:59.950Z"))
+    assert reward(economy, "alice", "daily").body["already_claimed"]
+    # 0.2 s later it is a new UTC day: a new claim pays and the streak goes on (10 + 2).
+    clock.set(at("2025-04-01T00:00:00.100Z"))
+    early = reward(economy, "alice", "daily")
+    assert early.status == 200 and not early.body["already_claimed"]
+    assert early.body["amount"] == 12 and early.body["streak"] == 2
+    assert early.body["transaction_id"] != late.body["transaction_id"]
+    assert early.body["next_claim_at"] == "2025-04-02T00:00:00.000Z"
+    clock.set(at("2025-04-01T00:00:00.200Z"))
+    again = reward(economy, "alice", "daily")
+    assert again.body["already_claimed"] and again.body["transaction_id"] == early.body["transaction_id"]
+    assert balance(economy, "alice") == 10 + 12
+    assert minted(economy) == 22
     economy.check()
 
 
@@ -333,7 +359,7 @@ def test_course_routes_need_the_admin_scope_and_a_valid_id(economy) -> None:
 # --------------------------------------------------------------------------- the per-key daily budget
 
 
-def test_a_grant_that_would_exceed_the_key_budget_is_refused_and_changes_nothing(economy) -> None:
+def test_a_grant_that_would_exceed_the_key_budget_is_refused_and_changes_nothing(economy, clock: Clock) -> None:
     settings(economy, grant_daily_budget=120, referral_reward=20)
     register(economy, "c1", 50)
     register(economy, "c2", 50)
@@ -343,7 +369,7 @@ def test_a_grant_that_would_exceed_the_key_budget_is_refused_and_changes_nothing
     assert reward(economy, "alice", "course_completion", "c2").status == 200
     before = books(economy, "alice", "bob")
     refused = reward(economy, "alice", "course_completion", "c3")
-    day = rewards.today_utc()
+    day = clock.now.date()
     err = assert_error(refused, 429, "grant_budget_exceeded")
     assert {k: v for k, v in err["details"].items() if k != "retry_after"} == {
         "key_id": key_id(economy.rewards_token), "budget": 120, "used": 100, "requested": 50, "left": 20,
@@ -351,7 +377,8 @@ def test_a_grant_that_would_exceed_the_key_budget_is_refused_and_changes_nothing
     }
     retry_after = int(refused.headers["retry-after"])
     assert retry_after == err["details"]["retry_after"]
-    assert 0 < retry_after <= (next_claim_at(day) - utc_now()).total_seconds() + 1
+    # the clock stands still, so the wait to midnight is exact (rounded up to a whole second)
+    assert retry_after == math.ceil((next_claim_at(day) - clock.now).total_seconds())
     assert books(economy, "alice", "bob") == before
     assert budget_used(economy, economy.rewards_token) == 100
     # What is left still grants, to the coin; then nothing more today.

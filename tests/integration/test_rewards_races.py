@@ -21,10 +21,12 @@ from chalicelib.rewards import budget as grant_budget, grants as rewards
 from chalicelib.db.engine import get_client
 from chalicelib.ledger import system
 from chalicelib.ledger.wallets import system_balance
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.conftest import Economy, Resp
 from tests.market_helpers import put
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A stopped app clock: the test's "today" and the app's are the same day even across UTC midnight.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clock")]
 
 RACERS = 50
 COURSE_REWARD = 30

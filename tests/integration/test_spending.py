@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from contextlib import redirect_stdout
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ import pytest
 
 from chalicelib.core.ids import iso, utc_now
 from chalicelib.runtime.jobs import run_job
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.integration.spending_helpers import (
     active_held,
     assert_error,
@@ -264,10 +264,10 @@ def test_settling_more_than_held_is_a_422_and_changes_nothing(economy) -> None:
     economy.check()
 
 
-def test_a_settle_after_expiry_is_a_409_and_releases_the_hold(economy) -> None:
+def test_a_settle_after_expiry_is_a_409_and_releases_the_hold(economy, clock) -> None:
     economy.credit("u", 100)
-    hold_id = place_hold(economy, "u", 40, expires_in=1).body["hold_id"]
-    time.sleep(1.2)
+    hold_id = place_hold(economy, "u", 40, expires_in=60).body["hold_id"]
+    clock.advance(60)  # expires_at <= now: due at the exact second
     err = assert_error(economy.api.post(f"/v1/holds/{hold_id}/settle", {"amount": 5}), 409, "hold_not_active")
     assert err["details"]["hold"]["status"] == "expired" and err["details"]["hold"]["returned_amount"] == 40
     assert wallet(economy, "u") == {"available": 100, "held": 0, "earnings": 0}
@@ -294,12 +294,13 @@ def test_the_expiry_job_releases_due_holds_only_and_is_bounded(economy) -> None:
     economy.check()
 
 
-def test_the_cli_runs_the_expiry_jobs(economy) -> None:
+def test_the_cli_runs_the_expiry_jobs(economy, clock) -> None:
     from chalicelib.cli import main as cli
 
     economy.credit("u", 100)
-    place_hold(economy, "u", 10, expires_in=1)
-    time.sleep(1.2)
+    place_hold(economy, "u", 10, expires_in=60)
+    place_hold(economy, "u", 5, expires_in=120)
+    clock.advance(61)  # the CLI's job reads "now" from the app clock: only the first is due
     out = io.StringIO()
     with redirect_stdout(out):
         assert cli.main(["jobs", "run", "expire-holds", "--economy", economy.id]) == 0
@@ -309,7 +310,7 @@ def test_the_cli_runs_the_expiry_jobs(economy) -> None:
         assert cli.main(["jobs", "list"]) == 0
     listed = json.loads(out.getvalue())
     assert listed["expire-holds"]["schedule"] == listed["release-escrows"]["schedule"] == "rate(1 minute)"
-    assert wallet(economy, "u")["available"] == 100
+    assert wallet(economy, "u") == {"available": 95, "held": 5, "earnings": 0}
     economy.check()
 
 
@@ -388,14 +389,14 @@ def test_escrow_refund_returns_everything_to_the_client(economy) -> None:
     economy.check()
 
 
-def test_escrows_auto_release_after_their_deadline(economy) -> None:
+def test_escrows_auto_release_after_their_deadline(economy, clock) -> None:
     economy.credit("client", 500)
     soon = economy.api.post("/v1/escrows", {"client_id": "client", "freelancer_id": "dev", "amount": 100,
-                                            "job_ref": "a", "auto_release_after": 1}, key=key()).body["escrow_id"]
+                                            "job_ref": "a", "auto_release_after": 60}, key=key()).body["escrow_id"]
     late = economy.api.post("/v1/escrows", {"client_id": "client", "freelancer_id": "dev", "amount": 200,
-                                            "job_ref": "b", "auto_release_after": 1}, key=key()).body["escrow_id"]
-    hold = place_hold(economy, "client", 50, expires_in=1).body["hold_id"]
-    time.sleep(1.2)
+                                            "job_ref": "b", "auto_release_after": 60}, key=key()).body["escrow_id"]
+    hold = place_hold(economy, "client", 50, expires_in=60).body["hold_id"]
+    clock.advance(61)
     report = run_job("release-escrows", economy=economy.id, max_items=1)
     assert report["resolved"] == 1
     # a refund that comes after the deadline finds it due: it auto-releases and answers 409

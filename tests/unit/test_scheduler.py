@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from typing import List
 
@@ -51,17 +50,18 @@ def test_every_registered_job_has_a_schedule_the_local_runner_reads() -> None:
 
 def test_timers_start_due_jobs_once_and_never_twice_at_a_time() -> None:
     started: List[str] = []
-    release = threading.Event()
+    release, slow_running = threading.Event(), threading.Event()
 
     def run(name: str) -> None:
         started.append(name)
         if name == "slow":
+            slow_running.set()
             release.wait(5)
 
     timers = Timers({"fast": "rate(1 minute)", "slow": "rate(1 minute)", "nightly": "cron(30 3 * * ? *)"}, run, T0)
     assert timers.tick(T0) == []  # a rate job first fires one interval after start
     assert sorted(timers.tick(T0 + timedelta(minutes=1))) == ["fast", "slow"]
-    time.sleep(0.1)
+    assert slow_running.wait(5)  # it is inside its run: the next tick must skip it
     assert timers.tick(T0 + timedelta(minutes=2)) == ["fast"]  # slow is still running: skipped
     assert timers.skipped == ["slow"]
     release.set()
@@ -87,15 +87,19 @@ def test_serve_refuses_unknown_jobs_and_stops_when_asked(monkeypatch) -> None:
     with pytest.raises(KeyError):
         serve(["no-such-job"])
     ran: List[str] = []
-    monkeypatch.setattr(jobs, "run_job", lambda name, **_: ran.append(name))
+    first_run = threading.Event()
+
+    def run_job(name: str, **_: object) -> None:
+        ran.append(name)
+        first_run.set()
+
+    monkeypatch.setattr(jobs, "run_job", run_job)
     clock = iter([T0] + [T0 + timedelta(minutes=1, seconds=i) for i in range(1000)])
     stop = threading.Event()
     thread = threading.Thread(target=serve, kwargs={"only": ["expire-holds"], "stop": stop,
                                                      "clock": lambda: next(clock), "poll": 0.01})
     thread.start()
-    deadline = time.monotonic() + 5
-    while not ran and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert first_run.wait(5)
     stop.set()
     thread.join(5)
     assert ran and set(ran) == {"expire-holds"} and not thread.is_alive()

@@ -25,7 +25,7 @@ from typing import Any, Dict
 
 from chalicelib.core import errors
 from chalicelib.core.config import get_settings
-from chalicelib.core.ids import now_iso
+from chalicelib.core.ids import now_iso, utc_now
 from chalicelib.market import orders, settlement
 from chalicelib.market.fulfilment import minecraft
 
@@ -45,7 +45,7 @@ def backoff(attempt: int, base: float) -> float:
 
 def _seconds_left(order: Dict[str, Any]) -> float:
     deadline = datetime.strptime(order["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    return (deadline - datetime.now(timezone.utc)).total_seconds()
+    return (deadline - utc_now()).total_seconds()  # the clock now_iso() reads above, not a second one
 
 
 def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
