@@ -95,6 +95,8 @@ def order_view(item: Mapping[str, Any]) -> Dict[str, Any]:
         "attempts": int(item.get("attempts") or 0),
         "last_error": item.get("last_error"),
         "redeemed_by": item.get("redeemed_by"),
+        # the README's flag for an operator: the game server delivered after we refunded
+        "delivered_after_resolution": bool(item.get("delivered_after_resolution")),
     }
 
 
