@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import List
 
 import pytest
 
@@ -15,6 +16,32 @@ from tests.discord_helpers import standin  # noqa: F401 - fixture
 pytestmark = pytest.mark.integration
 
 CHANNEL = "channels/{}/messages"
+
+
+class _Clock:
+    """Stands in for the `time` module inside the REST client: a monotonic clock that moves only when the
+    client sleeps, so a test asserts the exact wait the client chose instead of timing the machine."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()  # any wait a cached client learned earlier is already in the past
+        self.sleeps: List[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> _Clock:
+    fake = _Clock()
+    monkeypatch.setattr("chalicelib.discord.rest.time", fake)
+    return fake
 
 
 @pytest.fixture
@@ -35,31 +62,31 @@ def test_interaction_webhooks_go_without_the_bot_token(standin) -> None:
     assert "Authorization" not in standin.calls("PATCH", "webhooks")[0].headers
 
 
-def test_429_with_retry_after_in_the_body_waits_then_succeeds(standin, channel) -> None:
+def test_429_with_retry_after_in_the_body_waits_then_succeeds(standin, channel, clock) -> None:
     standin.queue("POST", "/messages$", 429, {"message": "You are being rate limited.", "retry_after": 0.3,
                                              "global": False}, {"Retry-After": "1"})
-    started = time.monotonic()
     message = get_rest().post(CHANNEL.format(channel), {"content": "patience"})
-    assert time.monotonic() - started >= 0.3  # the body's precise value, not the header's rounded one
+    assert clock.sleeps == [0.3]  # the body's precise value, not the header's rounded one
     assert message["content"] == "patience"
     assert len(standin.calls("POST", "/messages$")) == 2
 
 
-def test_429_with_only_a_retry_after_header_is_honoured(standin, channel) -> None:
+def test_429_with_only_a_retry_after_header_is_honoured(standin, channel, clock) -> None:
     standin.queue("GET", "/messages", 429, None, {"Retry-After": "0.2"})
-    started = time.monotonic()
     assert get_rest().get(CHANNEL.format(channel)) == []
-    assert time.monotonic() - started >= 0.2
+    assert clock.sleeps == [0.2]
 
 
-def test_a_global_429_holds_back_other_routes_too(standin, channel) -> None:
+def test_a_global_429_holds_back_other_routes_too(standin, channel, clock) -> None:
     rest = DiscordRest(standin.api_base, standin.bot_token, max_attempts=1)  # give up at once on route A
     standin.queue("GET", "/messages", 429, {"retry_after": 0.4, "global": True})
     with pytest.raises(errors.DiscordApiError):
         rest.get(CHANNEL.format(channel))
-    started = time.monotonic()
+    assert clock.sleeps == []
     rest.get(f"guilds/{snowflake()}/channels")  # route B waits out the global limit before calling
-    assert time.monotonic() - started >= 0.3
+    assert clock.sleeps == [pytest.approx(0.4)]
+    rest.get(f"guilds/{snowflake()}/channels")  # the limit is over: no more waiting
+    assert len(clock.sleeps) == 1
 
 
 def test_500_then_success_is_retried_with_backoff(standin, channel) -> None:
@@ -80,24 +107,24 @@ def test_5xx_that_never_ends_gives_up_with_a_clear_error(standin, channel) -> No
     assert len(standin.calls("GET", "/messages")) == 3
 
 
-def test_a_rate_limit_longer_than_we_may_wait_is_an_error_not_a_hang(standin, channel) -> None:
+def test_a_rate_limit_longer_than_we_may_wait_is_an_error_not_a_hang(standin, channel, clock) -> None:
     rest = DiscordRest(standin.api_base, standin.bot_token, max_wait=1.0)
     standin.queue("GET", "/messages", 429, {"retry_after": 60, "global": False})
-    started = time.monotonic()
     with pytest.raises(errors.DiscordApiError) as caught:
         rest.get(CHANNEL.format(channel))
-    assert time.monotonic() - started < 1 and caught.value.details["discord_status"] == 429
+    assert clock.sleeps == [] and caught.value.details["discord_status"] == 429
+    assert caught.value.details["retry_after"] == 60
 
 
-def test_an_exhausted_bucket_waits_for_its_reset_before_the_next_call(standin, channel) -> None:
+def test_an_exhausted_bucket_waits_for_its_reset_before_the_next_call(standin, channel, clock) -> None:
     rest = DiscordRest(standin.api_base, standin.bot_token)
     standin.queue("POST", "/messages$", 200, {"id": "1", "content": "last"},
                   {"X-RateLimit-Bucket": "abc", "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
                    "X-RateLimit-Reset-After": "0.4"})
     rest.post(CHANNEL.format(channel), {"content": "last"})
-    started = time.monotonic()
+    assert clock.sleeps == []
     rest.post(CHANNEL.format(channel), {"content": "next"})
-    assert time.monotonic() - started >= 0.35
+    assert clock.sleeps == [pytest.approx(0.4)]
     assert len(standin.calls("POST", "/messages$")) == 2  # waited instead of spending a 429
 
 
