@@ -104,21 +104,19 @@ def _race_once(economy, hold_ids: List[str]) -> Dict[str, List[Tuple[str, Any]]]
     items = {h: holds.find_hold(economy.id, h) for h in hold_ids}
     tasks = [(h, action) for h in hold_ids for action in ("settle", "release", "expire")]
     random.shuffle(tasks)
-    start = threading.Barrier(min(len(tasks), 30))
+    # Every task starts together: a barrier that times out breaks and fails the run.
+    start = threading.Barrier(len(tasks))
 
     def run(task: Tuple[str, str]):
         hold_id, action = task
-        try:
-            start.wait(timeout=5)
-        except threading.BrokenBarrierError:
-            pass
+        start.wait(timeout=30)
         if action == "settle":
             return task, economy.api.post(f"/v1/holds/{hold_id}/settle", {"amount": 4, "to_user_id": "host"})
         if action == "release":
             return task, economy.api.post(f"/v1/holds/{hold_id}/release")
         return task, holds.expire(economy.id, items[hold_id], FAR_FUTURE)  # what the job does once it is due
 
-    with ThreadPoolExecutor(max_workers=30) as pool:
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
         results = list(pool.map(run, tasks))
     by_hold: Dict[str, List[Tuple[str, Any]]] = {}
     for (hold_id, action), answer in results:
