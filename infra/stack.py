@@ -93,6 +93,7 @@ class CoinhallStack(cdk.Stack):
             self.chalice.get_resource(logical_id).add_resource_dependency(policy.node.default_child)
         self._wire_queue_consumer()
         self._throttle_api()
+        self._answer_unknown_routes()
         topic = add_alarms(
             self, stage, work=self.work, api_name=self.api_name, api_stage=API_STAGE,
             function_names=self.function_names, email=options.get("alarm_email"),
@@ -136,6 +137,27 @@ class CoinhallStack(cdk.Stack):
             "ThrottlingRateLimit": self.stage.api_rate_limit,
             "ThrottlingBurstLimit": self.stage.api_burst_limit,
         }])
+
+    def _answer_unknown_routes(self) -> None:
+        """A path no route matches: 404 ``not_found`` in our error shape, not API Gateway's 403.
+
+        In the API's definition (not a separate GatewayResponse resource) so a
+        change to it is part of the deployment Chalice's template makes.
+        """
+        from chalicelib.core.errors import NoRouteError
+
+        self.chalice.get_resource("RestAPI").add_property_override(
+            "DefinitionBody.x-amazon-apigateway-gateway-responses", {
+                "MISSING_AUTHENTICATION_TOKEN": {
+                    "statusCode": NoRouteError.status,
+                    "responseParameters": {
+                        "gatewayresponse.header.Content-Type": "'application/json'",
+                        "gatewayresponse.header.X-Request-Id": "context.requestId",
+                    },
+                    # A VTL template: the body has no '$' or '#', so it is sent as written.
+                    "responseTemplates": {"application/json": json.dumps(NoRouteError().to_body())},
+                },
+            })
 
     def _outputs(self, topic_arn: str) -> None:
         base = cdk.Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + API_STAGE + "/")

@@ -18,12 +18,11 @@ from typing import NoReturn, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make `scripts` importable
 
+from chalicelib.cli import local_stack  # noqa: E402
 from scripts import ddb_local  # noqa: E402
 
 DATA_DIR = ROOT / ".local" / "dynamodb-data"
 ENGINE_PORT = 8001
-# The venv that runs us also has chalice; don't depend on PATH.
-CHALICE = Path(sys.executable).parent / "chalice"
 
 
 class _Stop(BaseException):
@@ -59,6 +58,51 @@ def _terminate(proc: Optional[subprocess.Popen[bytes]]) -> None:
             continue
 
 
+def _wait_for_api(url: str, child: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until the API answers /healthz (the stack file must never name a server that is not up)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise ddb_local.EngineError(f"the API server exited with {child.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise ddb_local.EngineError(f"the API at {url} did not answer /healthz within {timeout:.0f}s")
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _banner(api_url: str, endpoint: str, data: str, api_key: str, discord_key: str) -> str:
+    cli = ".venv/bin/python -m chalicelib.cli"
+    return f"""
+  Coinhall is running locally
+    API          {api_url}   (index: {api_url}/  API document: {api_url}/openapi.json)
+    DynamoDB     {endpoint}
+    Data         {data}
+    Dev API key  {api_key}   (every scope, economy `default`)
+    Discord key  {discord_key}
+    Timers       every job on its schedule (JSON log lines below)
+    Stack file   {_shown(local_stack.STACK_FILE)}   (the CLI in another shell finds this stack through it)
+
+  Try next, in another shell:
+    curl -s {api_url}/healthz
+    {cli} api-key create --economy default --scopes read,write --label my-app
+    curl -s -X POST {api_url}/v1/admin/users/alice/adjust -H "Authorization: Bearer {api_key}" \\
+      -H 'Content-Type: application/json' -H 'Idempotency-Key: welcome-alice' -d '{{"amount": 500, "reason": "welcome"}}'
+    {cli} discord send "/coins" --user alice --guild demo
+    {cli} jobs run reconcile --economy default
+  Ctrl-C stops everything.
+"""
+
+
 def main() -> int:
     api_port = int(os.environ.get("COINS_PORT", "8000"))
     if ddb_local.free_port(api_port) != api_port:
@@ -90,29 +134,27 @@ def main() -> int:
         env["COINS_DYNAMODB_ENDPOINT"] = endpoint
 
         for args in (["tables", "create"], ["seed"]):
-            child = _spawn([sys.executable, "-m", "chalicelib.cli", *args], env)
-            if (rc := child.wait()) != 0:
-                print(f"error: `python -m chalicelib.cli {' '.join(args)}` exited with {rc}",
+            # Their JSON answers are for a person who runs them by hand; here only a failure is news.
+            done = subprocess.run([sys.executable, "-m", "chalicelib.cli", *args], cwd=ROOT, env=env,
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.stderr.write(done.stdout + done.stderr)
+                print(f"error: `python -m chalicelib.cli {' '.join(args)}` exited with {done.returncode}",
                       file=sys.stderr)
-                return rc
+                return done.returncode
 
         api_key = env.get("COINS_DEV_API_KEY", "chk_local_dev_key")
-        print(f"""
-  Coinhall is running locally
-    API          http://127.0.0.1:{api_port}
-    DynamoDB     {endpoint}
-    Data         {data}
-    Dev API key  {api_key}
-    Timers       every job on its schedule (logs: JSON lines; run one now: .venv/bin/python -m chalicelib.cli jobs run reconcile --economy default)
-    Discord key  {env["DISCORD_PUBLIC_KEY"]}  (try: .venv/bin/python -m chalicelib.cli discord send "/daily" --user alice --guild demo --url http://127.0.0.1:{api_port})
-  Ctrl-C stops everything.
-""", flush=True)
+        api_url = f"http://127.0.0.1:{api_port}"
         # The local timers: every registered job on its schedule, as EventBridge runs them on AWS.
         timers = _spawn([sys.executable, "-m", "chalicelib.cli", "jobs", "serve"], env)
-        # --no-autoreload: chalice's reloader restarts on any file change under
-        # the project dir, and every DB write touches .local/dynamodb-data/.
-        child = _spawn([str(CHALICE), "local", "--host", "127.0.0.1", "--port", str(api_port),
-                        "--stage", "local", "--no-autoreload"], env)
+        # Chalice's local server, answering unknown paths and logging as the deployed stack does.
+        child = _spawn([sys.executable, "-m", "scripts.local_api", "--host", "127.0.0.1", "--port", str(api_port)],
+                       env)
+        _wait_for_api(api_url, child)
+        local_stack.write({"api_url": api_url, "dynamodb_endpoint": endpoint,
+                           "table_prefix": env.get("COINS_TABLE_PREFIX", "coinhall-local-"),
+                           "dev_api_key": api_key, "discord_public_key": env["DISCORD_PUBLIC_KEY"]})
+        print(_banner(api_url, endpoint, data, api_key, env["DISCORD_PUBLIC_KEY"]), flush=True)
         rc = child.wait()
         print(f"chalice local exited with {rc}", file=sys.stderr)
         return rc if rc >= 0 else 128 - rc  # killed by signal N: shell-style 128+N
@@ -126,6 +168,7 @@ def main() -> int:
         # A second Ctrl-C must not cut the cleanup short and orphan the engine.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        local_stack.remove()
         _terminate(child)
         _terminate(timers)
         if engine is not None:

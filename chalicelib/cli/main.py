@@ -21,16 +21,21 @@
   discord send ...               checkout only: runs python -m scripts.discord_send (a dev tool)
 
 Settings come from the environment as for the app (COINS_DYNAMODB_ENDPOINT,
-COINS_TABLE_PREFIX, ...).
+COINS_TABLE_PREFIX, ...). In the local stage, with no engine named there, the
+stack `make run` started is used (``local_stack``: it may have got a port other
+than 8001), and a command that needs tables refuses when none runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from typing import List, Optional
 
 import chalicelib.wiring  # noqa: F401 (registers every queue topic and job: jobs run|list|serve)
-from typing import List, Optional
+from chalicelib.cli import local_stack
+from chalicelib.db.failures import unreachable
 
 _SECRET_FIELDS = {"stripe_secret_key", "stripe_webhook_secret", "discord_bot_token", "redemption_webhook_secret",
                   "minecraft_api_key", "dev_api_key"}
@@ -240,10 +245,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging("stderr")  # JSON lines on stderr; stdout carries the command's JSON answer
     try:
+        local_stack.adopt(os.environ, required=_needs_engine(args))
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, local_stack.NoLocalStack) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        # The engine went away (or an endpoint named by hand is wrong): one line, not a traceback.
+        from chalicelib.core.config import get_settings
+
+        print(f"error: the engine at {get_settings().dynamodb_endpoint} does not answer; "
+              "is `make run` still running?", file=sys.stderr)
+        return 2
+
+
+# Commands that read or write no table: they run with no stack up.
+_ENGINE_FREE = {("config", None), ("jobs", "list"), ("discord", "dev-key"), ("discord", "register")}
+
+
+def _needs_engine(args: argparse.Namespace) -> bool:
+    return (args.command, getattr(args, "action", None)) not in _ENGINE_FREE
 
 
 if __name__ == "__main__":

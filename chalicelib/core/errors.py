@@ -84,6 +84,17 @@ class NotFoundError(CoinhallError):
     status, code, message = 404, "not_found", "Not found."
 
 
+class NoRouteError(NotFoundError):
+    """No route matches the method and path.
+
+    Raised by nobody: API Gateway answers it before our code runs (a gateway
+    response in ``infra/stack.py``), and ``scripts/local_api.py`` does locally;
+    both send ``to_body()``, so the two cannot drift apart.
+    """
+
+    message = "No route matches this method and path; the API is described at GET /openapi.json."
+
+
 class UserNotFoundError(NotFoundError):
     """The user has no wallet in this economy."""
 

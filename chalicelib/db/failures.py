@@ -45,3 +45,17 @@ def transient(exc: BaseException) -> bool:
             return True
         seen = getattr(seen, "cause", None) or seen.__cause__
     return False
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether the error (or what it wraps) is the engine not answering at all: nothing listens there."""
+    from botocore.exceptions import EndpointConnectionError
+
+    seen: Optional[BaseException] = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, EndpointConnectionError):
+            return True
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    return False

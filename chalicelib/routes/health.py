@@ -1,13 +1,25 @@
-"""GET /healthz and GET /openapi.json (no auth)."""
+"""GET /, GET /healthz and GET /openapi.json (no auth)."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from chalicelib.core import errors
 from chalicelib.routes._http import Call, Reply, endpoint
-from chalicelib.routes.models import Health
+from chalicelib.routes.models import Health, Index
 
 bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/", "GET", summary="Where to go from here: the API document, health, and (local stage) the local pages.",
+          response=Index, authenticated=False, tags=["ops"])
+def index(call: Call) -> Reply:
+    from chalicelib.core.config import get_settings
+
+    links = {"openapi": "/openapi.json", "healthz": "/healthz"}
+    if get_settings().is_local:
+        # The local payment page is per purchase (its link is in every checkout answer).
+        links["local_checkout"] = "/local/checkout/{purchase_id}"
+    return Reply({"name": "Coinhall", "stage": get_settings().stage, "links": links})
 
 
 @endpoint(bp, "/healthz", "GET", summary="200 only when DynamoDB answers.", response=Health,

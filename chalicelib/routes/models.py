@@ -154,6 +154,12 @@ class Health(BaseModel):
     status: str
 
 
+class Index(BaseModel):
+    name: str
+    stage: str
+    links: Dict[str, str]
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str

@@ -6,6 +6,7 @@ index shows up here without anyone editing a test.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List
 
 import pytest
@@ -160,6 +161,19 @@ def test_the_api_stage_is_throttled_and_named_per_stage(synth: Any) -> None:
                             "ThrottlingBurstLimit": stage.api_burst_limit}],
     })
     assert stage.api_burst_limit >= stage.api_rate_limit > 0
+
+
+def test_an_unknown_route_answers_404_not_found_in_our_error_shape(synth: Any) -> None:
+    from chalicelib.core.errors import NoRouteError
+
+    api = synth.one("AWS::Serverless::Api")["Properties"]
+    response = api["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]
+    assert response["statusCode"] == 404
+    assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'"
+    body = json.loads(response["responseTemplates"]["application/json"])
+    assert body == {"error": {"code": "not_found", "message": NoRouteError.message, "details": {}}}
+    # The same bytes as scripts/local_api.py sends for an unknown path (no VTL syntax to evaluate).
+    assert not set("$#") & set(response["responseTemplates"]["application/json"])
 
 
 def _alarms(synth: Any) -> Dict[str, Dict[str, Any]]:

@@ -10,6 +10,7 @@ sharing buyer ``c``'s counter for SKU ``L:x``) cannot come back unnoticed.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from typing import Dict, List, Tuple
 
@@ -325,33 +326,44 @@ def _hand_joins(path: str) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]
     splits: List[Tuple[str, str]] = []
     nested = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in ast.walk(n)
               if isinstance(v, ast.JoinedStr) and v is not n}  # format specs are JoinedStrs too
+    def segment(node: ast.AST) -> str:
+        # Only for the nodes that match: get_source_segment splits the whole file on every call.
+        return ast.get_source_segment(source, node) or ""
+
     for node in ast.walk(tree):
-        text = ast.get_source_segment(source, node) or ""
         if isinstance(node, ast.JoinedStr) and id(node) not in nested and _glues(node):
-            joins.append((rel, text))
+            joins.append((rel, segment(node)))
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left, right = node.left, node.right
             if (isinstance(left, ast.Constant) and isinstance(left.value, str) and left.value.endswith(_GLUE)) or (
                     isinstance(right, ast.Constant) and isinstance(right.value, str) and right.value.startswith(_GLUE)):
-                joins.append((rel, text))
+                joins.append((rel, segment(node)))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
             name, first = node.func.attr, node.args[0]
             if name == "join" and _is_glue_constant(node.func.value):
-                joins.append((rel, text))
+                joins.append((rel, segment(node)))
             if name in ("split", "rsplit", "partition", "rpartition") and _is_glue_constant(first):
-                splits.append((rel, text.replace('"', "'")))
+                splits.append((rel, segment(node).replace('"', "'")))
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant):
             if isinstance(node.left.value, str) and any(g in node.left.value for g in ("s:%", "s|%")):
-                joins.append((rel, text))
+                joins.append((rel, segment(node)))
     return joins, splits
 
 
-def test_no_key_is_joined_by_hand_outside_keys_py() -> None:
-    joins, splits = [], []
+@functools.lru_cache(maxsize=1)
+def _scan() -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+    """Every hand join and split in chalicelib (read once for the tests below)."""
+    joins: List[Tuple[str, str]] = []
+    splits: List[Tuple[str, str]] = []
     for path in _sources():
         j, s = _hand_joins(path)
         joins += j
         splits += s
+    return joins, splits
+
+
+def test_no_key_is_joined_by_hand_outside_keys_py() -> None:
+    joins, splits = _scan()
     new_joins = [j for j in joins if j not in ALLOWED_FSTRINGS and j not in ALLOWED_JOINS]
     new_splits = [s for s in splits if s not in ALLOWED_SPLITS]
     assert not new_joins, (
@@ -361,11 +373,7 @@ def test_no_key_is_joined_by_hand_outside_keys_py() -> None:
 
 
 def test_every_allow_list_entry_is_still_in_the_code() -> None:
-    joins, splits = [], []
-    for path in _sources():
-        j, s = _hand_joins(path)
-        joins += j
-        splits += s
+    joins, splits = _scan()
     assert [k for k in (*ALLOWED_FSTRINGS, *ALLOWED_JOINS) if k not in joins] == []
     assert [k for k in ALLOWED_SPLITS if k not in splits] == []
 

@@ -1,0 +1,173 @@
+"""`make run`'s script as a person meets it: a second shell finds the stack; unknown paths answer 404 in our shape.
+
+The script runs for real (``scripts/run_local.py`` in its own process, the API
+server on a free port) over the test engine, with its own table prefix and its
+own stack file, so it never meets a developer's running stack.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+import requests
+
+from chalicelib.cli import local_stack
+from chalicelib.core.errors import NoRouteError
+from scripts import ddb_local
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "chalicelib.cli"]
+
+
+class Stack:
+    def __init__(self, proc: subprocess.Popen, stack_file: Path, log: Path) -> None:
+        self.proc, self.stack_file, self.log = proc, stack_file, log
+
+    @property
+    def info(self) -> Dict[str, object]:
+        return json.loads(self.stack_file.read_text())
+
+    @property
+    def url(self) -> str:
+        return str(self.info["api_url"])
+
+    def lines(self) -> List[str]:
+        return self.log.read_text().splitlines()
+
+
+def _shell_env(stack_file: Path) -> Dict[str, str]:
+    """A second shell's environment: nothing says where the engine is, or which tables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COINS_", "DISCORD_", "STRIPE_"))}
+    env["COINS_LOCAL_STACK_FILE"] = str(stack_file)
+    env.update({k: v for k, v in ddb_local.DUMMY_AWS_ENV.items() if k not in env})
+    return env
+
+
+@pytest.fixture
+def stack(ddb_local_endpoint: str, tmp_path: Path) -> Iterator[Stack]:
+    stack_file = tmp_path / "stack.json"
+    env = _shell_env(stack_file)
+    env.update(COINS_DYNAMODB_ENDPOINT=ddb_local_endpoint, COINS_PORT=str(ddb_local.free_port()),
+               COINS_TABLE_PREFIX=f"runlocal-{uuid.uuid4().hex[:8]}-")
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "scripts/run_local.py"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while not stack_file.exists():  # written only once the API answers /healthz
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no stack file after 90 s:\n{log.read_text()}"
+            time.sleep(0.1)
+        yield Stack(proc, stack_file, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+
+
+def _cli(stack_file: Path, *args: str, env: Dict[str, str] = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], cwd=ROOT, env=env or _shell_env(stack_file), capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_second_shell_uses_the_running_stack_whatever_port_the_engine_got(stack: Stack) -> None:
+    info = stack.info
+    assert info["pid"] == stack.proc.pid
+    made = _cli(stack.stack_file, "api-key", "create", "--economy", "default", "--scopes", "read,write,admin")
+    assert made.returncode == 0, made.stderr
+    token = json.loads(made.stdout)["api_key"]
+    # The key was written where the running API reads: it authenticates there.
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    credited = requests.post(f"{stack.url}/v1/admin/users/alice/adjust", headers={**auth, "Idempotency-Key": "w1"},
+                             json={"amount": 500, "reason": "welcome"}, timeout=10)
+    assert credited.status_code == 200, credited.text
+    wallet = requests.get(f"{stack.url}/v1/users/alice/wallet", headers=auth, timeout=10).json()
+    assert wallet["available"] == 500
+    checked = _cli(stack.stack_file, "check", "--economy", "default")
+    assert checked.returncode == 0 and json.loads(checked.stdout)["ok"] is True, checked.stdout
+
+
+def test_unknown_paths_answer_404_not_found_and_the_root_is_an_index(stack: Stack) -> None:
+    for path in ("/favicon.ico", "/nope/deeper", "/v1/users"):
+        resp = requests.get(stack.url + path, timeout=10)
+        assert resp.status_code == 404, (path, resp.text)
+        assert resp.headers["Content-Type"] == "application/json"
+        assert resp.json() == NoRouteError().to_body() == {
+            "error": {"code": "not_found", "message": NoRouteError.message, "details": {}}}
+    index = requests.get(stack.url + "/", timeout=10)
+    assert index.status_code == 200
+    links = index.json()["links"]
+    assert requests.get(stack.url + links["openapi"], timeout=10).json()["openapi"] == "3.1.0"
+    assert requests.get(stack.url + links["healthz"], timeout=10).json() == {"status": "ok"}
+
+
+def test_every_log_line_is_one_json_object(stack: Stack) -> None:
+    requests.get(stack.url + "/nope", timeout=10)
+    bad = requests.post(stack.url + "/v1/users/alice/spend", data="{", timeout=10,
+                        headers={"Authorization": "Bearer chk_local_dev_key", "Content-Type": "application/json",
+                                 "Idempotency-Key": "k"})
+    assert bad.status_code == 400
+    deadline = time.monotonic() + 10
+    while '"http"' not in stack.log.read_text():  # the access line of the requests above
+        assert time.monotonic() < deadline, stack.log.read_text()
+        time.sleep(0.05)
+    lines = stack.lines()
+    start = next(i for i, line in enumerate(lines) if "Coinhall is running locally" in line)
+    end = next(i for i, line in enumerate(lines) if "Ctrl-C stops everything" in line)
+    others = [line for i, line in enumerate(lines) if not start <= i <= end and line.strip()]
+    assert others, "the stack logged nothing"
+    not_json = []
+    for line in others:
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not_json == []  # chalice local wrote each of them a second time, as plain text
+
+
+def test_stopping_the_stack_withdraws_the_stack_file_and_the_cli_then_refuses(stack: Stack) -> None:
+    stack.proc.send_signal(signal.SIGTERM)
+    assert stack.proc.wait(30) == 0
+    assert not stack.stack_file.exists()
+    refused = _cli(stack.stack_file, "api-key", "create", "--economy", "default", "--scopes", "read")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [f"error: {local_stack.NoLocalStack()}"]
+    assert refused.stdout == ""
+
+
+def test_a_stack_file_whose_process_is_gone_is_not_used(tmp_path: Path) -> None:
+    stale = tmp_path / "stack.json"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale.write_text(json.dumps({"pid": dead.pid, "dynamodb_endpoint": "http://127.0.0.1:9",
+                                 "table_prefix": "x-", "api_url": "http://127.0.0.1:9"}))
+    refused = _cli(stale, "check", "--economy", "default")
+    assert (refused.returncode, refused.stderr.strip()) == (2, f"error: {local_stack.NoLocalStack()}")
+
+
+def test_an_engine_that_does_not_answer_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    port = ddb_local.free_port()  # nothing listens there
+    env = _shell_env(tmp_path / "none.json")
+    env["COINS_DYNAMODB_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    refused = _cli(tmp_path / "none.json", "check", "--economy", "default", env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"error: the engine at http://127.0.0.1:{port} does not answer; is `make run` still running?"]
+
+
+def test_commands_that_need_no_table_run_with_no_stack(tmp_path: Path) -> None:
+    listed = _cli(tmp_path / "none.json", "jobs", "list")
+    assert listed.returncode == 0 and "reconcile" in json.loads(listed.stdout)
+    shown = _cli(tmp_path / "none.json", "config")
+    assert shown.returncode == 0, shown.stderr
