@@ -130,7 +130,14 @@ def cmd_send(args: argparse.Namespace) -> int:
     private_hex, public_hex = load_or_create()
     if args.url:
         return _send_remote(args, private_hex)
+    from chalicelib.cli import local_stack
     from chalicelib.core import config
+
+    try:
+        local_stack.adopt(os.environ)  # the engine `make run` started, whatever its port
+    except local_stack.NoLocalStack as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     standin = DiscordStandIn()
     os.environ["DISCORD_PUBLIC_KEY"] = public_hex  # this process only: the app trusts the dev key
@@ -187,8 +194,20 @@ def _send_remote(args: argparse.Namespace, private_hex: str) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Exit status: 0 shown, 1 the app answered an error (2: bad arguments, from argparse)."""
-    return cmd_send(build_parser().parse_args(argv))
+    """Exit status: 0 shown, 1 the app answered an error, 2 no engine to talk to (or bad arguments)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_send(args)
+    except Exception as exc:
+        from chalicelib.db.failures import unreachable
+
+        if not unreachable(exc):
+            raise
+        from chalicelib.core.config import get_settings
+
+        print(f"error: the engine at {get_settings().dynamodb_endpoint} does not answer; "
+              "is `make run` still running?", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

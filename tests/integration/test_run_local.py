@@ -96,6 +96,10 @@ def test_a_second_shell_uses_the_running_stack_whatever_port_the_engine_got(stac
     assert wallet["available"] == 500
     checked = _cli(stack.stack_file, "check", "--economy", "default")
     assert checked.returncode == 0 and json.loads(checked.stdout)["ok"] is True, checked.stdout
+    # discord send too (in-process app, the stack's engine and tables): a guild of its own, a fresh wallet
+    sent = _cli(stack.stack_file, "discord", "send", "/coins", "--user", "bob", "--guild", "run-local-test")
+    assert sent.returncode == 0, sent.stderr
+    assert "0 coins" in sent.stdout, sent.stdout
 
 
 def test_unknown_paths_answer_404_not_found_and_the_root_is_an_index(stack: Stack) -> None:
@@ -144,6 +148,8 @@ def test_stopping_the_stack_withdraws_the_stack_file_and_the_cli_then_refuses(st
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [f"error: {local_stack.NoLocalStack()}"]
     assert refused.stdout == ""
+    sent = _cli(stack.stack_file, "discord", "send", "/coins", "--user", "bob", "--guild", "run-local-test")
+    assert (sent.returncode, sent.stderr.strip()) == (2, f"error: {local_stack.NoLocalStack()}")
 
 
 def test_a_stack_file_whose_process_is_gone_is_not_used(tmp_path: Path) -> None:
