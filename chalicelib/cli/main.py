@@ -13,7 +13,8 @@
   jobs list | jobs run NAME      the scheduled jobs; run one now (bounded, resumable)
   jobs run reconcile [--economy E] [--full]   reconcile now (exit 1 on discrepancies)
   jobs serve [--only NAME ...]   run every job on its schedule (local timers; `make run` starts it)
-  export --economy E --out FILE.jsonl         every record of one economy, consistent
+  export --economy E [--dir D | --out FILE] [--include-secrets]
+                                 every record of one economy, consistent (secrets left out by default)
   restore --in FILE --table-prefix P          load an export into fresh tables
   config                         the effective settings, secrets masked
   discord register|link|role|question-add|dev-key

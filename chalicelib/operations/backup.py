@@ -157,6 +157,26 @@ RULES: Dict[str, Callable[[Export], Iterator[Item]]] = {
 # Rules that use what another collected run after every other table.
 _LAST = {"payments", "stripe_events"}
 
+# Attributes that let their holder in (an API key's hash, a game server's HMAC keys). An export
+# leaves them out unless asked (``include_secrets``): such a record is written revoked as of the
+# export, so a restored economy refuses its old keys and servers until an operator mints new ones.
+SECRETS: Dict[str, Tuple[str, ...]] = {
+    "api_keys": ("key_hash",),
+    "game_servers": ("secret", "previous_secret", "previous_expires_at"),
+}
+WITHHELD = "withheld"  # the stand-in for a required secret attribute: no SHA-256 hex digest equals it
+
+
+def _without_secrets(table: str, item: Item, exported_at: str) -> Item:
+    names = SECRETS.get(table)
+    if not names:
+        return item
+    kept = {k: v for k, v in item.items() if k not in names}
+    if "key_hash" in names:
+        kept["key_hash"] = {"S": WITHHELD}  # required by the model; never matches a key's hash
+    kept.setdefault("revoked_at", {"S": exported_at})
+    return kept
+
 SKIPPED: Dict[str, str] = {
     "job_state": "scheduler checkpoints and leases, not economy data: a restored economy starts unreconciled, "
                  "so its first reconciliation is a full one",
@@ -236,8 +256,11 @@ def _account_state(accounts: List[Item]) -> List[str]:
     return [json.dumps(a, sort_keys=True, default=str) for a in accounts]
 
 
-def export_economy(economy: str, out_path: str) -> Dict[str, Any]:
+def export_economy(economy: str, out_path: str, *, include_secrets: bool = False) -> Dict[str, Any]:
     """Write every record of ``economy`` to ``out_path`` (JSON Lines); returns counts.
+
+    Without ``include_secrets`` the API keys' hashes and the game servers' secrets
+    are left out, and those records are written revoked (``SECRETS``).
 
     Raises ValueError (bad economy id), BackupError (unknown economy, a table
     without a rule), ExportNotConsistentError, OSError (the file).
@@ -254,23 +277,27 @@ def export_economy(economy: str, out_path: str) -> Dict[str, Any]:
         x = Export(economy, accounts=list(query_hash("accounts", "economy", economy)))
         before = _account_state(x.accounts)
         counts: Dict[str, int] = {}
+        exported_at = now_iso()
         with open(partial, "w", encoding="utf-8") as out:
-            header = {"format": FORMAT, "economy": economy, "exported_at": now_iso(),
+            header = {"format": FORMAT, "economy": economy, "exported_at": exported_at,
                       "tables": [name for name, reader in readers if reader is not None],
-                      "skipped": {name: SKIPPED[name] for name, reader in readers if reader is None}}
+                      "skipped": {name: SKIPPED[name] for name, reader in readers if reader is None},
+                      "secrets": "included" if include_secrets else WITHHELD}
             out.write(json.dumps(header) + "\n")
             for name, reader in readers:
                 if reader is None:
                     continue
                 counts[name] = 0
                 for item in reader(x):
+                    if not include_secrets:
+                        item = _without_secrets(name, item, exported_at)
                     out.write(json.dumps({"t": name, "item": _to_json(item)}, separators=(",", ":")) + "\n")
                     counts[name] += 1
             out.write(json.dumps({"footer": True, "records": sum(counts.values()), "counts": counts}) + "\n")
         if _account_state(list(query_hash("accounts", "economy", economy))) == before:
             os.replace(partial, out_path)
             summary = {"economy": economy, "out": out_path, "records": sum(counts.values()), "counts": counts,
-                       "attempts": attempt, "duration_s": round(time.monotonic() - started, 3)}
+                       "secrets": header["secrets"], "attempts": attempt, "duration_s": round(time.monotonic() - started, 3)}
             log.info("exported economy %s: %d records", economy, summary["records"], extra={"export": summary})
             return summary
         log.warning("economy %s changed during export (attempt %d); exporting again", economy, attempt)

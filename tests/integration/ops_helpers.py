@@ -78,7 +78,7 @@ def snapshot(economy_id: str, tmp_path: Any, name: Optional[str] = None) -> Set[
     from chalicelib.operations.backup import export_economy
 
     path = str(tmp_path / (name or f"snap-{uuid.uuid4().hex}.jsonl"))
-    export_economy(economy_id, path)
+    export_economy(economy_id, path, include_secrets=True)  # all of it: a state to compare
     return records(path)
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from chalicelib.operations import backup
+from tests.clock_helpers import clock  # noqa: F401 (a fixture)
 from tests.integration import ops_helpers as oh
 
 pytestmark = pytest.mark.integration
@@ -19,7 +21,7 @@ def fresh_prefix() -> str:
 
 def export(economy_id: str, tmp_path: Any, name: str = "export.jsonl") -> str:
     path = str(tmp_path / name)
-    backup.export_economy(economy_id, path)
+    backup.export_economy(economy_id, path, include_secrets=True)  # so the restored tables accept the same keys
     return path
 
 
@@ -149,3 +151,61 @@ def test_every_table_says_how_its_records_belong_to_an_economy() -> None:
     for model in all_models():
         description, reader = backup.rule_for(model)  # raises for a table nobody described
         assert description
+
+
+def test_an_export_leaves_the_secrets_out_unless_asked_and_restores_them_revoked(economy, tmp_path) -> None:
+    from chalicelib.tenancy import apikeys, game_servers
+
+    token, key_id = apikeys.create_key(economy.id, ["read"], label="host-app")
+    server = game_servers.create_server(economy.id, "test", label="mc-1")
+    economy.credit("alice", 10)
+    path = str(tmp_path / "plain.jsonl")
+    summary = backup.export_economy(economy.id, path)
+    assert summary["secrets"] == "withheld"
+    text = open(path, encoding="utf-8").read()
+    assert apikeys._digest(token) not in text and server["secret"] not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    header = lines[0]
+    assert header["secrets"] == "withheld"
+    keys = {r["item"]["key_id"]["S"]: r["item"] for r in lines if r.get("t") == "api_keys"}
+    assert keys[key_id]["key_hash"] == {"S": "withheld"}
+    assert keys[key_id]["revoked_at"] == {"S": header["exported_at"]}
+    servers = [r["item"] for r in lines if r.get("t") == "game_servers"]
+    assert [s["server_id"]["S"] for s in servers] == [server["server_id"]]
+    assert not {"secret", "previous_secret"} & set(servers[0]) and servers[0]["revoked_at"]["S"] == header["exported_at"]
+
+    prefix = fresh_prefix()
+    backup.restore_economy(path, prefix)
+    with backup.using_table_prefix(prefix):
+        apikeys.clear_cache()
+        refused = economy.api.get("/v1/users/alice/wallet", token=token)
+        assert (refused.status, refused.code) == (401, "unauthenticated")  # mint new keys after such a restore
+        listed = {s["server_id"]: s["status"] for s in game_servers.list_servers(economy.id)}
+        assert listed == {server["server_id"]: "revoked"}
+        assert oh.run("reconcile", economy=economy.id, full=True)["discrepancies"] == []
+    # the books came along whole: only the secrets were left out
+    assert {k: v for k, v in summary["counts"].items()} == backup.export_economy(
+        economy.id, str(tmp_path / "full.jsonl"), include_secrets=True)["counts"]
+
+
+def test_the_cli_writes_exports_under_a_directory_never_where_it_was_started(economy, tmp_path, monkeypatch,
+                                                                              capsys, clock) -> None:
+    from chalicelib.cli import ops
+    from chalicelib.cli.main import main
+
+    monkeypatch.setattr(ops, "EXPORTS", tmp_path / "exports")
+    monkeypatch.chdir(tmp_path)
+    clock.set(datetime(2026, 5, 6, 7, 8, 9, 500_000, tzinfo=timezone.utc))
+    economy.credit("alice", 10)
+    assert main(["export", "--economy", economy.id]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["out"] == str(tmp_path / "exports" / f"{economy.id}-20260506T070809Z.jsonl")
+    assert out["secrets"] == "withheld"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports"]
+    assert main(["export", "--economy", economy.id, "--dir", str(tmp_path / "mine"), "--include-secrets"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["out"], out["secrets"]) == (str(tmp_path / "mine" / f"{economy.id}-20260506T070809Z.jsonl"),
+                                            "included")
+    assert main(["export", "--economy", "../escape"]) == 2
+    assert "invalid economy id" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "mine"]
