@@ -93,8 +93,9 @@ def refresh_leaderboards(ctx: Any, economy: Optional[str] = None, now: Optional[
             return "skipped"  # another run has it
         try:
             _refresh_guild(item)
-        except Exception:  # one guild's failure must not stop the others
+        except Exception as exc:  # one guild's failure must not stop the others
             log.exception("leaderboard refresh failed for guild %s", item["guild_id"])
+            ctx.note_failure(item["guild_id"], f"{type(exc).__name__}: {exc}")
             return "failed"
         return None
 

@@ -81,6 +81,7 @@ def run_due_index(
                     outcome = handle(item)
                 except errors.CoinhallError as exc:
                     log.warning("could not resolve %s %s: %s", table, item.get(key), exc.code)
+                    ctx.note_failure(item.get(key), f"{exc.code}: {exc.message}")
                     outcome = "failed"
                 if outcome is not None:
                     ctx.count(outcome)

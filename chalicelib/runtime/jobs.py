@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from chalicelib.core.observability import job_scope
 
@@ -59,6 +59,8 @@ class JobContext:
     max_items: int
     processed: int = 0
     stats: Dict[str, Any] = field(default_factory=dict)
+    # Why items failed (the first MAX_FAILURES): a count alone sends the operator to the logs.
+    failures: List[Dict[str, str]] = field(default_factory=list)
 
     def should_stop(self) -> bool:
         return self.processed >= self.max_items or time.monotonic() >= self.deadline
@@ -68,6 +70,14 @@ class JobContext:
             self.processed += n
         else:
             self.stats[key] = self.stats.get(key, 0) + n
+
+    def note_failure(self, item: Any, reason: str) -> None:
+        """Say why ``item`` failed, for the report (counting it is the caller's, as for any outcome)."""
+        if len(self.failures) < MAX_FAILURES:
+            self.failures.append({"item": str(item), "reason": reason[:300]})
+
+
+MAX_FAILURES = 20
 
 
 def resolve(name: str) -> Callable[[JobContext], Dict[str, Any]]:
@@ -117,6 +127,7 @@ def run_job(name: str, *, max_seconds: Optional[float] = None, max_items: Option
             "stopped_early": ctx.should_stop(),
             "duration_s": round(time.monotonic() - started, 3),
             **ctx.stats,
+            **({"failures": ctx.failures} if ctx.failures else {}),
             **(result or {}),
             "status": "failed" if error else "ok",
         }

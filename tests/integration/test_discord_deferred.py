@@ -171,6 +171,21 @@ def test_an_unknown_pack_is_explained_in_the_edited_reply(world, standin) -> Non
     assert "No such coin pack" in text(edited)
 
 
+def test_a_failed_leaderboard_refresh_says_why_in_the_job_report(world, standin, monkeypatch) -> None:
+    from chalicelib.operations import leaderboard
+
+    setup(world, standin)
+
+    def broken(economy: str) -> Any:
+        raise RuntimeError(f"snapshot of {economy} could not be read")
+
+    monkeypatch.setattr(leaderboard, "compute", broken)
+    report = run_job("leaderboard", economy=world.economy.id, now="9999-01-01T00:00:00.000Z")
+    assert report["status"] == "ok" and report["failed"] == 1  # the run went on; this guild failed
+    assert report["failures"] == [{"item": world.guild_id,
+                                   "reason": f"RuntimeError: snapshot of {world.economy.id} could not be read"}]
+
+
 def test_leaderboard_job_refreshes_the_channel_message(world, standin) -> None:
     setup(world, standin)
     players = [world.player() for _ in range(3)]
