@@ -1,124 +1,21 @@
-"""The market's test kit: a real local HTTP server playing the Minecraft plugin, and small helpers.
+"""The market's test kit: the game-server stand-in as a fixture, and small helpers.
 
-``PluginStandIn`` does what the README's fulfilment contract asks of a plugin:
-it checks our ``X-Coinhall-Signature`` with the shared key, delivers each order
-id once (a repeat of an ``Idempotency-Key`` it already delivered answers 200
-without delivering again) and counts what it did. Its behaviour per request is
-scripted: ``"ok"``, an HTTP status to answer without delivering, or ``"hang"``
-(deliver, then answer nothing until the client has given up and sent its retry:
-a timeout however fast or slow the machine is).
+``PluginStandIn`` (``scripts/game_server_standin.py``, which ``make run`` starts
+too) does what the README's fulfilment contract asks of a plugin; see there.
 """
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections import Counter
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
 from chalicelib.core import config, signing
+from scripts.game_server_standin import PLUGIN_KEY, Behaviour, PluginStandIn, Seen  # noqa: F401 (re-exported)
 from tests.conftest import Economy, Resp
 
-PLUGIN_KEY = "mc-plugin-test-key"
 REDEEM_SECRET = "redeem-test-secret"
-Behaviour = Union[str, int]
-
-
-@dataclass
-class Seen:
-    order_id: str
-    body: Dict[str, Any]
-    signature_ok: bool
-    answered: int
-
-
-class PluginStandIn:
-    """``with PluginStandIn() as plugin: ...``; ``plugin.url`` is what MINECRAFT_API_URL points at."""
-
-    def __init__(self, key: str = PLUGIN_KEY) -> None:
-        self.key = key
-        self.lock = threading.Lock()
-        self.script: List[Behaviour] = []
-        self.default: Behaviour = "ok"
-        self.seen: List[Seen] = []
-        self.delivered: Dict[str, Dict[str, Any]] = {}
-        self.deliveries: Counter = Counter()  # order id -> times the goods were handed out
-        self.hanging: Dict[str, threading.Event] = {}  # order id -> released when its next request arrives
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer, hang = standin.answer(dict(self.headers), raw)
-                if hang is not None:
-                    hang.wait()
-                data = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and left
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/coinhall/fulfil"
-        threading.Thread(target=self.server.serve_forever, name="plugin-standin", daemon=True).start()
-
-    def __enter__(self) -> "PluginStandIn":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        with self.lock:
-            for event in self.hanging.values():
-                event.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def then(self, *behaviours: Behaviour) -> "PluginStandIn":
-        with self.lock:
-            self.script.extend(behaviours)
-        return self
-
-    def answer(self, headers: Dict[str, str], raw: bytes) -> Tuple[int, Dict[str, Any], Optional[threading.Event]]:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        try:
-            signing.verify([self.key], raw, lowered.get("x-coinhall-timestamp"), lowered.get("x-coinhall-signature"))
-            signature_ok = True
-        except Exception:
-            signature_ok = False
-        body = json.loads(raw or b"{}")
-        order_id = lowered.get("idempotency-key", "")
-        with self.lock:
-            behaviour = self.script.pop(0) if self.script else self.default
-            if order_id in self.hanging:
-                self.hanging.pop(order_id).set()  # the client gave up on that one: it may answer now
-            if not signature_ok or order_id != body.get("order_id"):
-                self.seen.append(Seen(order_id, body, signature_ok, 401))
-                return 401, {"error": "bad signature"}, None
-            if order_id in self.delivered:  # the contract: a repeat answers like the first, delivers nothing
-                self.seen.append(Seen(order_id, body, True, 200))
-                return 200, {"status": "delivered", "repeat": True}, None
-            if behaviour in ("ok", "hang"):
-                self.delivered[order_id] = body
-                self.deliveries[order_id] += 1
-                self.seen.append(Seen(order_id, body, True, 200))
-                hang = self.hanging.setdefault(order_id, threading.Event()) if behaviour == "hang" else None
-                return 200, {"status": "delivered"}, hang
-            self.seen.append(Seen(order_id, body, True, int(behaviour)))
-            return int(behaviour), {"error": f"scripted {behaviour}"}, None
-
-    def calls(self, order_id: str) -> List[Seen]:
-        with self.lock:
-            return [s for s in self.seen if s.order_id == order_id]
 
 
 def use_plugin(monkeypatch: pytest.MonkeyPatch, plugin: Optional[PluginStandIn], **settings: str) -> None:
