@@ -78,7 +78,7 @@ def test_a_retried_purchase_replays_and_charges_once(economy, plugin) -> None:
     assert again.headers["idempotent-replayed"] == "true" and again.body["order_id"] == first.body["order_id"]
     assert buy(economy, "alex", "kit", idem=idem, qty=2).code == "idempotency_key_reused"
     wait_resolved(economy, first.body["order_id"])
-    queue.drain(10)
+    assert queue.drain(10)
     assert plugin.deliveries[first.body["order_id"]] == 1
     assert wallet(economy, "alex")["available"] == 900
     economy.check()

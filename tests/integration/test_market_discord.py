@@ -61,7 +61,7 @@ def world(discord, plugin, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tuple[An
             channels[key] = fake.add_guild_channel(discord.guild_id, name)["id"]
             remember(discord.guild_id, "channels", key, channels[key])
         yield discord, fake, channels
-        queue.drain(30)
+        assert queue.drain(30)
 
 
 def _option_values(resp: Any) -> List[str]:
@@ -103,7 +103,7 @@ def test_shop_category_item_confirm_receipt_and_delivery_notice(world) -> None:
     final = wait_resolved(economy, order_id)
     assert final["status"] == "fulfilled" and final["player_id"] == steve.user_id
     assert wallet(economy, steve.user_id)["available"] == 700 and treasury(economy) == 300
-    queue.drain(20)
+    assert queue.drain(20)
     followups = wait_for(lambda: fake.followups)
     assert "Delivered" in followups[0][1]["content"] and order_id in followups[0][1]["content"]
     assert followups[0][1]["flags"] & 64  # only the buyer sees it
@@ -202,7 +202,7 @@ def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatc
     code = next(f["value"] for f in receipt.body["data"]["embeds"][0]["fields"] if f["name"] == "Your voucher code")
     monkeypatch.setattr(market_events, "_TOKEN_SECONDS", -1)  # the 15 minutes are over
     assert signed_redeem(economy, code.split("`")[1], "KidPlayer").status == 200
-    queue.drain(20)
+    assert queue.drain(20)
     dm = wait_for(lambda: fake.posted(fake.dms.get(kid.user_id, "")) if kid.user_id in fake.dms else None)
     assert "Delivered" in dm[0]["content"] and "Top hat" in dm[0]["content"]
     assert not fake.followups
