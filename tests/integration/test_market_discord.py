@@ -15,11 +15,14 @@ from chalicelib.core import config
 from chalicelib.runtime import queue
 from chalicelib.tenancy.guilds import remember
 from scripts.discord_standin import DiscordStandIn, snowflake
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text  # noqa: F401
 from tests.integration.spending_helpers import treasury, wallet
 from tests.market_helpers import plugin, put_reward, wait_for, wait_resolved  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clock")]
 
 
 class MarketDiscord(DiscordStandIn):
