@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,7 @@ import pytest
 
 from chalicelib.core import config, signing
 from tests.conftest import Economy, Resp
+from tests.integration.spending_helpers import key  # noqa: F401 (the market tests import it from here)
 
 PLUGIN_KEY = "mc-plugin-test-key"
 REDEEM_SECRET = "redeem-test-secret"
@@ -147,10 +147,6 @@ def plugin(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin
 
 
 # -- API helpers ---------------------------------------------------------------------
-
-
-def key() -> str:
-    return f"k-{uuid.uuid4().hex}"
 
 
 def put(economy: Economy, path: str, body: Any, token: Optional[str] = None) -> Resp:

@@ -74,14 +74,6 @@ def stripe_api(monkeypatch):
     fake.close()
 
 
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
 def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api, clock: Clock) -> None:
     clock.set(at("2026-03-14T15:09:26.535Z"))
     resp = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_1000",
