@@ -6,7 +6,6 @@ too) does what the README's fulfilment contract asks of a plugin; see there.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any, Dict, Iterator, Optional
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from chalicelib.core import config, signing
 from scripts.game_server_standin import PLUGIN_KEY, Behaviour, PluginStandIn, Seen  # noqa: F401 (re-exported)
 from tests.conftest import Economy, Resp
+from tests.integration.spending_helpers import key  # noqa: F401 (the market tests import it from here)
 
 REDEEM_SECRET = "redeem-test-secret"
 
@@ -40,14 +40,10 @@ def plugin(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin
     with PluginStandIn() as fake:
         use_plugin(monkeypatch, fake)
         yield fake
-        queue.drain(30)
+        assert queue.drain(30), "fulfilment work still running at the end of the test"
 
 
 # -- API helpers ---------------------------------------------------------------------
-
-
-def key() -> str:
-    return f"k-{uuid.uuid4().hex}"
 
 
 def put(economy: Economy, path: str, body: Any, token: Optional[str] = None) -> Resp:

@@ -8,11 +8,11 @@ ledger.
 """
 from __future__ import annotations
 
-import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Dict
 
 from chalicelib.core import errors, keys
+from chalicelib.core.ids import utc_now
 from chalicelib.discord import store, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
@@ -68,11 +68,13 @@ def _pending(ix: Interaction, guild: Guild, give_id: str) -> store.Gift:
         raise errors.InteractionExpiredError()
     if pending.status == "cancelled":
         raise errors.InteractionExpiredError("This gift was cancelled.")
-    started = time.time() - PENDING_SECONDS
-    if pending.status == "pending" and _epoch(pending.created_at) < started:
+    # created_at is the app clock's, so the window is measured on it too (wall time would
+    # disagree with any clock a test sets). Exactly PENDING_SECONDS after is still inside.
+    deadline = _moment(pending.created_at) + timedelta(seconds=PENDING_SECONDS)
+    if pending.status == "pending" and utc_now() > deadline:
         raise errors.InteractionExpiredError()
     return pending
 
 
-def _epoch(moment: str) -> float:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import timedelta
 from typing import Any, Dict, Optional
 
@@ -128,7 +127,8 @@ def _open_session(record: Purchase, base: str) -> Purchase:
     else:
         meta = {"economy": record.economy, "user_id": record.user_id, "pack_id": record.pack_id,
                 "purchase_id": record.purchase_id}
-        expires = int(time.time()) + 60 * get_settings().checkout_expires_min
+        # On the app clock, like the purchase's own expires_at (a test that sets one sets both).
+        expires = int(utc_now().timestamp()) + 60 * get_settings().checkout_expires_min
         params = {
             "mode": "payment",
             "line_items": [{

@@ -7,10 +7,7 @@ from datetime import timedelta
 from typing import Any, Dict, List, Optional, Set
 
 from tests import purchase_helpers as ph
-
-
-def key() -> str:
-    return f"k-{uuid.uuid4().hex}"
+from tests.integration.spending_helpers import key  # noqa: F401 (oh.key, the one shared helper)
 
 
 def buy(economy: Any, user: str, pack: str = "coins_100") -> Dict[str, Any]:

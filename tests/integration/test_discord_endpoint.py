@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from nacl.signing import SigningKey
 
-from tests.clock_helpers import clock  # noqa: F401 (fixture)
+from tests.clock_helpers import Clock, at, clock  # noqa: F401 (fixture)
 from tests.ledger_helpers import posting
 from chalicelib.rewards import grants as rewards
 from chalicelib.tenancy.audit import list_audit
@@ -292,6 +292,23 @@ def test_only_the_giver_can_confirm(discord) -> None:
     thief = discord.player(bob.user_id)
     assert "expired" in embed_text(thief.click(ok))
     assert get_wallet(discord.economy.id, alice.user_id).available == 100
+
+
+def test_a_give_confirms_until_exactly_15_minutes_after_it_was_asked_and_not_1_ms_later(discord, clock: Clock) -> None:
+    alice, bob = discord.player(), discord.player()
+    discord.economy.credit(alice.user_id, 100)
+    # A moment in the past (the app clock stays behind the snowflakes' real time) on a whole
+    # millisecond, so the stored created_at is the moment itself.
+    clock.set(at("2025-06-01T12:00:00.000Z"))
+    on_time, _ = custom_ids(give(alice, bob.user_id, 30))
+    late, _ = custom_ids(give(alice, bob.user_id, 40))
+    clock.set(at("2025-06-01T12:15:00.000Z"))  # 15:00 on: the last moment of the window
+    assert "You sent 30 coins" in embed_text(alice.click(on_time))
+    clock.set(at("2025-06-01T12:15:00.001Z"))
+    assert "This confirmation has expired" in embed_text(alice.click(late))
+    assert get_wallet(discord.economy.id, alice.user_id).available == 100 - 30
+    assert get_wallet(discord.economy.id, bob.user_id).available == 30
+    discord.economy.check()
 
 
 @pytest.mark.parametrize("case, expected", [

@@ -13,26 +13,14 @@ event delivered twice.)
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any, Dict, List
 
 import pytest
 
 from tests import purchase_helpers as ph
+from tests.integration.spending_helpers import key
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
-def key() -> str:
-    return f"k-{uuid.uuid4().hex}"
 
 
 def bought(economy) -> Dict[str, Any]:

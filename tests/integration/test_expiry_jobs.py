@@ -103,14 +103,6 @@ def test_a_bounded_run_stops_and_the_next_resumes(economy) -> None:
 # -- purchases -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def shop(economy: Any) -> Any:
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
 def purchase_status(economy: Any, purchase: Dict[str, Any]) -> str:
     return economy.api.get(f"/v1/purchases/{purchase['purchase_id']}").body["status"]
 

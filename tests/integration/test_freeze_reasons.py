@@ -11,27 +11,15 @@ ends with the books checked.
 from __future__ import annotations
 
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
 import pytest
 
 from tests import purchase_helpers as ph
+from tests.integration.spending_helpers import key
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
-def key() -> str:
-    return f"k-{uuid.uuid4().hex}"
 
 
 def bought(economy, user: str = "alice") -> Dict[str, Any]:

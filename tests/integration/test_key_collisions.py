@@ -18,15 +18,17 @@ from chalicelib.core import keys
 from chalicelib import ledger
 from chalicelib.tenancy.audit import list_audit
 from chalicelib.db.engine import get_client, table_name
-from chalicelib.core.ids import now_iso
 from chalicelib.db import codec
 from chalicelib.ledger.wallets import find_wallet, system_balance
 from scripts.discord_standin import snowflake
+from tests.clock_helpers import Clock, at, clock  # noqa: F401 (fixture)
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text, standin  # noqa: F401
 from tests.integration.spending_helpers import wallet
 from tests.market_helpers import buy, plugin, put_reward  # noqa: F401 (plugin is a fixture)
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: the day a counter or a daily claim is filed under is the day the
+# test reads back, however slow the machine or close to UTC midnight the run.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 
 def _counter(key: str) -> Optional[int]:
@@ -56,7 +58,9 @@ def _course(economy, course_id: str, reward: int = 50) -> None:
 # -- the shop's daily counters --------------------------------------------------------------
 
 
-def test_buyer_x_c_with_sku_L_and_buyer_c_with_sku_L_x_each_get_their_own_daily_count(economy, plugin) -> None:
+def test_buyer_x_c_with_sku_L_and_buyer_c_with_sku_L_x_each_get_their_own_daily_count(economy, plugin,
+                                                                                      clock: Clock) -> None:
+    clock.set(at("2025-06-01T12:00:00.000Z"))
     put_reward(economy, "L", price=100, fulfilment="voucher", daily_limit=1)
     put_reward(economy, "L:x", price=100, fulfilment="voucher", daily_limit=1)
     economy.credit("x:c", 1000)
@@ -67,7 +71,7 @@ def test_buyer_x_c_with_sku_L_and_buyer_c_with_sku_L_x_each_get_their_own_daily_
     second = buy(economy, "c", "L:x")  # before: limit_reached, x:c's purchase filled this counter
     assert second.status == 201, second.body
 
-    day = now_iso()[:10]
+    day = "2025-06-01"
     assert _counter(keys.join("d", economy.id, "L", "x:c", day)) == 1
     assert _counter(keys.join("d", economy.id, "L:x", "c", day)) == 1
     assert _counter(f"d:{economy.id}:L:x:c:{day}") is None  # the spelling both used to share
@@ -129,12 +133,12 @@ def test_an_old_record_of_the_other_pair_does_not_block_a_claim(economy) -> None
     economy.check()
 
 
-def test_daily_and_quest_keys_escape_the_user_and_a_referral_keeps_its_spelling(economy) -> None:
+def test_daily_and_quest_keys_escape_the_user_and_a_referral_keeps_its_spelling(economy, clock: Clock) -> None:
+    clock.set(at("2025-06-01T12:00:00.000Z"))
     for user in ("site:1", "site:2", "site:3"):
         economy.credit(user, 1)
     assert _reward(economy, "x:c", "daily").status == 200
-    day = rewards.today_utc().isoformat()
-    assert _operation(economy.id, f"daily:x%3Ac:{day}") is not None
+    assert _operation(economy.id, "daily:x%3Ac:2025-06-01") is not None
     referral = _reward(economy, "site:1", "referral", "site:2")
     assert referral.status == 200, referral.body
     assert _operation(economy.id, "referral:site:2") is not None  # one whole id: as it always was

@@ -73,14 +73,6 @@ def elsewhere() -> Iterator[Recorder]:
     server.close()
 
 
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
 def buy(economy) -> Dict[str, Any]:
     resp = economy.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"})
     assert resp.status == 201, resp.body

@@ -4,13 +4,16 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.runtime import queue
+from tests.clock_helpers import Clock, at, clock  # noqa: F401 (fixture)
 from tests.integration.spending_helpers import treasury, wallet
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
     plugin,
     buy, buy_listing, delete, key, list_item, order, put, put_reward, run_job, signed_redeem, wait_resolved,
 )
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 FAR_FUTURE = "2999-01-01T00:00:00.000Z"
 
@@ -78,7 +81,7 @@ def test_a_retried_purchase_replays_and_charges_once(economy, plugin) -> None:
     assert again.headers["idempotent-replayed"] == "true" and again.body["order_id"] == first.body["order_id"]
     assert buy(economy, "alex", "kit", idem=idem, qty=2).code == "idempotency_key_reused"
     wait_resolved(economy, first.body["order_id"])
-    queue.drain(10)
+    assert queue.drain(10)
     assert plugin.deliveries[first.body["order_id"]] == 1
     assert wallet(economy, "alex")["available"] == 900
     economy.check()
@@ -145,6 +148,26 @@ def test_expired_voucher_is_refunded_and_cannot_be_redeemed(economy, plugin) -> 
     assert again.code == "voucher_not_redeemable" and again.body["error"]["details"]["status"] == "refunded"
     assert run_job("expire-vouchers", economy=economy.id, now=FAR_FUTURE)["processed"] == 0
     assert buy(economy, "late", "pet").status == 201  # the refunded unit no longer counts towards today's limit
+    economy.check()
+
+
+def test_a_shop_items_daily_limit_resets_at_utc_midnight(economy, plugin, clock: Clock) -> None:
+    economy.credit("night", 1000)
+    put_reward(economy, "rune", price=100, fulfilment="voucher", daily_limit=2)
+    clock.set(at("2025-06-01T23:59:59.999Z"))  # the last millisecond of 1 June, UTC
+    assert buy(economy, "night", "rune").status == 201
+    assert buy(economy, "night", "rune").status == 201
+    refused = buy(economy, "night", "rune")
+    assert refused.code == "limit_reached"
+    details = refused.body["error"]["details"]
+    assert (details["day"], details["limit"], details["bought"], details["left"]) == ("2025-06-01", 2, 2, 0)
+    clock.set(at("2025-06-02T00:00:00.000Z"))  # one millisecond on: a new UTC day, a new count
+    assert buy(economy, "night", "rune").status == 201
+    assert buy(economy, "night", "rune").status == 201
+    again = buy(economy, "night", "rune")
+    assert again.code == "limit_reached" and again.body["error"]["details"]["day"] == "2025-06-02"
+    # 4 bought at 100 each, every one a voucher still waiting to be redeemed
+    assert wallet(economy, "night") == {"available": 600, "held": 400, "earnings": 0}
     economy.check()
 
 

@@ -15,13 +15,16 @@ from typing import Any, Dict, Optional
 import pytest
 
 from chalicelib.core import signing
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.conftest import Economy, Resp
 from tests.integration.spending_helpers import assert_error, books
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
     REDEEM_SECRET, buy, delete, list_item, plugin, put_reward, redeem_headers, signed_redeem,
 )
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 MISSING_ORDER = "ord_01ARZ3NDEKTSV4RRFFQ69G5FAV"
 MISSING_LISTING = "lst_01ARZ3NDEKTSV4RRFFQ69G5FAV"

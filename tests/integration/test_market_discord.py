@@ -15,11 +15,14 @@ from chalicelib.core import config
 from chalicelib.runtime import queue
 from chalicelib.tenancy.guilds import remember
 from scripts.discord_standin import DiscordStandIn, snowflake
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text  # noqa: F401
 from tests.integration.spending_helpers import treasury, wallet
 from tests.market_helpers import plugin, put_reward, wait_for, wait_resolved  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clock")]
 
 
 class MarketDiscord(DiscordStandIn):
@@ -61,7 +64,7 @@ def world(discord, plugin, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tuple[An
             channels[key] = fake.add_guild_channel(discord.guild_id, name)["id"]
             remember(discord.guild_id, "channels", key, channels[key])
         yield discord, fake, channels
-        queue.drain(30)
+        assert queue.drain(30)
 
 
 def _option_values(resp: Any) -> List[str]:
@@ -103,7 +106,7 @@ def test_shop_category_item_confirm_receipt_and_delivery_notice(world) -> None:
     final = wait_resolved(economy, order_id)
     assert final["status"] == "fulfilled" and final["player_id"] == steve.user_id
     assert wallet(economy, steve.user_id)["available"] == 700 and treasury(economy) == 300
-    queue.drain(20)
+    assert queue.drain(20)
     followups = wait_for(lambda: fake.followups)
     assert "Delivered" in followups[0][1]["content"] and order_id in followups[0][1]["content"]
     assert followups[0][1]["flags"] & 64  # only the buyer sees it
@@ -202,7 +205,7 @@ def test_a_buyer_whose_token_expired_is_told_by_direct_message(world, monkeypatc
     code = next(f["value"] for f in receipt.body["data"]["embeds"][0]["fields"] if f["name"] == "Your voucher code")
     monkeypatch.setattr(market_events, "_TOKEN_SECONDS", -1)  # the 15 minutes are over
     assert signed_redeem(economy, code.split("`")[1], "KidPlayer").status == 200
-    queue.drain(20)
+    assert queue.drain(20)
     dm = wait_for(lambda: fake.posted(fake.dms.get(kid.user_id, "")) if kid.user_id in fake.dms else None)
     assert "Delivered" in dm[0]["content"] and "Top hat" in dm[0]["content"]
     assert not fake.followups

@@ -11,12 +11,15 @@ import pytest
 
 from chalicelib.runtime import queue
 from chalicelib.market.fulfilment import consumer, minecraft
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.integration.spending_helpers import assert_error, nothing_changes, treasury, wallet
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
     buy, order, plugin, put_reward, run_job, use_plugin, wait_resolved,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clock")]
 
 FAR_FUTURE = "2999-01-01T00:00:00.000Z"
 

@@ -10,10 +10,13 @@ import pytest
 
 from chalicelib.market import settlement
 from chalicelib.runtime import queue
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.integration.spending_helpers import treasury, wallet
 from tests.market_helpers import PluginStandIn, buy, order, put_reward, use_plugin
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 FAR_FUTURE = "2999-01-01T00:00:00.000Z"
 

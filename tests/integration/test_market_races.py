@@ -17,12 +17,15 @@ from typing import Any, Dict, List
 import pytest
 
 from chalicelib.db.engine import get_client
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.integration.spending_helpers import treasury, wallet
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
     buy, buy_listing, list_item, order, plugin, put_reward, signed_redeem, wait_resolved,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clock")]
 
 
 def _together(n: int):

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import pytest
 
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.integration.spending_helpers import treasury, wallet
 from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
     plugin,
     buy, buy_listing, list_item, put_reward, wait_resolved,
 )
 
-pytestmark = pytest.mark.integration
+# A stopped app clock: a daily limit's day, an order's deadline and a listing's expiry are
+# where the test put them, not wherever the machine's speed (or UTC midnight) moved them.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clock")]
 
 
 def test_a_refunded_listing_order_gives_its_units_back_and_frees_the_buyers_limit(economy, plugin) -> None:

@@ -23,14 +23,6 @@ def buy(economy, user="alice", pack="coins_100", key=None):
     return resp.body
 
 
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
 def wallet(economy, user="alice"):
     resp = economy.api.get(f"/v1/users/{user}/wallet")
     return resp.body if resp.status == 200 else None

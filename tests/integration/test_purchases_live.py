@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ import requests
 
 from chalicelib.core import config
 from tests import purchase_helpers as ph
+from tests.clock_helpers import Clock, at, clock  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -74,15 +74,8 @@ def stripe_api(monkeypatch):
     fake.close()
 
 
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
-def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api) -> None:
+def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api, clock: Clock) -> None:
+    clock.set(at("2026-03-14T15:09:26.535Z"))
     resp = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_1000",
                                           "success_url": "https://app.example/ok"})
     assert resp.status == 201, resp.body
@@ -106,7 +99,10 @@ def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api) -> None:
         assert form[f"{prefix}[pack_id]"] == "coins_1000"
     assert form["success_url"] == "https://app.example/ok"
     assert form["cancel_url"].endswith(f"/checkout/cancel?purchase_id={purchase['purchase_id']}")
-    assert 29 * 60 <= int(form["expires_at"]) - time.time() <= 31 * 60
+    # CHECKOUT_EXPIRES_MIN's default, 30 minutes on from the app clock: 15:39:26.535 for the
+    # purchase, and that moment in whole Unix seconds (1773502766 = 2026-03-14T15:39:26Z) for Stripe.
+    assert purchase["expires_at"] == "2026-03-14T15:39:26.535Z"
+    assert form["expires_at"] == "1773502766"
     # The webhook for that session credits it.
     ph.deliver(shop.api, ph.completed(purchase))
     assert shop.api.get("/v1/users/alice/wallet").body["available"] == 1200

@@ -31,14 +31,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
-@pytest.fixture
 def alerts(caplog) -> Iterator[List[Dict[str, Any]]]:
     """The EMF documents emitted meanwhile; OPERATOR ALERT lines go to caplog."""
     from chalicelib.core import observability

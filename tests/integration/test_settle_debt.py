@@ -14,26 +14,14 @@ frozen (``debt``). Then:
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any, Dict
 
 import pytest
 
 from tests import purchase_helpers as ph
+from tests.integration.spending_helpers import key
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
-def key() -> str:
-    return f"k-{uuid.uuid4().hex}"
 
 
 def wallet(economy) -> Dict[str, Any]:

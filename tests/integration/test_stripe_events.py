@@ -23,14 +23,6 @@ pytestmark = pytest.mark.integration
 LONG = "a" * 3000
 
 
-@pytest.fixture
-def shop(economy):
-    from chalicelib.purchases.packs import seed_packs
-
-    seed_packs(economy.id)
-    return economy
-
-
 def buy(economy, user: str = "alice") -> Dict[str, Any]:
     resp = economy.api.post("/v1/checkout", {"user_id": user, "pack_id": "coins_100"})
     assert resp.status == 201, resp.body
