@@ -129,15 +129,22 @@ def _flat(options: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def cmd_send(args: argparse.Namespace) -> int:
     private_hex, public_hex = load_or_create()
     if args.url:
-        return _send_remote(args, private_hex)
+        from chalicelib.cli import local_stack
+
+        return _send_remote(args, private_hex, local_stack.read())
     from chalicelib.cli import local_stack
     from chalicelib.core import config
 
     try:
-        local_stack.adopt(os.environ)  # the engine `make run` started, whatever its port
+        stack = local_stack.adopt(os.environ)  # the stack `make run` started, whatever its ports
     except local_stack.NoLocalStack as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if stack is not None and stack.get("api_url"):
+        # Through the running server, as Discord would: its worker edits the reply on the
+        # stack's Discord stand-in, where /local/discord shows it and we read it back.
+        args.url = stack["api_url"]
+        return _send_remote(args, private_hex, stack)
 
     standin = DiscordStandIn()
     os.environ["DISCORD_PUBLIC_KEY"] = public_hex  # this process only: the app trusts the dev key
@@ -174,7 +181,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         standin.close()
 
 
-def _send_remote(args: argparse.Namespace, private_hex: str) -> int:
+def _send_remote(args: argparse.Namespace, private_hex: str, stack: Optional[Dict[str, Any]] = None) -> int:
     import requests
 
     payload = build_payload(args, stable_id("coinhall-dev-app"))
@@ -188,9 +195,37 @@ def _send_remote(args: argparse.Namespace, private_hex: str) -> int:
     print(render_response(result))
     if args.json:
         _print(result)
-    if result.get("type") == 5:
-        print("\n(the server's worker edits this reply through its DISCORD_API_BASE)")
+    if result.get("type") in (5, 6):
+        base = (stack or {}).get("discord_api_base")
+        if not base:
+            print("\n(the server's worker edits this reply through its DISCORD_API_BASE)")
+            return 0
+        edited = _await_edit(base, payload["application_id"], payload["token"])
+        print("\n[the reply, edited by the worker]")
+        print(render_response({"type": 4, "data": edited}) if edited else "(no edit arrived within 30 s)")
+        if args.json and edited:
+            _print(edited)
+        if edited is None:
+            return 1
     return 0
+
+
+def _await_edit(api_base: str, application_id: str, token: str, timeout: float = 30.0) -> Optional[Dict[str, Any]]:
+    """The interaction's original message once the server's worker has edited it (GET @original, as on Discord)."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    url = f"{api_base}/webhooks/{application_id}/{token}/messages/@original"
+    while time.monotonic() < deadline:
+        got = requests.get(url, timeout=5)
+        if got.status_code == 200:
+            body = got.json()
+            body.pop("id", None)
+            return body
+        time.sleep(0.2)  # the worker is another process: nothing here to wait on but its answer
+    return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -47,7 +47,8 @@ class Canned:
 class DiscordStandIn:
     """``with DiscordStandIn() as discord: ...``; ``discord.api_base`` is the base URL."""
 
-    def __init__(self, application_id: Optional[str] = None, bot_token: str = "standin-bot-token") -> None:
+    def __init__(self, application_id: Optional[str] = None, bot_token: str = "standin-bot-token",
+                 port: int = 0) -> None:
         self.application_id = application_id or snowflake()
         self.bot_token = bot_token
         self.requests: List[Recorded] = []
@@ -55,12 +56,22 @@ class DiscordStandIn:
         self.channels: Dict[str, Dict[str, Any]] = {}  # id -> channel (with guild_id)
         self.messages: Dict[str, Dict[str, Dict[str, Any]]] = {}  # channel id -> message id -> message
         self.originals: Dict[Tuple[str, str], Dict[str, Any]] = {}  # (app id, token) -> body
+        self.followups: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}  # (app id, token) -> messages
+        self.replies: List[Dict[str, Any]] = []  # every edit and follow-up, newest first (for /local/discord)
         self.commands: Dict[str, List[Dict[str, Any]]] = {}  # "global" | guild id -> commands
         self.lock = threading.RLock()
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
             def _handle(self) -> None:
+                if self.command == "GET" and self.path.split("?")[0].rstrip("/") == "/local/discord":
+                    page = standin.page().encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
@@ -81,9 +92,10 @@ class DiscordStandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.api_base = self.url + API_PREFIX
+        self.page_url = self.url + "/local/discord"
         self._thread = threading.Thread(target=self.server.serve_forever, name="discord-standin", daemon=True)
         self._thread.start()
 
@@ -127,6 +139,12 @@ class DiscordStandIn:
             self.channels[channel["id"]] = channel
             self.messages[channel["id"]] = {}
             return channel
+
+    def page(self) -> str:
+        from scripts.discord_page import render_page
+
+        with self.lock:
+            return render_page(list(self.channels.values()), self.messages, list(self.replies))
 
     # --- the fake API -------------------------------------------------------------
 
@@ -187,7 +205,17 @@ class DiscordStandIn:
         if r[0] == "webhooks" and len(r) == 5 and r[3] == "messages" and r[4] == "@original":
             if method == "PATCH":
                 self.originals[(r[1], r[2])] = body
+                self.replies.insert(0, {"what": f"reply to interaction …{r[2][-6:]} (edited by the worker)",
+                                        "message": body or {}})
                 return 200, {"id": snowflake(), **(body or {})}, {}
+            if method == "GET":
+                original = self.originals.get((r[1], r[2]))
+                return (200, {"id": "@original", **original}, {}) if original is not None else not_found
+        if r[0] == "webhooks" and len(r) == 3 and method == "POST":  # a follow-up message
+            message = {"id": snowflake(), **(body or {})}
+            self.followups.setdefault((r[1], r[2]), []).append(message)
+            self.replies.insert(0, {"what": f"follow-up to interaction …{r[2][-6:]}", "message": message})
+            return 200, message, {}
         if r[0] == "applications" and r[-1] == "commands" and method == "PUT":
             scope = r[3] if len(r) == 5 else "global"
             stored = [{"id": snowflake(), "application_id": r[1], **c} for c in body or []]

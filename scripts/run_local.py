@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Any, Dict, NoReturn, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make `scripts` importable
@@ -76,19 +76,64 @@ def _wait_for_api(url: str, child: subprocess.Popen[bytes], timeout: float = 60.
     raise ddb_local.EngineError(f"the API at {url} did not answer /healthz within {timeout:.0f}s")
 
 
+class _StandIns:
+    """The outside parties `make run` plays itself (threads of this process): Discord's REST API, a game server.
+
+    Each only when the environment does not name the real one (a bot token, a
+    game server URL), so a developer can point `make run` at real ones.
+    """
+
+    def __init__(self) -> None:
+        self.discord: Any = None
+        self.game: Any = None
+        self.info: Dict[str, str] = {}
+
+    def close(self) -> None:
+        for server in (self.discord, self.game):
+            if server is not None:
+                server.__exit__(None, None, None)
+
+
+def _start_standins(env: Dict[str, str]) -> _StandIns:
+    started = _StandIns()
+    if not env.get("DISCORD_BOT_TOKEN"):
+        from scripts.discord_send import stable_id
+        from scripts.discord_standin import DiscordStandIn
+
+        # The application id `discord send --url` puts in its interactions, so the worker's edits land here.
+        started.discord = DiscordStandIn(application_id=stable_id("coinhall-dev-app"))
+        env.update(DISCORD_API_BASE=started.discord.api_base, DISCORD_BOT_TOKEN=started.discord.bot_token,
+                   DISCORD_APPLICATION_ID=started.discord.application_id)
+        started.info.update(discord_api_base=started.discord.api_base, discord_page=started.discord.page_url,
+                            discord_application_id=started.discord.application_id)
+    if not env.get("MINECRAFT_API_URL"):
+        from scripts.game_server_standin import PluginStandIn
+
+        started.game = PluginStandIn(key=env.get("MINECRAFT_API_KEY") or "local-game-server-key")
+        env.update(MINECRAFT_API_URL=started.game.url, MINECRAFT_API_KEY=started.game.key)
+        started.info.update(game_server_url=started.game.url, game_server_control=f"{started.game.base_url}/control")
+    return started
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def _banner(api_url: str, endpoint: str, data: str, api_key: str, discord_key: str) -> str:
+def _banner(api_url: str, endpoint: str, data: str, api_key: str, discord_key: str, standins: _StandIns) -> str:
     cli = ".venv/bin/python -m chalicelib.cli"
+    discord = (f"stand-in, see what the bot posted: {standins.info['discord_page']}" if standins.discord
+               else "the real one (DISCORD_BOT_TOKEN is set)")
+    game = (f"stand-in at {standins.info['game_server_url']} (switch: POST {standins.info['game_server_control']})"
+            if standins.game else "the one MINECRAFT_API_URL names")
     return f"""
   Coinhall is running locally
     API          {api_url}   (index: {api_url}/  API document: {api_url}/openapi.json)
     DynamoDB     {endpoint}
     Data         {data}
     Dev API key  {api_key}   (every scope, economy `default`)
+    Discord      {discord}
     Discord key  {discord_key}
+    Game server  {game}
     Timers       every job on its schedule (JSON log lines below)
     Stack file   {_shown(local_stack.STACK_FILE)}   (the CLI in another shell finds this stack through it)
 
@@ -117,6 +162,7 @@ def main() -> int:
     from chalicelib.discord.devkey import load_or_create as discord_dev_key
 
     env.setdefault("DISCORD_PUBLIC_KEY", discord_dev_key()[1])
+    standins = _start_standins(env)
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
@@ -153,8 +199,9 @@ def main() -> int:
         _wait_for_api(api_url, child)
         local_stack.write({"api_url": api_url, "dynamodb_endpoint": endpoint,
                            "table_prefix": env.get("COINS_TABLE_PREFIX", "coinhall-local-"),
-                           "dev_api_key": api_key, "discord_public_key": env["DISCORD_PUBLIC_KEY"]})
-        print(_banner(api_url, endpoint, data, api_key, env["DISCORD_PUBLIC_KEY"]), flush=True)
+                           "dev_api_key": api_key, "discord_public_key": env["DISCORD_PUBLIC_KEY"],
+                           **standins.info})
+        print(_banner(api_url, endpoint, data, api_key, env["DISCORD_PUBLIC_KEY"], standins), flush=True)
         rc = child.wait()
         print(f"chalice local exited with {rc}", file=sys.stderr)
         return rc if rc >= 0 else 128 - rc  # killed by signal N: shell-style 128+N
@@ -171,6 +218,7 @@ def main() -> int:
         local_stack.remove()
         _terminate(child)
         _terminate(timers)
+        standins.close()
         if engine is not None:
             engine.stop()
 

@@ -177,3 +177,51 @@ def test_commands_that_need_no_table_run_with_no_stack(tmp_path: Path) -> None:
     assert listed.returncode == 0 and "reconcile" in json.loads(listed.stdout)
     shown = _cli(tmp_path / "none.json", "config")
     assert shown.returncode == 0, shown.stderr
+
+
+def _admin(stack: Stack) -> Dict[str, str]:
+    return {"Authorization": f"Bearer {stack.info['dev_api_key']}", "Content-Type": "application/json"}
+
+
+def _until(probe, what: str, timeout: float = 30.0):
+    """Another process does the work: ask until it answers (bounded), never sleep a guessed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.1)
+
+
+def test_a_shop_order_is_delivered_by_the_game_server_stand_in(stack: Stack) -> None:
+    info, admin = stack.info, _admin(stack)
+    assert requests.post(f"{stack.url}/v1/admin/users/steve/adjust", headers={**admin, "Idempotency-Key": "s1"},
+                         json={"amount": 300, "reason": "test"}, timeout=10).status_code == 200
+    made = requests.put(f"{stack.url}/v1/admin/rewards/vip-rank", headers=admin, timeout=10,
+                        json={"name": "VIP rank", "category": "rank", "price": 100, "fulfilment": "api"})
+    assert made.status_code in (200, 201), made.text
+    ordered = requests.post(f"{stack.url}/v1/orders", headers={**admin, "Idempotency-Key": "o1"}, timeout=10,
+                            json={"buyer_id": "steve", "sku": "vip-rank", "qty": 1})
+    assert ordered.status_code in (200, 201), ordered.text  # not 503 fulfilment_unavailable
+    order_id = ordered.json()["order_id"]
+    game = str(info["game_server_control"]).rsplit("/control", 1)[0]
+    delivered = _until(lambda: requests.get(f"{game}/deliveries", timeout=10).json()["deliveries"],
+                       "the game server's delivery")
+    assert delivered == {order_id: 1}
+    status = _until(lambda: (lambda o: o["status"] if o["status"] != "pending" else None)(
+        requests.get(f"{stack.url}/v1/orders/{order_id}", headers=admin, timeout=10).json()), "the order's end")
+    assert status == "fulfilled"
+    wallet = requests.get(f"{stack.url}/v1/users/steve/wallet", headers=admin, timeout=10).json()
+    assert (wallet["available"], wallet["held"]) == (200, 0)
+
+
+def test_a_deferred_discord_reply_is_shown_by_discord_send_and_on_the_local_discord_page(stack: Stack) -> None:
+    sent = _cli(stack.stack_file, "discord", "send", "--select", "buy:pack", "--value", "coins_100",
+                "--user", "carol", "--guild", "run-local-test")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    edited = sent.stdout.split("[the reply, edited by the worker]", 1)[1]
+    assert "/local/checkout/pur_" in edited, sent.stdout  # the Pay link the worker put in
+    page = requests.get(str(stack.info["discord_page"]), timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "Interaction replies" in page.text and "/local/checkout/pur_" in page.text
