@@ -173,16 +173,23 @@ def test_escrow_release_refund_and_auto_release_race(economy) -> None:
         escrow_id, action = task
         if action == "auto":
             outcome = escrows.auto_release(economy.id, items[escrow_id], FAR_FUTURE)
-            return task, outcome is not None and not outcome.replayed
+            return task, outcome is not None and not outcome.replayed, None
         resp = economy.api.post(f"/v1/escrows/{escrow_id}/{action}")
-        assert resp.status in (200, 409), resp.body
-        return task, resp.status == 200
+        assert resp.status == 200 or (resp.status, resp.code) == (409, "escrow_not_active"), resp.body
+        return task, resp.status == 200, resp
 
     with ThreadPoolExecutor(max_workers=24) as pool:
         results = list(pool.map(run, tasks))
-    wins = Counter(escrow_id for (escrow_id, _), won in results if won)
+    wins = Counter(escrow_id for (escrow_id, _), won, _ in results if won)
     assert wins == {e: 1 for e in ids}
-    refunded = sum(1 for (_, action), won in results if won and action == "refund")
+    # each escrow ends as its one winner left it, and every refused caller was told that state
+    final = {e: "refunded" if action == "refund" else "released" for (e, action), won, _ in results if won}
+    for escrow_id in ids:
+        assert economy.api.get(f"/v1/escrows/{escrow_id}").body["status"] == final[escrow_id]
+    told = [(e, resp.body["error"]["details"]["escrow"]["status"]) for (e, _), _, resp in results
+            if resp is not None and resp.status == 409]
+    assert sorted(told) == sorted((e, final[e]) for (e, action), won, _ in results if not won and action != "auto")
+    refunded = sum(1 for (_, action), won, _ in results if won and action == "refund")
     paid = 12 - refunded
     assert wallet(economy, "client") == {"available": 5_000 - 100 * paid, "held": 0, "earnings": 0}
     assert wallet(economy, "dev")["earnings"] == 90 * paid and treasury(economy) == 10 * paid
