@@ -18,7 +18,7 @@ import pytest
 from chalicelib.core import errors
 from chalicelib.rewards import grants as rewards
 from chalicelib.db.engine import get_client
-from chalicelib.ledger.wallets import get_wallet
+from chalicelib.ledger.wallets import find_wallet, get_wallet
 from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.discord_helpers import assert_ephemeral, custom_ids, discord, embed_text, quest_answers  # noqa: F401
 
@@ -60,6 +60,10 @@ def conflicts():
     client.meta.events.register_first("before-call.dynamodb.TransactWriteItems", fault)
     yield fault
     client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", fault)
+
+
+def _title(resp: Any) -> str:
+    return resp.body["data"]["embeds"][0]["title"]
 
 
 def _race(n: int, fn):
@@ -132,9 +136,13 @@ def test_racing_correct_quest_answers_pay_once(discord, conflicts) -> None:
 def test_a_right_and_a_wrong_answer_racing_settle_on_one_outcome(discord) -> None:
     alice = discord.player()
     quest = quest_answers(alice.command("quest"), discord.economy.id)
-    responses = _race(2, lambda i: alice.choose(quest["menu"], quest["right"] if i else quest["wrong"]))
-    won = any("Correct!" in embed_text(r) for r in responses)
-    wallet = get_wallet(discord.economy.id, alice.user_id) if won else None
+    wrong, right = _race(2, lambda i: alice.choose(quest["menu"], quest["right"] if i else quest["wrong"]))
+    # One answer is first, whichever it is; the other is told the quest is done, as the first left it.
+    titles = (_title(wrong), _title(right))
+    assert titles in {("Today's quest is done", "Correct!"), ("Not quite", "Today's quest is done")}, titles
+    won = titles[1] == "Correct!"
+    assert ("You answered it right." if won else "You already answered it.") in embed_text(wrong if won else right)
+    wallet = find_wallet(discord.economy.id, alice.user_id)
     assert (wallet.available if wallet else 0) == (15 if won else 0)
     assert rewards.get_profile(discord.economy.id, alice.user_id).quest_correct == won
     discord.economy.check()
@@ -146,13 +154,16 @@ def test_double_clicked_confirm_and_a_racing_cancel_move_coins_at_most_once(disc
     ask = alice.command("give", {"user": bob.user_id, "amount": 40}, users=[{"id": bob.user_id}])
     ok, no = custom_ids(ask)
     responses = _race(5, lambda i: alice.click(no if i == 4 else ok))
-    sent = any("You sent" in embed_text(r) for r in responses[:4])
+    oks, cancel_text = [embed_text(r) for r in responses[:4]], embed_text(responses[4])
+    sent = any("You sent" in text for text in oks)
+    # Whichever committed first wins, and the other click says so; a double click of Confirm shows the one gift.
+    if sent:
+        assert all("You sent" in text for text in oks) and "already sent" in cancel_text, (oks, cancel_text)
+    else:
+        assert all("cancelled" in text for text in oks) and "Gift cancelled" in cancel_text, (oks, cancel_text)
     assert get_wallet(discord.economy.id, alice.user_id).available == (60 if sent else 100)
-    cancel_text = embed_text(responses[4])
-    # Whichever committed first wins, and the other click says so.
-    assert ("already sent" in cancel_text) if sent else ("Gift cancelled" in cancel_text)
-    if not sent:
-        assert all("cancelled" in embed_text(r) for r in responses[:4])
+    bob_wallet = find_wallet(discord.economy.id, bob.user_id)
+    assert (bob_wallet.available if bob_wallet else 0) == (40 if sent else 0)
     discord.economy.check()
 
 

@@ -131,9 +131,19 @@ def test_buy_coins_choice_is_deferred_and_the_worker_edits_in_the_checkout_link(
 
 
 def test_a_redelivered_followup_does_nothing_twice(world, standin) -> None:
+    from chalicelib.db.models.purchases import PurchaseModel
+    from chalicelib.ledger.wallets import find_wallet
+
+    def purchases() -> list:
+        found = [PurchaseModel.get(p.purchase_id) for p in PurchaseModel.by_economy.query(world.economy.id)]
+        return [(p.purchase_id, p.user_id, p.pack_id, p.status) for p in found]
+
     alice = world.player()
     resp = alice.choose("buy:pack", "coins_100")
-    deferred_then_edited(standin, alice, resp)
+    edited = deferred_then_edited(standin, alice, resp)
+    purchase_id = edited["components"][0]["components"][0]["url"].rsplit("/", 1)[1]
+    once = [(purchase_id, alice.user_id, "coins_100", "pending")]
+    assert purchases() == once
     edits = len(standin.calls("PATCH", "@original"))
     payload = {"interaction_id": alice.last_id, "application_id": alice.application_id, "token": alice.last_token,
                "guild_id": world.guild_id, "economy": world.economy.id, "user_id": alice.user_id,
@@ -146,6 +156,10 @@ def test_a_redelivered_followup_does_nothing_twice(world, standin) -> None:
     assert alice.send(resend).body == {"type": 5, "data": {"flags": 64}}
     assert queue.drain(30)
     assert len(standin.calls("PATCH", "@original")) == edits
+    # Still the one pending purchase, and no coins moved: alice has never held any, so she has no wallet.
+    assert purchases() == once
+    assert find_wallet(world.economy.id, alice.user_id) is None
+    world.economy.check()
 
 
 def test_a_followup_whose_token_expired_is_dropped(world, standin) -> None:

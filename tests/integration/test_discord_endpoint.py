@@ -268,6 +268,7 @@ def test_give_asks_for_confirmation_then_moves_coins_once(discord) -> None:
     assert "You sent 30 coins" in embed_text(done)
     again = alice.click(ok)  # a double click replays, it does not send twice
     assert_ephemeral(again)
+    assert embed_text(again) == embed_text(done)  # the same receipt, balance 70 included
     assert get_wallet(discord.economy.id, alice.user_id).available == 70
     assert get_wallet(discord.economy.id, bob.user_id).available == 30
     assert "already sent" in embed_text(alice.click(no))

@@ -195,7 +195,10 @@ def test_listings_expire_and_return_unsold_units(economy) -> None:
     assert cancelled.status == 200 and cancelled.body["status"] == "cancelled" and cancelled.body["unsold"] == 2
     report = run_job("expire-listings", economy=economy.id, now=FAR_FUTURE)
     assert report["expired"] == 1 and report["units_returned"] == 7
-    assert economy.api.get(f"/v1/listings/{first['listing_id']}").body["status"] == "expired"
+    # Returned means the closed listing keeps its 7 unsold units as the seller's, and none is for sale any more.
+    closed = economy.api.get(f"/v1/listings/{first['listing_id']}").body
+    assert (closed["status"], closed["sold"], closed["units_left"], closed["unsold"]) == ("expired", 0, 7, 7)
+    assert economy.api.get("/v1/listings?sku=gem&status=active").body["items"] == []
     assert run_job("expire-listings", economy=economy.id, now=FAR_FUTURE)["processed"] == 0
     page = economy.api.get("/v1/listings?sku=gem&status=expired").body
     assert [x["listing_id"] for x in page["items"]] == [first["listing_id"]]

@@ -6,6 +6,7 @@ once (treasury or seller) or returned once, never both, never twice.
 from __future__ import annotations
 
 import threading
+from typing import List
 
 import pytest
 
@@ -169,21 +170,30 @@ def test_retry_and_expiry_job_racing_end_the_order_exactly_once(economy, plugin,
     assert queue.drain(90)
     monkeypatch.setattr(minecraft, "deliver", real)
     start = threading.Barrier(2)
+    failed: List[BaseException] = []  # a thread's exception is otherwise only printed, and the test would pass
+
+    def both(work):
+        def run() -> None:
+            try:
+                start.wait(timeout=30)
+                work()
+            except BaseException as exc:  # noqa: B036 - recorded, then asserted below
+                failed.append(exc)
+        return run
 
     def redeliver() -> None:
-        start.wait()
         for order_id in placed:
             consumer.handle({"economy": economy.id, "order_id": order_id, "attempt": 1}, f"{order_id}:again")
 
     def expire() -> None:
-        start.wait()
         run_job("expire-orders", economy=economy.id, now=FAR_FUTURE)
 
-    threads = [threading.Thread(target=redeliver), threading.Thread(target=expire)]
+    threads = [threading.Thread(target=both(redeliver)), threading.Thread(target=both(expire))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert not any(t.is_alive() for t in threads) and failed == [], failed
     finals = [order(economy, o) for o in placed]
     assert {f["status"] for f in finals} <= {"fulfilled", "refunded"}
     fulfilled = sum(f["status"] == "fulfilled" for f in finals)
