@@ -29,7 +29,7 @@ def categories(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         counts[item["category"]] = counts.get(item["category"], 0) + 1
     if not counts:
         return views.error("Nothing is on sale here yet.", "Shop")
-    options = [(c, CATEGORY_LABELS.get(c, c), f"{n} item{'s' if n != 1 else ''}") for c, n in sorted(counts.items())]
+    options = [(c, CATEGORY_LABELS.get(c, c), views.count(n, "item")) for c, n in sorted(counts.items())]
     return views.ephemeral(embeds=[embed("Shop", "Rewards delivered to the game server. Pick a category.", GOLD)],
                            components=[views.row([views.select("m:cat", "Choose a category", options)])])
 

@@ -142,3 +142,26 @@ def test_command_definitions_are_valid_for_discord() -> None:
         assert 1 <= len(c["description"]) <= 100 and c["name"] == c["name"].lower()
     admin = next(c for c in commands.COMMANDS if c["name"] == "coins-admin")
     assert [s["name"] for s in admin["options"]] == ["adjust", "freeze", "unfreeze", "role"]
+
+
+# --- wording -----------------------------------------------------------------------------
+
+
+def test_counts_of_one_are_singular_everywhere_a_player_reads_them() -> None:
+    from chalicelib.discord.notices import notice_text
+
+    assert (views.coins(0), views.coins(1), views.coins(2), views.coins(1000)) == (
+        "0 coins", "1 coin", "2 coins", "1,000 coins")
+    assert (views.count(1, "coin", sign=True), views.count(-1, "coin", sign=True),
+            views.count(-250, "coin", sign=True)) == ("+1 coin", "-1 coin", "-250 coins")
+    one = views.leaderboard(ROWS[:1], 1, NOW)["data"]["embeds"][0]
+    assert one["footer"]["text"] == f"1 player - updated {NOW}"
+    assert one["description"] == "1. <@10> - 100 coins"
+    two = views.leaderboard(ROWS[:2], 2, None)["data"]["embeds"][0]
+    assert two["footer"]["text"] == "2 players"
+    ask = views.give_confirm("1", "42", 1, None, "99")["data"]["embeds"][0]
+    assert ask["description"] == "Send 1 coin to <@42>?"
+    streak = views.daily_claimed({**RESULT, "amount": 1, "streak": 1})["data"]["embeds"][0]["fields"]
+    assert [f["value"] for f in streak] == ["1 coin", "1 day", "22 coins"]
+    order = {"name": "Hat", "qty": 1, "total": 1, "order_id": "ord_1", "status": "fulfilled"}
+    assert notice_text(order) == "Delivered: **Hat** x1 (1 coin, order `ord_1`) has arrived in game."
