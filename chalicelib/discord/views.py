@@ -252,21 +252,11 @@ def give_cancelled() -> Dict[str, Any]:
     return ephemeral(embeds=[embed("Gift cancelled", "No coins moved.", GREY)])
 
 
-HELP_TEXT = (
-    ("/coins", "Your card: balance, streak, badges, rank and last transactions."),
-    ("/daily", "Claim your daily reward once per UTC day; claim every day to grow your streak."),
-    ("/quest", "Answer today's trivia question to win coins."),
-    ("/leaderboard", "The top 10 balances, and your own rank."),
-    ("/buy-coins", "Buy a coin pack with a secure checkout link."),
-    ("/give", "Send coins to another member (you confirm first)."),
-    ("/help", "This help."),
-)
-
-
-def help_view() -> Dict[str, Any]:
-    fields = [(name, text, False) for name, text in HELP_TEXT]
+def help_view(commands: Sequence[Tuple[str, str]], admin: Sequence[str]) -> Dict[str, Any]:
+    """Every registered command (name, description): the players' as fields, the admins' in the footer."""
+    fields = [(f"/{name}", text, False) for name, text in commands if name not in admin]
     return ephemeral(embeds=[embed("Coinhall help", "Everything here is private to you.", BLUE, fields,
-                                   footer="Admins: /coins-setup, /coins-admin")],
+                                   footer="Admins: " + ", ".join(f"/{name}" for name in admin))],
                      components=hub_rows(skip=("hub:help",)))
 
 

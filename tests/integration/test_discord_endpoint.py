@@ -99,7 +99,14 @@ def test_help_and_hub_buttons_answer_ephemerally(discord) -> None:
     alice = discord.player()
     for resp in (alice.command("help"), alice.click("hub:help")):
         assert_ephemeral(resp)
-        assert "/daily" in embed_text(resp)
+        text = embed_text(resp)
+        assert "/daily" in text and "/shop: Spend coins on rewards in the shop." in text
+        assert "/sell: List an item of yours for other members to buy." in text
+    # the market's commands answer as its hub buttons do
+    for command, button in (("shop", "hub:market"), ("sell", "hub:sell")):
+        by_command, by_button = alice.command(command), alice.click(button)
+        assert_ephemeral(by_command)
+        assert by_command.body == by_button.body and "not known" not in embed_text(by_command)
     discord.economy.check()
 
 

@@ -40,7 +40,8 @@ def player_views() -> Dict[str, Dict[str, Any]]:
         "give_confirm": views.give_confirm("1", "42", 5, "thanks", "1234567890123456789"),
         "give_done": views.give_done(RESULT),
         "give_cancelled": views.give_cancelled(),
-        "help": views.help_view(),
+        "help": views.help_view([(c["name"], c["description"]) for c in commands.COMMANDS],
+                                commands.ADMIN_COMMANDS),
         "error": views.error("nope"),
         "not_allowed": views.not_allowed(),
     }
@@ -136,8 +137,8 @@ def test_route_keys_never_contain_tokens_or_ids() -> None:
 def test_command_definitions_are_valid_for_discord() -> None:
     names = [c["name"] for c in commands.COMMANDS]
     assert len(names) == len(set(names))
-    assert set(names) == {"coins", "daily", "quest", "leaderboard", "buy-coins", "give", "help", "coins-setup",
-                          "coins-admin"}
+    assert set(names) == {"coins", "daily", "quest", "leaderboard", "buy-coins", "shop", "sell", "give", "help",
+                          "coins-setup", "coins-admin"}
     for c in commands.COMMANDS:
         assert 1 <= len(c["description"]) <= 100 and c["name"] == c["name"].lower()
     admin = next(c for c in commands.COMMANDS if c["name"] == "coins-admin")
@@ -165,3 +166,22 @@ def test_counts_of_one_are_singular_everywhere_a_player_reads_them() -> None:
     assert [f["value"] for f in streak] == ["1 coin", "1 day", "22 coins"]
     order = {"name": "Hat", "qty": 1, "total": 1, "order_id": "ord_1", "status": "fulfilled"}
     assert notice_text(order) == "Delivered: **Hat** x1 (1 coin, order `ord_1`) has arrived in game."
+
+
+def test_every_registered_command_is_routed_and_listed_in_help() -> None:
+    from chalicelib.discord import router
+    from chalicelib.discord.interaction import Interaction
+    from chalicelib.discord.player import help as help_command
+
+    registered = [c["name"] for c in commands.COMMANDS]
+    assert set(router.COMMANDS) == set(registered)  # nothing Discord shows is "not known", nothing routed is hidden
+    ix = Interaction.parse({"id": "1210000000000000000", "type": 2, "token": "t", "application_id": "9",
+                            "guild_id": "5", "member": {"user": {"id": "7"}}, "data": {"name": "help"}})
+    shown = help_command(ix, None)["data"]["embeds"][0]  # type: ignore[arg-type] - help reads no guild
+    fields = {f["name"]: f["value"] for f in shown["fields"]}
+    assert fields["/shop"] == "Spend coins on rewards in the shop."
+    assert fields["/sell"] == "List an item of yours for other members to buy."
+    assert shown["footer"]["text"] == "Admins: /coins-setup, /coins-admin"
+    for name in registered:  # every command, a field for players or in the admins' footer
+        assert f"/{name}" in fields or f"/{name}" in shown["footer"]["text"].split(": ")[1].split(", "), name
+    assert sorted(fields) == sorted(f"/{n}" for n in registered if n not in ("coins-setup", "coins-admin"))
