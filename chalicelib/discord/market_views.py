@@ -13,6 +13,14 @@ from chalicelib.discord import views
 from chalicelib.discord.views import BLUE, GOLD, GREEN, GREY, PRIMARY, SECONDARY, SUCCESS, coins, embed
 
 CATEGORY_LABELS = {"money": "In-game money", "rank": "Ranks", "cosmetic": "Cosmetics", "voucher": "Vouchers"}
+# The market's codes in the words a player reads (pricing.BANDS, names.LISTING_STATES, names.ORDER_STATES).
+FEE_BANDS = {"undercut": "below the market price", "market": "at the market price",
+             "premium": "above the market price", "far_over": "far above the market price",
+             "no_history": "no recent sales"}
+SCARCE = "few for sale"
+LISTING_STATUS = {"active": "for sale", "sold_out": "sold out", "cancelled": "withdrawn by the seller",
+                  "expired": "expired", "closed": "closed"}
+ORDER_STATUS = {"fulfilled": "delivered", "refunded": "refunded", "cancelled": "cancelled"}
 
 
 def _who(user_id: str) -> str:
@@ -60,7 +68,7 @@ def sku_view(item: Dict[str, Any], view_id: str) -> Dict[str, Any]:
 
 def receipt(order: Dict[str, Any], replayed: bool) -> Dict[str, Any]:
     fields = [("Item", f"{order['name']} x{order['qty']}", True), ("Paid", coins(order["total"]), True),
-              ("Status", order["status"], True), ("Balance", coins(order["balance"]["available"]), True)]
+              ("Status", _order_status(order), True), ("Balance", coins(order["balance"]["available"]), True)]
     if order.get("voucher_code"):
         fields.append(("Your voucher code", f"`{order['voucher_code']}` (only you see this; redeem it in game)",
                        False))
@@ -69,6 +77,22 @@ def receipt(order: Dict[str, Any], replayed: bool) -> Dict[str, Any]:
         note = "It is on its way to the game server; you will be told when it arrives."
     title = "Already bought" if replayed else "Receipt"
     return views.ephemeral(embeds=[embed(title, note, GREEN, fields, footer=f"Order {order['order_id']}")])
+
+
+def _said(code: str, words: Dict[str, str]) -> str:
+    return words.get(code, code.replace("_", " "))  # a code added later still reads as words
+
+
+def _order_status(order: Dict[str, Any]) -> str:
+    if order["status"] != "pending":
+        return _said(order["status"], ORDER_STATUS)
+    return "waiting for you to redeem the code" if order["fulfilment"] == "voucher" else "on its way to the game server"
+
+
+def fee_reason(fee: Dict[str, Any]) -> str:
+    """Why a listing pays its fee, in words: "no recent sales, few for sale"."""
+    words = [_said(fee["band"], FEE_BANDS)] if fee.get("band") else []
+    return ", ".join(words + [SCARCE] if fee.get("scarce") else words)
 
 
 def sell_pick(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -96,10 +120,10 @@ def sell_modal(sku: str, name: str, market: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def listed(listing: Dict[str, Any], created: bool) -> Dict[str, Any]:
-    fee = listing["fee"]
+    reason = fee_reason(listing["fee"])
     fields = [("Item", f"{listing['name']} x{listing['qty']}", True), ("Price", coins(listing["unit_price"]), True),
-              ("Fee", f"{listing['fee_bps'] / 100:g}% ({fee.get('band')}{', scarce' if fee.get('scarce') else ''})",
-               True), ("Expires", views.when(listing["expires_at"]), True)]
+              ("Fee", f"{listing['fee_bps'] / 100:g}%" + (f" ({reason})" if reason else ""), True),
+              ("Expires", views.when(listing["expires_at"]), True)]
     text = "Your listing is up in #shop." if created else "This listing was already made."
     return views.ephemeral(embeds=[embed("Listed", text, GREEN, fields, footer=f"Listing {listing['listing_id']}")])
 
@@ -142,5 +166,6 @@ def quantity_modal(listing: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def closed(listing: Dict[str, Any]) -> Dict[str, Any]:
-    return views.ephemeral(embeds=[embed("Not for sale", f"This listing is {listing['status']}.", GREY)])
+    status = _said(listing["status"], LISTING_STATUS)
+    return views.ephemeral(embeds=[embed("Not for sale", f"This listing is {status}.", GREY)])
 

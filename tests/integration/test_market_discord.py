@@ -145,6 +145,8 @@ def test_sell_modal_guards_then_listing_card_and_buy_with_quantity(world) -> Non
     done = seller.submit("m:sell:gem", {"price": "40", "qty": "5", "hours": "24", "min": "", "max": "3"})
     assert_ephemeral(done)
     assert "Listed" in embed_text(done)
+    # 8% base, no sales yet (x1), 5 units listed, fewer than 10 (x5/4): 10%, said in words
+    assert "Fee: 10% (no recent sales, few for sale)" in embed_text(done)
     listing_id = done.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
 
     cards = wait_for(lambda: fake.posted(channels["shop"]))
@@ -163,6 +165,7 @@ def test_sell_modal_guards_then_listing_card_and_buy_with_quantity(world) -> Non
     assert_ephemeral(receipt)
     text = embed_text(receipt)
     assert "Receipt" in text and "Your voucher code" in text
+    assert "Status: waiting for you to redeem the code" in text
     assert wallet(economy, buyer.user_id) == {"available": 920, "held": 80, "earnings": 0}
     lines = wait_for(lambda: [m for m in fake.posted(channels["transactions"]) if listing_id in (m.get("content") or "")
                               and "order placed" in (m.get("content") or "")])
@@ -217,3 +220,25 @@ def test_a_host_app_economy_linked_to_a_guild_reaches_its_channels(economy) -> N
     link_guild("123456789012345678", economy.id)
     guild = market_events.guild_of(economy.id, None)
     assert guild is not None and guild.guild_id == "123456789012345678" and guild.economy == economy.id
+
+
+def _list(seller: Any, sku: str, qty: int, maximum: str = "") -> str:
+    done = seller.submit(f"m:sell:{sku}", {"price": "10", "qty": str(qty), "hours": "24", "min": "", "max": maximum})
+    assert "Listed" in embed_text(done), embed_text(done)
+    return done.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
+
+
+def test_a_sold_out_listing_is_said_in_words(world) -> None:
+    discord, _, _ = world
+    economy = discord.economy
+    put_reward(economy, "gem", price=100, name="Gem", category="cosmetic", fulfilment="voucher")
+    seller, first, late = discord.player(), discord.player(), discord.player()
+    economy.credit(first.user_id, 100)
+    economy.credit(late.user_id, 100)
+    listing_id = _list(seller, "gem", 1)
+    assert "Receipt" in embed_text(first.submit(f"m:lbq:{listing_id}", {"qty": "1"}))
+    closed = late.click(f"m:lq:{listing_id}")
+    assert_ephemeral(closed)
+    assert closed.body["data"]["embeds"][0]["description"] == "This listing is sold out."
+    assert wallet(economy, late.user_id) == {"available": 100, "held": 0, "earnings": 0}
+    economy.check()

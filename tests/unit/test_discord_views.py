@@ -185,3 +185,34 @@ def test_every_registered_command_is_routed_and_listed_in_help() -> None:
     for name in registered:  # every command, a field for players or in the admins' footer
         assert f"/{name}" in fields or f"/{name}" in shown["footer"]["text"].split(": ")[1].split(", "), name
     assert sorted(fields) == sorted(f"/{n}" for n in registered if n not in ("coins-setup", "coins-admin"))
+
+
+def test_market_codes_reach_players_as_words() -> None:
+    from chalicelib.discord import market_views
+    from chalicelib.market import pricing
+    from chalicelib.market.names import LISTING_STATES, ORDER_STATES
+
+    listing = {"name": "Gem", "qty": 5, "unit_price": 40, "fee_bps": 1000, "expires_at": NOW, "listing_id": "lst_1",
+               "fee": {"band": "no_history", "scarce": True}}
+    fields = {f["name"]: f["value"] for f in market_views.listed(listing, True)["data"]["embeds"][0]["fields"]}
+    assert fields["Fee"] == "10% (no recent sales, few for sale)"
+    plain = {**listing, "fee_bps": 800, "fee": {"band": "market", "scarce": False}}
+    fields = {f["name"]: f["value"] for f in market_views.listed(plain, True)["data"]["embeds"][0]["fields"]}
+    assert fields["Fee"] == "8% (at the market price)"
+    # every code the market can send has its words, none of them the code itself
+    for band in pricing.BANDS:
+        assert market_views.fee_reason({"band": band, "scarce": False}) == market_views.FEE_BANDS[band]
+    assert set(LISTING_STATES) <= set(market_views.LISTING_STATUS)
+    assert set(ORDER_STATES) - {"pending"} <= set(market_views.ORDER_STATUS)
+    for words in (*market_views.FEE_BANDS.values(), *market_views.LISTING_STATUS.values(),
+                  *market_views.ORDER_STATUS.values()):
+        assert "_" not in words
+    closed = market_views.closed({"status": "sold_out"})["data"]["embeds"][0]
+    assert closed["description"] == "This listing is sold out."
+    order = {"name": "Hat", "qty": 1, "total": 50, "order_id": "ord_1", "status": "pending", "fulfilment": "voucher",
+             "balance": {"available": 0}, "voucher_code": "ABC"}
+    status = {f["name"]: f["value"] for f in market_views.receipt(order, False)["data"]["embeds"][0]["fields"]}
+    assert status["Status"] == "waiting for you to redeem the code"
+    api = {**order, "fulfilment": "api", "voucher_code": None}
+    status = {f["name"]: f["value"] for f in market_views.receipt(api, False)["data"]["embeds"][0]["fields"]}
+    assert status["Status"] == "on its way to the game server"
