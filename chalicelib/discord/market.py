@@ -81,7 +81,7 @@ def component(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
     if kind == "lb" and len(parts) == 3:
         return _quote(ix, guild, parts[2])
     if kind == "lq" and len(parts) == 3:
-        return _quantity(guild, parts[2])
+        return _quantity(ix, guild, parts[2])
     raise errors.ValidationFailedError("This button is not known (any more).")
 
 
@@ -156,11 +156,14 @@ def _quote(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
     return market_views.listing_quote(listing, wallet.available if wallet else 0)
 
 
-def _quantity(guild: Guild, listing_id: str) -> Dict[str, Any]:
+def _quantity(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
     listing = _listing(guild, listing_id)
     if listing["status"] != "active":
         return market_views.closed(listing)
-    return market_views.quantity_modal(listing)
+    least, most = listings.quantity_range(guild.economy, listing, ix.user_id)
+    if most < least:  # units are left, but not for this buyer
+        return market_views.limit_reached(listing)
+    return market_views.quantity_modal(listing, least, most)
 
 
 def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:

@@ -160,9 +160,18 @@ def listing_quote(listing: Dict[str, Any], balance: int) -> Dict[str, Any]:
                                                                "Choose quantity", PRIMARY)])])
 
 
-def quantity_modal(listing: Dict[str, Any]) -> Dict[str, Any]:
+def quantity_modal(listing: Dict[str, Any], least: int, most: int) -> Dict[str, Any]:
+    """The quantity form; ``least`` and ``most`` are what this buyer may order (``listings.quantity_range``)."""
+    label = f"Quantity ({least:,} to {most:,})" if least < most else f"Quantity ({most:,})"
     return views.modal(keys.join("m", "lbq", listing["listing_id"]), f"Buy {listing['name']}"[:45],
-                       [_field("qty", f"Quantity (1 to {listing['available']})", "1", max_length=6)])
+                       [_field("qty", label, str(least), max_length=6)])
+
+
+def limit_reached(listing: Dict[str, Any]) -> Dict[str, Any]:
+    limit = listing.get("max_per_buyer")
+    text = (f"You have bought as many as this listing allows ({limit:,} per buyer)." if limit
+            else "You cannot buy from this listing.")
+    return views.error(text, "Limit reached")
 
 
 def closed(listing: Dict[str, Any]) -> Dict[str, Any]:

@@ -222,8 +222,9 @@ def test_a_host_app_economy_linked_to_a_guild_reaches_its_channels(economy) -> N
     assert guild is not None and guild.guild_id == "123456789012345678" and guild.economy == economy.id
 
 
-def _list(seller: Any, sku: str, qty: int, maximum: str = "") -> str:
-    done = seller.submit(f"m:sell:{sku}", {"price": "10", "qty": str(qty), "hours": "24", "min": "", "max": maximum})
+def _list(seller: Any, sku: str, qty: int, maximum: str = "", minimum: str = "") -> str:
+    done = seller.submit(f"m:sell:{sku}", {"price": "10", "qty": str(qty), "hours": "24", "min": minimum,
+                                           "max": maximum})
     assert "Listed" in embed_text(done), embed_text(done)
     return done.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
 
@@ -241,4 +242,31 @@ def test_a_sold_out_listing_is_said_in_words(world) -> None:
     assert_ephemeral(closed)
     assert closed.body["data"]["embeds"][0]["description"] == "This listing is sold out."
     assert wallet(economy, late.user_id) == {"available": 100, "held": 0, "earnings": 0}
+    economy.check()
+
+
+def _quantity_label(resp: Any) -> str:
+    assert resp.body["type"] == 9, resp.body  # the form, not a refusal
+    return resp.body["data"]["components"][0]["components"][0]["label"]
+
+
+def test_the_quantity_form_offers_what_this_buyer_may_still_buy(world) -> None:
+    discord, _, _ = world
+    economy = discord.economy
+    put_reward(economy, "gem", price=100, name="Gem", category="cosmetic", fulfilment="voucher")
+    seller, buyer, other = discord.player(), discord.player(), discord.player()
+    economy.credit(buyer.user_id, 1000)
+    listing_id = _list(seller, "gem", 5, maximum="2")
+    form = f"m:lq:{listing_id}"
+    assert _quantity_label(buyer.click(form)) == "Quantity (1 to 2)"  # 5 left, at most 2 per buyer
+    assert "Receipt" in embed_text(buyer.submit(f"m:lbq:{listing_id}", {"qty": "1"}))
+    assert _quantity_label(buyer.click(form)) == "Quantity (1)"  # 2 - 1 bought
+    assert "Receipt" in embed_text(buyer.submit(f"m:lbq:{listing_id}", {"qty": "1"}))
+    done = buyer.click(form)
+    assert_ephemeral(done)
+    assert done.body["data"]["embeds"][0]["description"] == "You have bought as many as this listing allows (2 per buyer)."
+    assert _quantity_label(other.click(form)) == "Quantity (1 to 2)"  # 3 left, the other buyer's own 2
+    least = _list(seller, "gem", 3, minimum="2")
+    assert _quantity_label(other.click(f"m:lq:{least}")) == "Quantity (2 to 3)"
+    assert wallet(economy, buyer.user_id) == {"available": 980, "held": 20, "earnings": 0}
     economy.check()
