@@ -317,17 +317,38 @@ def test_give_refusals_change_nothing(discord, case: str, expected: str) -> None
     discord.economy.check()
 
 
-def test_give_more_than_you_have_or_from_a_frozen_wallet_is_refused_at_confirm(discord) -> None:
+def test_give_more_than_you_have_is_refused_at_once_without_a_confirmation(discord) -> None:
+    from chalicelib.discord import store
+
+    alice, bob = discord.player(), discord.player()
+    discord.economy.credit(alice.user_id, 20)
+    for short in (alice, discord.player()):  # 20 coins, and a member who never held any
+        resp = give(short, bob.user_id, 5000)
+        assert_ephemeral(resp)
+        (shown,) = resp.body["data"]["embeds"]
+        assert (shown["title"], shown["description"]) == ("Not possible", "The wallet does not hold enough coins.")
+        assert components(resp) == []  # nothing to confirm
+        assert store.find_gift(short.last_id) is None  # nothing pending either
+    assert get_wallet(discord.economy.id, alice.user_id).available == 20
+    assert find_wallet(discord.economy.id, bob.user_id) is None
+    discord.economy.check()
+
+
+def test_give_short_or_frozen_by_the_time_of_confirm_is_refused_at_confirm(discord) -> None:
     from chalicelib.operations import admin
 
     alice, bob = discord.player(), discord.player()
     discord.economy.credit(alice.user_id, 10)
-    ok, _ = custom_ids(give(alice, bob.user_id, 11))
-    assert "does not hold enough" in embed_text(alice.click(ok))
-    ok, _ = custom_ids(give(alice, bob.user_id, 5))
+    first, _ = custom_ids(give(alice, bob.user_id, 8))
+    second, _ = custom_ids(give(alice, bob.user_id, 5))  # 10 available when asked
+    assert "You sent 8 coins" in embed_text(alice.click(first))
+    refused = alice.click(second).body["data"]["embeds"][0]
+    assert refused["description"] == "The wallet does not hold enough coins."  # the wording /give uses
+    ok, _ = custom_ids(give(alice, bob.user_id, 2))
     admin.freeze(discord.economy.id, alice.user_id, "review", "test")
     assert "frozen" in embed_text(alice.click(ok))
-    assert get_wallet(discord.economy.id, alice.user_id).available == 10
+    assert get_wallet(discord.economy.id, alice.user_id).available == 2
+    assert get_wallet(discord.economy.id, bob.user_id).available == 8
     discord.economy.check()
 
 
