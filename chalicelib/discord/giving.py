@@ -70,8 +70,10 @@ def cancel(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
 
 def _pending(ix: Interaction, guild: Guild, give_id: str) -> store.Gift:
     pending = store.find_gift(give_id)
-    if pending is None or pending.sender != ix.user_id or pending.economy != guild.economy:
+    if pending is None or pending.economy != guild.economy:
         raise errors.InteractionExpiredError()
+    if pending.sender != ix.user_id:  # someone else clicked the giver's buttons: the gift stays as it is
+        raise errors.InteractionExpiredError("This is not your confirmation.")
     if pending.status == "cancelled":
         raise errors.InteractionExpiredError("This gift was cancelled.")
     started = time.time() - PENDING_SECONDS

@@ -295,10 +295,19 @@ def test_give_cancel_moves_nothing_and_the_confirm_then_refuses(discord) -> None
 def test_only_the_giver_can_confirm(discord) -> None:
     alice, bob = discord.player(), discord.player()
     discord.economy.credit(alice.user_id, 100)
-    ok, _ = custom_ids(give(alice, bob.user_id, 30))
-    thief = discord.player(bob.user_id)
-    assert "expired" in embed_text(thief.click(ok))
+    ok, no = custom_ids(give(alice, bob.user_id, 30))
+    for other in (discord.player(bob.user_id), discord.player()):  # the recipient, and a bystander
+        for button in (ok, no):
+            resp = other.click(button)
+            assert_ephemeral(resp)
+            (shown,) = resp.body["data"]["embeds"]
+            assert (shown["title"], shown["description"]) == ("Not possible", "This is not your confirmation.")
     assert get_wallet(discord.economy.id, alice.user_id).available == 100
+    # alice's gift is untouched: still hers to confirm
+    assert "You sent 30 coins" in embed_text(alice.click(ok))
+    assert get_wallet(discord.economy.id, alice.user_id).available == 70
+    assert get_wallet(discord.economy.id, bob.user_id).available == 30
+    discord.economy.check()
 
 
 @pytest.mark.parametrize("case, expected", [
