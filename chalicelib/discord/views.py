@@ -178,7 +178,7 @@ def daily_already(next_claim_at: str, streak: int) -> Dict[str, Any]:
     return ephemeral(embeds=[embed(
         "Already claimed today",
         f"Your next daily reward opens {when(next_claim_at)} (midnight UTC).\nCurrent streak: {count(streak, 'day')}.",
-        GREY, footer=f"Next claim opens {next_claim_at}")])
+        GREY)])  # the time once, as a Discord timestamp in the reader's own zone
 
 
 def quest_question(question: str, choices: Sequence[Tuple[str, str]], custom_id: str,

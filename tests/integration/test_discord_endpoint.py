@@ -117,10 +117,14 @@ def test_daily_pays_once_per_day_and_a_repeat_says_when_it_opens(discord) -> Non
     assert "Daily reward claimed" in embed_text(first) and "10 coins" in embed_text(first)
     again = alice.click("hub:daily")
     assert_ephemeral(again)
-    text = embed_text(again)
-    assert "Already claimed today" in text
-    tomorrow = rewards.today_utc() + timedelta(days=1)
-    assert f"Next claim opens {tomorrow.isoformat()}T00:00:00.000Z" in text
+    (shown,) = again.body["data"]["embeds"]
+    assert shown["title"] == "Already claimed today"
+    tomorrow = datetime.combine(rewards.today_utc() + timedelta(days=1), datetime.min.time(), timezone.utc)
+    stamp = int(tomorrow.timestamp())
+    assert shown["description"] == (f"Your next daily reward opens <t:{stamp}:R> (midnight UTC).\n"
+                                    "Current streak: 1 day.")
+    text = embed_text(again)  # the next claim time is said once: no footer repeating it
+    assert text.count(str(stamp)) == 1 and tomorrow.date().isoformat() not in text and "footer" not in shown
     assert get_wallet(discord.economy.id, alice.user_id).available == 10
     discord.economy.check()
 
@@ -140,7 +144,7 @@ def test_a_daily_either_side_of_utc_midnight_pays_each_day_once(discord, clock) 
     clock.set(midnight + timedelta(milliseconds=200))
     again = embed_text(alice.click("hub:daily"))
     assert "Already claimed today" in again
-    assert f"Next claim opens {(midnight + timedelta(days=1)).date().isoformat()}T00:00:00.000Z" in again
+    assert f"opens <t:{int((midnight + timedelta(days=1)).timestamp())}:R> (midnight UTC)" in again
     assert get_wallet(discord.economy.id, alice.user_id).available == 10 + 12
     discord.economy.check()
 
