@@ -28,6 +28,7 @@ from chalicelib.discord.interaction import Interaction
 from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_UNIT_PRICE
 from chalicelib.ledger.wallets import find_wallet
 from chalicelib.market import catalog, listings, pricing
+from chalicelib.market.fulfilment import minecraft
 from chalicelib.tenancy.guilds import Guild
 
 
@@ -104,7 +105,7 @@ def _category(guild: Guild, category: str) -> Dict[str, Any]:
 def _item(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
     if not catalog.valid_sku(sku):
         raise errors.ValidationFailedError("Pick an item from the list.", field="sku")
-    return market_views.sku_view(catalog.get_item(guild.economy, sku), ix.id)
+    return market_views.sku_view(catalog.get_item(guild.economy, sku), ix.id, minecraft.configured())
 
 
 def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) -> Dict[str, Any]:

@@ -38,7 +38,8 @@ def categories(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     if not counts:
         return views.error("Nothing is on sale here yet.", "Shop")
     options = [(c, CATEGORY_LABELS.get(c, c), views.count(n, "item")) for c, n in sorted(counts.items())]
-    return views.ephemeral(embeds=[embed("Shop", "Rewards delivered to the game server. Pick a category.", GOLD)],
+    return views.ephemeral(embeds=[embed("Shop", "Rewards for your coins; each item says how you get it. "
+                                         "Pick a category.", GOLD)],
                            components=[views.row([views.select("m:cat", "Choose a category", options)])])
 
 
@@ -52,18 +53,28 @@ def sku_list(category: str, items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                            components=[views.row([views.select("m:sku", "Choose an item", options)])])
 
 
-def sku_view(item: Dict[str, Any], view_id: str) -> Dict[str, Any]:
+def sku_view(item: Dict[str, Any], view_id: str, delivery_ready: bool) -> Dict[str, Any]:
+    """One item and its Confirm; ``delivery_ready``: the game server can be called (``minecraft.configured``).
+
+    An item the game server delivers cannot be ordered without it (the order is
+    refused), so it is shown without Confirm and says why.
+    """
+    fields = [("Price", coins(item["price"]), True), ("Stock", _stock(item), True)]
+    back = views.button("hub:market", "Back", SECONDARY)
+    if item["fulfilment"] == "api" and not delivery_ready:
+        fields.append(("Delivery", "not set up here yet", True))
+        text = (f"**{item['name']}** is delivered by the game server, and delivery to it is not set up here yet, "
+                "so it cannot be bought for now. A server admin can set it up.")
+        return views.ephemeral(embeds=[embed(item["name"], text, GREY, fields)], components=[views.row([back])])
     how = "delivered in game right away" if item["fulfilment"] == "api" else "a code you redeem in game"
-    fields = [("Price", coins(item["price"]), True), ("Stock", _stock(item), True),
-              ("Delivery", how, True)]
+    fields.append(("Delivery", how, True))
     if item.get("daily_limit"):
         fields.append(("Limit", f"{item['daily_limit']} per day", True))
     confirm = keys.join("m", "ok", view_id, str(item["price"]), item["sku"])
     return views.ephemeral(embeds=[embed(item["name"], f"Buy **{item['name']}** for {coins(item['price'])}? "
                                          "The coins are held until it is delivered, and come back if it is not.",
                                          BLUE, fields)],
-                           components=[views.row([views.button(confirm, "Confirm", SUCCESS),
-                                                  views.button("hub:market", "Back", SECONDARY)])])
+                           components=[views.row([views.button(confirm, "Confirm", SUCCESS), back])])
 
 
 def receipt(order: Dict[str, Any], replayed: bool) -> Dict[str, Any]:

@@ -90,6 +90,7 @@ def test_shop_category_item_confirm_receipt_and_delivery_notice(world) -> None:
     assert _option_values(items) == ["vip"]
     view = steve.choose("m:sku", "vip")
     assert_ephemeral(view)
+    assert "Delivery: delivered in game right away" in embed_text(view)  # the plugin is set up here
     confirm = next(c for c in custom_ids(view) if c.startswith("m:ok:"))
     assert confirm == f"m:ok:{steve.last_id}:300:vip"
     receipt = steve.click(confirm)
@@ -269,4 +270,37 @@ def test_the_quantity_form_offers_what_this_buyer_may_still_buy(world) -> None:
     least = _list(seller, "gem", 3, minimum="2")
     assert _quantity_label(other.click(f"m:lq:{least}")) == "Quantity (2 to 3)"
     assert wallet(economy, buyer.user_id) == {"available": 980, "held": 20, "earnings": 0}
+    economy.check()
+
+
+def test_without_game_server_delivery_the_shop_says_so_instead_of_promising_it(world, monkeypatch) -> None:
+    discord, _, _ = world
+    economy = discord.economy
+    monkeypatch.delenv("MINECRAFT_API_URL")  # no plugin to deliver to
+    config.reset_settings()
+    put_reward(economy, "vip", price=300, name="VIP rank", category="rank")
+    put_reward(economy, "hat", price=50, name="Top hat", category="cosmetic", fulfilment="voucher")
+    steve = discord.player()
+    economy.credit(steve.user_id, 1000)
+
+    menu = steve.click("hub:market")
+    assert menu.body["data"]["embeds"][0]["description"] == (
+        "Rewards for your coins; each item says how you get it. Pick a category.")
+    view = steve.choose("m:sku", "vip")
+    assert_ephemeral(view)
+    (shown,) = view.body["data"]["embeds"]
+    assert shown["description"] == ("**VIP rank** is delivered by the game server, and delivery to it is not set up "
+                                    "here yet, so it cannot be bought for now. A server admin can set it up.")
+    assert {f["name"]: f["value"] for f in shown["fields"]}["Delivery"] == "not set up here yet"
+    assert custom_ids(view) == ["hub:market"]  # Back, and no Confirm
+    # which is what the order code does: an order for it is refused, nothing held
+    refused = steve.click(f"m:ok:{steve.last_id}:300:vip")
+    assert refused.body["data"]["embeds"][0]["description"] == "Delivery to the game server is not configured."
+    assert wallet(economy, steve.user_id) == {"available": 1000, "held": 0, "earnings": 0}
+    # a voucher needs no call to the game server: it is offered, and bought, as a code
+    hat = steve.choose("m:sku", "hat")
+    assert "Delivery: a code you redeem in game" in embed_text(hat)
+    receipt = steve.click(next(c for c in custom_ids(hat) if c.startswith("m:ok:")))
+    assert "Your voucher code" in embed_text(receipt)
+    assert wallet(economy, steve.user_id) == {"available": 950, "held": 50, "earnings": 0}
     economy.check()

@@ -235,7 +235,7 @@ def test_market_confirm_ids_round_trip_a_sku_with_colons(view_id: str, price: in
     from chalicelib.discord.market_views import sku_view
 
     item = {"sku": sku, "name": "n", "price": price, "fulfilment": "api", "stock": None}
-    confirm = sku_view(item, view_id)["data"]["components"][0]["components"][0]["custom_id"]
+    confirm = sku_view(item, view_id, True)["data"]["components"][0]["components"][0]["custom_id"]
     assert _parts(confirm) == ("m", "ok", view_id, str(price), sku)
 
 
