@@ -6,6 +6,7 @@ second index, and carries enough randomness that two Lambdas never collide.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from datetime import datetime, timezone
@@ -14,13 +15,22 @@ from typing import Callable, Optional
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-def new_id(prefix: str = "") -> str:
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+def _encode(value: int) -> str:
+    """128 bits as 26 Crockford base32 characters, most significant first (a ULID's text)."""
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])
         value >>= 5
-    return prefix + "".join(reversed(chars))
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str = "") -> str:
+    return prefix + _encode((int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+def keyed_id(prefix: str, name: str) -> str:
+    """The id ``name`` always gets, in ``new_id``'s form: 128 bits of its SHA-256 in place of time and randomness."""
+    return prefix + _encode(int.from_bytes(hashlib.sha256(name.encode()).digest()[:16], "big"))
 
 
 # The one seam for "what time is it": every business time (created_at, expires_at,

@@ -27,11 +27,13 @@ def _user(description: str) -> Dict[str, Any]:
 
 COMMANDS: List[Dict[str, Any]] = [
     _command("coins", "My Card: your balance, streak, badges, rank and last transactions."),
-    _command("daily", "Claim your daily coins (once per UTC day)."),
+    _command("daily", "Claim your daily coins once per UTC day; claim every day to grow your streak."),
     _command("quest", "Answer today's trivia question for coins."),
     _command("leaderboard", "The top 10 balances, and yours."),
     _command("buy-coins", "Buy a coin pack."),
-    _command("give", "Send coins to another member.", [
+    _command("shop", "Spend coins on rewards in the shop."),
+    _command("sell", "List an item of yours for other members to buy."),
+    _command("give", "Send coins to another member (you confirm first).", [
         _user("Who gets the coins"),
         {"type": INTEGER, "name": "amount", "description": "How many coins", "required": True, "min_value": 1},
         {"type": STRING, "name": "note", "description": "A note for the statement", "required": False,
@@ -55,6 +57,10 @@ COMMANDS: List[Dict[str, Any]] = [
          ]},
     ]),
 ]
+
+
+# Shown to admins apart in /help (a footer), the rest to everyone.
+ADMIN_COMMANDS = ("coins-setup", "coins-admin")
 
 
 def register(application_id: Optional[str] = None, guild_id: Optional[str] = None) -> List[Dict[str, Any]]:

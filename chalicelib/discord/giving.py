@@ -17,6 +17,7 @@ from chalicelib.discord import store, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
 from chalicelib.ledger import MAX_AMOUNT
+from chalicelib.ledger.wallets import find_wallet
 from chalicelib.spending.transfers import transfer
 from chalicelib.tenancy.guilds import Guild, valid_snowflake
 
@@ -37,6 +38,11 @@ def start(ix: Interaction, guild: Guild) -> Dict[str, Any]:
         raise errors.ValidationFailedError("The amount must be a whole number of coins above zero.", field="amount")
     if note is not None:
         note = str(note).strip()[:MAX_NOTE] or None
+    wallet = find_wallet(guild.economy, ix.user_id)
+    available = wallet.available if wallet else 0
+    if available < amount:  # refused before asking; Confirm checks again, the balance may change meanwhile
+        raise errors.InsufficientFundsError(user_id=ix.user_id, bucket="available", balance=available,
+                                            required=amount)
     store.put_gift(ix.id, guild.economy, ix.user_id, {"to": recipient, "amount": amount, "note": note})
     return views.give_confirm(ix.user_id, recipient, amount, note, ix.id)
 
@@ -64,8 +70,10 @@ def cancel(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
 
 def _pending(ix: Interaction, guild: Guild, give_id: str) -> store.Gift:
     pending = store.find_gift(give_id)
-    if pending is None or pending.sender != ix.user_id or pending.economy != guild.economy:
+    if pending is None or pending.economy != guild.economy:
         raise errors.InteractionExpiredError()
+    if pending.sender != ix.user_id:  # someone else clicked the giver's buttons: the gift stays as it is
+        raise errors.InteractionExpiredError("This is not your confirmation.")
     if pending.status == "cancelled":
         raise errors.InteractionExpiredError("This gift was cancelled.")
     # created_at is the app clock's, so the window is measured on it too (wall time would

@@ -28,6 +28,7 @@ from chalicelib.discord.interaction import Interaction
 from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_UNIT_PRICE
 from chalicelib.ledger.wallets import find_wallet
 from chalicelib.market import catalog, listings, pricing
+from chalicelib.market.fulfilment import minecraft
 from chalicelib.tenancy.guilds import Guild
 
 
@@ -81,7 +82,7 @@ def component(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
     if kind == "lb" and len(parts) == 3:
         return _quote(ix, guild, parts[2])
     if kind == "lq" and len(parts) == 3:
-        return _quantity(guild, parts[2])
+        return _quantity(ix, guild, parts[2])
     raise errors.ValidationFailedError("This button is not known (any more).")
 
 
@@ -104,7 +105,7 @@ def _category(guild: Guild, category: str) -> Dict[str, Any]:
 def _item(ix: Interaction, guild: Guild, sku: str) -> Dict[str, Any]:
     if not catalog.valid_sku(sku):
         raise errors.ValidationFailedError("Pick an item from the list.", field="sku")
-    return market_views.sku_view(catalog.get_item(guild.economy, sku), ix.id)
+    return market_views.sku_view(catalog.get_item(guild.economy, sku), ix.id, minecraft.configured())
 
 
 def _confirm(ix: Interaction, guild: Guild, view_id: str, price: int, sku: str) -> Dict[str, Any]:
@@ -156,11 +157,14 @@ def _quote(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
     return market_views.listing_quote(listing, wallet.available if wallet else 0)
 
 
-def _quantity(guild: Guild, listing_id: str) -> Dict[str, Any]:
+def _quantity(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
     listing = _listing(guild, listing_id)
     if listing["status"] != "active":
         return market_views.closed(listing)
-    return market_views.quantity_modal(listing)
+    least, most = listings.quantity_range(guild.economy, listing, ix.user_id)
+    if most < least:  # units are left, but not for this buyer
+        return market_views.limit_reached(listing)
+    return market_views.quantity_modal(listing, least, most)
 
 
 def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:

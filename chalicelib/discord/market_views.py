@@ -13,6 +13,14 @@ from chalicelib.discord import views
 from chalicelib.discord.views import BLUE, GOLD, GREEN, GREY, PRIMARY, SECONDARY, SUCCESS, coins, embed
 
 CATEGORY_LABELS = {"money": "In-game money", "rank": "Ranks", "cosmetic": "Cosmetics", "voucher": "Vouchers"}
+# The market's codes in the words a player reads (pricing.BANDS, names.LISTING_STATES, names.ORDER_STATES).
+FEE_BANDS = {"undercut": "below the market price", "market": "at the market price",
+             "premium": "above the market price", "far_over": "far above the market price",
+             "no_history": "no recent sales"}
+SCARCE = "few for sale"
+LISTING_STATUS = {"active": "for sale", "sold_out": "sold out", "cancelled": "withdrawn by the seller",
+                  "expired": "expired", "closed": "closed"}
+ORDER_STATUS = {"fulfilled": "delivered", "refunded": "refunded", "cancelled": "cancelled"}
 
 
 def _who(user_id: str) -> str:
@@ -29,8 +37,9 @@ def categories(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         counts[item["category"]] = counts.get(item["category"], 0) + 1
     if not counts:
         return views.error("Nothing is on sale here yet.", "Shop")
-    options = [(c, CATEGORY_LABELS.get(c, c), f"{n} item{'s' if n != 1 else ''}") for c, n in sorted(counts.items())]
-    return views.ephemeral(embeds=[embed("Shop", "Rewards delivered to the game server. Pick a category.", GOLD)],
+    options = [(c, CATEGORY_LABELS.get(c, c), views.count(n, "item")) for c, n in sorted(counts.items())]
+    return views.ephemeral(embeds=[embed("Shop", "Rewards for your coins; each item says how you get it. "
+                                         "Pick a category.", GOLD)],
                            components=[views.row([views.select("m:cat", "Choose a category", options)])])
 
 
@@ -44,23 +53,33 @@ def sku_list(category: str, items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                            components=[views.row([views.select("m:sku", "Choose an item", options)])])
 
 
-def sku_view(item: Dict[str, Any], view_id: str) -> Dict[str, Any]:
+def sku_view(item: Dict[str, Any], view_id: str, delivery_ready: bool) -> Dict[str, Any]:
+    """One item and its Confirm; ``delivery_ready``: the game server can be called (``minecraft.configured``).
+
+    An item the game server delivers cannot be ordered without it (the order is
+    refused), so it is shown without Confirm and says why.
+    """
+    fields = [("Price", coins(item["price"]), True), ("Stock", _stock(item), True)]
+    back = views.button("hub:market", "Back", SECONDARY)
+    if item["fulfilment"] == "api" and not delivery_ready:
+        fields.append(("Delivery", "not set up here yet", True))
+        text = (f"**{item['name']}** is delivered by the game server, and delivery to it is not set up here yet, "
+                "so it cannot be bought for now. A server admin can set it up.")
+        return views.ephemeral(embeds=[embed(item["name"], text, GREY, fields)], components=[views.row([back])])
     how = "delivered in game right away" if item["fulfilment"] == "api" else "a code you redeem in game"
-    fields = [("Price", coins(item["price"]), True), ("Stock", _stock(item), True),
-              ("Delivery", how, True)]
+    fields.append(("Delivery", how, True))
     if item.get("daily_limit"):
         fields.append(("Limit", f"{item['daily_limit']} per day", True))
     confirm = keys.join("m", "ok", view_id, str(item["price"]), item["sku"])
     return views.ephemeral(embeds=[embed(item["name"], f"Buy **{item['name']}** for {coins(item['price'])}? "
                                          "The coins are held until it is delivered, and come back if it is not.",
                                          BLUE, fields)],
-                           components=[views.row([views.button(confirm, "Confirm", SUCCESS),
-                                                  views.button("hub:market", "Back", SECONDARY)])])
+                           components=[views.row([views.button(confirm, "Confirm", SUCCESS), back])])
 
 
 def receipt(order: Dict[str, Any], replayed: bool) -> Dict[str, Any]:
     fields = [("Item", f"{order['name']} x{order['qty']}", True), ("Paid", coins(order["total"]), True),
-              ("Status", order["status"], True), ("Balance", coins(order["balance"]["available"]), True)]
+              ("Status", _order_status(order), True), ("Balance", coins(order["balance"]["available"]), True)]
     if order.get("voucher_code"):
         fields.append(("Your voucher code", f"`{order['voucher_code']}` (only you see this; redeem it in game)",
                        False))
@@ -69,6 +88,22 @@ def receipt(order: Dict[str, Any], replayed: bool) -> Dict[str, Any]:
         note = "It is on its way to the game server; you will be told when it arrives."
     title = "Already bought" if replayed else "Receipt"
     return views.ephemeral(embeds=[embed(title, note, GREEN, fields, footer=f"Order {order['order_id']}")])
+
+
+def _said(code: str, words: Dict[str, str]) -> str:
+    return words.get(code, code.replace("_", " "))  # a code added later still reads as words
+
+
+def _order_status(order: Dict[str, Any]) -> str:
+    if order["status"] != "pending":
+        return _said(order["status"], ORDER_STATUS)
+    return "waiting for you to redeem the code" if order["fulfilment"] == "voucher" else "on its way to the game server"
+
+
+def fee_reason(fee: Dict[str, Any]) -> str:
+    """Why a listing pays its fee, in words: "no recent sales, few for sale"."""
+    words = [_said(fee["band"], FEE_BANDS)] if fee.get("band") else []
+    return ", ".join(words + [SCARCE] if fee.get("scarce") else words)
 
 
 def sell_pick(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -96,10 +131,10 @@ def sell_modal(sku: str, name: str, market: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def listed(listing: Dict[str, Any], created: bool) -> Dict[str, Any]:
-    fee = listing["fee"]
+    reason = fee_reason(listing["fee"])
     fields = [("Item", f"{listing['name']} x{listing['qty']}", True), ("Price", coins(listing["unit_price"]), True),
-              ("Fee", f"{listing['fee_bps'] / 100:g}% ({fee.get('band')}{', scarce' if fee.get('scarce') else ''})",
-               True), ("Expires", views.when(listing["expires_at"]), True)]
+              ("Fee", f"{listing['fee_bps'] / 100:g}%" + (f" ({reason})" if reason else ""), True),
+              ("Expires", views.when(listing["expires_at"]), True)]
     text = "Your listing is up in #shop." if created else "This listing was already made."
     return views.ephemeral(embeds=[embed("Listed", text, GREEN, fields, footer=f"Listing {listing['listing_id']}")])
 
@@ -136,11 +171,21 @@ def listing_quote(listing: Dict[str, Any], balance: int) -> Dict[str, Any]:
                                                                "Choose quantity", PRIMARY)])])
 
 
-def quantity_modal(listing: Dict[str, Any]) -> Dict[str, Any]:
+def quantity_modal(listing: Dict[str, Any], least: int, most: int) -> Dict[str, Any]:
+    """The quantity form; ``least`` and ``most`` are what this buyer may order (``listings.quantity_range``)."""
+    label = f"Quantity ({least:,} to {most:,})" if least < most else f"Quantity ({most:,})"
     return views.modal(keys.join("m", "lbq", listing["listing_id"]), f"Buy {listing['name']}"[:45],
-                       [_field("qty", f"Quantity (1 to {listing['available']})", "1", max_length=6)])
+                       [_field("qty", label, str(least), max_length=6)])
+
+
+def limit_reached(listing: Dict[str, Any]) -> Dict[str, Any]:
+    limit = listing.get("max_per_buyer")
+    text = (f"You have bought as many as this listing allows ({limit:,} per buyer)." if limit
+            else "You cannot buy from this listing.")
+    return views.error(text, "Limit reached")
 
 
 def closed(listing: Dict[str, Any]) -> Dict[str, Any]:
-    return views.ephemeral(embeds=[embed("Not for sale", f"This listing is {listing['status']}.", GREY)])
+    status = _said(listing["status"], LISTING_STATUS)
+    return views.ephemeral(embeds=[embed("Not for sale", f"This listing is {status}.", GREY)])
 

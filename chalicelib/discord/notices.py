@@ -112,7 +112,7 @@ def post_event(payload: Dict[str, Any], dedupe_id: str) -> None:
 
 
 def notice_text(order: Dict[str, Any]) -> str:
-    what = f"**{order['name']}** x{order['qty']} ({order['total']:,} coins, order `{order['order_id']}`)"
+    what = f"**{order['name']}** x{order['qty']} ({views.coins(order['total'])}, order `{order['order_id']}`)"
     if order["status"] == "fulfilled":
         return f"Delivered: {what} has arrived in game."
     if order["status"] == "cancelled":

@@ -101,7 +101,8 @@ def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
             log_transaction(guild, f"`{amount:+,}` adjustment to <@{target}> by <@{ix.user_id}>: {reason}",
                             result["transaction_id"])
         return views.ephemeral(embeds=[views.embed(
-            "Adjusted", f"<@{target}>: {amount:+,} coins. Available now {views.coins(result['balance']['available'])}.",
+            "Adjusted", f"<@{target}>: {views.count(amount, 'coin', sign=True)}. "
+                        f"Available now {views.coins(result['balance']['available'])}.",
             views.GREEN, [("Reason", reason, False)], footer=f"Transaction {result['transaction_id']}")])
     if action == "freeze":
         result = admin.freeze(guild.economy, target, reason, actor)

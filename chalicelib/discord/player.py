@@ -11,6 +11,7 @@ from typing import Any, Dict
 from chalicelib.core import errors, keys
 from chalicelib.rewards import quests, grants as rewards
 from chalicelib.discord import views
+from chalicelib.discord.commands import ADMIN_COMMANDS, COMMANDS
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
 from chalicelib.tenancy.guilds import Guild
@@ -85,7 +86,7 @@ def leaderboard(ix: Interaction, guild: Guild) -> Dict[str, Any]:
 
 
 def help(ix: Interaction, guild: Guild) -> Dict[str, Any]:  # noqa: A001 - the command's name
-    return views.help_view()
+    return views.help_view([(c["name"], c["description"]) for c in COMMANDS], ADMIN_COMMANDS)
 
 
 def _next_quest(day: date) -> str:

@@ -62,6 +62,8 @@ COMMANDS: Dict[str, Handler] = {
     "help": _player("help"),
     "buy-coins": _lazy("packs", "menu"),
     "give": _lazy("giving", "start"),
+    "shop": _lazy("market", "categories"),
+    "sell": _lazy("market", "sell_start"),
     "coins-setup": _setup,
     "coins-admin": _lazy("operators", "command"),
 }

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from chalicelib.core import keys
+from chalicelib.core.wording import count
 
 EPHEMERAL = 64
 
@@ -37,7 +38,7 @@ HUB_BUTTONS: Tuple[Tuple[str, str, int], ...] = (
 
 
 def coins(n: int) -> str:
-    return f"{n:,} coins"
+    return count(n, "coin")
 
 
 def when(moment: str) -> str:
@@ -145,7 +146,7 @@ def card(user_id: str, wallet: Dict[str, int], streak: int, badges: Sequence[str
         ("Available", coins(wallet.get("available", 0)), True),
         ("Held", coins(wallet.get("held", 0)), True),
         ("Earnings", coins(wallet.get("earnings", 0)), True),
-        ("Streak", f"{streak} day{'s' if streak != 1 else ''}", True),
+        ("Streak", count(streak, "day"), True),
         ("Rank", rank_text, True),
         ("Badges", ", ".join(badge_label(b) for b in badges) or "none yet", True),
         ("Last transactions", "\n".join(lines) or "none yet", False),
@@ -163,7 +164,7 @@ def badge_label(name: str) -> str:
 def daily_claimed(result: Dict[str, Any]) -> Dict[str, Any]:
     fields = [
         ("Reward", coins(result["amount"]), True),
-        ("Streak", f"{result['streak']} day{'s' if result['streak'] != 1 else ''}", True),
+        ("Streak", count(result["streak"], "day"), True),
         ("Balance", coins(result["balance"]["available"]), True),
     ]
     description = "Come back tomorrow to keep your streak going."
@@ -176,8 +177,8 @@ def daily_claimed(result: Dict[str, Any]) -> Dict[str, Any]:
 def daily_already(next_claim_at: str, streak: int) -> Dict[str, Any]:
     return ephemeral(embeds=[embed(
         "Already claimed today",
-        f"Your next daily reward opens {when(next_claim_at)} (midnight UTC).\nCurrent streak: {streak} day"
-        f"{'s' if streak != 1 else ''}.", GREY, footer=f"Next claim opens {next_claim_at}")])
+        f"Your next daily reward opens {when(next_claim_at)} (midnight UTC).\nCurrent streak: {count(streak, 'day')}.",
+        GREY)])  # the time once, as a Discord timestamp in the reader's own zone
 
 
 def quest_question(question: str, choices: Sequence[Tuple[str, str]], custom_id: str,
@@ -207,7 +208,7 @@ def quest_done(next_quest_at: str, won: bool) -> Dict[str, Any]:
 def leaderboard_embed(rows: Sequence[Dict[str, Any]], players: int, computed_at: Optional[str]) -> Dict[str, Any]:
     medals = {1: "1.", 2: "2.", 3: "3."}
     lines = [f"{medals.get(r['rank'], str(r['rank']) + '.')} <@{r['user_id']}> - {coins(r['total'])}" for r in rows[:10]]
-    footer = f"{players} players" + (f" - updated {computed_at}" if computed_at else "")
+    footer = count(players, "player") + (f" - updated {computed_at}" if computed_at else "")
     return embed("Leaderboard", "\n".join(lines) or "Nobody holds coins yet.", GOLD, footer=footer)
 
 
@@ -251,21 +252,11 @@ def give_cancelled() -> Dict[str, Any]:
     return ephemeral(embeds=[embed("Gift cancelled", "No coins moved.", GREY)])
 
 
-HELP_TEXT = (
-    ("/coins", "Your card: balance, streak, badges, rank and last transactions."),
-    ("/daily", "Claim your daily reward once per UTC day; claim every day to grow your streak."),
-    ("/quest", "Answer today's trivia question to win coins."),
-    ("/leaderboard", "The top 10 balances, and your own rank."),
-    ("/buy-coins", "Buy a coin pack with a secure checkout link."),
-    ("/give", "Send coins to another member (you confirm first)."),
-    ("/help", "This help."),
-)
-
-
-def help_view() -> Dict[str, Any]:
-    fields = [(name, text, False) for name, text in HELP_TEXT]
+def help_view(commands: Sequence[Tuple[str, str]], admin: Sequence[str]) -> Dict[str, Any]:
+    """Every registered command (name, description): the players' as fields, the admins' in the footer."""
+    fields = [(f"/{name}", text, False) for name, text in commands if name not in admin]
     return ephemeral(embeds=[embed("Coinhall help", "Everything here is private to you.", BLUE, fields,
-                                   footer="Admins: /coins-setup, /coins-admin")],
+                                   footer="Admins: " + ", ".join(f"/{name}" for name in admin))],
                      components=hub_rows(skip=("hub:help",)))
 
 

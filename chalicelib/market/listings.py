@@ -307,7 +307,7 @@ def buy(
     reserve = [_take_write(economy, listing, qty, now, minimum)]
     taken: Tuple[str, ...] = ()
     if maximum is not None:
-        counter = keys.join("l", economy, listing_id, buyer_id)
+        counter = _buyer_counter(economy, listing_id, buyer_id)
         ttl = int(datetime.strptime(listing.expires_at, "%Y-%m-%dT%H:%M:%S.%fZ")
                   .replace(tzinfo=timezone.utc).timestamp()) + 40 * 86_400
         reserve.append(counters.counter_take(counter, qty, maximum, ttl,
@@ -323,6 +323,27 @@ def buy(
     )
     return orders.place_order(economy, terms, idempotency_key=idempotency_key, key_namespace=key_namespace,
                               request=("listing-order", listing_id, buyer_id, qty, player_id), discord=discord)
+
+
+def _buyer_counter(economy: str, listing_id: str, buyer_id: str) -> str:
+    return keys.join("l", economy, listing_id, buyer_id)
+
+
+def quantity_range(economy: str, listing: Mapping[str, Any], buyer_id: str) -> Tuple[int, int]:
+    """The least and the most units one order of ``buyer_id`` may take now, as ``buy`` decides them.
+
+    ``listing`` is its view. The most is what is left, within what the buyer's
+    ``max_per_buyer`` still allows; the least is ``min_per_buyer`` unless fewer
+    are left (then all of them). Nothing to buy: least > most (most may be 0).
+    A snapshot: ``buy`` decides again under its conditional writes.
+    """
+    left = int(listing["units_left"])
+    most = left
+    if listing.get("max_per_buyer") is not None:
+        bought = counters.counter_value(_buyer_counter(economy, listing["listing_id"], buyer_id))
+        most = min(most, int(listing["max_per_buyer"]) - bought)
+    least = min(int(listing.get("min_per_buyer") or 1), left) if left else 1
+    return least, max(most, 0)
 
 
 def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Optional[int]) -> SideWrite:

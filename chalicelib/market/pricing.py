@@ -37,6 +37,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from chalicelib.core import errors
 from chalicelib.core.ids import iso, now_iso
+from chalicelib.core.wording import count
 from chalicelib.market.store import prices as store
 from chalicelib.market.store.prices import PRICE_DUE_SHARDS, SALE_ROLLUP_SHARDS, sku_key  # noqa: F401 (sku_key: the key guards use)
 from chalicelib.runtime.due import run_due_index
@@ -71,7 +72,7 @@ def check_floor(unit_price: int, median: Optional[int], floor_bps: int) -> Optio
     floor = floor_price(median, floor_bps)
     if floor is not None and unit_price < floor:
         raise errors.BelowPriceFloorError(
-            f"The lowest price allowed is {floor} coins ({floor_bps / 100:g}% of the 7-day median {median}).",
+            f"The lowest price allowed is {count(floor, 'coin')} ({floor_bps / 100:g}% of the 7-day median {median}).",
             floor=floor, median_7d=median, floor_bps=floor_bps, unit_price=unit_price)
     return floor
 

@@ -1,14 +1,13 @@
 """Creating a purchase and its Checkout Session (or the local payment page)."""
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from typing import Any, Dict, Optional
 
 from chalicelib import ledger
 from chalicelib.core import errors, keys
 from chalicelib.core.config import get_settings
-from chalicelib.core.ids import iso, new_id, utc_now
+from chalicelib.core.ids import iso, keyed_id, new_id, utc_now
 from chalicelib.ledger import claims
 from chalicelib.ledger.wallets import find_wallet
 from chalicelib.purchases import packs, store
@@ -23,8 +22,9 @@ def purchase_id_for(economy: str, key: Optional[str]) -> str:
     if key is None:
         return new_id("pur_")
     # The same (namespaced) key always names the same purchase, so a retried
-    # checkout cannot open a second session (Stripe then dedupes on the purchase id too).
-    return "pur_" + hashlib.sha256(keys.join(economy, key, sep="|").encode()).hexdigest()[:26].upper()
+    # checkout cannot open a second session (Stripe then dedupes on the purchase id too);
+    # in the same ULID form as an unkeyed id, whichever route (Idempotency-Key, Discord) named it.
+    return keyed_id("pur_", keys.join(economy, key, sep="|"))
 
 
 def create_checkout(

@@ -5,6 +5,7 @@ edits the original message. Also the hub repair, the leaderboard job and the
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict
 
 import pytest
@@ -128,6 +129,36 @@ def test_buy_coins_choice_is_deferred_and_the_worker_edits_in_the_checkout_link(
     purchase = PurchaseModel.get(purchase_id)
     assert (purchase.user_id, purchase.pack_id, purchase.status) == (alice.user_id, "coins_500", "pending")
     world.economy.check()
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # a ULID's alphabet (no I, L, O, U)
+
+
+def ulid_text(value: int) -> str:
+    return "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def test_a_discord_purchase_id_has_the_form_of_an_api_one(world, standin) -> None:
+    import hashlib
+    import time
+
+    alice = world.player()
+    edited = deferred_then_edited(standin, alice, alice.choose("buy:pack", "coins_100"))
+    from_discord = edited["components"][0]["components"][0]["url"].rsplit("/", 1)[1]
+    api = world.economy.api
+    unkeyed = api.post("/v1/checkout", {"user_id": alice.user_id, "pack_id": "coins_100"})
+    keyed = api.post("/v1/checkout", {"user_id": alice.user_id, "pack_id": "coins_100"}, key="form-check")
+    assert unkeyed.status == keyed.status == 201, (unkeyed.body, keyed.body)
+    # An API id without a key is a ULID: 48 bits of milliseconds, then 80 random ones.
+    plain = unkeyed.body["purchase_id"]
+    assert re.fullmatch(r"pur_[0-7][0-9A-HJKMNP-TV-Z]{25}", plain)
+    millis = sum(CROCKFORD.index(c) << (5 * i) for i, c in enumerate(reversed(plain[4:14])))
+    assert abs(millis / 1000 - time.time()) < 300
+    # A keyed one (Discord's interaction, or an Idempotency-Key) is the same 26 characters: the first 128
+    # bits of SHA-256("<economy>|<namespace>:<key>") in place of time and randomness.
+    for purchase_id, key in ((from_discord, f"discord:{alice.last_id}"), (keyed.body["purchase_id"], "api:form-check")):
+        bits = int.from_bytes(hashlib.sha256(f"{world.economy.id}|{key}".encode()).digest()[:16], "big")
+        assert purchase_id == "pur_" + ulid_text(bits), key
 
 
 def test_a_redelivered_followup_does_nothing_twice(world, standin) -> None:

@@ -99,7 +99,14 @@ def test_help_and_hub_buttons_answer_ephemerally(discord) -> None:
     alice = discord.player()
     for resp in (alice.command("help"), alice.click("hub:help")):
         assert_ephemeral(resp)
-        assert "/daily" in embed_text(resp)
+        text = embed_text(resp)
+        assert "/daily" in text and "/shop: Spend coins on rewards in the shop." in text
+        assert "/sell: List an item of yours for other members to buy." in text
+    # the market's commands answer as its hub buttons do
+    for command, button in (("shop", "hub:market"), ("sell", "hub:sell")):
+        by_command, by_button = alice.command(command), alice.click(button)
+        assert_ephemeral(by_command)
+        assert by_command.body == by_button.body and "not known" not in embed_text(by_command)
     discord.economy.check()
 
 
@@ -110,10 +117,14 @@ def test_daily_pays_once_per_day_and_a_repeat_says_when_it_opens(discord) -> Non
     assert "Daily reward claimed" in embed_text(first) and "10 coins" in embed_text(first)
     again = alice.click("hub:daily")
     assert_ephemeral(again)
-    text = embed_text(again)
-    assert "Already claimed today" in text
-    tomorrow = rewards.today_utc() + timedelta(days=1)
-    assert f"Next claim opens {tomorrow.isoformat()}T00:00:00.000Z" in text
+    (shown,) = again.body["data"]["embeds"]
+    assert shown["title"] == "Already claimed today"
+    tomorrow = datetime.combine(rewards.today_utc() + timedelta(days=1), datetime.min.time(), timezone.utc)
+    stamp = int(tomorrow.timestamp())
+    assert shown["description"] == (f"Your next daily reward opens <t:{stamp}:R> (midnight UTC).\n"
+                                    "Current streak: 1 day.")
+    text = embed_text(again)  # the next claim time is said once: no footer repeating it
+    assert text.count(str(stamp)) == 1 and tomorrow.date().isoformat() not in text and "footer" not in shown
     assert get_wallet(discord.economy.id, alice.user_id).available == 10
     discord.economy.check()
 
@@ -133,7 +144,7 @@ def test_a_daily_either_side_of_utc_midnight_pays_each_day_once(discord, clock) 
     clock.set(midnight + timedelta(milliseconds=200))
     again = embed_text(alice.click("hub:daily"))
     assert "Already claimed today" in again
-    assert f"Next claim opens {(midnight + timedelta(days=1)).date().isoformat()}T00:00:00.000Z" in again
+    assert f"opens <t:{int((midnight + timedelta(days=1)).timestamp())}:R> (midnight UTC)" in again
     assert get_wallet(discord.economy.id, alice.user_id).available == 10 + 12
     discord.economy.check()
 
@@ -289,10 +300,19 @@ def test_give_cancel_moves_nothing_and_the_confirm_then_refuses(discord) -> None
 def test_only_the_giver_can_confirm(discord) -> None:
     alice, bob = discord.player(), discord.player()
     discord.economy.credit(alice.user_id, 100)
-    ok, _ = custom_ids(give(alice, bob.user_id, 30))
-    thief = discord.player(bob.user_id)
-    assert "expired" in embed_text(thief.click(ok))
+    ok, no = custom_ids(give(alice, bob.user_id, 30))
+    for other in (discord.player(bob.user_id), discord.player()):  # the recipient, and a bystander
+        for button in (ok, no):
+            resp = other.click(button)
+            assert_ephemeral(resp)
+            (shown,) = resp.body["data"]["embeds"]
+            assert (shown["title"], shown["description"]) == ("Not possible", "This is not your confirmation.")
     assert get_wallet(discord.economy.id, alice.user_id).available == 100
+    # alice's gift is untouched: still hers to confirm
+    assert "You sent 30 coins" in embed_text(alice.click(ok))
+    assert get_wallet(discord.economy.id, alice.user_id).available == 70
+    assert get_wallet(discord.economy.id, bob.user_id).available == 30
+    discord.economy.check()
 
 
 def test_a_give_confirms_until_exactly_15_minutes_after_it_was_asked_and_not_1_ms_later(discord, clock: Clock) -> None:
@@ -328,17 +348,38 @@ def test_give_refusals_change_nothing(discord, case: str, expected: str) -> None
     discord.economy.check()
 
 
-def test_give_more_than_you_have_or_from_a_frozen_wallet_is_refused_at_confirm(discord) -> None:
+def test_give_more_than_you_have_is_refused_at_once_without_a_confirmation(discord) -> None:
+    from chalicelib.discord import store
+
+    alice, bob = discord.player(), discord.player()
+    discord.economy.credit(alice.user_id, 20)
+    for short in (alice, discord.player()):  # 20 coins, and a member who never held any
+        resp = give(short, bob.user_id, 5000)
+        assert_ephemeral(resp)
+        (shown,) = resp.body["data"]["embeds"]
+        assert (shown["title"], shown["description"]) == ("Not possible", "The wallet does not hold enough coins.")
+        assert components(resp) == []  # nothing to confirm
+        assert store.find_gift(short.last_id) is None  # nothing pending either
+    assert get_wallet(discord.economy.id, alice.user_id).available == 20
+    assert find_wallet(discord.economy.id, bob.user_id) is None
+    discord.economy.check()
+
+
+def test_give_short_or_frozen_by_the_time_of_confirm_is_refused_at_confirm(discord) -> None:
     from chalicelib.operations import admin
 
     alice, bob = discord.player(), discord.player()
     discord.economy.credit(alice.user_id, 10)
-    ok, _ = custom_ids(give(alice, bob.user_id, 11))
-    assert "does not hold enough" in embed_text(alice.click(ok))
-    ok, _ = custom_ids(give(alice, bob.user_id, 5))
+    first, _ = custom_ids(give(alice, bob.user_id, 8))
+    second, _ = custom_ids(give(alice, bob.user_id, 5))  # 10 available when asked
+    assert "You sent 8 coins" in embed_text(alice.click(first))
+    refused = alice.click(second).body["data"]["embeds"][0]
+    assert refused["description"] == "The wallet does not hold enough coins."  # the wording /give uses
+    ok, _ = custom_ids(give(alice, bob.user_id, 2))
     admin.freeze(discord.economy.id, alice.user_id, "review", "test")
     assert "frozen" in embed_text(alice.click(ok))
-    assert get_wallet(discord.economy.id, alice.user_id).available == 10
+    assert get_wallet(discord.economy.id, alice.user_id).available == 2
+    assert get_wallet(discord.economy.id, bob.user_id).available == 8
     discord.economy.check()
 
 

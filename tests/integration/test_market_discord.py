@@ -93,6 +93,7 @@ def test_shop_category_item_confirm_receipt_and_delivery_notice(world) -> None:
     assert _option_values(items) == ["vip"]
     view = steve.choose("m:sku", "vip")
     assert_ephemeral(view)
+    assert "Delivery: delivered in game right away" in embed_text(view)  # the plugin is set up here
     confirm = next(c for c in custom_ids(view) if c.startswith("m:ok:"))
     assert confirm == f"m:ok:{steve.last_id}:300:vip"
     receipt = steve.click(confirm)
@@ -148,6 +149,8 @@ def test_sell_modal_guards_then_listing_card_and_buy_with_quantity(world) -> Non
     done = seller.submit("m:sell:gem", {"price": "40", "qty": "5", "hours": "24", "min": "", "max": "3"})
     assert_ephemeral(done)
     assert "Listed" in embed_text(done)
+    # 8% base, no sales yet (x1), 5 units listed, fewer than 10 (x5/4): 10%, said in words
+    assert "Fee: 10% (no recent sales, few for sale)" in embed_text(done)
     listing_id = done.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
 
     cards = wait_for(lambda: fake.posted(channels["shop"]))
@@ -166,6 +169,7 @@ def test_sell_modal_guards_then_listing_card_and_buy_with_quantity(world) -> Non
     assert_ephemeral(receipt)
     text = embed_text(receipt)
     assert "Receipt" in text and "Your voucher code" in text
+    assert "Status: waiting for you to redeem the code" in text
     assert wallet(economy, buyer.user_id) == {"available": 920, "held": 80, "earnings": 0}
     lines = wait_for(lambda: [m for m in fake.posted(channels["transactions"]) if listing_id in (m.get("content") or "")
                               and "order placed" in (m.get("content") or "")])
@@ -220,3 +224,86 @@ def test_a_host_app_economy_linked_to_a_guild_reaches_its_channels(economy) -> N
     link_guild("123456789012345678", economy.id)
     guild = market_events.guild_of(economy.id, None)
     assert guild is not None and guild.guild_id == "123456789012345678" and guild.economy == economy.id
+
+
+def _list(seller: Any, sku: str, qty: int, maximum: str = "", minimum: str = "") -> str:
+    done = seller.submit(f"m:sell:{sku}", {"price": "10", "qty": str(qty), "hours": "24", "min": minimum,
+                                           "max": maximum})
+    assert "Listed" in embed_text(done), embed_text(done)
+    return done.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
+
+
+def test_a_sold_out_listing_is_said_in_words(world) -> None:
+    discord, _, _ = world
+    economy = discord.economy
+    put_reward(economy, "gem", price=100, name="Gem", category="cosmetic", fulfilment="voucher")
+    seller, first, late = discord.player(), discord.player(), discord.player()
+    economy.credit(first.user_id, 100)
+    economy.credit(late.user_id, 100)
+    listing_id = _list(seller, "gem", 1)
+    assert "Receipt" in embed_text(first.submit(f"m:lbq:{listing_id}", {"qty": "1"}))
+    closed = late.click(f"m:lq:{listing_id}")
+    assert_ephemeral(closed)
+    assert closed.body["data"]["embeds"][0]["description"] == "This listing is sold out."
+    assert wallet(economy, late.user_id) == {"available": 100, "held": 0, "earnings": 0}
+    economy.check()
+
+
+def _quantity_label(resp: Any) -> str:
+    assert resp.body["type"] == 9, resp.body  # the form, not a refusal
+    return resp.body["data"]["components"][0]["components"][0]["label"]
+
+
+def test_the_quantity_form_offers_what_this_buyer_may_still_buy(world) -> None:
+    discord, _, _ = world
+    economy = discord.economy
+    put_reward(economy, "gem", price=100, name="Gem", category="cosmetic", fulfilment="voucher")
+    seller, buyer, other = discord.player(), discord.player(), discord.player()
+    economy.credit(buyer.user_id, 1000)
+    listing_id = _list(seller, "gem", 5, maximum="2")
+    form = f"m:lq:{listing_id}"
+    assert _quantity_label(buyer.click(form)) == "Quantity (1 to 2)"  # 5 left, at most 2 per buyer
+    assert "Receipt" in embed_text(buyer.submit(f"m:lbq:{listing_id}", {"qty": "1"}))
+    assert _quantity_label(buyer.click(form)) == "Quantity (1)"  # 2 - 1 bought
+    assert "Receipt" in embed_text(buyer.submit(f"m:lbq:{listing_id}", {"qty": "1"}))
+    done = buyer.click(form)
+    assert_ephemeral(done)
+    assert done.body["data"]["embeds"][0]["description"] == "You have bought as many as this listing allows (2 per buyer)."
+    assert _quantity_label(other.click(form)) == "Quantity (1 to 2)"  # 3 left, the other buyer's own 2
+    least = _list(seller, "gem", 3, minimum="2")
+    assert _quantity_label(other.click(f"m:lq:{least}")) == "Quantity (2 to 3)"
+    assert wallet(economy, buyer.user_id) == {"available": 980, "held": 20, "earnings": 0}
+    economy.check()
+
+
+def test_without_game_server_delivery_the_shop_says_so_instead_of_promising_it(world, monkeypatch) -> None:
+    discord, _, _ = world
+    economy = discord.economy
+    monkeypatch.delenv("MINECRAFT_API_URL")  # no plugin to deliver to
+    config.reset_settings()
+    put_reward(economy, "vip", price=300, name="VIP rank", category="rank")
+    put_reward(economy, "hat", price=50, name="Top hat", category="cosmetic", fulfilment="voucher")
+    steve = discord.player()
+    economy.credit(steve.user_id, 1000)
+
+    menu = steve.click("hub:market")
+    assert menu.body["data"]["embeds"][0]["description"] == (
+        "Rewards for your coins; each item says how you get it. Pick a category.")
+    view = steve.choose("m:sku", "vip")
+    assert_ephemeral(view)
+    (shown,) = view.body["data"]["embeds"]
+    assert shown["description"] == ("**VIP rank** is delivered by the game server, and delivery to it is not set up "
+                                    "here yet, so it cannot be bought for now. A server admin can set it up.")
+    assert {f["name"]: f["value"] for f in shown["fields"]}["Delivery"] == "not set up here yet"
+    assert custom_ids(view) == ["hub:market"]  # Back, and no Confirm
+    # which is what the order code does: an order for it is refused, nothing held
+    refused = steve.click(f"m:ok:{steve.last_id}:300:vip")
+    assert refused.body["data"]["embeds"][0]["description"] == "Delivery to the game server is not configured."
+    assert wallet(economy, steve.user_id) == {"available": 1000, "held": 0, "earnings": 0}
+    # a voucher needs no call to the game server: it is offered, and bought, as a code
+    hat = steve.choose("m:sku", "hat")
+    assert "Delivery: a code you redeem in game" in embed_text(hat)
+    receipt = steve.click(next(c for c in custom_ids(hat) if c.startswith("m:ok:")))
+    assert "Your voucher code" in embed_text(receipt)
+    assert wallet(economy, steve.user_id) == {"available": 950, "held": 50, "earnings": 0}
+    economy.check()

@@ -40,7 +40,8 @@ def player_views() -> Dict[str, Dict[str, Any]]:
         "give_confirm": views.give_confirm("1", "42", 5, "thanks", "1234567890123456789"),
         "give_done": views.give_done(RESULT),
         "give_cancelled": views.give_cancelled(),
-        "help": views.help_view(),
+        "help": views.help_view([(c["name"], c["description"]) for c in commands.COMMANDS],
+                                commands.ADMIN_COMMANDS),
         "error": views.error("nope"),
         "not_allowed": views.not_allowed(),
     }
@@ -136,9 +137,82 @@ def test_route_keys_never_contain_tokens_or_ids() -> None:
 def test_command_definitions_are_valid_for_discord() -> None:
     names = [c["name"] for c in commands.COMMANDS]
     assert len(names) == len(set(names))
-    assert set(names) == {"coins", "daily", "quest", "leaderboard", "buy-coins", "give", "help", "coins-setup",
-                          "coins-admin"}
+    assert set(names) == {"coins", "daily", "quest", "leaderboard", "buy-coins", "shop", "sell", "give", "help",
+                          "coins-setup", "coins-admin"}
     for c in commands.COMMANDS:
         assert 1 <= len(c["description"]) <= 100 and c["name"] == c["name"].lower()
     admin = next(c for c in commands.COMMANDS if c["name"] == "coins-admin")
     assert [s["name"] for s in admin["options"]] == ["adjust", "freeze", "unfreeze", "role"]
+
+
+# --- wording -----------------------------------------------------------------------------
+
+
+def test_counts_of_one_are_singular_everywhere_a_player_reads_them() -> None:
+    from chalicelib.discord.notices import notice_text
+
+    assert (views.coins(0), views.coins(1), views.coins(2), views.coins(1000)) == (
+        "0 coins", "1 coin", "2 coins", "1,000 coins")
+    assert (views.count(1, "coin", sign=True), views.count(-1, "coin", sign=True),
+            views.count(-250, "coin", sign=True)) == ("+1 coin", "-1 coin", "-250 coins")
+    one = views.leaderboard(ROWS[:1], 1, NOW)["data"]["embeds"][0]
+    assert one["footer"]["text"] == f"1 player - updated {NOW}"
+    assert one["description"] == "1. <@10> - 100 coins"
+    two = views.leaderboard(ROWS[:2], 2, None)["data"]["embeds"][0]
+    assert two["footer"]["text"] == "2 players"
+    ask = views.give_confirm("1", "42", 1, None, "99")["data"]["embeds"][0]
+    assert ask["description"] == "Send 1 coin to <@42>?"
+    streak = views.daily_claimed({**RESULT, "amount": 1, "streak": 1})["data"]["embeds"][0]["fields"]
+    assert [f["value"] for f in streak] == ["1 coin", "1 day", "22 coins"]
+    order = {"name": "Hat", "qty": 1, "total": 1, "order_id": "ord_1", "status": "fulfilled"}
+    assert notice_text(order) == "Delivered: **Hat** x1 (1 coin, order `ord_1`) has arrived in game."
+
+
+def test_every_registered_command_is_routed_and_listed_in_help() -> None:
+    from chalicelib.discord import router
+    from chalicelib.discord.interaction import Interaction
+    from chalicelib.discord.player import help as help_command
+
+    registered = [c["name"] for c in commands.COMMANDS]
+    assert set(router.COMMANDS) == set(registered)  # nothing Discord shows is "not known", nothing routed is hidden
+    ix = Interaction.parse({"id": "1210000000000000000", "type": 2, "token": "t", "application_id": "9",
+                            "guild_id": "5", "member": {"user": {"id": "7"}}, "data": {"name": "help"}})
+    shown = help_command(ix, None)["data"]["embeds"][0]  # type: ignore[arg-type] - help reads no guild
+    fields = {f["name"]: f["value"] for f in shown["fields"]}
+    assert fields["/shop"] == "Spend coins on rewards in the shop."
+    assert fields["/sell"] == "List an item of yours for other members to buy."
+    assert shown["footer"]["text"] == "Admins: /coins-setup, /coins-admin"
+    for name in registered:  # every command, a field for players or in the admins' footer
+        assert f"/{name}" in fields or f"/{name}" in shown["footer"]["text"].split(": ")[1].split(", "), name
+    assert sorted(fields) == sorted(f"/{n}" for n in registered if n not in ("coins-setup", "coins-admin"))
+
+
+def test_market_codes_reach_players_as_words() -> None:
+    from chalicelib.discord import market_views
+    from chalicelib.market import pricing
+    from chalicelib.market.names import LISTING_STATES, ORDER_STATES
+
+    listing = {"name": "Gem", "qty": 5, "unit_price": 40, "fee_bps": 1000, "expires_at": NOW, "listing_id": "lst_1",
+               "fee": {"band": "no_history", "scarce": True}}
+    fields = {f["name"]: f["value"] for f in market_views.listed(listing, True)["data"]["embeds"][0]["fields"]}
+    assert fields["Fee"] == "10% (no recent sales, few for sale)"
+    plain = {**listing, "fee_bps": 800, "fee": {"band": "market", "scarce": False}}
+    fields = {f["name"]: f["value"] for f in market_views.listed(plain, True)["data"]["embeds"][0]["fields"]}
+    assert fields["Fee"] == "8% (at the market price)"
+    # every code the market can send has its words, none of them the code itself
+    for band in pricing.BANDS:
+        assert market_views.fee_reason({"band": band, "scarce": False}) == market_views.FEE_BANDS[band]
+    assert set(LISTING_STATES) <= set(market_views.LISTING_STATUS)
+    assert set(ORDER_STATES) - {"pending"} <= set(market_views.ORDER_STATUS)
+    for words in (*market_views.FEE_BANDS.values(), *market_views.LISTING_STATUS.values(),
+                  *market_views.ORDER_STATUS.values()):
+        assert "_" not in words
+    closed = market_views.closed({"status": "sold_out"})["data"]["embeds"][0]
+    assert closed["description"] == "This listing is sold out."
+    order = {"name": "Hat", "qty": 1, "total": 50, "order_id": "ord_1", "status": "pending", "fulfilment": "voucher",
+             "balance": {"available": 0}, "voucher_code": "ABC"}
+    status = {f["name"]: f["value"] for f in market_views.receipt(order, False)["data"]["embeds"][0]["fields"]}
+    assert status["Status"] == "waiting for you to redeem the code"
+    api = {**order, "fulfilment": "api", "voucher_code": None}
+    status = {f["name"]: f["value"] for f in market_views.receipt(api, False)["data"]["embeds"][0]["fields"]}
+    assert status["Status"] == "on its way to the game server"

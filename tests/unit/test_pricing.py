@@ -39,6 +39,13 @@ def test_check_floor_refuses_one_coin_below_and_accepts_the_floor() -> None:
     assert refused.value.code == "below_price_floor"
 
 
+def test_a_one_coin_floor_is_worded_in_the_singular() -> None:
+    # median 1 at 50%: ceil(0.5) = 1 coin, so a price of 0 is refused with it
+    with pytest.raises(errors.BelowPriceFloorError) as refused:
+        pricing.check_floor(0, 1, 5000)
+    assert refused.value.message == "The lowest price allowed is 1 coin (50% of the 7-day median 1)."
+
+
 @given(median=st.integers(1, 10**9), floor_bps=st.integers(0, 10_000), price=st.integers(1, 10**9))
 def test_floor_is_exactly_the_least_price_at_or_above_the_percentage(median: int, floor_bps: int, price: int) -> None:
     floor = pricing.floor_price(median, floor_bps)

@@ -44,10 +44,16 @@ def request_body(order: Dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
+def configured() -> bool:
+    """Whether direct delivery can be tried: MINECRAFT_API_URL and MINECRAFT_API_KEY are set."""
+    settings = get_settings()
+    return bool(settings.minecraft_api_url and settings.minecraft_api_key)
+
+
 def ensure_configured() -> None:
     """Raise FulfilmentUnavailableError unless MINECRAFT_API_URL and MINECRAFT_API_KEY are set."""
-    settings = get_settings()
-    if not settings.minecraft_api_url or not settings.minecraft_api_key:
+    if not configured():
+        settings = get_settings()
         names = (("MINECRAFT_API_URL", settings.minecraft_api_url), ("MINECRAFT_API_KEY", settings.minecraft_api_key))
         raise errors.FulfilmentUnavailableError(missing=[name for name, value in names if not value])
 
