@@ -60,6 +60,11 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$STAMP"
 fi
 
+# --- curl and jq: the README's examples (and the test that runs them) use both
+if ! command -v curl >/dev/null || ! command -v jq >/dev/null; then
+  apt_install "curl and jq (the README's examples)" curl jq
+fi
+
 # --- Node.js: jsii runs the CDK library of infra/ in node (make synth, tests/infra)
 if ! command -v node >/dev/null; then
   apt_install "Node.js (for the CDK app in infra/)" nodejs
