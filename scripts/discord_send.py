@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--roles", default="", help="comma-separated role ids the member has")
     send.add_argument("--url", help="post to a running server (e.g. http://127.0.0.1:8000) instead of in-process")
     send.add_argument("--json", action="store_true", help="print the raw JSON too")
+    send.add_argument("--raw", action="store_true",
+                      help='print only JSON, {"response": ..., "edited": ...} (for scripts: pipe it to jq)')
+    send.add_argument("--in-process", action="store_true",
+                      help="run the app in this process (on the stack's engine) even when `make run` is up")
     return send
 
 
@@ -140,7 +144,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     except local_stack.NoLocalStack as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if stack is not None and stack.get("api_url"):
+    if stack is not None and stack.get("api_url") and not args.in_process:
         # Through the running server, as Discord would: its worker edits the reply on the
         # stack's Discord stand-in, where /local/discord shows it and we read it back.
         args.url = stack["api_url"]
@@ -166,6 +170,13 @@ def cmd_send(args: argparse.Namespace) -> int:
         if response.status_code != 200:
             print(f"HTTP {response.status_code}: {json.dumps(result)}", file=sys.stderr)
             return 1
+        if args.raw:
+            edited = None
+            if result.get("type") == 5:
+                queue.drain(30)
+                edited = standin.originals.get((payload["application_id"], payload["token"]))
+            _print({"response": result, "edited": edited})
+            return 0
         print(render_response(result))
         if args.json:
             _print(result)
@@ -192,11 +203,16 @@ def _send_remote(args: argparse.Namespace, private_hex: str, stack: Optional[Dic
         print(f"HTTP {response.status_code}: {response.text}", file=sys.stderr)
         return 1
     result = response.json()
+    base = (stack or {}).get("discord_api_base")
+    if args.raw:
+        deferred = result.get("type") in (5, 6) and base
+        _print({"response": result,
+                "edited": _await_edit(base, payload["application_id"], payload["token"]) if deferred else None})
+        return 0
     print(render_response(result))
     if args.json:
         _print(result)
     if result.get("type") in (5, 6):
-        base = (stack or {}).get("discord_api_base")
         if not base:
             print("\n(the server's worker edits this reply through its DISCORD_API_BASE)")
             return 0

@@ -42,7 +42,10 @@ class Stack:
 
 def shell_env(stack_file: Path) -> Dict[str, str]:
     """A second shell's environment: nothing says where the engine is, or which tables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COINS_", "DISCORD_", "STRIPE_"))}
+    from chalicelib.core.config import _ENV
+
+    # No setting at all from this process (a test may have set one): the stack's are its own.
+    env = {k: v for k, v in os.environ.items() if k not in _ENV and not k.startswith(("COINS_", "DISCORD_", "STRIPE_"))}
     env["COINS_LOCAL_STACK_FILE"] = str(stack_file)
     env.update({k: v for k, v in ddb_local.DUMMY_AWS_ENV.items() if k not in env})
     return env
