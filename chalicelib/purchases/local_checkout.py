@@ -16,7 +16,7 @@ import html
 import json
 import logging
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from chalicelib.core import errors
 from chalicelib.core.config import get_settings
@@ -95,26 +95,30 @@ def _start_again() -> str:
     return "No money moved. To buy coins, start a new purchase from the app (link below)."
 
 
+def _taken_back(p: Purchase) -> Tuple[str, int]:
+    """What debts.clawback recorded: coins taken back, and what was already spent (debt, which freezes)."""
+    clawed, debt = int(p.clawed or 0), int(p.debt or 0)
+    text = f"{clawed:,} of its {p.total:,} coins were taken back: {clawed - debt:,} from the wallet"
+    if debt:
+        return (f"{text}, and {debt:,} the buyer had already spent are owed as debt. The wallet is frozen "
+                f"(reason {freezes.DEBT}) until the debt is settled from coins it gets later."), debt
+    return f"{text}. None had been spent: nothing is owed", 0
+
+
 def _refund_text(p: Purchase, payment: Optional[Payment]) -> str:
-    """What debts.clawback did, from what it recorded: coins taken back, debt, and the debt's freeze."""
     refunded = int(payment.refunded_amount or 0) if payment else 0
     money = f"{format_money(refunded, p.currency)} of {format_money(int(p.amount), p.currency)} was refunded."
     if not p.credited_op:
         return f"{money} No coins had been credited for it, so none were taken back and nothing is owed."
-    clawed, debt = int(p.clawed or 0), int(p.debt or 0)
-    text = f"{money} {clawed:,} of its {p.total:,} coins were taken back: {clawed - debt:,} from the wallet"
-    if debt:
-        return (f"{text}, and {debt:,} the buyer had already spent are owed as debt. The wallet is frozen "
-                f"(reason {freezes.DEBT}) until the debt is settled from coins it gets later.")
-    return f"{text}. None had been spent: nothing is owed, and the refund did not freeze the wallet."
+    taken, debt = _taken_back(p)
+    return f"{money} {taken}" if debt else f"{money} {taken}, and the refund did not freeze the wallet."
 
 
 def _dispute_text(p: Purchase, payment: Optional[Payment]) -> str:
     if payment is not None and payment.dispute_status == "lost":
-        clawed, debt = int(p.clawed or 0), int(p.debt or 0)
-        owed = f", {debt:,} owed as debt (reason {freezes.DEBT})" if debt else ""
-        return (f"The dispute was lost: {clawed:,} coins were taken back ({clawed - debt:,} from the wallet{owed}). "
-                f"The wallet stays frozen for an operator's review (reason {freezes.dispute_lost(p.purchase_id)}).")
+        taken, debt = _taken_back(p)
+        return (f"The dispute was lost: {taken}{'' if debt else '.'} The wallet stays frozen for an operator's "
+                f"review (reason {freezes.dispute_lost(p.purchase_id)}).")
     return (f"The wallet is frozen (reason {freezes.dispute(p.purchase_id)}) and "
             f"{int(p.dispute_hold or 0):,} of this purchase's coins are held until the dispute closes: won, they "
             "return to the wallet; lost, all its coins are taken back.")

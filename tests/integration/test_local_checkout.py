@@ -442,6 +442,25 @@ def test_a_disputed_payment_says_the_wallet_is_frozen_and_the_coins_held(shop, w
                                             "charged.")
 
 
+def test_a_lost_dispute_says_what_was_taken_what_is_owed_and_that_the_freeze_stays(shop, webhook) -> None:
+    purchase = buy_pack(shop, "coins_100")
+    pid = purchase["purchase_id"]
+    assert act(shop, purchase, "pay").status_code == 303
+    assert shop.api.post("/v1/users/alice/spend", {"amount": 30, "reason": "sword"}, key="s1").status == 200
+    for closed in (None, "lost"):
+        dispute = ph.dispute(purchase, closed)
+        dispute["data"]["object"]["payment_intent"] = "pi_local_" + pid[4:]
+        assert ph.deliver(shop.api, dispute).status == 200
+    # All 100 taken back: the 70 held, and the 30 spent become debt; debt and the lost dispute both freeze.
+    assert facts(shop, purchase) == (0, 0, 30, True, "disputed", None, 100, 30)
+    assert shop.api.get("/v1/users/alice/wallet").body["freeze_reasons"] == ["debt", f"dispute_lost:{pid}"]
+    assert success(shop, purchase).text == (
+        "This payment is disputed The dispute was lost: 100 of its 100 coins were taken back: 70 from the wallet, "
+        "and 30 the buyer had already spent are owed as debt. The wallet is frozen (reason debt) until the debt is "
+        "settled from coins it gets later. The wallet stays frozen for an operator's review (reason "
+        f"dispute_lost:{pid}). Purchase {pid} · status disputed Back to the app")
+
+
 def test_the_pending_success_page_polls_fifteen_times_then_stops_and_says_so(shop, webhook) -> None:
     purchase = buy_pack(shop, BIG)
     pid = purchase["purchase_id"]
