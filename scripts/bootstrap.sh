@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Bring this checkout to the point where `make run` / `make test` work:
-# python3 (3.11+) with venv, .venv from requirements-dev.txt, Java 11+ and the
-# DynamoDB Local engine under .local/. Missing Debian packages are installed
-# with apt-get when we are root (or have passwordless sudo); otherwise we stop
-# and say what to install. Idempotent; a no-op run takes well under 2 s.
+# python3 (3.11+) with venv, .venv from requirements-dev.txt, Chromium and its
+# driver (the browser test), Java 11+ and the DynamoDB Local engine under
+# .local/. Missing Debian packages are installed with apt-get when we are root
+# (or have passwordless sudo); otherwise we stop and say what to install.
+# Idempotent; a no-op run takes well under 2 s.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -68,6 +69,11 @@ fi
 # --- Node.js: jsii runs the CDK library of infra/ in node (make synth, tests/infra)
 if ! command -v node >/dev/null; then
   apt_install "Node.js (for the CDK app in infra/)" nodejs
+fi
+
+# --- Chromium and its driver: the browser test of the purchase pages (make test)
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt_install "Chromium (for the browser test of the purchase pages)" chromium chromium-driver
 fi
 
 # --- Java 11+, npm (first time only) and the engine itself ---------------

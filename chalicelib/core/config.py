@@ -38,6 +38,7 @@ _ENV = {
     "STRIPE_WEBHOOK_SECRET": ("stripe_webhook_secret", "whsec_local_dev_only"),
     "STRIPE_API_BASE": ("stripe_api_base", None),
     "COINS_PUBLIC_URL": ("public_url", None),
+    "COINS_APP_URL": ("app_url", None),
     "CHECKOUT_EXPIRES_MIN": ("checkout_expires_min", "30"),
     "DISCORD_PUBLIC_KEY": ("discord_public_key", None),
     "DISCORD_APPLICATION_ID": ("discord_application_id", None),
@@ -95,6 +96,8 @@ class Settings(BaseModel):
     stripe_webhook_secret: Optional[str]
     stripe_api_base: Optional[str]
     public_url: Optional[str]
+    # Where the purchase pages' "Back to the app" link goes; unset: this API's index (``/``).
+    app_url: Optional[str] = Field(pattern=r"^https?://\S+$")
     checkout_expires_min: int = Field(ge=30, le=1440)
     discord_public_key: Optional[str]
     discord_application_id: Optional[str]

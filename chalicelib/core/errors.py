@@ -207,6 +207,12 @@ class PurchaseNotInReviewError(ConflictError):
     code, message = "purchase_not_in_review", "This purchase is not waiting for review."
 
 
+class PurchaseNotPendingError(ConflictError):
+    """The local payment page's Pay or Cancel on a purchase no longer pending; ``details.status`` is its state."""
+
+    code, message = "purchase_not_pending", "This purchase is no longer pending."
+
+
 class NoDebtError(ConflictError):
     """The wallet owes nothing."""
 

@@ -217,12 +217,16 @@ def set_status(p: Purchase, wanted: str) -> Optional[Purchase]:
                   guard=("#st = :was", {"#st": "status"}, {":was": p.status}))
 
 
-def expire_unpaid(purchase_id: str) -> bool:
-    """Record ``expired`` on a purchase still pending, never credited and not paid; False if it moved."""
+def expire_unpaid(purchase_id: str, reason: Optional[str] = None) -> bool:
+    """Record ``expired`` on a purchase still pending, never credited and not paid; False if it moved.
+
+    ``reason`` (``cancelled``: the buyer pressed Cancel on the local payment
+    page) is kept as the purchase's ``failure_reason``, in the same write.
+    """
     guard = ("#st = :pending AND attribute_not_exists(#co) AND (attribute_not_exists(#pd) OR #pd = :no)",
              {"#st": "status", "#co": "credited_op", "#pd": "paid"}, {":pending": "pending", ":no": False})
-    return update(purchase_id, {"expired": True, "status": "expired"}, remove=("due_shard",),
-                  guard=guard) is not None
+    values = {"expired": True, "status": "expired", **({"failure_reason": reason} if reason else {})}
+    return update(purchase_id, values, remove=("due_shard",), guard=guard) is not None
 
 
 def leave_due_index(purchase_id: str) -> None:

@@ -25,8 +25,13 @@ _HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
 def _error_page(exc: errors.CoinhallError) -> Response:
-    return Response(body=f"<h1>{exc.status}</h1><p>{html.escape(exc.message)}</p>", status_code=exc.status,
-                    headers=_HTML)
+    from chalicelib.purchases.local_checkout import page
+
+    try:
+        body = page(f"{exc.status}", f"<h1>{exc.status}</h1><p id='detail'>{html.escape(exc.message)}</p>")
+    except Exception:  # the settings themselves may be what broke: the bare page, never a traceback
+        body = f"<h1>{exc.status}</h1><p>{html.escape(exc.message)}</p>"
+    return Response(body=body, status_code=exc.status, headers=_HTML)
 
 
 def _answer(render: Callable[[], Response]) -> Response:
@@ -97,17 +102,20 @@ def cancel(purchase_id: str) -> Response:
     return _redirect(lambda: local_checkout.cancel(purchase_id))
 
 
-@bp.route("/checkout/success", methods=["GET"])
-def success() -> Response:
+def _result_page(cancelled: bool) -> Response:
     from chalicelib.purchases import local_checkout
 
     query = bp.current_request.query_params or {}
-    return _html(lambda: local_checkout.result_page(query.get("purchase_id", ""), cancelled=False))
+    poll = query.get("poll", "")  # how often the page refreshed itself; anything else counts as a first visit
+    return _html(lambda: local_checkout.result_page(query.get("purchase_id", ""), cancelled=cancelled,
+                                                    poll=int(poll) if poll.isdigit() and len(poll) < 4 else 0))
+
+
+@bp.route("/checkout/success", methods=["GET"])
+def success() -> Response:
+    return _result_page(cancelled=False)
 
 
 @bp.route("/checkout/cancel", methods=["GET"])
 def cancelled() -> Response:
-    from chalicelib.purchases import local_checkout
-
-    query = bp.current_request.query_params or {}
-    return _html(lambda: local_checkout.result_page(query.get("purchase_id", ""), cancelled=True))
+    return _result_page(cancelled=True)

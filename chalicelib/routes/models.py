@@ -211,7 +211,8 @@ class Purchase(BaseModel):
     refunded_amount: Optional[int] = None
     dispute_status: Optional[str] = None
     failure_reason: Optional[str] = Field(
-        default=None, description="Why it was not credited: mismatch, or a needs_review reason (balance_limit, ...).")
+        default=None, description="Why it was not credited: mismatch, cancelled (expired by the local payment "
+                                  "page's Cancel), or a needs_review reason (balance_limit, ...).")
     review_step: Optional[str] = Field(
         default=None, description="needs_review only: the step that waits (credit, dispute_hold, clawback, "
                                   "dispute_release).")

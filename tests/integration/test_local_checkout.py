@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
 from chalicelib.core import config
 from chalicelib.purchases.stripe_gateway import verify_event
+from tests import purchase_helpers as ph
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +95,10 @@ def hostile(target: Recorder) -> Dict[str, str]:
 def test_a_hostile_host_header_does_not_choose_where_the_signed_event_goes(shop, ours, elsewhere, action,
                                                                            event_type) -> None:
     purchase = buy(shop)
+    if action == "refund":  # only a credited purchase can be refunded: credit it first, in process
+        from chalicelib.purchases import local_checkout, store
+
+        ph.deliver(shop.api, local_checkout.paid_event(store.load(purchase["purchase_id"])))
     resp = form_post(shop, f"/local/checkout/{purchase['purchase_id']}/{action}", hostile(elsewhere))
     assert resp.status_code == 303, resp.body
     assert resp.headers["Location"] == f"{ours.url}/checkout/success?purchase_id={purchase['purchase_id']}"
@@ -179,3 +185,295 @@ def test_with_stripe_configured_the_local_routes_are_404_too(shop, ours, elsewhe
     config.reset_settings()
     _refused(shop, purchase, elsewhere)
     assert ours.requests == []
+
+
+# --- every page says what the purchase is ---------------------------------------------------------------------
+
+
+class Visible(HTMLParser):
+    """A page as a reader sees it: its text (one space between runs), its buttons, its links and refresh."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.runs: List[str] = []
+        self.buttons: List[str] = []
+        self.forms: List[str] = []
+        self.links: Dict[str, str] = {}
+        self.refresh: Optional[str] = None
+        self._in: List[str] = []
+        self._href: Optional[str] = None
+        self.feed(page)
+        self.text = " ".join(" ".join(self.runs).split())
+
+    def handle_starttag(self, tag: str, attrs: List[Tuple[str, Optional[str]]]) -> None:
+        a = dict(attrs)
+        self._in.append(tag)
+        if tag == "form":
+            self.forms.append(a["action"] or "")
+        if tag == "a":
+            self._href = a["href"]
+        if tag == "meta" and a.get("http-equiv") == "refresh":
+            self.refresh = a["content"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._in and self._in[-1] == tag:
+            self._in.pop()
+        if tag == "a":
+            self._href = None
+
+    def handle_data(self, data: str) -> None:
+        if "style" in self._in or "title" in self._in:
+            return
+        self.runs.append(data)
+        if "button" in self._in:
+            self.buttons.append(data)
+        if self._href is not None:
+            self.links[data] = self._href
+
+
+@pytest.fixture
+def webhook(shop, monkeypatch) -> List[str]:
+    """Pay / Refund deliver their signed event to this app in process (its real webhook route); the types sent."""
+    from chalicelib.purchases import local_checkout
+
+    sent: List[str] = []
+
+    def deliver(event: Dict[str, Any]) -> None:
+        sent.append(event["type"])
+        assert ph.deliver(shop.api, event).status == 200
+
+    monkeypatch.setattr(local_checkout, "deliver", deliver)
+    return sent
+
+
+def page(shop, path: str) -> Visible:
+    resp = shop.api.client.http.get(path)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/html"), resp.body
+    return Visible(resp.body.decode())
+
+
+def checkout(shop, purchase: Dict[str, Any]) -> Visible:
+    return page(shop, f"/local/checkout/{purchase['purchase_id']}")
+
+
+def success(shop, purchase: Dict[str, Any], poll: str = "") -> Visible:
+    return page(shop, f"/checkout/success?purchase_id={purchase['purchase_id']}{poll}")
+
+
+def cancel_page(shop, purchase: Dict[str, Any]) -> Visible:
+    return page(shop, f"/checkout/cancel?purchase_id={purchase['purchase_id']}")
+
+
+def act(shop, purchase: Dict[str, Any], action: str) -> Any:
+    return form_post(shop, f"/local/checkout/{purchase['purchase_id']}/{action}", {})
+
+
+def facts(shop, purchase: Dict[str, Any]) -> Tuple[Any, ...]:
+    """What a refused action must leave as it was: the wallet (None while there is none) and the purchase."""
+    got = shop.api.get("/v1/users/alice/wallet")
+    assert got.status in (200, 404), got.body
+    w = got.body if got.status == 200 else {}
+    p = shop.api.get(f"/v1/purchases/{purchase['purchase_id']}").body
+    return (w.get("available"), w.get("held"), w.get("debt"), w.get("frozen"), p["status"], p.get("failure_reason"),
+            p["clawed_back_coins"], p["debt_coins"])
+
+
+def buy_pack(shop, pack_id: str) -> Dict[str, Any]:
+    resp = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": pack_id})
+    assert resp.status == 201, resp.body
+    return resp.body
+
+
+def refused(shop, purchase: Dict[str, Any], action: str, webhook: List[str], message: str) -> None:
+    """``action`` answers a 409 page saying ``message``; no event was sent and nothing changed."""
+    before, sent = facts(shop, purchase), list(webhook)
+    resp = act(shop, purchase, action)
+    assert resp.status_code == 409 and resp.headers["Content-Type"].startswith("text/html"), resp.body
+    shown = Visible(resp.body.decode())
+    assert shown.text == f"409 {message} Back to the app"
+    assert shown.links == {"Back to the app": "/"}
+    assert webhook == sent and facts(shop, purchase) == before
+
+
+# The 5,000-coin pack: 5,000 coins and 1,500 bonus for 349.99 USD (packs.DEFAULT_PACKS).
+BIG = "coins_5000"
+BIG_COINS = "6,500 coins (5,000 + 1,500 bonus)"
+
+
+def test_a_pending_checkout_shows_the_total_and_its_parts_with_pay_and_cancel(shop, webhook) -> None:
+    purchase = buy_pack(shop, BIG)
+    shown = checkout(shop, purchase)
+    pid = purchase["purchase_id"]
+    assert shown.text == (f"5,000 coins +30% {BIG_COINS} for 349.99 USD Buyer: alice · Purchase {pid} · status "
+                          "pending Pay Cancel Local stage: no card is charged. Pay sends a signed Stripe-format "
+                          "event to /v1/webhooks/stripe. Back to the app")
+    assert shown.buttons == ["Pay", "Cancel"] and shown.forms == [f"{pid}/pay", f"{pid}/cancel"]
+    assert shown.links == {"Back to the app": "/"}
+    plain = checkout(shop, buy_pack(shop, "coins_100"))
+    assert "100 coins for 9.99 USD" in plain.text and "bonus" not in plain.text
+
+
+def test_the_back_link_goes_to_coins_app_url_on_every_page(shop, webhook, monkeypatch) -> None:
+    monkeypatch.setenv("COINS_APP_URL", "https://game.example/shop?from=coins")
+    config.reset_settings()
+    purchase = buy_pack(shop, BIG)
+    for shown in (checkout(shop, purchase), success(shop, purchase), cancel_page(shop, purchase)):
+        assert shown.links["Back to the app"] == "https://game.example/shop?from=coins"
+    assert act(shop, purchase, "pay").status_code == 303
+    resp = act(shop, purchase, "pay")  # the error page too
+    assert resp.status_code == 409
+    assert Visible(resp.body.decode()).links == {"Back to the app": "https://game.example/shop?from=coins"}
+
+
+def test_a_paid_purchase_says_so_on_every_page_and_pay_and_cancel_are_refused(shop, webhook) -> None:
+    purchase = buy_pack(shop, BIG)
+    pid = purchase["purchase_id"]
+    resp = act(shop, purchase, "pay")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/checkout/success?purchase_id={pid}")
+    assert webhook == ["checkout.session.completed"]
+    assert facts(shop, purchase) == (6500, 0, 0, False, "credited", None, 0, 0)
+    paid = (f"Already paid: {BIG_COINS} credited 5,000 coins +30% for 349.99 USD, in alice's wallet. "
+            f"Purchase {pid} · status credited")
+    # The payment page, the success page, and the cancel page (no "No money moved" for money that moved).
+    for shown in (checkout(shop, purchase), success(shop, purchase), cancel_page(shop, purchase)):
+        assert shown.text == f"{paid} Simulate a refund Back to the app"
+        assert shown.buttons == ["Simulate a refund"] and shown.refresh is None
+        assert not any(f.endswith(("/pay", "/cancel")) for f in shown.forms)
+    refused(shop, purchase, "pay", webhook,
+            f"Already paid: {BIG_COINS} credited. It can no longer be paid; nothing was charged.")
+    refused(shop, purchase, "cancel", webhook, f"Already paid: {BIG_COINS} credited. It can no longer be cancelled.")
+
+
+def test_cancel_ends_the_checkout_as_expiry_would_and_pay_is_then_refused(shop, webhook) -> None:
+    purchase = buy_pack(shop, BIG)
+    pid = purchase["purchase_id"]
+    resp = act(shop, purchase, "cancel")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/checkout/cancel?purchase_id={pid}")
+    assert webhook == []  # no event, no money: only the purchase's status moved
+    view = shop.api.get(f"/v1/purchases/{pid}").body
+    assert (view["status"], view["failure_reason"]) == ("expired", "cancelled")
+    gone = (f"This checkout was cancelled No money moved. To buy coins, start a new purchase from the app (link "
+            f"below). Purchase {pid} · status expired Back to the app")
+    for shown in (checkout(shop, purchase), cancel_page(shop, purchase), success(shop, purchase)):
+        assert shown.text == gone and shown.buttons == [] and shown.forms == [] and shown.refresh is None
+        assert shown.links == {"Back to the app": "/"}
+    refused(shop, purchase, "pay", webhook,
+            "This checkout was cancelled. It can no longer be paid; nothing was charged.")
+    refused(shop, purchase, "refund", webhook, "This checkout was cancelled. Only a paid purchase that is credited "
+                                               "(or in review) can be refunded here; nothing was refunded.")
+    # Cancel again (a double click) lands on the cancel page again and changes nothing.
+    before = facts(shop, purchase)
+    again = act(shop, purchase, "cancel")
+    assert again.status_code == 303 and again.headers["Location"] == resp.headers["Location"]
+    assert facts(shop, purchase) == before == (None, None, None, None, "expired", "cancelled", 0, 0)
+
+
+def test_an_expired_checkout_says_it_expired_and_cannot_be_paid(shop, webhook) -> None:
+    from chalicelib.purchases.expiry import expire_purchase
+
+    purchase = buy_pack(shop, BIG)
+    pid = purchase["purchase_id"]
+    assert expire_purchase(pid, "9999-01-01T00:00:00.000Z") == "expired"  # the expiry job's own path
+    gone = (f"This checkout expired No money moved. To buy coins, start a new purchase from the app (link below). "
+            f"Purchase {pid} · status expired Back to the app")
+    for shown in (checkout(shop, purchase), success(shop, purchase), cancel_page(shop, purchase)):
+        assert shown.text == gone and shown.buttons == [] and shown.forms == []
+    refused(shop, purchase, "pay", webhook, "This checkout expired. It can no longer be paid; nothing was charged.")
+    refused(shop, purchase, "cancel", webhook, "This checkout expired. It can no longer be cancelled.")
+
+
+def test_a_refund_of_unspent_coins_takes_them_all_back_and_freezes_nothing(shop, webhook) -> None:
+    purchase = buy_pack(shop, "coins_100")  # 100 coins for 9.99 USD
+    pid = purchase["purchase_id"]
+    assert act(shop, purchase, "pay").status_code == 303
+    resp = act(shop, purchase, "refund")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/checkout/success?purchase_id={pid}")
+    assert webhook == ["checkout.session.completed", "charge.refunded"]
+    assert facts(shop, purchase) == (0, 0, 0, False, "refunded", None, 100, 0)
+    shown = success(shop, purchase)
+    assert shown.text == ("This purchase was refunded 9.99 USD of 9.99 USD was refunded. 100 of its 100 coins were "
+                          "taken back: 100 from the wallet. None had been spent: nothing is owed, and the refund did "
+                          f"not freeze the wallet. Purchase {pid} · status refunded Back to the app")
+    assert shown.buttons == [] and checkout(shop, purchase).text == shown.text
+    refused(shop, purchase, "refund", webhook, "This purchase was refunded. Only a paid purchase that is credited "
+                                               "(or in review) can be refunded here; nothing was refunded.")
+    refused(shop, purchase, "pay", webhook, "This purchase was refunded. It can no longer be paid; nothing was "
+                                            "charged.")
+
+
+def test_a_refund_of_spent_coins_says_what_is_owed_and_that_the_wallet_is_frozen(shop, webhook) -> None:
+    purchase = buy_pack(shop, "coins_100")
+    pid = purchase["purchase_id"]
+    assert act(shop, purchase, "pay").status_code == 303
+    assert shop.api.post("/v1/users/alice/spend", {"amount": 40, "reason": "sword"}, key="s1").status == 200
+    assert act(shop, purchase, "refund").status_code == 303
+    # 100 to take back, 60 left in the wallet: 40 become debt, and debt freezes the wallet.
+    assert facts(shop, purchase) == (0, 0, 40, True, "refunded", None, 100, 40)
+    assert shop.api.get("/v1/users/alice/wallet").body["freeze_reasons"] == ["debt"]
+    assert success(shop, purchase).text == (
+        "This purchase was refunded 9.99 USD of 9.99 USD was refunded. 100 of its 100 coins were taken back: 60 from "
+        "the wallet, and 40 the buyer had already spent are owed as debt. The wallet is frozen (reason debt) until "
+        f"the debt is settled from coins it gets later. Purchase {pid} · status refunded Back to the app")
+
+
+def test_a_disputed_payment_says_the_wallet_is_frozen_and_the_coins_held(shop, webhook) -> None:
+    purchase = buy_pack(shop, "coins_100")
+    pid = purchase["purchase_id"]
+    assert act(shop, purchase, "pay").status_code == 303
+    assert shop.api.post("/v1/users/alice/spend", {"amount": 30, "reason": "sword"}, key="s1").status == 200
+    local = {**purchase, "purchase_id": pid}
+    dispute = ph.dispute(local)
+    dispute["data"]["object"]["payment_intent"] = "pi_local_" + pid[4:]  # the local page's PaymentIntent
+    assert ph.deliver(shop.api, dispute).status == 200
+    assert facts(shop, purchase)[:5] == (0, 70, 0, True, "disputed")
+    assert success(shop, purchase).text == (
+        f"This payment is disputed The wallet is frozen (reason dispute:{pid}) and 70 of this purchase's coins are "
+        "held until the dispute closes: won, they return to the wallet; lost, all its coins are taken back. "
+        f"Purchase {pid} · status disputed Back to the app")
+    refused(shop, purchase, "pay", webhook, "This payment is disputed. It can no longer be paid; nothing was "
+                                            "charged.")
+
+
+def test_a_lost_dispute_says_what_was_taken_what_is_owed_and_that_the_freeze_stays(shop, webhook) -> None:
+    purchase = buy_pack(shop, "coins_100")
+    pid = purchase["purchase_id"]
+    assert act(shop, purchase, "pay").status_code == 303
+    assert shop.api.post("/v1/users/alice/spend", {"amount": 30, "reason": "sword"}, key="s1").status == 200
+    for closed in (None, "lost"):
+        dispute = ph.dispute(purchase, closed)
+        dispute["data"]["object"]["payment_intent"] = "pi_local_" + pid[4:]
+        assert ph.deliver(shop.api, dispute).status == 200
+    # All 100 taken back: the 70 held, and the 30 spent become debt; debt and the lost dispute both freeze.
+    assert facts(shop, purchase) == (0, 0, 30, True, "disputed", None, 100, 30)
+    assert shop.api.get("/v1/users/alice/wallet").body["freeze_reasons"] == ["debt", f"dispute_lost:{pid}"]
+    assert success(shop, purchase).text == (
+        "This payment is disputed The dispute was lost: 100 of its 100 coins were taken back: 70 from the wallet, "
+        "and 30 the buyer had already spent are owed as debt. The wallet is frozen (reason debt) until the debt is "
+        "settled from coins it gets later. The wallet stays frozen for an operator's review (reason "
+        f"dispute_lost:{pid}). Purchase {pid} · status disputed Back to the app")
+
+
+def test_the_pending_success_page_polls_fifteen_times_then_stops_and_says_so(shop, webhook) -> None:
+    purchase = buy_pack(shop, BIG)
+    pid = purchase["purchase_id"]
+    first = success(shop, purchase)
+    assert first.refresh == f"2;url=?purchase_id={pid}&poll=1"
+    assert first.text == (f"Waiting for the payment… This page checks again every 2 s (check 1 of 15). "
+                          f"Purchase {pid} · status pending Back to the app")
+    assert success(shop, purchase, "&poll=14").refresh == f"2;url=?purchase_id={pid}&poll=15"
+    last = success(shop, purchase, "&poll=15")
+    assert last.refresh is None
+    assert last.text == ("Waiting for the payment… Still processing — this page will not refresh again; reload "
+                         f"later. Purchase {pid} · status pending Back to the app")
+    assert success(shop, purchase, "&poll=junk").refresh == f"2;url=?purchase_id={pid}&poll=1"
+
+
+def test_the_cancel_page_of_a_pending_stripe_style_checkout_offers_the_way_back_to_it(shop, webhook) -> None:
+    purchase = buy_pack(shop, BIG)
+    pid = purchase["purchase_id"]
+    shown = cancel_page(shop, purchase)  # visited without pressing Cancel (Stripe's "back" link)
+    assert shown.text == (f"Checkout not completed Nothing was paid. This checkout stays open until "
+                          f"{purchase['expires_at']}. Purchase {pid} · status pending Return to the checkout "
+                          "Back to the app")
+    assert shown.links == {"Return to the checkout": purchase["checkout_url"], "Back to the app": "/"}
+    assert shown.refresh is None and facts(shop, purchase)[4] == "pending"
