@@ -187,12 +187,14 @@ def test_a_job_that_cannot_even_load_is_reported_failed_by_the_schedule(chalice_
     assert causes(logged) == ["ModuleNotFoundError"]
 
 
-def test_the_cli_and_the_local_timers_see_the_same_failed_report(broken, capsys, logged) -> None:
+def test_the_cli_and_the_local_timers_see_the_same_failed_report(broken, capsys, logged, monkeypatch) -> None:
     from datetime import datetime, timedelta, timezone
 
     from chalicelib.cli.main import main
     from chalicelib.runtime.scheduler import Timers
 
+    # `jobs run` needs an engine named (else it looks for `make run`'s); this job never reaches it.
+    monkeypatch.setenv("COINS_DYNAMODB_ENDPOINT", "http://127.0.0.1:9")
     assert main(["jobs", "run", broken]) == 1
     assert json.loads(capsys.readouterr().out)["status"] == "failed"
     reports: List[Dict[str, Any]] = []
