@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: make `scripts` importable
 from chalicelib.cli import local_stack  # noqa: E402
 from scripts import ddb_local  # noqa: E402
 
-DATA_DIR = ROOT / ".local" / "dynamodb-data"
+# COINS_LOCAL_DATA_DIR: keep the engine's data elsewhere (a test's stack must not touch yours).
+DATA_DIR = Path(os.environ.get("COINS_LOCAL_DATA_DIR") or ROOT / ".local" / "dynamodb-data")
 ENGINE_PORT = 8001
 
 
@@ -176,7 +177,7 @@ def main() -> int:
             endpoint, data = external, "(external engine, not managed here)"
         else:
             engine = ddb_local.start(port=ddb_local.free_port(ENGINE_PORT), db_path=DATA_DIR)
-            endpoint, data = engine.endpoint, str(DATA_DIR.relative_to(ROOT))
+            endpoint, data = engine.endpoint, _shown(DATA_DIR)
         env["COINS_DYNAMODB_ENDPOINT"] = endpoint
 
         for args in (["tables", "create"], ["seed"]):

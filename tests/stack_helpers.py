@@ -22,6 +22,7 @@ from scripts import ddb_local
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "chalicelib.cli"]
+ENGINE_PORT = 8001  # the engine port `make run` prefers (scripts/run_local.py)
 
 
 class Stack:
@@ -53,10 +54,32 @@ def shell_env(stack_file: Path) -> Dict[str, str]:
 
 @pytest.fixture
 def stack(ddb_local_endpoint: str, tmp_path: Path) -> Iterator[Stack]:
+    """`make run` over the test engine (its own table prefix)."""
+    yield from start_stack(tmp_path, COINS_DYNAMODB_ENDPOINT=ddb_local_endpoint,
+                           COINS_TABLE_PREFIX=f"runlocal-{uuid.uuid4().hex[:8]}-")
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path) -> Iterator[Stack]:
+    """`make run` as on a fresh machine where port 8001 is taken: it starts its own engine on another port."""
+    import socket
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        taken.bind(("", ENGINE_PORT))
+        taken.listen(1)
+    except OSError:
+        pass  # someone else has it: the same situation
+    try:
+        yield from start_stack(tmp_path, COINS_LOCAL_DATA_DIR=str(tmp_path / "engine-data"))
+    finally:
+        taken.close()
+
+
+def start_stack(tmp_path: Path, **settings: str) -> Iterator[Stack]:
     stack_file = tmp_path / "stack.json"
     env = shell_env(stack_file)
-    env.update(COINS_DYNAMODB_ENDPOINT=ddb_local_endpoint, COINS_PORT=str(ddb_local.free_port()),
-               COINS_TABLE_PREFIX=f"runlocal-{uuid.uuid4().hex[:8]}-")
+    env.update(COINS_PORT=str(ddb_local.free_port()), **settings)
     log = tmp_path / "run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "scripts/run_local.py"], cwd=ROOT, env=env,
