@@ -15,11 +15,21 @@ bp = Blueprint(__name__)
 def index(call: Call) -> Reply:
     from chalicelib.core.config import get_settings
 
+    settings = get_settings()
     links = {"openapi": "/openapi.json", "healthz": "/healthz"}
-    if get_settings().is_local:
+    if settings.is_local:
         # The local payment page is per purchase (its link is in every checkout answer).
         links["local_checkout"] = "/local/checkout/{purchase_id}"
-    return Reply({"name": "Coinhall", "stage": get_settings().stage, "links": links})
+        # `make run`'s stand-ins, when the app talks to them (their pages are theirs, on their own ports).
+        if _is_loopback(settings.discord_api_base):
+            links["local_discord"] = settings.discord_api_base.split("/api/", 1)[0] + "/local/discord"
+        if settings.minecraft_api_url and _is_loopback(settings.minecraft_api_url):
+            links["local_game_server"] = settings.minecraft_api_url.rsplit("/coinhall/", 1)[0] + "/deliveries"
+    return Reply({"name": "Coinhall", "stage": settings.stage, "links": links})
+
+
+def _is_loopback(url: str) -> bool:
+    return url.startswith(("http://127.0.0.1:", "http://localhost:"))
 
 
 @endpoint(bp, "/healthz", "GET", summary="200 only when DynamoDB answers.", response=Health,

@@ -57,6 +57,8 @@ def test_unknown_paths_answer_404_not_found_and_the_root_is_an_index(stack: Stac
     index = requests.get(stack.url + "/", timeout=10)
     assert index.status_code == 200
     links = index.json()["links"]
+    assert links["local_discord"] == stack.info["discord_page"]
+    assert links["local_game_server"] == str(stack.info["game_server_control"]).replace("/control", "/deliveries")
     assert requests.get(stack.url + links["openapi"], timeout=10).json()["openapi"] == "3.1.0"
     assert requests.get(stack.url + links["healthz"], timeout=10).json() == {"status": "ok"}
 
