@@ -17,10 +17,10 @@ economy; an economy with no guild gets no lines. Each notice is said once
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Dict, Optional
 
 from chalicelib.core import errors, keys
+from chalicelib.core.ids import utc_now
 from chalicelib.discord import market_views, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import snowflake_time
@@ -135,7 +135,7 @@ def notify_buyer(payload: Dict[str, Any], dedupe_id: str) -> None:
     rest = get_rest()
     try:
         fresh = origin.get("interaction_id") and origin.get("token") and (
-            time.time() - snowflake_time(origin["interaction_id"]).timestamp() < _TOKEN_SECONDS)
+            (utc_now() - snowflake_time(origin["interaction_id"])).total_seconds() < _TOKEN_SECONDS)
         if fresh:
             rest.post(f"webhooks/{origin['application_id']}/{origin['token']}", body, auth=False)
         else:

@@ -90,7 +90,7 @@ def world(ddb_local_endpoint: str) -> Iterator[World]:
         use_plugin(mp, fake)
         e = make_economy(client)
         yield World(e, _furnish(e))
-        queue.drain(30)
+        assert queue.drain(30), "queued work still running at the end of the module"
     config.reset_settings()  # as the function-scoped engine fixtures do on their way out
     db_engine.reset()
 

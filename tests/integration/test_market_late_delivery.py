@@ -45,7 +45,7 @@ def held_plugin(economy, monkeypatch) -> Iterator[HeldPlugin]:
             yield fake
         finally:
             fake.let_go.set()
-            queue.drain(30)
+            assert queue.drain(30), "fulfilment work still running at the end of the test"
 
 
 def test_a_2xx_after_the_refund_flags_the_order_and_moves_no_money_twice(economy, held_plugin, caplog) -> None:
