@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 # Test workers (pytest-xdist): one per core; each starts its own DynamoDB Local.
 TEST_WORKERS ?= auto
 
-.PHONY: run test bench clean-data
+.PHONY: run test bench load clean-data
 
 run:
 	bash scripts/bootstrap.sh && $(PYTHON) scripts/run_local.py
@@ -15,6 +15,12 @@ test:
 
 bench:
 	bash scripts/bootstrap.sh && $(PYTHON) -m bench
+
+# Against a running `make run` (another shell): 100 tx/min for 10 minutes, then two bursts of
+# 1,000 concurrent spends; figures and the books as JSON. LOAD_ARGS="--minutes 1 --burst 200".
+LOAD_ARGS ?=
+load:
+	bash scripts/bootstrap.sh && $(PYTHON) -m scripts.load $(LOAD_ARGS)
 
 # Local engine data kept by `make run` between runs.
 clean-data:

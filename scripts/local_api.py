@@ -2,7 +2,7 @@
 
     .venv/bin/python -m scripts.local_api --port 8000
 
-Two differences from ``chalice local``, both so that local answers match AWS:
+Differences from ``chalice local``, so that local answers match AWS:
 
 - A path no route matches answers 404 ``not_found`` in our error shape, as the
   gateway responses in ``infra/stack.py`` make API Gateway answer; ``chalice
@@ -10,6 +10,8 @@ Two differences from ``chalice local``, both so that local answers match AWS:
 - No plain-text root logger (``chalice local`` calls ``logging.basicConfig``,
   so every line our JSON handler wrote came out a second time as text); the
   access line is one JSON line too.
+- A listen backlog of 1024, not 5: a burst of concurrent clients waits its turn
+  instead of being refused (API Gateway does not refuse connections either).
 """
 from __future__ import annotations
 
@@ -51,9 +53,14 @@ def build_server(host: str, port: int) -> Any:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
             log.info("http", extra={"line": format % args})
 
+    class Server(local.ThreadedHTTPServer):
+        # The socket's listen backlog (socketserver's default is 5): a burst of concurrent
+        # clients (`make load`) was refused at the door instead of waiting its turn.
+        request_queue_size = 1024
+
     local.CustomLocalChalice.__bases__ = (local.LocalChalice, app_obj.__class__)
     app_obj.__class__ = local.CustomLocalChalice
-    return local.LocalDevServer(app_obj, config, host, port, handler_cls=Handler)
+    return local.LocalDevServer(app_obj, config, host, port, handler_cls=Handler, server_cls=Server)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
