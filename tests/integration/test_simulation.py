@@ -15,7 +15,7 @@ import pytest
 from sim.faults import Faults
 from sim.runner import WEIGHTS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEED = 20261203
