@@ -510,7 +510,6 @@ class Sim:
         self.outcomes["oracle_checks"] += 1
 
     def final_checks(self) -> None:
-        from chalicelib.ledger.invariants import check_economy  # noqa: F401
         from chalicelib.runtime.jobs import run_job
 
         for econ in self.economies:
