@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 # Test workers (pytest-xdist): one per core; each starts its own DynamoDB Local.
 TEST_WORKERS ?= auto
 
-.PHONY: run test bench load clean-data
+.PHONY: run test bench sim load clean-data
 
 run:
 	bash scripts/bootstrap.sh && $(PYTHON) scripts/run_local.py
@@ -21,6 +21,10 @@ bench:
 LOAD_ARGS ?=
 load:
 	bash scripts/bootstrap.sh && $(PYTHON) -m scripts.load $(LOAD_ARGS)
+
+# The seeded simulation (sim/, README "Reliability"): `make sim SEED=7 OPS=5000` replays a run exactly.
+sim:
+	bash scripts/bootstrap.sh && $(PYTHON) -m sim $(if $(SEED),--seed $(SEED)) --ops $(or $(OPS),20000)
 
 # Local engine data kept by `make run` between runs.
 clean-data:
