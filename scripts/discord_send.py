@@ -250,14 +250,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return cmd_send(args)
     except Exception as exc:
+        from chalicelib.cli import local_stack
         from chalicelib.db.failures import unreachable
 
         if not unreachable(exc):
             raise
-        from chalicelib.core.config import get_settings
-
-        print(f"error: the engine at {get_settings().dynamodb_endpoint} does not answer; "
-              "is `make run` still running?", file=sys.stderr)
+        print(local_stack.engine_gone_line(), file=sys.stderr)
         return 2
 
 

@@ -87,6 +87,14 @@ def adopt(environ: MutableMapping[str, str], *, required: bool = True,
     return stack
 
 
+def engine_gone_line() -> str:
+    """What a command says when the engine it was pointed at does not answer: one line, not a traceback."""
+    from chalicelib.core.config import get_settings
+
+    return (f"error: the engine at {get_settings().dynamodb_endpoint} does not answer; "
+            "is `make run` still running?")
+
+
 def _load(path: Path) -> Optional[Dict[str, Any]]:
     try:
         found = json.loads(path.read_text())

@@ -254,11 +254,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:
         if not unreachable(exc):
             raise
-        # The engine went away (or an endpoint named by hand is wrong): one line, not a traceback.
-        from chalicelib.core.config import get_settings
-
-        print(f"error: the engine at {get_settings().dynamodb_endpoint} does not answer; "
-              "is `make run` still running?", file=sys.stderr)
+        # The engine went away (or an endpoint named by hand is wrong).
+        print(local_stack.engine_gone_line(), file=sys.stderr)
         return 2
 
 
