@@ -5,8 +5,9 @@ checks our ``X-Coinhall-Signature`` with the shared key, delivers each order id
 once (a repeat of an ``Idempotency-Key`` it already delivered answers 200
 without delivering again) and keeps what it delivered. Tests script its
 behaviour per request: ``"ok"``, an HTTP status to answer without delivering,
-or ``"hang"`` (deliver, then answer nothing until the client has given up and
-sent its retry: a timeout however fast or slow the machine is).
+``"reset"`` (drop the connection, deliver nothing), or ``"hang"``
+(deliver, then answer nothing until the client has given up and sent its
+retry: a timeout however fast or slow the machine is).
 
 ``make run`` starts one and points ``MINECRAFT_API_URL`` at it, so shop orders
 and listings of game-server items work out of the box; its switch, for trying
@@ -20,6 +21,8 @@ what the app does when the game server misbehaves::
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -32,6 +35,7 @@ from chalicelib.core import signing
 PLUGIN_KEY = "mc-plugin-test-key"
 Behaviour = Union[str, int]
 MODES = ("ok", "fail", "slow")
+RESET = 0  # "answered" of a request the server dropped without a word
 
 
 @dataclass
@@ -70,6 +74,8 @@ class PluginStandIn:
                 if self.path.split("?")[0] == "/control":
                     return self._send(*standin.control(raw))
                 status, answer, hang = standin.answer(dict(self.headers), raw)
+                if status == RESET:
+                    return self._reset()
                 if hang is not None:
                     hang.wait()
                 elif status == 200 and standin.delay_s and not answer.get("repeat"):
@@ -86,6 +92,12 @@ class PluginStandIn:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and left
+
+            def _reset(self) -> None:
+                """Drop the connection with a TCP reset, no answer: what a crashing server does."""
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -150,6 +162,9 @@ class PluginStandIn:
             if order_id in self.delivered:  # the contract: a repeat answers like the first, delivers nothing
                 self.seen.append(Seen(order_id, body, True, 200))
                 return 200, {"status": "delivered", "repeat": True}, None
+            if behaviour == "reset":
+                self.seen.append(Seen(order_id, body, True, RESET))
+                return RESET, {}, None
             if behaviour in ("ok", "hang"):
                 self.delivered[order_id] = body
                 self.deliveries[order_id] += 1

@@ -1,18 +1,32 @@
-"""Faults at the DynamoDB client: a botocore ``before-call`` hook on TransactWriteItems.
+"""Faults at the DynamoDB client: one botocore ``before-call`` hook on every DynamoDB operation.
 
-Chosen by the simulation's one seeded generator, so a seed replays its faults:
+Chosen by the simulation's one seeded generator, so a seed replays its faults.
+On a transaction (``TransactWriteItems``, at ``rate``):
 
 - ``conflict``: TransactionCanceled (TransactionConflict) without sending;
 - ``throttle``: ProvisionedThroughputExceeded without sending;
 - ``lost``: sent for real (it commits), then answered 500, as when a response is lost:
   the caller's retry (same ClientRequestToken, or same Idempotency-Key) must find it.
+
+On any operation, reads included (at ``rate / 4``):
+
+- ``timeout``: a connect timeout before anything is sent (botocore's ConnectTimeoutError);
+- ``crash``: the process dies right there, between whatever steps the flow had done
+  and the ones it had not (``Crash``, a BaseException no handler of the app catches).
+  The request is abandoned; the client sends it again, or a job must finish or undo it.
+
+Calls made by a job's worker threads (reconciliation reads accounts in parallel) are
+never faulted: which of them reaches the hook first is up to the machine.
 """
 from __future__ import annotations
 
 import json
 import random
+import threading
 from collections import Counter
 from typing import Any
+
+from sim.simqueue import Crash
 
 
 class _Http:
@@ -21,12 +35,13 @@ class _Http:
 
 
 class Faults:
-    KINDS = ("conflict", "throttle", "lost")
+    KINDS = ("conflict", "throttle", "lost", "timeout", "crash")
 
     def __init__(self, rng: random.Random, rate: float) -> None:
         self.rng, self.rate = rng, rate
         self.injected: Counter = Counter()
         self.calls = 0
+        self.operations = 0
         self.paused = False
         self.client: Any = None
         self.passthrough: Any = None
@@ -42,19 +57,32 @@ class Faults:
             "dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint,
             aws_access_key_id="local", aws_secret_access_key="local")
         self.client = get_client()
-        self.client.meta.events.register_first("before-call.dynamodb.TransactWriteItems", self)
+        self.client.meta.events.register_first("before-call.dynamodb", self)
 
     def uninstall(self) -> None:
         if self.client is not None:
-            self.client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", self)
+            self.client.meta.events.unregister("before-call.dynamodb", self)
 
     def __call__(self, model: Any = None, params: Any = None, **_: Any) -> Any:
-        if self.paused or self.rate <= 0:
+        # Only the simulator's own thread draws: the order in which a job's worker threads
+        # reach the hook is the machine's, and a draw made there would not replay.
+        if self.paused or self.rate <= 0 or threading.current_thread() is not threading.main_thread():
+            return None
+        self.operations += 1
+        if self.rng.random() < self.rate / 4:
+            kind = self.rng.choice(("timeout", "crash"))
+            self.injected[kind] += 1
+            if kind == "crash":
+                raise Crash(f"injected: the process died before {model.name}")
+            from botocore.exceptions import ConnectTimeoutError
+
+            raise ConnectTimeoutError(endpoint_url="injected-timeout")
+        if model.name != "TransactWriteItems":
             return None
         self.calls += 1
         if self.rng.random() >= self.rate:
             return None
-        kind = self.rng.choice(self.KINDS)
+        kind = self.rng.choice(("conflict", "throttle", "lost"))
         self.injected[kind] += 1
         request = json.loads(params["body"])
         if kind == "conflict":

@@ -1,7 +1,9 @@
 """The simulator's own account of the money, moved only by the answers the API gave."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Set, Tuple
+
+BUCKETS = ("available", "held", "earnings", "debt")
 
 
 class Violation(Exception):
@@ -13,16 +15,31 @@ class Violation(Exception):
 class Model:
     def __init__(self) -> None:
         self.wallets: Dict[str, Dict[str, int]] = {}
+        self.reasons: Dict[str, Set[str]] = {}  # user -> why the wallet is frozen
         self.holds: Dict[str, Dict[str, Any]] = {}  # active holds and escrows by id
         self.unlocks: Dict[Tuple[str, str], Any] = {}  # (user, content) -> the charging transaction
         self.daily: Dict[Tuple[str, Any], str] = {}  # (user, UTC day) -> the paying transaction
         self.purchases: Dict[str, Dict[str, Any]] = {}
+        self.orders: Dict[str, Dict[str, Any]] = {}  # order id -> buyer, amount, state
         self.replayable: List[Tuple[Tuple, Any]] = []  # (request, the id its first answer gave)
 
     def w(self, user: str) -> Dict[str, int]:
-        return self.wallets.setdefault(user, {"available": 0, "held": 0, "earnings": 0})
+        return self.wallets.setdefault(user, {b: 0 for b in BUCKETS})
 
     def move(self, user: str, **deltas: int) -> None:
         w = self.w(user)
         for bucket, delta in deltas.items():
             w[bucket] += delta
+
+    def frozen(self, user: str) -> bool:
+        return bool(self.reasons.get(user))
+
+    def freeze(self, user: str, *reasons: str) -> None:
+        self.reasons.setdefault(user, set()).update(reasons)
+
+    def unfreeze(self, user: str, *names: str) -> None:
+        """Lift the reasons ``names`` select: a bare kind selects every reason of that kind (as the API does)."""
+        have = self.reasons.get(user, set())
+        for reason in list(have):
+            if reason in names or reason.split(":", 1)[0] in names:
+                have.discard(reason)

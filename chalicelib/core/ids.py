@@ -24,8 +24,14 @@ def _encode(value: int) -> str:
     return "".join(reversed(chars))
 
 
+# Where an id's milliseconds and random bits come from: the seeded simulation (sim/) sets
+# both, so its ids (and whatever is derived from them, a shard, a sort order) replay.
+millis: Callable[[], int] = lambda: int(time.time() * 1000)
+entropy: Callable[[int], bytes] = os.urandom
+
+
 def new_id(prefix: str = "") -> str:
-    return prefix + _encode((int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
+    return prefix + _encode((millis() << 80) | int.from_bytes(entropy(10), "big"))
 
 
 def keyed_id(prefix: str, name: str) -> str:

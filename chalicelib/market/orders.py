@@ -97,6 +97,8 @@ def order_view(item: Mapping[str, Any]) -> Dict[str, Any]:
         "redeemed_by": item.get("redeemed_by"),
         # the README's flag for an operator: the game server delivered after we refunded
         "delivered_after_resolution": bool(item.get("delivered_after_resolution")),
+        # and its twin: a try went unanswered, so a refunded order may have been delivered all the same
+        "delivery_unknown": bool(item.get("delivery_unknown")),
     }
 
 
@@ -269,9 +271,14 @@ def _queue_delivery(economy: str, order_id: str) -> None:
         log.exception("could not queue delivery of %s", order_id)
 
 
-def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None) -> None:
-    """Record a delivery try on a pending order (for operators; no money moves)."""
-    store.note_attempt(economy, order_id, attempt, error)
+def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None,
+                 unanswered: bool = False) -> None:
+    """Record a delivery try on a pending order (for operators; no money moves).
+
+    ``unanswered``: the try got no answer at all (a timeout, a dropped connection), so
+    the game server may have delivered; the order keeps ``delivery_unknown`` from then on.
+    """
+    store.note_attempt(economy, order_id, attempt, error, unanswered)
 
 
 def flag_late_delivery(economy: str, order_id: str, detail: str) -> None:

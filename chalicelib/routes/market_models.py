@@ -180,6 +180,12 @@ class Order(BaseModel):
     attempts: int
     last_error: Optional[str]
     redeemed_by: Optional[str]
+    resolution: Optional[str] = Field(default=None, description="How it ended, e.g. `fulfilled:api`, `order-expire`.")
+    delivered_after_resolution: bool = Field(
+        default=False, description="The game server answered 2xx for it after it was refunded: check the player.")
+    delivery_unknown: bool = Field(
+        default=False, description="A delivery try got no answer (timeout, dropped connection). On a refunded "
+                                   "order: the game server may have delivered it anyway; ask it before granting again.")
     voucher_code: Optional[str] = Field(default=None, description="Voucher orders, on the purchase response only.")
     transaction_id: Optional[str] = None
     balance: Optional[Balance] = None

@@ -40,13 +40,14 @@ def _tunables(economy: str) -> Dict[str, Any]:
 
 _cache: Dict[Tuple[Any, str], Tuple[Rates, float]] = {}
 _cache_lock = threading.Lock()
+_clock = time.monotonic  # a seam: the simulation runs it on its own clock
 
 
 def get_rates(economy: str, *, fresh: bool = False) -> Rates:
     """The economy's rates, its own where set, the stage defaults otherwise (cached unless ``fresh``)."""
     settings = get_settings()
     cache_key = (id(settings), economy)  # new settings (tests, another stage) never see old rates
-    now = time.monotonic()
+    now = _clock()
     if not fresh:
         with _cache_lock:
             hit = _cache.get(cache_key)

@@ -193,6 +193,7 @@ def _keys(item: Mapping[str, Any], now: str) -> List[str]:
 # fresh read, so a rotated secret works at once.
 _cache: Dict[str, Tuple[Dict[str, Any], float]] = {}
 _cache_lock = threading.Lock()
+_clock = time.monotonic  # a seam: the simulation runs it on its own clock
 
 
 def _forget(server_id: str) -> None:
@@ -206,7 +207,7 @@ def clear_cache() -> None:
 
 
 def _record(server_id: str, fresh: bool) -> Optional[Dict[str, Any]]:
-    now = time.monotonic()
+    now = _clock()
     if not fresh:
         with _cache_lock:
             hit = _cache.get(server_id)

@@ -98,6 +98,31 @@ def test_slow_plugin_times_out_is_retried_and_delivers_once(economy, plugin, mon
     economy.check()
 
 
+def test_an_unanswered_last_try_refunds_and_says_the_delivery_is_unknown(economy, plugin, monkeypatch) -> None:
+    # Found by the seeded simulation: the plugin delivered on a try whose answer never came,
+    # then the order was refunded. Nobody can know from our side; the order must say so.
+    economy.credit("p", 1000)
+    put_reward(economy, "rank", price=250)
+    use_plugin(monkeypatch, plugin, MINECRAFT_TIMEOUT_S="0.5")
+    plugin.then(503, 503, 503, "hang")
+    placed = buy(economy, "p", "rank").body
+    final = wait_resolved(economy, placed["order_id"])
+    assert final["status"] == "refunded" and final["attempts"] == 4
+    assert plugin.deliveries[placed["order_id"]] == 1  # the goods went out on the unanswered try
+    assert final["delivery_unknown"] is True and final["delivered_after_resolution"] is False
+    assert wallet(economy, "p") == {"available": 1000, "held": 0, "earnings": 0} and treasury(economy) == 0
+    economy.check()
+
+
+def test_tries_that_were_all_answered_leave_no_doubt(economy, plugin) -> None:
+    economy.credit("p", 1000)
+    put_reward(economy, "rank", price=250)
+    plugin.default = 502
+    placed = buy(economy, "p", "rank").body
+    final = wait_resolved(economy, placed["order_id"])
+    assert final["status"] == "refunded" and final["delivery_unknown"] is False and not plugin.deliveries
+
+
 def test_a_4xx_refusal_refunds_at_once(economy, plugin) -> None:
     economy.credit("p", 1000)
     put_reward(economy, "rank", price=250)

@@ -14,7 +14,10 @@ exactly once; the plugin is asked to be idempotent by the order id
 A try is not started when the order's deadline is too close to finish it:
 the ``expire-orders`` job refunds it instead, so a delivery never lands after
 its refund (short of a plugin answering after our timeout; such an order is
-flagged ``delivered_after_resolution`` for an operator).
+flagged ``delivered_after_resolution`` for an operator). A try that got no answer
+at all (timeout, dropped connection) marks the order ``delivery_unknown``: if no
+later try is answered before it is refunded, the plugin may still have delivered
+it, and only the game server can tell; the flag says where to look.
 """
 from __future__ import annotations
 
@@ -71,11 +74,12 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
             orders.flag_late_delivery(economy, order_id, f"try {attempt} answered {delivery.status}")
         return
     detail = f"try {attempt}: {delivery.status or delivery.detail}"
+    unanswered = delivery.status is None  # a timeout or a dropped connection: it may have delivered
     if delivery.outcome == "refused":
         _refund(economy, order_id, f"the game server refused the order ({delivery.status}): {delivery.detail}",
                 "api-refused")
         return
-    orders.note_attempt(economy, order_id, attempt, detail)
+    orders.note_attempt(economy, order_id, attempt, detail, unanswered)
     if attempt >= settings.minecraft_max_attempts:
         _refund(economy, order_id, f"not delivered after {attempt} tries (last: {delivery.status or delivery.detail})",
                 "api-failed")

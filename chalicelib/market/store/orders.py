@@ -65,11 +65,14 @@ def order_resolve(economy: str, order_id: str, fields: Mapping[str, Any],
     }}, conflict)
 
 
-def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None) -> None:
+def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None,
+                 unanswered: bool = False) -> None:
     """Record a delivery try on a pending order; nothing when it was resolved meanwhile."""
     changes: Dict[str, Any] = {"attempts": attempt}
     if error is not None:
         changes["last_error"] = error[:300]
+    if unanswered:
+        changes["delivery_unknown"] = True
     expression, names, values = ops.update_expression(changes)
     try:
         get_client().update_item(TableName=table_name(TABLE), Key=_key(economy, order_id),

@@ -1,0 +1,153 @@
+"""The shop: orders delivered by a flaky game server, vouchers redeemed or cancelled, the queue pumped.
+
+The game server is the fulfilment contract's reference implementation
+(``scripts/game_server_standin.py``), a real HTTP server; before each try the
+simulation scripts what it does: deliver, answer 500/503 or 429 without
+delivering, refuse with 404, reset the connection, or deliver and hang past our
+timeout. Its own record of what it handed out is the independent oracle: an
+order the API calls fulfilled was delivered exactly once, one it refunded was
+never delivered (short of the flagged ``delivered_after_resolution``).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional
+
+from sim.model import Violation
+
+ITEM_PRICE = 40
+VOUCHER_PRICE = 25
+# What the game server does on one try, and how often.
+BEHAVIOURS = (("ok", 60), (500, 8), (503, 6), (429, 6), ("reset", 8), (404, 4), ("hang", 8))
+
+
+class MarketOps:
+    def setup_market(self, econ: Dict[str, Any]) -> None:
+        for sku, body in (("rank", {"name": "A rank", "category": "rank", "price": ITEM_PRICE, "fulfilment": "api",
+                                    "stock": 100_000}),
+                          ("pet", {"name": "A pet", "category": "voucher", "price": VOUCHER_PRICE,
+                                   "fulfilment": "voucher"})):
+            status, resp = self.call("PUT", f"/v1/admin/rewards/{sku}", body, econ["token"])
+            assert status in (200, 201), resp
+        status, server = self.call("POST", "/v1/admin/game-servers", {"label": "sim"}, econ["token"])
+        assert status == 201, server
+        econ["game_server"] = server
+
+    def op_order(self, econ: Dict[str, Any]) -> None:
+        m = econ["model"]
+        user = self.rng.choice(econ["users"])
+        sku = self.rng.choice(("rank", "rank", "pet"))
+        qty = self.rng.randint(1, 3)
+        total = qty * (ITEM_PRICE if sku == "rank" else VOUCHER_PRICE)
+        req = ("POST", "/v1/orders", {"buyer_id": user, "sku": sku, "qty": qty}, self.key("order"))
+        status, resp = self.call(*req[:2], req[2], econ["token"], req[3])
+        self.outcomes[f"order_{status}"] += 1
+        self.refused_if_frozen(econ, user, status, resp, "an order")
+        if status != 201:
+            return
+        if resp.get("total") not in (None, total) and resp.get("price") not in (None, total):
+            raise Violation("price", f"{qty} x {sku} cost {resp}, the catalog says {total}")
+        m.move(user, available=-total, held=total)
+        m.orders[resp["order_id"]] = {"user": user, "total": total, "sku": sku, "state": "pending",
+                                      "code": resp.get("voucher_code"), "redeemed": False,
+                                      "expires_at": resp["expires_at"]}
+        if sku == "pet" and not resp.get("voucher_code"):
+            raise Violation("voucher", f"voucher order {resp['order_id']} came back without its code: {resp}")
+        self.remember(econ, req, resp["order_id"])
+
+    def _script_plugin(self, message: Dict[str, Any]) -> None:
+        """Before each try of a delivery: what the game server will do with it."""
+        kinds = [b for b, _ in BEHAVIOURS]
+        weights = [w for _, w in BEHAVIOURS]
+        behaviour = self.rng.choices(kinds, weights)[0]
+        self.outcomes[f"game_server_{behaviour}"] += 1
+        self.plugin.script.clear()
+        self.plugin.then(behaviour)
+        # A hang must time out and nothing else may, however loaded the machine: the seed decides.
+        self.set_env(MINECRAFT_TIMEOUT_S="0.25" if behaviour == "hang" else "20")
+
+    def op_deliver(self, econ: Optional[Dict[str, Any]] = None) -> None:
+        """The queue runs what is due: each delivery try meets the game server the seed scripted."""
+        self.queue.pump(self._script_plugin)
+        self.resolve_orders()
+
+    def op_redeem(self, econ: Dict[str, Any]) -> None:
+        """A player redeems a voucher on the game server (sometimes twice), or the buyer cancels it."""
+        m = econ["model"]
+        open_ = [oid for oid, o in m.orders.items() if o["sku"] == "pet" and o["state"] == "pending"
+                 and not o["redeemed"]]
+        if not open_:
+            return self.op_order(econ)
+        oid = self.rng.choice(open_)
+        o = m.orders[oid]
+        if self.rng.random() < 0.25:
+            status, resp = self.call("POST", f"/v1/orders/{oid}/cancel", None, econ["token"], self.key("cancel"))
+            self.outcomes[f"voucher_cancel_{status}"] += 1
+            if status == 200:
+                self._resolved(econ, oid, "cancelled")
+            return
+        for attempt in range(self.rng.randint(1, 2)):  # a game server that sends its webhook twice
+            status, resp = self._redeem(econ, o["code"])
+            self.outcomes[f"redeem_{status}"] += 1
+            if status == 200:
+                o["redeemed"] = True
+            elif not (status == 409 and o["redeemed"]):
+                if status == 409 and (resp or {}).get("error", {}).get("code") == "voucher_not_redeemable":
+                    return  # past its deadline: refunded on the spot, seen by resolve_orders
+                raise Violation("redeem", f"redeeming {oid} (try {attempt + 1}) answered {status}: {resp}")
+        self.resolve_orders()
+
+    def _redeem(self, econ: Dict[str, Any], code: str) -> Any:
+        from chalicelib.core import signing
+
+        raw = json.dumps({"code": code, "player_id": "SimPlayer"})
+        server = econ["game_server"]
+        headers = {"X-Coinhall-Server": server["server_id"], **signing.signed_headers(server["secret"], raw.encode())}
+        return self.call("POST", "/v1/webhooks/redeem", raw=raw, headers=headers)
+
+    # -- resolution and its oracle ---------------------------------------------------------
+
+    def resolve_orders(self) -> None:
+        """Read back every pending order (faults paused: an oracle's read); move the model as each ended."""
+        paused, self.faults.paused = self.faults.paused, True
+        try:
+            for econ in self.economies:
+                for oid, o in sorted(econ["model"].orders.items()):
+                    if o["state"] != "pending":
+                        continue
+                    status, view = self._call("GET", f"/v1/orders/{oid}", token=econ["token"])
+                    if status != 200:
+                        raise Violation("order", f"{oid} answered {status}: {view}")
+                    if view["status"] != "pending":
+                        self._resolved(econ, oid, view["status"], view)
+        finally:
+            self.faults.paused = paused
+
+    def _resolved(self, econ: Dict[str, Any], oid: str, state: str, view: Optional[Dict[str, Any]] = None) -> None:
+        m = econ["model"]
+        o = m.orders[oid]
+        o["state"] = state
+        self.outcomes[f"order_{state}"] += 1
+        if state == "fulfilled":
+            m.move(o["user"], held=-o["total"])
+        elif state in ("refunded", "cancelled"):
+            m.move(o["user"], held=-o["total"], available=o["total"])
+        else:
+            raise Violation("order", f"{oid} ended {state!r}: {view}")
+        self.check_order_end(econ, oid, view or {})
+
+    def check_order_end(self, econ: Dict[str, Any], oid: str, view: Dict[str, Any]) -> None:
+        o = econ["model"].orders[oid]
+        if o["sku"] == "pet":
+            if (o["state"] == "fulfilled") != o["redeemed"]:
+                raise Violation("voucher", f"voucher order {oid} ended {o['state']} though "
+                                           f"{'redeemed' if o['redeemed'] else 'never redeemed'}")
+            return
+        handed_out = self.plugin.deliveries.get(oid, 0)
+        if o["state"] == "fulfilled" and handed_out != 1:
+            raise Violation("delivery", f"{oid} is fulfilled but the game server handed it out {handed_out} times")
+        flagged = view.get("delivered_after_resolution") or view.get("delivery_unknown")
+        if o["state"] != "fulfilled" and handed_out and not flagged:
+            raise Violation("delivery", f"{oid} was refunded and delivered, and nobody was told: {view}")
+        if o["state"] != "fulfilled" and handed_out:
+            self.outcomes["refunded_but_delivered_flagged"] += 1
