@@ -20,7 +20,8 @@ class Model:
         self.unlocks: Dict[Tuple[str, str], Any] = {}  # (user, content) -> the charging transaction
         self.daily: Dict[Tuple[str, Any], str] = {}  # (user, UTC day) -> the paying transaction
         self.purchases: Dict[str, Dict[str, Any]] = {}
-        self.orders: Dict[str, Dict[str, Any]] = {}  # order id -> buyer, amount, state
+        self.orders: Dict[str, Dict[str, Any]] = {}  # order id -> buyer, amount, state (and seller, fee)
+        self.listings: Dict[str, Dict[str, Any]] = {}  # listings made and not withdrawn
         self.replayable: List[Tuple[Tuple, Any]] = []  # (request, the id its first answer gave)
 
     def w(self, user: str) -> Dict[str, int]:

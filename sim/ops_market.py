@@ -1,4 +1,4 @@
-"""The shop: orders delivered by a flaky game server, vouchers redeemed or cancelled, the queue pumped.
+"""The shop and the market: orders and listings delivered by a flaky game server, vouchers, the queue pumped.
 
 The game server is the fulfilment contract's reference implementation
 (``scripts/game_server_standin.py``), a real HTTP server; before each try the
@@ -105,6 +105,56 @@ class MarketOps:
         headers = {"X-Coinhall-Server": server["server_id"], **signing.signed_headers(server["secret"], raw.encode())}
         return self.call("POST", "/v1/webhooks/redeem", raw=raw, headers=headers)
 
+    def op_list(self, econ: Dict[str, Any]) -> None:
+        """A player lists units of the rank for others (or withdraws a listing of theirs)."""
+        m = econ["model"]
+        if m.listings and self.rng.random() < 0.2:
+            lid = self.rng.choice(list(m.listings))
+            status, resp = self.call("POST", f"/v1/listings/{lid}/cancel", {"seller_id": m.listings[lid]["seller"]},
+                                     econ["token"])
+            self.outcomes[f"listing_cancel_{status}"] += 1
+            if status == 200:
+                del m.listings[lid]
+            return
+        seller = self.rng.choice(econ["users"])
+        body = {"seller_id": seller, "sku": "rank", "qty": self.rng.randint(1, 6),
+                "unit_price": self.rng.randint(ITEM_PRICE, ITEM_PRICE * 2), "expires_in": self.rng.randint(600, 7_200)}
+        if self.rng.random() < 0.3:
+            body["max_per_buyer"] = self.rng.randint(1, 3)
+        status, resp = self.call("POST", "/v1/listings", body, econ["token"], self.key("list"))
+        self.outcomes[f"listing_{status}"] += 1
+        if status == 201:
+            m.listings[resp["listing_id"]] = {"seller": seller, "unit_price": body["unit_price"],
+                                              "fee_bps": resp["fee_bps"], "expires_at": resp["expires_at"]}
+
+    def op_buy_listing(self, econ: Dict[str, Any]) -> None:
+        from chalicelib.core.ids import now_iso
+
+        m = econ["model"]
+        for lid in [lid for lid, v in m.listings.items() if v["expires_at"] <= now_iso()]:
+            del m.listings[lid]  # closed by its clock (sold-out ones stay: buying one is a fine refusal)
+        if not m.listings:
+            return self.op_list(econ)
+        lid = self.rng.choice(list(m.listings))
+        listing = m.listings[lid]
+        buyer = self.rng.choice([u for u in econ["users"] if u != listing["seller"]])
+        qty = self.rng.randint(1, 2)
+        total = qty * listing["unit_price"]
+        req = ("POST", f"/v1/listings/{lid}/buy", {"buyer_id": buyer, "qty": qty}, self.key("buyl"))
+        status, resp = self.call(*req[:2], req[2], econ["token"], req[3])
+        self.outcomes[f"listing_buy_{status}"] += 1
+        self.refused_if_frozen(econ, buyer, status, resp, "a listing purchase")
+        if status != 201:
+            return
+        if resp.get("total") != total or resp.get("fee_bps") != listing["fee_bps"]:
+            raise Violation("price", f"{qty} of listing {lid} at {listing['unit_price']} (fee {listing['fee_bps']} "
+                                     f"bps) answered {resp}")
+        m.move(buyer, available=-total, held=total)
+        m.orders[resp["order_id"]] = {"user": buyer, "total": total, "sku": "rank", "state": "pending",
+                                      "code": None, "redeemed": False, "expires_at": resp["expires_at"],
+                                      "seller": listing["seller"], "fee_bps": listing["fee_bps"]}
+        self.remember(econ, req, resp["order_id"])
+
     # -- resolution and its oracle ---------------------------------------------------------
 
     def resolve_orders(self) -> None:
@@ -130,6 +180,11 @@ class MarketOps:
         self.outcomes[f"order_{state}"] += 1
         if state == "fulfilled":
             m.move(o["user"], held=-o["total"])
+            if o.get("seller"):  # the seller's net, re-derived from the fee fixed when it was listed
+                net = o["total"] * (10_000 - o["fee_bps"]) // 10_000
+                if view and view.get("seller_amount") != net:
+                    raise Violation("split", f"{oid}: the seller got {view.get('seller_amount')}, the rule says {net}")
+                m.move(o["seller"], earnings=net)
         elif state in ("refunded", "cancelled"):
             m.move(o["user"], held=-o["total"], available=o["total"])
         else:

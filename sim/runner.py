@@ -35,7 +35,7 @@ WEIGHTS = {
     "hold_place": 8, "hold_settle": 5, "hold_release": 3, "jobs": 3,
     "escrow_open": 5, "escrow_release": 3, "escrow_refund": 2,
     "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 2, "freeze": 2, "daily": 6, "replay": 8,
-    "order": 6, "deliver": 5, "redeem": 3,
+    "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
 }
 # The game server's side of a delivery try, in simulated seconds: fast retries, a short timeout.
 MARKET_ENV = {"MINECRAFT_TIMEOUT_S": "0.25", "MINECRAFT_RETRY_BASE_S": "30", "MINECRAFT_MAX_ATTEMPTS": "4"}
