@@ -4,7 +4,7 @@ A valid signature is the only authentication Stripe's webhook, Discord's
 interactions endpoint and the game server's redeem webhook have, so a body that
 carries one reaches the parser and whatever follows it. Hypothesis generates the
 bodies: a plausible template (a known event type, a command the bot has, a
-voucher redeem) with parts replaced by arbitrary JSON, or arbitrary JSON alone,
+real voucher's redeem) with parts replaced by arbitrary JSON, or arbitrary JSON alone,
 or bytes that are not JSON. Each is signed as the sender would (Stripe's scheme
 with the local secret, Ed25519 with a real key pair, the game server's HMAC).
 """
@@ -23,11 +23,11 @@ from chalicelib.purchases.stripe_events import EVENTS
 from scripts.discord_standin import snowflake
 from tests import purchase_helpers as ph
 from tests.discord_helpers import discord, sign  # noqa: F401 (discord is a fixture)
-from tests.market_helpers import redeem_headers
+from tests.market_helpers import buy, plugin, put_reward, redeem_headers  # noqa: F401 (plugin is a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXAMPLES = 300  # per channel: about 12 s each on the shared 2-core machine
+EXAMPLES = 300  # per channel: 3-5 s each on the shared 2-core machine (the fixtures take longer)
 _CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -88,6 +88,7 @@ def _stripe_templates() -> List[Dict[str, Any]]:
 
 def test_stripe_webhook_signed_fuzz(economy: Any) -> None:
     seen: Dict[int, int] = {}
+    channel = "stripe"
 
     @_SETTINGS
     @given(body=bodies(_stripe_templates()))
@@ -95,11 +96,13 @@ def test_stripe_webhook_signed_fuzz(economy: Any) -> None:
         assert_answered(ph.deliver_signed(economy.api, body), seen)
 
     run()
+    print(f"{channel}: {sum(seen.values())} signed bodies, statuses {dict(sorted(seen.items()))}")
     assert sum(seen.values()) >= EXAMPLES and 200 in seen and 400 in seen, seen
 
 
 def test_discord_interactions_signed_fuzz(discord: Any) -> None:  # noqa: F811 (the fixture)
     seen: Dict[int, int] = {}
+    channel = "discord"
     member = {"user": {"id": snowflake(), "username": "fuzz"}, "roles": [], "permissions": "8"}
     templates: List[Dict[str, Any]] = [{"type": 1}]
     for name in sorted(COMMANDS):
@@ -116,12 +119,18 @@ def test_discord_interactions_signed_fuzz(discord: Any) -> None:  # noqa: F811 (
         assert_answered(resp, seen)
 
     run()
+    print(f"{channel}: {sum(seen.values())} signed bodies, statuses {dict(sorted(seen.items()))}")
     assert sum(seen.values()) >= EXAMPLES and 200 in seen and 400 in seen, seen
 
 
-def test_redeem_webhook_signed_fuzz(economy: Any) -> None:
+def test_redeem_webhook_signed_fuzz(economy: Any, plugin: Any) -> None:  # noqa: F811 (the fixture)
     seen: Dict[int, int] = {}
-    templates = [{"code": "ABCD-EFGH-JKLM", "player_id": "steve"}]
+    channel = "redeem"
+    economy.credit("kid", 1_000)
+    put_reward(economy, "pet", price=100, fulfilment="voucher", category="cosmetic")
+    # Real vouchers, so bodies reach the redeem itself: a first redeem, then its replays (200, replayed).
+    codes = [buy(economy, "kid", "pet").body["voucher_code"] for _ in range(3)]
+    templates = [{"code": code, "player_id": player} for code in codes for player in ("Steve", "Alex")]
 
     @_SETTINGS
     @given(body=bodies(templates))
@@ -130,4 +139,5 @@ def test_redeem_webhook_signed_fuzz(economy: Any) -> None:
         assert_answered(economy.api.post("/v1/webhooks/redeem", raw=body, token="", headers=headers), seen)
 
     run()
-    assert sum(seen.values()) >= EXAMPLES and 404 in seen and 400 in seen, seen
+    print(f"{channel}: {sum(seen.values())} signed bodies, statuses {dict(sorted(seen.items()))}")
+    assert sum(seen.values()) >= EXAMPLES and {200, 400} <= set(seen), seen
