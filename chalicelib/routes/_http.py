@@ -242,7 +242,8 @@ def query_limit(high: int, default: int) -> Dict[str, Any]:
     """A page size query parameter as ``query_int`` reads it, for the document."""
     # Empty (`limit=`) is the default too.
     return {"description": f"1-{high}, default {default}",
-            "schema": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": high}, {"type": "string", "maxLength": 0}],
+            "schema": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": high},
+                                 {"type": "string", "maxLength": 0}],
                        "default": default}}
 
 

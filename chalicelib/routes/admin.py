@@ -47,7 +47,8 @@ def unfreeze(call: Call, user_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/audit", "GET", summary="The audit trail, newest first.", scope="admin",
-          query={"limit": query_limit(200, 50), "user_id": query_pattern(USER_ID_PATTERN, "only rows about this user")}, tags=["admin"],
+          query={"limit": query_limit(200, 50), "user_id": query_pattern(USER_ID_PATTERN, "only rows about this user")},
+          tags=["admin"],
           error_statuses=[400, 401, 403])
 def audit(call: Call) -> Reply:
     from chalicelib.tenancy.audit import list_audit

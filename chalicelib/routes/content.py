@@ -29,7 +29,8 @@ _PAGE = {"limit": query_limit(100, 25), "cursor": CURSOR}
 
 
 @endpoint(bp, "/v1/admin/content/{content_id}", "PUT", summary="Create (201) or replace (200) a content item, audited.",
-          scope="admin", body=ContentBody, response=Content, status=201, also_ok=[200], tags=["content"], error_statuses=[400, 401, 403])
+          scope="admin", body=ContentBody, response=Content, status=201, also_ok=[200], tags=["content"],
+          error_statuses=[400, 401, 403])
 def put_content(call: Call, content_id: str) -> Reply:
     from chalicelib.spending.content import put_content as put
 
@@ -68,7 +69,8 @@ def put_rates(call: Call) -> Reply:
 # -- unlocks -------------------------------------------------------------------------
 
 
-@endpoint(bp, "/v1/users/{user_id}/unlocks", "POST", summary="Unlock content (201): charged once per user and item (200 when already unlocked).",
+@endpoint(bp, "/v1/users/{user_id}/unlocks", "POST",
+          summary="Unlock content (201): charged once per user and item (200 when already unlocked).",
           scope="write", body=UnlockBody, response=UnlockResult, status=201, also_ok=[200], tags=["unlocks"],
           error_statuses=_WRITE_ERRORS)
 def unlock(call: Call, user_id: str) -> Reply:

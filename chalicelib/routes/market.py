@@ -44,7 +44,8 @@ def admin_get_reward(call: Call, sku: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/rewards/{sku}", "PUT", summary="Create (201) or replace (200) a SKU, audited.",
-          scope="admin", body=RewardBody, response=Reward, status=201, also_ok=[200], tags=["market", "admin"], error_statuses=[400, 401, 403, 409])
+          scope="admin", body=RewardBody, response=Reward, status=201, also_ok=[200], tags=["market", "admin"],
+          error_statuses=[400, 401, 403, 409])
 def put_reward(call: Call, sku: str) -> Reply:
     from chalicelib.market.catalog import put_item as put
 
@@ -138,7 +139,8 @@ def create_listing(call: Call) -> Reply:
 
 
 @endpoint(bp, "/v1/listings", "GET", summary="Listings, newest first.", scope="read", response=ListingPage,
-          query={"sku": query_pattern(SKU_PATTERN, "one SKU"), "status": query_choice(LISTING_STATES), **_PAGE}, tags=["market"],
+          query={"sku": query_pattern(SKU_PATTERN, "one SKU"), "status": query_choice(LISTING_STATES), **_PAGE},
+          tags=["market"],
           error_statuses=[400, 401, 403])
 def listings(call: Call) -> Reply:
     from chalicelib.market.listings import list_listings

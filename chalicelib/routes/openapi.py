@@ -67,7 +67,8 @@ def document() -> Dict[str, Any]:
             op["parameters"].append({"name": name, "in": "path", "required": True,
                                      "schema": {"type": "string", "pattern": patterns[name]}})
         for name, declared in route.query.items():
-            declared = declared if isinstance(declared, dict) else {"description": declared, "schema": {"type": "string"}}
+            if not isinstance(declared, dict):
+                declared = {"description": declared, "schema": {"type": "string"}}
             op["parameters"].append({"name": name, "in": "query", "required": False, **declared})
         if route.idempotency == "required":
             op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": True,

@@ -36,7 +36,8 @@ def grant(call: Call, user_id: str) -> Reply:
 # -- the course registry (operators) -------------------------------------------------------
 
 
-@endpoint(bp, "/v1/admin/courses/{course_id}", "PUT", summary="Register (201) or replace (200) a course and its reward, audited.",
+@endpoint(bp, "/v1/admin/courses/{course_id}", "PUT",
+          summary="Register (201) or replace (200) a course and its reward, audited.",
           scope="admin", body=CourseBody, response=Course, status=201, also_ok=[200], tags=["rewards", "admin"],
           error_statuses=[400, 401, 403, 409])
 def put_course(call: Call, course_id: str) -> Reply:
