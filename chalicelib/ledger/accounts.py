@@ -33,7 +33,8 @@ SYSTEM_ACCOUNTS = frozenset(
 MAX_AMOUNT = 10**12
 MAX_BALANCE = 10**15
 
-_USER_ID = re.compile(r"^[A-Za-z0-9_.:@|-]{1,128}$")
+USER_ID_PATTERN = r"^[A-Za-z0-9_.:@|-]{1,128}$"
+_USER_ID = re.compile(USER_ID_PATTERN)
 _ECONOMY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 

@@ -19,6 +19,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Type
+from urllib.parse import unquote
 
 from chalice import Blueprint, Chalice, Response
 
@@ -61,9 +62,10 @@ class RouteDoc:
     response: Optional[Type[Any]]
     status: int
     idempotency: str  # "required" | "none"
-    query: Dict[str, str] = field(default_factory=dict)
+    query: Dict[str, Any] = field(default_factory=dict)  # name -> description, or a ``query_*`` declaration
     tags: List[str] = field(default_factory=list)
     errors: List[int] = field(default_factory=list)
+    also_ok: List[int] = field(default_factory=list)  # other success statuses, same body (e.g. 200 on a replace)
     body_required: bool = True  # False: an empty body means the model's defaults
 
 
@@ -144,11 +146,12 @@ def endpoint(
     response: Optional[Type[Any]] = None,
     status: int = 200,
     idempotency: str = "none",
-    query: Optional[Dict[str, str]] = None,
+    query: Optional[Dict[str, Any]] = None,
     tags: Optional[List[str]] = None,
     error_statuses: Optional[List[int]] = None,
     authenticated: bool = True,
     body_required: bool = True,
+    also_ok: Optional[List[int]] = None,
 ) -> Callable[[Callable[..., Reply]], Callable[..., Any]]:
     """Declare a JSON route: auth by bearer key with ``scope``, body parsed into ``body``.
 
@@ -159,7 +162,7 @@ def endpoint(
     def decorate(view: Callable[..., Reply]) -> Callable[..., Any]:
         ROUTES.append(
             RouteDoc(path, method, summary, scope if authenticated else None, body, response, status, idempotency,
-                     query or {}, tags or [], error_statuses or [], body_required)
+                     query or {}, tags or [], error_statuses or [], also_ok or [], body_required)
         )
 
         @functools.wraps(view)
@@ -176,7 +179,10 @@ def endpoint(
                     parsed = body.model_validate({}) if empty else parse_body(request.raw_body, body)
                 call = Call(principal, parsed, dict(request.query_params or {}), request.headers,
                             request.raw_body or b"", dict(request.context or {}))
-                reply = view(call, **params)
+                # Ids are matched decoded: a client that encodes `a|b` as `a%7Cb` means `a|b`. Chalice (as API
+                # Gateway's REST API) hands the segment over still encoded; no id admits `%`, so decoding
+                # one already decoded changes nothing.
+                reply = view(call, **{name: unquote(value) for name, value in params.items()})
             except errors.CoinhallError as exc:
                 return error_response(exc, request_id)
             except Exception:
@@ -230,6 +236,28 @@ def reshape_errors(event: Any, get_response: Callable[[Any], Response]) -> Respo
         response.body = json.dumps({"error": {"code": code, "message": message, "details": {}}})
         response.headers = {**(response.headers or {}), "Content-Type": "application/json"}
     return response
+
+
+def query_limit(high: int, default: int) -> Dict[str, Any]:
+    """A page size query parameter as ``query_int`` reads it, for the document."""
+    # Empty (`limit=`) is the default too.
+    return {"description": f"1-{high}, default {default}",
+            "schema": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": high},
+                                 {"type": "string", "maxLength": 0}],
+                       "default": default}}
+
+
+def query_choice(values: Any) -> Dict[str, Any]:
+    """A query parameter that is one of ``values`` (empty or absent: no filter)."""
+    return {"description": "|".join(values) + " (empty or absent: no filter)",
+            "schema": {"type": "string", "enum": [*values, ""]}}
+
+
+def query_pattern(pattern: str, text: str) -> Dict[str, Any]:
+    return {"description": text, "schema": {"type": "string", "pattern": pattern}}
+
+
+CURSOR = {"description": "next_cursor of the previous page (opaque)", "schema": {"type": "string"}}
 
 
 def query_int(call: Call, name: str, *, default: int, low: int, high: int) -> int:

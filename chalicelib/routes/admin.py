@@ -4,8 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.core import keys
-from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int, replied
+from chalicelib.ledger.accounts import USER_ID_PATTERN, valid_user_id
+from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int, query_limit, query_pattern, replied
 from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting, UnfreezeBody
 
 bp = Blueprint(__name__)
@@ -47,7 +47,8 @@ def unfreeze(call: Call, user_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/audit", "GET", summary="The audit trail, newest first.", scope="admin",
-          query={"limit": "1-200, default 50", "user_id": "only rows about this user"}, tags=["admin"],
+          query={"limit": query_limit(200, 50), "user_id": query_pattern(USER_ID_PATTERN, "only rows about this user")},
+          tags=["admin"],
           error_statuses=[400, 401, 403])
 def audit(call: Call) -> Reply:
     from chalicelib.tenancy.audit import list_audit

@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.spending.names import valid_content_id
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int
+from chalicelib.routes._http import CURSOR, Call, Reply, endpoint, path_param, query_int, query_limit
 from chalicelib.routes.spending_models import (
     BalanceCheck,
     CheckBalanceBody,
@@ -22,14 +22,15 @@ from chalicelib.routes.spending_models import (
 bp = Blueprint(__name__)
 _READ_ERRORS = [400, 401, 403, 404]
 _WRITE_ERRORS = [400, 401, 403, 404, 409, 422]
-_PAGE = {"limit": "1-100, default 25", "cursor": "next_cursor of the previous page"}
+_PAGE = {"limit": query_limit(100, 25), "cursor": CURSOR}
 
 
 # -- catalog and rates (operators) ------------------------------------------------
 
 
-@endpoint(bp, "/v1/admin/content/{content_id}", "PUT", summary="Create or replace a content item, audited.",
-          scope="admin", body=ContentBody, response=Content, status=201, tags=["content"], error_statuses=[400, 401, 403])
+@endpoint(bp, "/v1/admin/content/{content_id}", "PUT", summary="Create (201) or replace (200) a content item, audited.",
+          scope="admin", body=ContentBody, response=Content, status=201, also_ok=[200], tags=["content"],
+          error_statuses=[400, 401, 403])
 def put_content(call: Call, content_id: str) -> Reply:
     from chalicelib.spending.content import put_content as put
 
@@ -68,8 +69,9 @@ def put_rates(call: Call) -> Reply:
 # -- unlocks -------------------------------------------------------------------------
 
 
-@endpoint(bp, "/v1/users/{user_id}/unlocks", "POST", summary="Unlock content: charged once per user and item.",
-          scope="write", body=UnlockBody, response=UnlockResult, status=201, tags=["unlocks"],
+@endpoint(bp, "/v1/users/{user_id}/unlocks", "POST",
+          summary="Unlock content (201): charged once per user and item (200 when already unlocked).",
+          scope="write", body=UnlockBody, response=UnlockResult, status=201, also_ok=[200], tags=["unlocks"],
           error_statuses=_WRITE_ERRORS)
 def unlock(call: Call, user_id: str) -> Reply:
     from chalicelib.spending.unlocks import unlock as do_unlock

@@ -6,7 +6,9 @@ from chalice import Blueprint
 from chalicelib.core import errors
 from chalicelib.spending.names import HOLD_STATES, valid_hold_id
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, optional_key, path_param, query_int, replied
+from chalicelib.routes._http import (
+    CURSOR, Call, Reply, endpoint, optional_key, path_param, query_choice, query_int, query_limit, replied,
+)
 from chalicelib.routes.spending_models import (
     Escrow,
     EscrowBody,
@@ -19,7 +21,7 @@ from chalicelib.routes.spending_models import (
 bp = Blueprint(__name__)
 _READ_ERRORS = [400, 401, 403, 404]
 _WRITE_ERRORS = [400, 401, 403, 404, 409, 422]
-_PAGE = {"limit": "1-100, default 25", "cursor": "next_cursor of the previous page"}
+_PAGE = {"limit": query_limit(100, 25), "cursor": CURSOR}
 
 
 # -- holds -----------------------------------------------------------------------------
@@ -65,7 +67,7 @@ def release_hold(call: Call, hold_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/users/{user_id}/holds", "GET", summary="The user's holds and escrows, newest first.",
-          scope="read", response=HoldPage, query={"status": "|".join(HOLD_STATES + ("refunded",)), **_PAGE},
+          scope="read", response=HoldPage, query={"status": query_choice(HOLD_STATES + ("refunded",)), **_PAGE},
           tags=["holds"], error_statuses=[400, 401, 403])
 def list_holds(call: Call, user_id: str) -> Reply:
     from chalicelib.spending.holds import list_holds as listing

@@ -7,9 +7,12 @@ from chalice import Blueprint
 
 from chalicelib.core import errors
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.market.names import CATEGORIES, LISTING_STATES, ORDER_STATES, valid_listing_id, valid_order_id, valid_sku
+from chalicelib.market.names import (
+    CATEGORIES, LISTING_STATES, ORDER_STATES, SKU_PATTERN, valid_listing_id, valid_order_id, valid_sku,
+)
 from chalicelib.routes._http import (
-    Call, Reply, endpoint, optional_key, parse_body, path_param, query_int, replied,
+    CURSOR, Call, Reply, endpoint, optional_key, parse_body, path_param, query_choice, query_int, query_limit,
+    query_pattern, replied,
 )
 from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
@@ -19,7 +22,7 @@ from chalicelib.routes.market_models import (
 bp = Blueprint(__name__)
 _READ = [400, 401, 403, 404]
 _WRITE = [400, 401, 403, 404, 409, 422, 503]
-_PAGE = {"limit": "1-100, default 25", "cursor": "next_cursor of the previous page"}
+_PAGE = {"limit": query_limit(100, 25), "cursor": CURSOR}
 
 
 def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
@@ -40,8 +43,9 @@ def admin_get_reward(call: Call, sku: str) -> Reply:
     return Reply(get_reward(call.principal.economy, path_param("sku", sku, valid_sku), admin=True))
 
 
-@endpoint(bp, "/v1/admin/rewards/{sku}", "PUT", summary="Create or replace a SKU, audited.", scope="admin",
-          body=RewardBody, response=Reward, status=201, tags=["market", "admin"], error_statuses=[400, 401, 403, 409])
+@endpoint(bp, "/v1/admin/rewards/{sku}", "PUT", summary="Create (201) or replace (200) a SKU, audited.",
+          scope="admin", body=RewardBody, response=Reward, status=201, also_ok=[200], tags=["market", "admin"],
+          error_statuses=[400, 401, 403, 409])
 def put_reward(call: Call, sku: str) -> Reply:
     from chalicelib.market.catalog import put_item as put
 
@@ -59,7 +63,7 @@ def delete_reward(call: Call, sku: str) -> Reply:
 
 
 @endpoint(bp, "/v1/rewards", "GET", summary="What the shop sells now.", scope="read", response=RewardList,
-          query={"category": "|".join(CATEGORIES)}, tags=["market"], error_statuses=[400, 401, 403])
+          query={"category": query_choice(CATEGORIES)}, tags=["market"], error_statuses=[400, 401, 403])
 def rewards(call: Call) -> Reply:
     from chalicelib.market.catalog import list_items as list_rewards
 
@@ -106,7 +110,7 @@ def cancel_order(call: Call, order_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/users/{user_id}/orders", "GET", summary="A buyer's orders, newest first.", scope="read",
-          response=OrderPage, query={"status": "|".join(ORDER_STATES), **_PAGE}, tags=["market"],
+          response=OrderPage, query={"status": query_choice(ORDER_STATES), **_PAGE}, tags=["market"],
           error_statuses=[400, 401, 403])
 def user_orders(call: Call, user_id: str) -> Reply:
     from chalicelib.market.orders import list_orders
@@ -122,7 +126,8 @@ def user_orders(call: Call, user_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/listings", "POST", summary="List units of a SKU for sale (price floor and fee bands apply).",
-          scope="write", body=ListingBody, response=Listing, status=201, idempotency="optional", tags=["market"],
+          scope="write", body=ListingBody, response=Listing, status=201, also_ok=[200], idempotency="optional",
+          tags=["market"],
           error_statuses=_WRITE)
 def create_listing(call: Call) -> Reply:
     from chalicelib.market.listings import create_listing as create
@@ -134,7 +139,8 @@ def create_listing(call: Call) -> Reply:
 
 
 @endpoint(bp, "/v1/listings", "GET", summary="Listings, newest first.", scope="read", response=ListingPage,
-          query={"sku": "one SKU", "status": "|".join(LISTING_STATES), **_PAGE}, tags=["market"],
+          query={"sku": query_pattern(SKU_PATTERN, "one SKU"), "status": query_choice(LISTING_STATES), **_PAGE},
+          tags=["market"],
           error_statuses=[400, 401, 403])
 def listings(call: Call) -> Reply:
     from chalicelib.market.listings import list_listings

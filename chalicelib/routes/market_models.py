@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_v
 from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_ORDER_QTY, MAX_STOCK, MAX_UNIT_PRICE
 from chalicelib.ledger.limits import MAX_SHOP_PRICE as MAX_PRICE
 from chalicelib.market.names import SKU_PATTERN
-from chalicelib.routes.models import Balance, _Body
+from chalicelib.routes.models import NOT_BLANK, Balance, _Body
 
 _ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
 _SKU = SKU_PATTERN
@@ -49,12 +49,14 @@ def _not_blank(value: str) -> str:
 
 
 class RewardBody(_Body):
-    name: StrictStr = Field(min_length=1, max_length=100)
+    name: StrictStr = Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK)
     category: Literal["money", "rank", "cosmetic", "voucher"]
     price: StrictInt = Field(ge=1, le=MAX_PRICE, description="Coins per unit.")
     fulfilment: Literal["api", "voucher"] = Field(description="api: we call the game server; voucher: a code.")
     payload: Optional[Dict[str, Any]] = Field(default=None,
-                                              description="What the game server acts on (JSON, no floats).")
+                                              description="What the game server acts on: JSON without fractional "
+                                                          "numbers, keys 1-64 characters, nested at most 6 "
+                                                          "levels, at most 2048 bytes.")
     daily_limit: Optional[StrictInt] = Field(default=None, ge=1, le=MAX_ORDER_QTY,
                                              description="Units per player per UTC day.")
     stock: Optional[StrictInt] = Field(default=None, ge=0, le=MAX_STOCK, description="Units left; omit for unlimited.")

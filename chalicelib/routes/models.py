@@ -21,8 +21,24 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _space_class() -> str:
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    return "".join(f"\\u{ord(c):04x}" for c in spaces)
+
+
+# What ``_not_blank`` refuses, for the OpenAPI document: a string of Python's whitespace only. JSON Schema's
+# ``\s`` is not Python's (it lacks U+001C-U+001F and U+0085, and has U+FEFF), so the class is spelled out.
+NOT_BLANK = {"pattern": f"[^{_space_class()}]"}
+
 # A reason a person will read in a statement or the audit trail: never blank.
-Reason = Annotated[StrictStr, AfterValidator(_not_blank)]
+Reason = Annotated[StrictStr, AfterValidator(_not_blank), Field(json_schema_extra=NOT_BLANK)]
+
+
+def some_of(schema: Dict[str, object]) -> None:
+    """A body of optional settings, at least one given: absent means "leave it", and null is not a value."""
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():  # type: ignore[union-attr]
+        prop.pop("default", None)
 
 
 class _Body(BaseModel):
@@ -41,7 +57,8 @@ class SpendBody(_Body):
 
 
 class AdjustBody(_Body):
-    amount: Amount = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="Signed coins: + credits, - debits.")
+    amount: Amount = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="Signed coins: + credits, - debits; never 0.",
+                           json_schema_extra={"not": {"const": 0}})
     reason: Reason = Field(min_length=1, max_length=500)
 
     @field_validator("amount")
@@ -218,7 +235,19 @@ class Purchase(BaseModel):
                                   "dispute_release).")
 
 
+def _price_schema(schema: Dict[str, object]) -> None:
+    from chalicelib.purchases.pack_limits import MIN_CHARGE
+
+    # The currency's minimum charge, in the document as in price_problems.
+    schema["properties"]["currency"]["enum"] = sorted(MIN_CHARGE)  # type: ignore[index]
+    schema["allOf"] = [{"if": {"properties": {"currency": {"const": currency}}},
+                        "then": {"properties": {"amount": {"minimum": low}}}}
+                       for currency, low in sorted(MIN_CHARGE.items())]
+
+
 class PriceBody(_Body):
+    model_config = ConfigDict(json_schema_extra=_price_schema)
+
     amount: StrictInt = Field(gt=0, le=MAX_PRICE_AMOUNT,
                               description="Minor units, from Stripe's minimum charge for the currency to 99,999,999.")
     currency: StrictStr = Field(pattern=r"^[a-z]{3}$",

@@ -17,6 +17,32 @@ _STATUS_TEXT = {
 }
 
 
+def _path_patterns() -> Dict[str, str]:
+    """What each path id must match, as the routes check it (``path_param``): anything else is a 400."""
+    from chalicelib.ledger.accounts import USER_ID_PATTERN
+    from chalicelib.market import names as market
+    from chalicelib.rewards import names as rewards
+    from chalicelib.routes.purchases import ID_PATTERN
+    from chalicelib.spending import names as spending
+    from chalicelib.tenancy import game_servers
+
+    return {"user_id": USER_ID_PATTERN, "hold_id": spending._HOLD_ID.pattern, "escrow_id": spending._HOLD_ID.pattern,
+            "content_id": spending._CONTENT_ID.pattern, "course_id": rewards._COURSE_ID.pattern,
+            "sku": market.SKU_PATTERN, "listing_id": market._LISTING_ID.pattern, "order_id": market._ORDER_ID.pattern,
+            "server_id": game_servers._SERVER_ID.pattern, "purchase_id": ID_PATTERN, "pack_id": ID_PATTERN}
+
+
+_IDEMPOTENCY_SCHEMA = {"type": "string", "pattern": r"^[\x21-\x7e]{1,128}$"}
+
+_DESCRIPTION = (
+    "A coin economy: buy, earn, spend, hold and trade coins.\n\n"
+    "Integers are JSON integers: a number with a fraction or an exponent (`5.0`, `5e0`) is refused with 400 "
+    "`validation_error`, even where its value is whole (JSON Schema's `integer` would admit it). Path ids are "
+    "matched after URL decoding (`a%7Cb` is `a|b`). Unknown body fields are refused (400); unknown query "
+    "parameters are ignored."
+)
+
+
 @lru_cache(maxsize=1)
 def document() -> Dict[str, Any]:
     from chalicelib.routes import _http
@@ -26,32 +52,36 @@ def document() -> Dict[str, Any]:
 
     def ref(model: Any) -> Dict[str, str]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in schema.pop("$defs", {}).items():
-            schemas[name] = sub
-        schemas[model.__name__] = schema
+        for name, sub in [*schema.pop("$defs", {}).items(), (model.__name__, schema)]:
+            # One name, one model: two models of one name would silently document one route with the other's.
+            if schemas.setdefault(name, sub) != sub:
+                raise ValueError(f"two different models are both named {name} in the OpenAPI document")
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
     error_ref = ref(ErrorBody)
+    patterns = _path_patterns()
     paths: Dict[str, Any] = {}
     for route in _http.ROUTES:
         op: Dict[str, Any] = {"summary": route.summary, "tags": route.tags, "parameters": []}
         for name in re.findall(r"{(\w+)}", route.path):
-            op["parameters"].append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
-        for name, text in route.query.items():
-            op["parameters"].append({"name": name, "in": "query", "required": False, "description": text,
-                                     "schema": {"type": "string"}})
+            op["parameters"].append({"name": name, "in": "path", "required": True,
+                                     "schema": {"type": "string", "pattern": patterns[name]}})
+        for name, declared in route.query.items():
+            if not isinstance(declared, dict):
+                declared = {"description": declared, "schema": {"type": "string"}}
+            op["parameters"].append({"name": name, "in": "query", "required": False, **declared})
         if route.idempotency == "required":
             op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": True,
                                      "description": "1-128 printable ASCII; a retry with the same key and body "
                                                     "replays the first response. A key is one request of the "
                                                     "economy on any route: reused otherwise, 409.",
-                                     "schema": {"type": "string", "maxLength": 128}})
+                                     "schema": _IDEMPOTENCY_SCHEMA})
         elif route.idempotency == "optional":
             op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
                                      "description": "Optional: with it a retry replays the first response "
                                                     "(a key is one request of the economy on any route: reused "
                                                     "otherwise, 409); without it a repeat is a new request.",
-                                     "schema": {"type": "string", "maxLength": 128}})
+                                     "schema": _IDEMPOTENCY_SCHEMA})
         if route.scope:
             op["security"] = [{"apiKey": []}]
             op["description"] = f"Needs scope `{route.scope}`."
@@ -64,7 +94,7 @@ def document() -> Dict[str, Any]:
             ok["content"] = {"application/json": {"schema": ref(route.response)}}
         if route.idempotency == "required":
             ok["headers"] = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true", "false"]}}}
-        op["responses"] = {str(route.status): ok}
+        op["responses"] = {str(status): ok for status in sorted({route.status, *route.also_ok})}
         statuses = set(route.errors) | ({401, 403} if route.scope else set())
         for status in sorted(statuses):
             op["responses"][str(status)] = {"description": _STATUS_TEXT.get(status, "Error"),
@@ -73,7 +103,7 @@ def document() -> Dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Coinhall", "version": "1.0.0",
-                 "description": "A coin economy: buy, earn, spend, hold and trade coins."},
+                 "description": _DESCRIPTION},
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -1,6 +1,8 @@
 """Buying coins: checkout, purchase status, the Stripe webhook, pack admin, debts."""
 from __future__ import annotations
 
+import re
+
 from chalice import Blueprint
 
 from chalicelib.core import errors
@@ -13,12 +15,18 @@ from chalicelib.routes.models import (
 bp = Blueprint(__name__)
 
 
+# Pack and purchase ids. ASCII only: str.isalnum() admitted any script's letters (a pack "é" could be put
+# but never checked out, CheckoutBody.pack_id being ASCII).
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_ID = re.compile(ID_PATTERN)
+
+
 def _valid_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c.isalnum() or c in "_.-" for c in value)
+    return bool(_ID.match(value))
 
 
 @endpoint(bp, "/v1/checkout", "POST", summary="Start buying a coin pack: a pending purchase and its checkout page.",
-          scope="write", body=CheckoutBody, response=Checkout, status=201, idempotency="optional",
+          scope="write", body=CheckoutBody, response=Checkout, status=201, also_ok=[200], idempotency="optional",
           tags=["purchases"],
           error_statuses=[400, 401, 403, 404, 409, 422, 503])
 def checkout(call: Call) -> Reply:

@@ -10,8 +10,8 @@ from chalicelib.routes.rewards_models import (
     Course,
     CourseBody,
     CourseList,
-    Reward,
-    RewardBody,
+    Grant,
+    GrantBody,
     RewardSettings,
     RewardSettingsBody,
 )
@@ -20,7 +20,7 @@ bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/v1/users/{user_id}/rewards", "POST", summary="Grant a reward under its once-only and per-type rules.",
-          scope="rewards", body=RewardBody, response=Reward, tags=["rewards"],
+          scope="rewards", body=GrantBody, response=Grant, tags=["rewards"],
           error_statuses=[400, 401, 403, 404, 409, 422, 429])
 def grant(call: Call, user_id: str) -> Reply:
     from chalicelib.rewards.grants import Grantor
@@ -36,8 +36,9 @@ def grant(call: Call, user_id: str) -> Reply:
 # -- the course registry (operators) -------------------------------------------------------
 
 
-@endpoint(bp, "/v1/admin/courses/{course_id}", "PUT", summary="Register or replace a course and its reward, audited.",
-          scope="admin", body=CourseBody, response=Course, status=201, tags=["rewards", "admin"],
+@endpoint(bp, "/v1/admin/courses/{course_id}", "PUT",
+          summary="Register (201) or replace (200) a course and its reward, audited.",
+          scope="admin", body=CourseBody, response=Course, status=201, also_ok=[200], tags=["rewards", "admin"],
           error_statuses=[400, 401, 403, 409])
 def put_course(call: Call, course_id: str) -> Reply:
     from chalicelib.rewards.courses import put_course as put

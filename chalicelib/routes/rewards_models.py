@@ -3,22 +3,31 @@ from __future__ import annotations
 
 from typing import List, Literal, Optional
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
-from chalicelib.ledger.accounts import MAX_AMOUNT
-from chalicelib.routes.models import Balance, _Body
+from chalicelib.ledger.accounts import MAX_AMOUNT, USER_ID_PATTERN
+from chalicelib.rewards.names import _COURSE_ID
+from chalicelib.routes.models import NOT_BLANK, Balance, _Body, some_of
 
 
-class RewardBody(_Body):
+class GrantBody(_Body):
+    # referral and course_completion need a ref (chalicelib.rewards.grants), in the document too.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"type": {"const": kind}}},
+         "then": {"required": ["ref"], "properties": {"ref": {"type": "string", "pattern": pattern}}}}
+        for kind, pattern in (("referral", USER_ID_PATTERN), ("course_completion", _COURSE_ID.pattern))]})
+
     type: Literal["daily", "quest", "referral", "course_completion"] = Field(
         description="daily and quest: once per user per UTC day; referral: once per referred user (ref = the "
                     "referred user's id; both users need a wallet); course_completion: once per user and course "
                     "(ref = a course id of the course registry; pays the course's reward).")
     ref: Optional[StrictStr] = Field(default=None, min_length=1, max_length=128,
-                                     description="Required for referral and course_completion.")
+                                     description="Required for referral and course_completion; 1-128 printable "
+                                                 "ASCII, no spaces.",
+                                     json_schema_extra={"pattern": r"^[\x21-\x7e]{1,128}$"})
 
 
-class Reward(BaseModel):
+class Grant(BaseModel):
     transaction_id: str
     user_id: str
     type: str
@@ -49,7 +58,7 @@ def _not_blank(value: str) -> str:
 
 
 class CourseBody(_Body):
-    title: StrictStr = Field(min_length=1, max_length=200)
+    title: StrictStr = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
     reward: StrictInt = Field(ge=1, le=MAX_AMOUNT, description="Coins paid once per user who completes it.")
 
     @field_validator("title")
@@ -72,10 +81,13 @@ class CourseList(BaseModel):
 
 # -- reward settings (operators) ------------------------------------------------------
 
-_Setting = Optional[StrictInt]
+# Absent means "leave it"; an explicit null is not an amount (400). At least one is set.
+_Setting = StrictInt
 
 
 class RewardSettingsBody(_Body):
+    model_config = ConfigDict(json_schema_extra=some_of)
+
     daily_base: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)
     daily_streak_bonus: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)
     daily_cap: _Setting = Field(default=None, ge=0, le=MAX_AMOUNT)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from chalicelib.spending.names import HOLD_STATES, MAX_ESCROW_SECONDS, MAX_HOLD_SECONDS
 from chalicelib.ledger.accounts import MAX_AMOUNT
-from chalicelib.routes.models import Balance, _Body
+from chalicelib.routes.models import NOT_BLANK, Balance, _Body, some_of
 
 _ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
 Bps = StrictInt
@@ -20,7 +20,7 @@ def _not_blank(value: str) -> str:
 
 
 class ContentBody(_Body):
-    title: StrictStr = Field(min_length=1, max_length=200)
+    title: StrictStr = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
     price: StrictInt = Field(ge=0, le=MAX_AMOUNT, description="Coins; 0 = free.")
     creator_id: StrictStr = Field(pattern=_ID, description="Who earns the creator share.")
     creator_share_bps: Optional[Bps] = Field(
@@ -43,7 +43,8 @@ class CheckBalanceBody(_Body):
 class HoldBody(_Body):
     user_id: StrictStr = Field(pattern=_ID)
     amount: StrictInt = Field(gt=0, le=MAX_AMOUNT)
-    purpose: StrictStr = Field(min_length=1, max_length=100, description="What it is for (e.g. call, stream).")
+    purpose: StrictStr = Field(min_length=1, max_length=100, description="What it is for (e.g. call, stream).",
+                              json_schema_extra=NOT_BLANK)
     ref: Optional[StrictStr] = Field(default=None, min_length=1, max_length=200)
     expires_in: StrictInt = Field(ge=1, le=MAX_HOLD_SECONDS, description="Seconds until it is released by itself.")
 
@@ -63,7 +64,7 @@ class EscrowBody(_Body):
     client_id: StrictStr = Field(pattern=_ID)
     freelancer_id: StrictStr = Field(pattern=_ID)
     amount: StrictInt = Field(gt=0, le=MAX_AMOUNT)
-    job_ref: StrictStr = Field(min_length=1, max_length=200)
+    job_ref: StrictStr = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
     auto_release_after: Optional[StrictInt] = Field(
         default=None, ge=1, le=MAX_ESCROW_SECONDS, description="Seconds; default ESCROW_TIMEOUT_MIN minutes.")
 
@@ -74,8 +75,11 @@ class EscrowBody(_Body):
 
 
 class RatesBody(_Body):
-    creator_share_bps: Optional[Bps] = Field(default=None, ge=0, le=10_000)
-    escrow_fee_bps: Optional[Bps] = Field(default=None, ge=0, le=10_000)
+    # Absent means "leave it"; an explicit null is not a rate (400). At least one is set.
+    model_config = ConfigDict(json_schema_extra=some_of)
+
+    creator_share_bps: Bps = Field(default=None, ge=0, le=10_000)  # type: ignore[assignment]
+    escrow_fee_bps: Bps = Field(default=None, ge=0, le=10_000)  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _something(self) -> "RatesBody":

@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int, replied
+from chalicelib.routes._http import CURSOR, Call, Reply, endpoint, path_param, query_int, query_limit, replied
 from chalicelib.routes.models import EntryPage, Posting, SpendBody, Wallet
 
 bp = Blueprint(__name__)
@@ -21,7 +21,7 @@ def wallet(call: Call, user_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/users/{user_id}/transactions", "GET", summary="The wallet's statement, newest first.",
-          scope="read", response=EntryPage, query={"limit": "1-100, default 25", "cursor": "next_cursor of the previous page"},
+          scope="read", response=EntryPage, query={"limit": query_limit(100, 25), "cursor": CURSOR},
           tags=["wallets"], error_statuses=_USER_ERRORS)
 def transactions(call: Call, user_id: str) -> Reply:
     from chalicelib.ledger.history import list_entries

@@ -413,6 +413,13 @@ def test_longest_valid_user_id_is_accepted(economy: Economy) -> None:
     assert economy.api.get(f"/v1/users/{user}/wallet").body["available"] == 10
 
 
+def test_a_percent_encoded_user_id_is_the_decoded_one(economy: Economy) -> None:
+    # A client that encodes `|` (as it should in a path) reaches the same wallet; it was a 400 (found by fuzzing).
+    economy.credit("guild%7Cplayer%3A1", 10)
+    assert economy.api.get("/v1/users/guild|player:1/wallet").body["available"] == 10
+    assert economy.api.get("/v1/users/guild%7Cplayer%3A1/wallet").body["user_id"] == "guild|player:1"
+
+
 def test_invalid_user_id_in_audit_query(funded: Economy) -> None:
     assert_error(funded.api.get("/v1/admin/audit?user_id=a%20b"), 400, "validation_error", "user_id")
 

@@ -315,6 +315,16 @@ class TestPackAdmin:
         assert (resp.status, resp.code) == (400, "validation_error")
         assert "bad" not in [p["id"] for p in shop.api.get("/v1/admin/packs").body["items"]]
 
+    @pytest.mark.parametrize("pack_id", ["caf%C3%A9", "%D9%A1%D9%A2"])  # café, Arabic-Indic digits
+    def test_a_pack_id_is_ascii_as_checkout_needs(self, shop, pack_id) -> None:
+        # str.isalnum() let such a pack be put, which CheckoutBody (ASCII pack_id) could never sell.
+        body = {"name": "x", "coins": 5, "price": {"amount": 100, "currency": "usd"}}
+        resp = shop.api.request("PUT", f"/v1/admin/packs/{pack_id}", body=json.dumps(body),
+                                headers={"Authorization": f"Bearer {shop.admin_token}",
+                                         "Content-Type": "application/json"})
+        assert (resp.status, resp.code) == (400, "validation_error")
+        assert len(shop.api.get("/v1/admin/packs").body["items"]) == 4
+
     def test_write_key_cannot_edit_packs(self, shop) -> None:
         resp = shop.api.request("DELETE", "/v1/admin/packs/coins_100",
                                 headers={"Authorization": f"Bearer {shop.write_token}"})

@@ -276,10 +276,7 @@ ALLOWED_FSTRINGS: Dict[Tuple[str, str], str] = {
 
 # ".join" with ":" or "|" that is not a key: the OpenAPI text listing a query parameter's values.
 ALLOWED_JOINS = {
-    ("chalicelib/routes/market.py", '"|".join(CATEGORIES)'),
-    ("chalicelib/routes/market.py", '"|".join(ORDER_STATES)'),
-    ("chalicelib/routes/market.py", '"|".join(LISTING_STATES)'),
-    ("chalicelib/routes/holds.py", '"|".join(HOLD_STATES + ("refunded",))'),
+    ("chalicelib/routes/_http.py", '"|".join(values)'),  # query_choice, for every route's enum parameter
 }
 
 # ".split(':')" / ".partition(':')" that parse something that is not a key we built.
