@@ -126,7 +126,10 @@ class PurchaseOps:
         due = self._credited(econ)
         if not due:
             return self.op_checkout(econ)
-        pid = self.rng.choice(due)
+        if self.rng.random() < 0.5:  # the refund that hurts: of the buyer who kept least of it
+            pid = min(due, key=lambda d: m.w(m.purchases[d]["user"])["available"] - m.purchases[d]["coins"])
+        else:
+            pid = self.rng.choice(due)
         v = m.purchases[pid]
         self._deliver(self._refunded(v["p"]))
         v["state"] = "refunded"
@@ -192,8 +195,8 @@ class PurchaseOps:
         if not owing:
             return self.op_late_refund(econ)
         user = self.rng.choice(owing)
-        if self.rng.random() < 0.7:  # the player earns or buys coins first, mostly
-            amount = self.rng.randint(1, m.w(user)["debt"] + 50)
+        if self.rng.random() < 0.7:  # the player earns or buys coins first, mostly: some or all of the debt
+            amount = self.rng.randint(1, m.w(user)["debt"] * 2)
             status, _ = self.call("POST", f"/v1/admin/users/{user}/adjust", {"amount": amount, "reason": "sim pay"},
                                   econ["token"], self.key("adj"))
             if status != 200:

@@ -34,7 +34,7 @@ WEIGHTS = {
     "adjust": 10, "spend": 12, "tip": 8, "content_put": 3, "unlock": 10,
     "hold_place": 8, "hold_settle": 5, "hold_release": 3, "jobs": 3,
     "escrow_open": 5, "escrow_release": 3, "escrow_refund": 2,
-    "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 2, "freeze": 2, "daily": 6, "replay": 8,
+    "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 3, "freeze": 2, "daily": 6, "replay": 8,
     "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
 }
 # The game server's side of a delivery try, in simulated seconds: fast retries, a short timeout.
