@@ -272,13 +272,13 @@ def _queue_delivery(economy: str, order_id: str) -> None:
 
 
 def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None,
-                 unanswered: bool = False) -> None:
+                 unknown: Optional[bool] = None) -> None:
     """Record a delivery try on a pending order (for operators; no money moves).
 
-    ``unanswered``: the try got no answer at all (a timeout, a dropped connection), so
-    the game server may have delivered; the order keeps ``delivery_unknown`` from then on.
+    ``unknown`` sets ``delivery_unknown`` (None leaves it): whether the game server may
+    have delivered the order without our hearing it.
     """
-    store.note_attempt(economy, order_id, attempt, error, unanswered)
+    store.note_attempt(economy, order_id, attempt, error, unknown)
 
 
 def flag_late_delivery(economy: str, order_id: str, detail: str) -> None:

@@ -114,6 +114,30 @@ def test_an_unanswered_last_try_refunds_and_says_the_delivery_is_unknown(economy
     economy.check()
 
 
+def test_a_consumer_that_dies_after_the_delivery_leaves_a_refund_in_doubt(economy, plugin, monkeypatch) -> None:
+    # Found by the seeded simulation: the plugin delivered, the consumer died before settling,
+    # and every retry failed the same way until the deadline; the expiry job refunded it.
+    from chalicelib.market import settlement
+
+    economy.credit("p", 1000)
+    put_reward(economy, "rank", price=250)
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("the consumer died before settling")
+
+    monkeypatch.setattr(settlement, "fulfil", dies)
+    placed = buy(economy, "p", "rank").body
+    assert queue.drain(30)
+    assert plugin.deliveries[placed["order_id"]] == 1 and order(economy, placed["order_id"])["status"] == "pending"
+    assert run_job("expire-orders", economy=economy.id, now=FAR_FUTURE)["status"] == "ok"
+    final = order(economy, placed["order_id"])
+    assert final["status"] == "refunded" and final["delivery_unknown"] is True
+    assert wallet(economy, "p")["available"] == 1000
+    worker = queue._local()
+    worker.failed[:] = [m for m in worker.failed if m["payload"].get("order_id") != placed["order_id"]]
+    economy.check()
+
+
 def test_tries_that_were_all_answered_leave_no_doubt(economy, plugin) -> None:
     economy.credit("p", 1000)
     put_reward(economy, "rank", price=250)

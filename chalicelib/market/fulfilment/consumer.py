@@ -14,10 +14,12 @@ exactly once; the plugin is asked to be idempotent by the order id
 A try is not started when the order's deadline is too close to finish it:
 the ``expire-orders`` job refunds it instead, so a delivery never lands after
 its refund (short of a plugin answering after our timeout; such an order is
-flagged ``delivered_after_resolution`` for an operator). A try that got no answer
-at all (timeout, dropped connection) marks the order ``delivery_unknown``: if no
-later try is answered before it is refunded, the plugin may still have delivered
-it, and only the game server can tell; the flag says where to look.
+flagged ``delivered_after_resolution`` for an operator). An order is marked
+``delivery_unknown`` before each call and unmarked only by an answer that
+delivered nothing, so a try that got no answer (timeout, dropped connection) or
+whose settlement never happened (the consumer died after the plugin delivered,
+and the deadline came first) leaves a refunded order that says the plugin may
+have delivered it; only the game server can tell.
 """
 from __future__ import annotations
 
@@ -65,7 +67,11 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
     if _seconds_left(order) < settings.minecraft_timeout_s + DEADLINE_MARGIN_SECONDS:
         log.warning("order %s: too close to its deadline for another try; the expiry job refunds it", order_id)
         return
-    orders.note_attempt(economy, order_id, attempt)
+    # From here until an answer is recorded the goods may be out: a crash after the plugin
+    # delivered, or a settlement that fails until the deadline, must not leave a refunded
+    # order that nobody doubts. An answer without the goods puts the mark back as it was.
+    doubted_before = bool(order.get("delivery_unknown"))
+    orders.note_attempt(economy, order_id, attempt, unknown=True)
     delivery = minecraft.deliver(orders.order_view(order))
     if delivery.outcome == "delivered":
         try:
@@ -74,12 +80,12 @@ def handle(payload: Dict[str, Any], dedupe_id: str) -> None:
             orders.flag_late_delivery(economy, order_id, f"try {attempt} answered {delivery.status}")
         return
     detail = f"try {attempt}: {delivery.status or delivery.detail}"
-    unanswered = delivery.status is None  # a timeout or a dropped connection: it may have delivered
+    answered = delivery.status is not None  # not a timeout or a dropped connection: this try delivered nothing
+    orders.note_attempt(economy, order_id, attempt, detail, unknown=doubted_before if answered else None)
     if delivery.outcome == "refused":
         _refund(economy, order_id, f"the game server refused the order ({delivery.status}): {delivery.detail}",
                 "api-refused")
         return
-    orders.note_attempt(economy, order_id, attempt, detail, unanswered)
     if attempt >= settings.minecraft_max_attempts:
         _refund(economy, order_id, f"not delivered after {attempt} tries (last: {delivery.status or delivery.detail})",
                 "api-failed")

@@ -66,13 +66,13 @@ def order_resolve(economy: str, order_id: str, fields: Mapping[str, Any],
 
 
 def note_attempt(economy: str, order_id: str, attempt: int, error: Optional[str] = None,
-                 unanswered: bool = False) -> None:
+                 unknown: Optional[bool] = None) -> None:
     """Record a delivery try on a pending order; nothing when it was resolved meanwhile."""
     changes: Dict[str, Any] = {"attempts": attempt}
     if error is not None:
         changes["last_error"] = error[:300]
-    if unanswered:
-        changes["delivery_unknown"] = True
+    if unknown is not None:
+        changes["delivery_unknown"] = unknown
     expression, names, values = ops.update_expression(changes)
     try:
         get_client().update_item(TableName=table_name(TABLE), Key=_key(economy, order_id),
