@@ -38,7 +38,7 @@ class Faults:
     KINDS = ("conflict", "throttle", "lost", "timeout", "crash")
 
     def __init__(self, rng: random.Random, rate: float) -> None:
-        self.rng, self.rate = rng, rate
+        self.rng, self.rate = random.Random(rng.random()), rate
         self.injected: Counter = Counter()
         self.calls = 0
         self.operations = 0
@@ -58,6 +58,11 @@ class Faults:
             aws_access_key_id="local", aws_secret_access_key="local")
         self.client = get_client()
         self.client.meta.events.register_first("before-call.dynamodb", self)
+
+    def next_operation(self, seed: float) -> None:
+        """Each operation draws its faults from its own stream, seeded by the simulation's generator:
+        a call more or fewer in one operation (a race left a leg on another shard) moves no later one."""
+        self.rng.seed(seed)
 
     def uninstall(self) -> None:
         if self.client is not None:

@@ -214,6 +214,8 @@ class PurchaseOps:
             m.move(user, available=-pay, debt=-pay)
             if w["debt"] == 0:
                 m.unfreeze(user, "debt")
+            else:
+                self.outcomes["settle_debt_partly"] += 1
         elif not (status == 422 and pay == 0):
             raise Violation("debt", f"settle-debt for {user} (debt {w['debt']}, available {w['available']}) "
                                     f"answered {status}: {resp}")

@@ -22,6 +22,7 @@ from sim.faults import Faults
 from sim.model import BUCKETS, Model, Violation
 from sim.ops_market import MarketOps
 from sim.ops_purchases import PurchaseOps
+from sim.ops_races import RaceOps
 from sim.ops_spending import SpendingOps
 from sim.simqueue import Crash, SimQueue
 
@@ -36,6 +37,7 @@ WEIGHTS = {
     "escrow_open": 5, "escrow_release": 3, "escrow_refund": 2,
     "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 3, "freeze": 2, "daily": 6, "replay": 8,
     "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
+    "race": 3,
 }
 # The game server's side of a delivery try, in simulated seconds: fast retries, a short timeout.
 MARKET_ENV = {"MINECRAFT_TIMEOUT_S": "0.25", "MINECRAFT_RETRY_BASE_S": "30", "MINECRAFT_MAX_ATTEMPTS": "4"}
@@ -69,7 +71,7 @@ def _setup_env(endpoint: str, prefix: str) -> None:
     apikeys.clear_cache()
 
 
-class Sim(SpendingOps, PurchaseOps, MarketOps):
+class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
     def __init__(self, seed: int, ops: int, client: Any, check_every: int, fault_rate: float, run_tag: str,
                  plugin: Any) -> None:
         self.seed, self.ops, self.client, self.plugin = seed, ops, client, plugin
@@ -159,9 +161,9 @@ class Sim(SpendingOps, PurchaseOps, MarketOps):
         weights = [WEIGHTS[k] for k in kinds]
         saved, saved_worker, saved_ids = ids.clock, queue._worker, (ids.millis, ids.entropy)
         ids.clock = self.clock
-        id_rng = random.Random(self.seed)  # its own stream: ids made off the main thread do not move the main one
+        self.id_rng = random.Random(self.seed)  # its own stream: ids never move the main one
         ids.millis = lambda: int(self.clock.now.timestamp() * 1000)
-        ids.entropy = lambda n: id_rng.randbytes(n)
+        ids.entropy = lambda n: self.id_rng.randbytes(n)
         queue._worker = self.queue
         random.seed(self.seed)  # the app's own jitter (delivery backoff) comes from the global generator
         # Caches expire on the simulated clock: a miss (one more read, one more chance of a fault)
@@ -172,13 +174,16 @@ class Sim(SpendingOps, PurchaseOps, MarketOps):
             module._clock = lambda: self.clock.now.timestamp()
         self.faults.install()
         try:
+            self.faults.paused = True  # the population is made before the weather turns
             self.setup()
+            self.faults.paused = False
             for i in range(self.ops):
                 self.op_index = i
                 self.clock.advance(self.rng.randint(1, 40))
                 econ = self.rng.choice(self.economies)
                 kind = self.rng.choices(kinds, weights)[0]
                 self.by_kind[kind] += 1
+                self.faults.next_operation(self.rng.random())
                 getattr(self, "op_" + kind)(econ)
                 if (i + 1) % self.check_every == 0:
                     self.faults.paused = True
@@ -219,7 +224,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps):
         """A frozen wallet pays for nothing; an unfrozen one is never refused as frozen."""
         m = econ["model"]
         code = (resp or {}).get("error", {}).get("code") if isinstance(resp, dict) else None
-        if m.frozen(user) and status in (200, 201) and not (resp or {}).get("replayed"):
+        if m.frozen(user) and status in (200, 201):
             raise Violation("frozen", f"{user} is frozen ({sorted(m.reasons[user])}) and {what} went through: {resp}")
         if not m.frozen(user) and code == "account_frozen":
             raise Violation("frozen", f"{user} is not frozen and {what} was refused as frozen: {resp}")
