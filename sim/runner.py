@@ -249,6 +249,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
                 due = max(datetime.strptime(o["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
                           for o in pending)
             self.clock.advance(max(1.0, (due - self.clock.now).total_seconds() + 1))
+            self.faults.next_operation(self.rng.random())
             self.op_deliver()
             self.op_jobs(None)
         raise Violation("stuck", f"work never ended: {len(self.queue.messages)} queued, "
