@@ -20,11 +20,12 @@ never faulted: which of them reaches the hook first is up to the machine.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, Iterator
 
 from sim.simqueue import Crash
 
@@ -58,6 +59,15 @@ class Faults:
             aws_access_key_id="local", aws_secret_access_key="local")
         self.client = get_client()
         self.client.meta.events.register_first("before-call.dynamodb", self)
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """No faults inside (an oracle's reads, the setup), and as before after it."""
+        paused, self.paused = self.paused, True
+        try:
+            yield
+        finally:
+            self.paused = paused
 
     def next_operation(self, seed: float) -> None:
         """Each operation draws its faults from its own stream, seeded by the simulation's generator:

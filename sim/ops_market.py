@@ -159,8 +159,7 @@ class MarketOps:
 
     def resolve_orders(self) -> None:
         """Read back every pending order (faults paused: an oracle's read); move the model as each ended."""
-        paused, self.faults.paused = self.faults.paused, True
-        try:
+        with self.faults.quiet():
             for econ in self.economies:
                 for oid, o in sorted(econ["model"].orders.items()):
                     if o["state"] != "pending":
@@ -170,8 +169,6 @@ class MarketOps:
                         raise Violation("order", f"{oid} answered {status}: {view}")
                     if view["status"] != "pending":
                         self._resolved(econ, oid, view["status"], view)
-        finally:
-            self.faults.paused = paused
 
     def _resolved(self, econ: Dict[str, Any], oid: str, state: str, view: Optional[Dict[str, Any]] = None) -> None:
         m = econ["model"]

@@ -65,11 +65,8 @@ class PurchaseOps:
         return sum(1 for e in page["items"] if e.get("type") == "purchase" and e.get("ref") == pid)
 
     def _check_credited_once(self, econ: Dict[str, Any], user: str, pid: str, paid_and_kept: bool) -> None:
-        paused, self.faults.paused = self.faults.paused, True
-        try:
+        with self.faults.quiet():
             credits = self._credits_of(econ, user, pid)
-        finally:
-            self.faults.paused = paused
         if credits > 1 or (paid_and_kept and credits != 1):
             raise Violation("credit", f"purchase {pid} was credited {credits} times "
                                       f"({'paid and kept' if paid_and_kept else 'refunded in flight'})")

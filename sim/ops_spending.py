@@ -199,11 +199,8 @@ class SpendingOps:
         # threads picked, and a call more or fewer must not move the faults (README "Reliability").
         for job in ("pricing-rollup", "leaderboard", "reconcile"):
             if econ is None or self.rng.random() < 0.25:
-                paused, self.faults.paused = self.faults.paused, True
-                try:
+                with self.faults.quiet():
                     self.run_job_until_done(job)
-                finally:
-                    self.faults.paused = paused
         for e in self.economies:
             m = e["model"]
             for hid, h in sorted(m.holds.items()):

@@ -174,9 +174,8 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
             module._clock = lambda: self.clock.now.timestamp()
         self.faults.install()
         try:
-            self.faults.paused = True  # the population is made before the weather turns
-            self.setup()
-            self.faults.paused = False
+            with self.faults.quiet():  # the population is made before the weather turns
+                self.setup()
             for i in range(self.ops):
                 self.op_index = i
                 self.clock.advance(self.rng.randint(1, 40))
@@ -186,9 +185,8 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
                 self.faults.next_operation(self.rng.random())
                 getattr(self, "op_" + kind)(econ)
                 if (i + 1) % self.check_every == 0:
-                    self.faults.paused = True
-                    self.check_all()
-                    self.faults.paused = False
+                    with self.faults.quiet():
+                        self.check_all()
             self.op_index = self.ops
             self.finish_work()
             self.faults.paused = True

@@ -97,7 +97,8 @@ def order_view(item: Mapping[str, Any]) -> Dict[str, Any]:
         "redeemed_by": item.get("redeemed_by"),
         # the README's flag for an operator: the game server delivered after we refunded
         "delivered_after_resolution": bool(item.get("delivered_after_resolution")),
-        # and its twin: a try went unanswered, so a refunded order may have been delivered all the same
+        # and its twin: a try's outcome was never recorded (no answer, or delivered and never settled),
+        # so a refunded order may have been delivered all the same
         "delivery_unknown": bool(item.get("delivery_unknown")),
     }
 
