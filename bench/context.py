@@ -198,7 +198,8 @@ class Context:
     # -- HTTP through the app -----------------------------------------------
 
     def post(self, path: str, body: Any, key: Optional[str] = None, token: Optional[str] = None) -> Reply:
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or self.write_token}"}
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or self.write_token}",
+                   "X-Audit-Reason": "bench"}
         if key is not None:
             headers["Idempotency-Key"] = key
         response = self.client.http.post(path, headers=headers, body=json.dumps(body).encode())

@@ -81,7 +81,8 @@ def requests_per_order(ctx: Context) -> Dict[str, Any]:
     ctx.fund([buyer], FUNDING)
     body = json.dumps({"name": "Bench pet", "category": "cosmetic", "price": 5, "fulfilment": "voucher",
                        "stock": 10 * n + 10})
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ctx.admin_token}"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ctx.admin_token}",
+               "X-Audit-Reason": "bench"}
     response = ctx.client.http.request("PUT", f"/v1/admin/rewards/{sku}", headers=headers, body=body)
     if response.status_code not in (200, 201):
         raise RuntimeError(f"reward: {response.status_code} {response.body!r}")

@@ -25,7 +25,8 @@ def _describe(calls: Counter, n: int) -> str:
 
 def _put_content(ctx: Context, content_id: str, price: int) -> None:
     body = json.dumps({"title": content_id, "price": price, "creator_id": "bench-creator"})
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ctx.admin_token}"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ctx.admin_token}",
+               "X-Audit-Reason": "bench"}
     response = ctx.client.http.request("PUT", f"/v1/admin/content/{content_id}", headers=headers, body=body)
     if response.status_code not in (200, 201):
         raise RuntimeError(f"content {content_id}: {response.status_code} {response.body!r}")

@@ -92,7 +92,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
     def _call(self, method: str, path: str, body: Any = None, token: Optional[str] = None,
               key: Optional[str] = None, headers: Optional[Dict[str, str]] = None, raw: Optional[str] = None
               ) -> Tuple[int, Any]:
-        h = {"Content-Type": "application/json"}
+        h = {"Content-Type": "application/json", "X-Audit-Reason": "sim"}  # operators say why (admin writes)
         if token:
             h["Authorization"] = f"Bearer {token}"
         if key:

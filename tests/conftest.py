@@ -191,11 +191,17 @@ class Resp:
 
 
 class Api:
-    """The app through Chalice's test client, as a host app would call it."""
+    """The app through Chalice's test client, as a host app would call it.
 
-    def __init__(self, client: Any, token: Optional[str]) -> None:
+    Every request says why (``X-Audit-Reason: <reason>``) unless it sets the
+    header itself (``None``: send none), as an operator's tooling would: admin
+    writes need a reason, and the tests about that send none on purpose.
+    """
+
+    def __init__(self, client: Any, token: Optional[str], reason: str = "test") -> None:
         self.client = client
         self.token = token
+        self.reason = reason
 
     def _headers(self, token: Optional[str], key: Optional[str], extra: Optional[Dict[str, str]]) -> Dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -204,8 +210,9 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         if key is not None:
             headers["Idempotency-Key"] = key
+        headers["X-Audit-Reason"] = self.reason
         headers.update(extra or {})
-        return headers
+        return {name: value for name, value in headers.items() if value is not None}  # None: do not send it
 
     @staticmethod
     def _wrap(response: Any) -> Resp:
@@ -224,13 +231,16 @@ class Api:
         return self._wrap(self.client.http.post(path, headers=self._headers(token, key, headers), body=data))
 
     def request(self, method: str, path: str, **kwargs: Any) -> Resp:
-        return self._wrap(self.client.http.request(method, path, **kwargs))
+        headers = dict(kwargs.pop("headers", None) or {})
+        if not any(name.lower() == "x-audit-reason" for name in headers):
+            headers["X-Audit-Reason"] = self.reason
+        return self._wrap(self.client.http.request(method, path, headers=headers, **kwargs))
 
 
 @dataclass
 class Economy:
     id: str
-    admin_token: str  # read, write, admin, rewards (every scope, like the local dev key)
+    admin_token: str  # read, write, admin, rewards and SUPERADMIN (like the local dev key)
     write_token: str  # read, write
     read_token: str  # read only
     api: Api
@@ -256,7 +266,7 @@ def new_economy_id() -> str:
 
 def _economy(client: Any) -> Economy:
     economy_id = new_economy_id()
-    admin, _ = apikeys.create_key(economy_id, apikeys.SCOPES, label="test admin")
+    admin, _ = apikeys.create_key(economy_id, apikeys.SCOPES, label="test admin", role="SUPERADMIN")
     write, _ = apikeys.create_key(economy_id, {"read", "write"}, label="test write")
     read, _ = apikeys.create_key(economy_id, {"read"}, label="test read")
     rewards, _ = apikeys.create_key(economy_id, {"read", "rewards"}, label="test rewards")

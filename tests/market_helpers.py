@@ -48,12 +48,12 @@ def plugin(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin
 
 def put(economy: Economy, path: str, body: Any, token: Optional[str] = None) -> Resp:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or economy.admin_token}"}
-    return economy.api._wrap(economy.api.client.http.request("PUT", path, headers=headers, body=json.dumps(body)))
+    return economy.api.request("PUT", path, headers=headers, body=json.dumps(body))
 
 
 def delete(economy: Economy, path: str, token: Optional[str] = None) -> Resp:
     headers = {"Authorization": f"Bearer {token or economy.admin_token}"}
-    return economy.api._wrap(economy.api.client.http.request("DELETE", path, headers=headers))
+    return economy.api.request("DELETE", path, headers=headers)
 
 
 def put_reward(economy: Economy, sku: str, price: int = 100, fulfilment: str = "api", **fields: Any) -> Dict[str, Any]:

@@ -2,7 +2,7 @@
 
   tables create|delete           create (idempotently) or drop every table
   seed [--economy E]             the economy, its default packs, and (local) the dev API key
-  api-key create --economy E --scopes read[,write][,admin][,rewards] [--label L]
+  api-key create --economy E [--scopes read[,write][,admin][,rewards]] [--role ROLE] [--label L]
   api-key list [--economy E]     keys without their secrets
   api-key revoke KEY_ID
   game-server create --economy E [--label L]   a game server's id and redeem secret (shown once)
@@ -69,7 +69,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     written = seed_packs(args.economy)
     out = {"economy": args.economy, "packs_written": written}
     if settings.is_local and settings.dev_api_key and args.economy == "default":
-        _, key_id = create_key("default", SCOPES, label="COINS_DEV_API_KEY", token=settings.dev_api_key)
+        _, key_id = create_key("default", SCOPES, label="COINS_DEV_API_KEY", token=settings.dev_api_key,
+                               role="SUPERADMIN")
         out["dev_api_key_id"] = key_id
     _print(out)
     return 0
@@ -79,14 +80,16 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     from chalicelib.tenancy import apikeys
 
     if args.action == "create":
-        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        # An operator key (--role) needs no scopes; a host app's key without either gets read,write.
+        given = args.scopes if args.scopes is not None else ("" if args.role else "read,write")
+        scopes = [s.strip() for s in given.split(",") if s.strip()]
         try:
-            token, key_id = apikeys.create_key(args.economy, scopes, label=args.label)
+            token, key_id = apikeys.create_key(args.economy, scopes, label=args.label, role=args.role)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        _print({"key_id": key_id, "economy": args.economy, "scopes": sorted(scopes), "api_key": token,
-                "note": "Shown once: only its hash is stored."})
+        _print({"key_id": key_id, "economy": args.economy, "scopes": sorted(scopes), "role": args.role,
+                "api_key": token, "note": "Shown once: only its hash is stored."})
     elif args.action == "list":
         _print(apikeys.list_keys(args.economy))
     else:
@@ -178,8 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     key_sub = keys.add_subparsers(dest="action", required=True)
     create = key_sub.add_parser("create")
     create.add_argument("--economy", required=True)
-    create.add_argument("--scopes", default="read,write",
-                        help="comma-separated: read, write, admin, rewards (grants mint coins: only rewards keys may)")
+    create.add_argument("--scopes", default=None,
+                        help="comma-separated: read, write, admin, rewards (grants mint coins: only rewards keys may); "
+                             "default read,write, or none with --role")
+    create.add_argument("--role", choices=["SUPERADMIN", "ADMIN", "OPERATOR", "SUPPORT", "AUDITOR"],
+                        help="an operator key: the admin routes its role may call (README: Operators)")
     create.add_argument("--label")
     listing = key_sub.add_parser("list")
     listing.add_argument("--economy")

@@ -58,6 +58,13 @@ class InvalidIdempotencyKeyError(CoinhallError):
     message = "The Idempotency-Key must be 1-128 printable ASCII characters."
 
 
+class ReasonRequiredError(CoinhallError):
+    """An operator's write came without a reason (the body's ``reason`` or the ``X-Audit-Reason`` header)."""
+
+    status, code = 400, "reason_required"
+    message = "Say why: a `reason` in the body, or an X-Audit-Reason header (it goes into the audit trail)."
+
+
 # 401 / 403
 class UnauthenticatedError(CoinhallError):
     """No API key, or one that does not exist or was revoked."""
@@ -72,7 +79,7 @@ class SignatureInvalidError(CoinhallError):
 
 
 class ForbiddenError(CoinhallError):
-    """The key is valid but lacks the scope this route needs."""
+    """The key is valid but lacks the scope (or the role) this route needs."""
 
     status, code, message = 403, "forbidden", "This API key may not do that."
 

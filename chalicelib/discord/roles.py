@@ -5,25 +5,37 @@
   (``/coins-admin role`` or ``python -m chalicelib.cli discord role``).
 * ``/coins-setup`` is also open to members with Manage Server.
 
+What each app role may do is the one matrix every channel reads
+(``tenancy/roles.py``); this module only says which app roles a member holds.
 Everything else is refused with an ephemeral "not allowed".
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import FrozenSet, Iterable, Mapping
+
+from chalicelib.tenancy import roles
 
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 
-APP_ROLES = ("SUPERADMIN", "ADMIN", "OPERATOR", "SUPPORT", "AUDITOR")
+APP_ROLES = roles.ROLES
 
-# action -> app roles allowed to do it
-ALLOWED: Mapping[str, FrozenSet[str]] = {
-    "setup": frozenset({"SUPERADMIN", "ADMIN"}),
-    "adjust": frozenset({"SUPERADMIN", "ADMIN"}),
-    "freeze": frozenset({"SUPERADMIN", "ADMIN", "OPERATOR"}),
-    "unfreeze": frozenset({"SUPERADMIN", "ADMIN", "OPERATOR"}),
-    "role": frozenset({"SUPERADMIN"}),
+# a Discord command's action -> the matrix's action
+ACTION_OF: Mapping[str, str] = {
+    "setup": "economy.setup",
+    "adjust": "wallet.adjust",
+    "freeze": "wallet.freeze",
+    "unfreeze": "wallet.unfreeze",
+    "role": "roles.manage",
 }
+
+
+@dataclass(frozen=True)
+class Member:
+    """A Discord member as ``roles.may`` sees a principal."""
+
+    roles: FrozenSet[str]
 
 
 def app_roles(permissions: int, member_roles: Iterable[str], role_map: Mapping[str, str]) -> FrozenSet[str]:
@@ -35,7 +47,9 @@ def app_roles(permissions: int, member_roles: Iterable[str], role_map: Mapping[s
 
 
 def may(action: str, permissions: int, member_roles: Iterable[str], role_map: Mapping[str, str]) -> bool:
-    """Whether the member may do ``action`` (unknown actions: nobody may)."""
+    """Whether the member may do the command ``action`` (unknown actions: nobody may)."""
     if action == "setup" and permissions & MANAGE_GUILD:
         return True
-    return bool(app_roles(permissions, member_roles, role_map) & ALLOWED.get(action, frozenset()))
+    matrix_action = ACTION_OF.get(action)
+    return matrix_action is not None and roles.may(Member(app_roles(permissions, member_roles, role_map)),
+                                                   matrix_action)

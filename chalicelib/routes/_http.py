@@ -3,7 +3,10 @@
 Every route is declared with ``endpoint()``, which records it for the OpenAPI
 document and wraps the view so that:
 
-* the bearer key is checked (and its scope) before anything else;
+* the bearer key is checked (its scope, or for an admin route its role against
+  the action, ``tenancy/roles.py``) before anything else;
+* an admin write needs a reason (the body's ``reason`` or the ``X-Audit-Reason``
+  header), which every audit row the request writes then carries;
 * the body is parsed from the raw bytes into the route's pydantic model;
 * a ``CoinhallError`` becomes ``{"error": {...}}`` with its status, and anything
   unexpected becomes a 500 in the same shape (logged, never leaked).
@@ -67,6 +70,7 @@ class RouteDoc:
     errors: List[int] = field(default_factory=list)
     also_ok: List[int] = field(default_factory=list)  # other success statuses, same body (e.g. 200 on a replace)
     body_required: bool = True  # False: an empty body means the model's defaults
+    action: Optional[str] = None  # an admin route: the role matrix's action (``tenancy/roles.py``)
 
 
 ROUTES: List[RouteDoc] = []
@@ -122,11 +126,57 @@ def error_response(exc: errors.CoinhallError, request_id: Optional[str] = None) 
     return Response(body=json.dumps(exc.to_body()), status_code=exc.status, headers=headers)
 
 
-def parse_body(raw: Optional[bytes], model: Type[Any]) -> Any:
-    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError (see ``chalicelib.core.inputs``)."""
+def parse_body(raw: Optional[bytes], model: Type[Any], reason: Optional[str] = None) -> Any:
+    """Raw bytes -> pydantic model; MalformedJsonError / ValidationFailedError (see ``chalicelib.core.inputs``).
+
+    ``reason``: the request's audit reason; a model with a ``reason`` field whose body left it out gets it
+    (so the header serves every admin write, whatever its body).
+    """
     from chalicelib.core import inputs
 
-    return inputs.validate(model, inputs.load_object(raw))
+    doc = inputs.load_object(raw)
+    if reason is not None and "reason" in model.model_fields and "reason" not in doc:
+        doc = {**doc, "reason": reason}
+    return inputs.validate(model, doc)
+
+
+REASON_HEADER = "x-audit-reason"
+_REASON_MAX = 500
+
+
+def audit_reason(raw: bytes, headers: Any) -> str:
+    """The reason an operator gave for a write: the body's ``reason`` when it is a string, else the
+    ``X-Audit-Reason`` header (percent-decoded UTF-8, as Discord's own audit header); ReasonRequiredError when
+    neither says anything. ``raw``: the body the route parses (empty for a route that reads none).
+
+    A body the parser will refuse, or a ``reason`` that is not a string, is left to the parser: its
+    answer (malformed_json, validation_error) says more than "no reason".
+    """
+    from chalicelib.core import inputs
+
+    try:
+        doc = inputs.load_object(raw) if raw.strip() else {}  # depth-guarded, as the body parser reads it
+    except errors.CoinhallError:
+        return ""
+    given = doc.get("reason")
+    if isinstance(given, str):
+        if not given.strip():
+            raise errors.ReasonRequiredError(field="reason")
+        return given
+    if given is not None:
+        return ""
+    header = headers.get(REASON_HEADER)
+    try:
+        text = unquote(header, errors="strict").strip() if header is not None else ""
+    except UnicodeDecodeError:
+        raise errors.ValidationFailedError("X-Audit-Reason must be percent-encoded UTF-8.",
+                                           field="X-Audit-Reason") from None
+    if not text:
+        raise errors.ReasonRequiredError(field="reason")
+    if len(text) > _REASON_MAX or any(ord(ch) < 32 for ch in text):
+        raise errors.ValidationFailedError(f"X-Audit-Reason must be 1-{_REASON_MAX} printable characters.",
+                                           field="X-Audit-Reason")
+    return text
 
 
 def path_param(name: str, value: str, check: Callable[[str], bool]) -> str:
@@ -152,17 +202,24 @@ def endpoint(
     authenticated: bool = True,
     body_required: bool = True,
     also_ok: Optional[List[int]] = None,
+    action: Optional[str] = None,
 ) -> Callable[[Callable[..., Reply]], Callable[..., Any]]:
-    """Declare a JSON route: auth by bearer key with ``scope``, body parsed into ``body``.
+    """Declare a JSON route: auth by bearer key with ``scope`` (or, for an admin route, a role that may do
+    ``action``), body parsed into ``body``.
 
     ``body_required=False``: a request without a body gets the model's defaults
     (a body that is sent is parsed as strictly as ever).
     """
+    from chalicelib.tenancy import roles
+
+    if action is not None and action not in roles.MATRIX:
+        raise ValueError(f"{path}: {action!r} is not an action of the role matrix")
+    needs_reason = action is not None and roles.is_write(action)
 
     def decorate(view: Callable[..., Reply]) -> Callable[..., Any]:
         ROUTES.append(
             RouteDoc(path, method, summary, scope if authenticated else None, body, response, status, idempotency,
-                     query or {}, tags or [], error_statuses or [], also_ok or [], body_required)
+                     query or {}, tags or [], error_statuses or [], also_ok or [], body_required, action)
         )
 
         @functools.wraps(view)
@@ -173,16 +230,24 @@ def endpoint(
                 principal = None
                 if authenticated:
                     principal = authenticate(request.headers.get("authorization"), scope)
+                if action is not None:
+                    roles.require(principal, action)
+                raw = request.raw_body or b""
+                reason = audit_reason(raw if body is not None else b"", request.headers) if needs_reason else None
                 parsed = None
                 if body is not None:
-                    empty = not body_required and not (request.raw_body or b"").strip()
-                    parsed = body.model_validate({}) if empty else parse_body(request.raw_body, body)
+                    empty = not body_required and not raw.strip()
+                    parsed = body.model_validate({}) if empty else parse_body(raw, body, reason)
                 call = Call(principal, parsed, dict(request.query_params or {}), request.headers,
-                            request.raw_body or b"", dict(request.context or {}))
+                            raw, dict(request.context or {}))
                 # Ids are matched decoded: a client that encodes `a|b` as `a%7Cb` means `a|b`. Chalice (as API
                 # Gateway's REST API) hands the segment over still encoded; no id admits `%`, so decoding
                 # one already decoded changes nothing.
-                reply = view(call, **{name: unquote(value) for name, value in params.items()})
+                from chalicelib.tenancy.audit import acting  # the store's import chain, on the cold path only
+
+                role = roles.strongest(principal.roles) if action is not None else None
+                with acting(role, reason):
+                    reply = view(call, **{name: unquote(value) for name, value in params.items()})
             except errors.CoinhallError as exc:
                 return error_response(exc, request_id)
             except Exception:

@@ -12,7 +12,7 @@ bp = Blueprint(__name__)
 
 
 @endpoint(bp, "/v1/admin/users/{user_id}/adjust", "POST", summary="Credit or debit a wallet, audited.",
-          scope="admin", body=AdjustBody, response=Posting, idempotency="required", tags=["admin"],
+          action="wallet.adjust", body=AdjustBody, response=Posting, idempotency="required", tags=["admin"],
           error_statuses=[400, 401, 403, 404, 409, 422])
 def adjust(call: Call, user_id: str) -> Reply:
     from chalicelib.operations.admin import adjust as do_adjust
@@ -26,7 +26,7 @@ def adjust(call: Call, user_id: str) -> Reply:
 
 @endpoint(bp, "/v1/admin/users/{user_id}/freeze", "POST",
           summary="Freeze a wallet (reason `operator`): it can no longer send coins.",
-          scope="admin", body=FreezeBody, response=FreezeResult, tags=["admin"], error_statuses=[400, 401, 403, 404])
+          action="wallet.freeze", body=FreezeBody, response=FreezeResult, tags=["admin"], error_statuses=[400, 401, 403, 404])
 def freeze(call: Call, user_id: str) -> Reply:
     from chalicelib.operations.admin import freeze as do_freeze
 
@@ -36,7 +36,7 @@ def freeze(call: Call, user_id: str) -> Reply:
 
 @endpoint(bp, "/v1/admin/users/{user_id}/unfreeze", "POST",
           summary="Lift the operators' freeze, and the other reasons named in `lift`; others stay.",
-          scope="admin", body=UnfreezeBody, response=FreezeResult, tags=["admin"],
+          action="wallet.unfreeze", body=UnfreezeBody, response=FreezeResult, tags=["admin"],
           error_statuses=[400, 401, 403, 404])
 def unfreeze(call: Call, user_id: str) -> Reply:
     from chalicelib.operations.admin import unfreeze as do_unfreeze
@@ -46,7 +46,7 @@ def unfreeze(call: Call, user_id: str) -> Reply:
     return Reply(do_unfreeze(call.principal.economy, user_id, b.reason, call.principal.actor, b.lift))
 
 
-@endpoint(bp, "/v1/admin/audit", "GET", summary="The audit trail, newest first.", scope="admin",
+@endpoint(bp, "/v1/admin/audit", "GET", summary="The audit trail, newest first.", action="audit.read",
           query={"limit": query_limit(200, 50), "user_id": query_pattern(USER_ID_PATTERN, "only rows about this user")},
           tags=["admin"],
           error_statuses=[400, 401, 403])

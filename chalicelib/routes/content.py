@@ -29,7 +29,7 @@ _PAGE = {"limit": query_limit(100, 25), "cursor": CURSOR}
 
 
 @endpoint(bp, "/v1/admin/content/{content_id}", "PUT", summary="Create (201) or replace (200) a content item, audited.",
-          scope="admin", body=ContentBody, response=Content, status=201, also_ok=[200], tags=["content"],
+          action="catalog.write", body=ContentBody, response=Content, status=201, also_ok=[200], tags=["content"],
           error_statuses=[400, 401, 403])
 def put_content(call: Call, content_id: str) -> Reply:
     from chalicelib.spending.content import put_content as put
@@ -50,7 +50,7 @@ def get_content(call: Call, content_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/spending-rates", "GET", summary="The economy's creator share and escrow fee (bps).",
-          scope="admin", response=RatesResult, tags=["content"])
+          action="config.read", response=RatesResult, tags=["content"])
 def get_rates(call: Call) -> Reply:
     from chalicelib.spending.rates import get_rates as rates
 
@@ -58,7 +58,7 @@ def get_rates(call: Call) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/spending-rates", "PUT", summary="Set the economy's creator share and/or escrow fee, audited.",
-          scope="admin", body=RatesBody, response=RatesResult, tags=["content"], error_statuses=[400, 401, 403, 404])
+          action="config.write", body=RatesBody, response=RatesResult, tags=["content"], error_statuses=[400, 401, 403, 404])
 def put_rates(call: Call) -> Reply:
     from chalicelib.spending.rates import set_rates
 

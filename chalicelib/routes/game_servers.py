@@ -17,7 +17,7 @@ def _server_id(value: str) -> str:
 
 
 @endpoint(bp, "/v1/admin/game-servers", "POST", summary="Register a game server: its id and secret (shown once).",
-          scope="admin", body=GameServerBody, body_required=False, response=GameServerSecret, status=201, tags=["market", "admin"],
+          action="game_servers.write", body=GameServerBody, response=GameServerSecret, status=201, tags=["market", "admin"],
           error_statuses=_ERRORS)
 def create(call: Call) -> Reply:
     from chalicelib.tenancy.game_servers import create_server
@@ -27,14 +27,14 @@ def create(call: Call) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/game-servers", "GET", summary="This economy's game servers (never their secrets).",
-          scope="admin", response=GameServerList, tags=["market", "admin"], error_statuses=[401, 403])
+          action="config.read", response=GameServerList, tags=["market", "admin"], error_statuses=[401, 403])
 def listing(call: Call) -> Reply:
     from chalicelib.tenancy.game_servers import list_servers
 
     return Reply({"items": list_servers(call.principal.economy)})
 
 
-@endpoint(bp, "/v1/admin/game-servers/{server_id}", "GET", summary="One game server.", scope="admin",
+@endpoint(bp, "/v1/admin/game-servers/{server_id}", "GET", summary="One game server.", action="config.read",
           response=GameServer, tags=["market", "admin"], error_statuses=_ERRORS)
 def one(call: Call, server_id: str) -> Reply:
     from chalicelib.tenancy.game_servers import get_server
@@ -43,8 +43,8 @@ def one(call: Call, server_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/game-servers/{server_id}/rotate", "POST",
-          summary="A new secret (shown once); the old one verifies for grace_seconds more.", scope="admin",
-          body=RotateBody, body_required=False, response=GameServerSecret, tags=["market", "admin"],
+          summary="A new secret (shown once); the old one verifies for grace_seconds more.", action="game_servers.write",
+          body=RotateBody, response=GameServerSecret, tags=["market", "admin"],
           error_statuses=_ERRORS + [409])
 def rotate(call: Call, server_id: str) -> Reply:
     from chalicelib.tenancy.game_servers import rotate_server
@@ -55,8 +55,8 @@ def rotate(call: Call, server_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/game-servers/{server_id}/revoke", "POST",
-          summary="Refuse the server's redeems from now on (its secrets are deleted).", scope="admin",
-          body=RevokeBody, body_required=False, response=GameServer, tags=["market", "admin"], error_statuses=_ERRORS)
+          summary="Refuse the server's redeems from now on (its secrets are deleted).", action="game_servers.write",
+          body=RevokeBody, response=GameServer, tags=["market", "admin"], error_statuses=_ERRORS)
 def revoke(call: Call, server_id: str) -> Reply:
     from chalicelib.tenancy.game_servers import revoke_server
 

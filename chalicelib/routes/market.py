@@ -35,7 +35,7 @@ def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
 # -- the catalog --------------------------------------------------------------------------
 
 
-@endpoint(bp, "/v1/admin/rewards/{sku}", "GET", summary="A SKU in any state (hidden, deleted).", scope="admin",
+@endpoint(bp, "/v1/admin/rewards/{sku}", "GET", summary="A SKU in any state (hidden, deleted).", action="config.read",
           response=Reward, tags=["market", "admin"], error_statuses=_READ)
 def admin_get_reward(call: Call, sku: str) -> Reply:
     from chalicelib.market.catalog import get_item as get_reward
@@ -44,7 +44,7 @@ def admin_get_reward(call: Call, sku: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/rewards/{sku}", "PUT", summary="Create (201) or replace (200) a SKU, audited.",
-          scope="admin", body=RewardBody, response=Reward, status=201, also_ok=[200], tags=["market", "admin"],
+          action="catalog.write", body=RewardBody, response=Reward, status=201, also_ok=[200], tags=["market", "admin"],
           error_statuses=[400, 401, 403, 409])
 def put_reward(call: Call, sku: str) -> Reply:
     from chalicelib.market.catalog import put_item as put
@@ -54,7 +54,7 @@ def put_reward(call: Call, sku: str) -> Reply:
     return Reply(view, 201 if created else 200)
 
 
-@endpoint(bp, "/v1/admin/rewards/{sku}", "DELETE", summary="Take a SKU off sale for good, audited.", scope="admin",
+@endpoint(bp, "/v1/admin/rewards/{sku}", "DELETE", summary="Take a SKU off sale for good, audited.", action="catalog.write",
           response=Reward, tags=["market", "admin"], error_statuses=_READ + [409])
 def delete_reward(call: Call, sku: str) -> Reply:
     from chalicelib.market.catalog import delete_item as delete

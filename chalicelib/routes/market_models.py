@@ -122,17 +122,20 @@ class RedeemBody(_Body):
 class GameServerBody(_Body):
     label: Optional[StrictStr] = Field(default=None, min_length=1, max_length=100,
                                        description="For people: which server this is.")
-    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500, description="Kept in the audit.")
+    reason: StrictStr = Field(min_length=1, max_length=500, json_schema_extra=NOT_BLANK,
+                              description="Kept in the audit (or X-Audit-Reason).")
 
 
 class RotateBody(_Body):
     grace_seconds: StrictInt = Field(default=86_400, ge=0, le=7 * 86_400,
                                      description="How long the replaced secret still verifies (0: not at all).")
-    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500)
+    reason: StrictStr = Field(min_length=1, max_length=500, json_schema_extra=NOT_BLANK,
+                              description="Kept in the audit (or X-Audit-Reason).")
 
 
 class RevokeBody(_Body):
-    reason: Optional[StrictStr] = Field(default=None, min_length=1, max_length=500)
+    reason: StrictStr = Field(min_length=1, max_length=500, json_schema_extra=NOT_BLANK,
+                              description="Kept in the audit (or X-Audit-Reason).")
 
 
 # -- responses (the OpenAPI document's schemas) -------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Dict
 _STATUS_TEXT = {
     400: "Malformed or invalid input (the `details.field` names it).",
     401: "Missing, unknown or revoked API key, or a bad signature.",
-    403: "The key lacks the scope this route needs.",
+    403: "The key lacks the scope (or the role) this route needs.",
     404: "Not found in this economy.",
     409: "State or idempotency conflict.",
     422: "A business rule refuses it (e.g. insufficient_funds, account_frozen).",
@@ -82,7 +82,24 @@ def document() -> Dict[str, Any]:
                                                     "(a key is one request of the economy on any route: reused "
                                                     "otherwise, 409); without it a repeat is a new request.",
                                      "schema": _IDEMPOTENCY_SCHEMA})
-        if route.scope:
+        if route.action:
+            from chalicelib.tenancy import roles
+
+            op["security"] = [{"apiKey": []}]
+            op["x-coinhall-action"] = route.action
+            op["description"] = (f"Needs a key whose role may `{route.action}`: {roles.least_role(route.action)} "
+                                 "or above (a key of the `admin` scope is an ADMIN).")
+            if roles.is_write(route.action):
+                op["description"] += (" Needs a reason: the body's `reason`, or the X-Audit-Reason header "
+                                      "(400 `reason_required`).")
+                if not _body_requires_reason(route.body):
+                    # Documented as plain ASCII without `%`; percent-encoded UTF-8 is accepted too.
+                    op["parameters"].append({
+                        "name": "X-Audit-Reason", "in": "header", "required": True,
+                        "description": "Why (kept in the audit trail): 1-500 characters, percent-encoded UTF-8 "
+                                       "(Discord's convention) or plain ASCII; the body's `reason` wins when given.",
+                        "schema": {"type": "string", "maxLength": 500, "pattern": r"^[!-$&-~][ -$&-~]*$"}})
+        elif route.scope:
             op["security"] = [{"apiKey": []}]
             op["description"] = f"Needs scope `{route.scope}`."
         else:
@@ -95,7 +112,9 @@ def document() -> Dict[str, Any]:
         if route.idempotency == "required":
             ok["headers"] = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true", "false"]}}}
         op["responses"] = {str(status): ok for status in sorted({route.status, *route.also_ok})}
-        statuses = set(route.errors) | ({401, 403} if route.scope else set())
+        statuses = set(route.errors) | ({401, 403} if route.scope or route.action else set())
+        if route.action and not route.action.endswith(".read"):
+            statuses.add(400)
         for status in sorted(statuses):
             op["responses"][str(status)] = {"description": _STATUS_TEXT.get(status, "Error"),
                                             "content": {"application/json": {"schema": error_ref}}}
@@ -111,3 +130,9 @@ def document() -> Dict[str, Any]:
                                            "description": "An API key from `python -m chalicelib.cli api-key create`."}},
         },
     }
+
+
+def _body_requires_reason(body: Any) -> bool:
+    """Whether the route's own body model requires a ``reason`` (else the header is the documented way)."""
+    fields = getattr(body, "model_fields", {}) if body is not None else {}
+    return "reason" in fields and fields["reason"].is_required()

@@ -66,7 +66,7 @@ def stripe_webhook(call: Call) -> Reply:
 @endpoint(bp, "/v1/admin/purchases/{purchase_id}/retry-credit", "POST",
           summary="Retry the step a needs_review purchase waits on (usually its credit) once the cause is fixed "
                   "(audited).",
-          scope="admin", body=RetryBody, response=Purchase, idempotency="required", tags=["admin", "purchases"],
+          action="purchases.retry", body=RetryBody, response=Purchase, idempotency="required", tags=["admin", "purchases"],
           error_statuses=[400, 404, 409, 503])
 def retry_credit(call: Call, purchase_id: str) -> Reply:
     from chalicelib.purchases.review import retry_review
@@ -77,7 +77,7 @@ def retry_credit(call: Call, purchase_id: str) -> Reply:
     return Reply(view, 200, {"Idempotent-Replayed": "true" if replayed else "false"})
 
 
-@endpoint(bp, "/v1/admin/packs", "GET", summary="Every pack, including those off sale.", scope="admin",
+@endpoint(bp, "/v1/admin/packs", "GET", summary="Every pack, including those off sale.", action="config.read",
           response=PackList, tags=["admin", "packs"])
 def admin_packs(call: Call) -> Reply:
     from chalicelib.purchases.packs import list_packs
@@ -85,7 +85,7 @@ def admin_packs(call: Call) -> Reply:
     return Reply({"items": list_packs(call.principal.economy, include_inactive=True)})
 
 
-@endpoint(bp, "/v1/admin/packs/{pack_id}", "PUT", summary="Create or update a pack (audited).", scope="admin",
+@endpoint(bp, "/v1/admin/packs/{pack_id}", "PUT", summary="Create or update a pack (audited).", action="catalog.write",
           body=PackBody, response=Pack, tags=["admin", "packs"], error_statuses=[400])
 def put_pack(call: Call, pack_id: str) -> Reply:
     from chalicelib.purchases.packs import put_pack as save
@@ -97,7 +97,7 @@ def put_pack(call: Call, pack_id: str) -> Reply:
     return Reply(save(call.principal.economy, pack_id, fields, call.principal.actor))
 
 
-@endpoint(bp, "/v1/admin/packs/{pack_id}", "DELETE", summary="Take a pack off sale (audited).", scope="admin",
+@endpoint(bp, "/v1/admin/packs/{pack_id}", "DELETE", summary="Take a pack off sale (audited).", action="catalog.write",
           response=Pack, tags=["admin", "packs"], error_statuses=[400, 404])
 def delete_pack(call: Call, pack_id: str) -> Reply:
     from chalicelib.purchases.packs import deactivate_pack
@@ -108,7 +108,7 @@ def delete_pack(call: Call, pack_id: str) -> Reply:
 
 @endpoint(bp, "/v1/admin/users/{user_id}/settle-debt", "POST",
           summary="Pay a wallet's debt from its available coins; unfreezes it when cleared (audited).",
-          scope="admin", response=SettleDebtResult, idempotency="required", tags=["admin", "purchases"],
+          action="wallet.settle_debt", response=SettleDebtResult, idempotency="required", tags=["admin", "purchases"],
           error_statuses=[400, 404, 409, 422])
 def settle_debt(call: Call, user_id: str) -> Reply:
     from chalicelib.purchases.debts import settle_debt as settle

@@ -38,7 +38,7 @@ def grant(call: Call, user_id: str) -> Reply:
 
 @endpoint(bp, "/v1/admin/courses/{course_id}", "PUT",
           summary="Register (201) or replace (200) a course and its reward, audited.",
-          scope="admin", body=CourseBody, response=Course, status=201, also_ok=[200], tags=["rewards", "admin"],
+          action="config.write", body=CourseBody, response=Course, status=201, also_ok=[200], tags=["rewards", "admin"],
           error_statuses=[400, 401, 403, 409])
 def put_course(call: Call, course_id: str) -> Reply:
     from chalicelib.rewards.courses import put_course as put
@@ -49,7 +49,7 @@ def put_course(call: Call, course_id: str) -> Reply:
     return Reply(view, 201 if created else 200)
 
 
-@endpoint(bp, "/v1/admin/courses/{course_id}", "GET", summary="A registered course.", scope="admin",
+@endpoint(bp, "/v1/admin/courses/{course_id}", "GET", summary="A registered course.", action="config.read",
           response=Course, tags=["rewards", "admin"], error_statuses=[400, 401, 403, 404])
 def get_course(call: Call, course_id: str) -> Reply:
     from chalicelib.rewards.courses import get_course as get
@@ -58,7 +58,7 @@ def get_course(call: Call, course_id: str) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/courses/{course_id}", "DELETE", summary="Take a course off the registry, audited.",
-          scope="admin", response=Course, tags=["rewards", "admin"], error_statuses=[400, 401, 403, 404, 409])
+          action="config.write", response=Course, tags=["rewards", "admin"], error_statuses=[400, 401, 403, 404, 409])
 def delete_course(call: Call, course_id: str) -> Reply:
     from chalicelib.rewards.courses import delete_course as delete
 
@@ -66,7 +66,7 @@ def delete_course(call: Call, course_id: str) -> Reply:
     return Reply(delete(call.principal.economy, course_id, call.principal.actor))
 
 
-@endpoint(bp, "/v1/admin/courses", "GET", summary="Every registered course.", scope="admin", response=CourseList,
+@endpoint(bp, "/v1/admin/courses", "GET", summary="Every registered course.", action="config.read", response=CourseList,
           tags=["rewards", "admin"], error_statuses=[401, 403])
 def list_courses(call: Call) -> Reply:
     from chalicelib.rewards.courses import list_courses as listing
@@ -78,7 +78,7 @@ def list_courses(call: Call) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/reward-settings", "GET", summary="The economy's reward amounts and grant budget.",
-          scope="admin", response=RewardSettings, tags=["rewards", "admin"], error_statuses=[401, 403])
+          action="config.read", response=RewardSettings, tags=["rewards", "admin"], error_statuses=[401, 403])
 def get_settings(call: Call) -> Reply:
     from chalicelib.rewards.settings import get_tunables
 
@@ -86,7 +86,7 @@ def get_settings(call: Call) -> Reply:
 
 
 @endpoint(bp, "/v1/admin/reward-settings", "PUT", summary="Set some reward amounts and/or the grant budget, audited.",
-          scope="admin", body=RewardSettingsBody, response=RewardSettings, tags=["rewards", "admin"],
+          action="config.write", body=RewardSettingsBody, response=RewardSettings, tags=["rewards", "admin"],
           error_statuses=[400, 401, 403, 404])
 def put_settings(call: Call) -> Reply:
     from chalicelib.rewards.settings import set_tunables

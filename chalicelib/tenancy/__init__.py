@@ -9,6 +9,7 @@ questions) is given by the caller (``discord/guild_setup.py``).
 * ``economies``    an economy's record, created on first use;
 * ``apikeys``      keys minted once, stored hashed, cached per container;
 * ``audit``        audit rows written in the transaction of the change they describe;
+* ``roles``        the role matrix every operator channel asks (``may(principal, action)``);
 * ``guilds``       a Discord guild's economy, role map, channels;
 * ``game_servers`` game servers that sign voucher redeems with their own secret.
 """

@@ -18,7 +18,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 from chalicelib.core import errors, keys
 from chalicelib.core.config import get_settings
 from chalicelib.core.ids import now_iso
-from chalicelib.tenancy import store
+from chalicelib.tenancy import roles, store
 from chalicelib.tenancy.economies import ensure_economy
 from chalicelib.tenancy.store import ApiKey
 
@@ -26,19 +26,30 @@ from chalicelib.tenancy.store import ApiKey
 # may spend users' coins (``write``) may not mint them; grants need a key made
 # for it (and each such key has a daily mint budget, ``chalicelib/rewards/budget.py``).
 SCOPES = frozenset({"read", "write", "admin", "rewards"})
+# An operator key carries one role of ``roles.ROLES``; the role decides the admin routes
+# (``roles.may``), the scopes decide the others. A key with the ``admin`` scope and no role
+# acts as ``roles.LEGACY_ADMIN_SCOPE_ROLE``.
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a key of one economy with some scopes."""
+    """Who is calling: a key of one economy with some scopes, and maybe an operator role."""
 
     economy: str
     key_id: str
     scopes: FrozenSet[str]
+    role: Optional[str] = None
 
     @property
     def actor(self) -> str:
         return keys.tag("api_key", self.key_id)
+
+    @property
+    def roles(self) -> FrozenSet[str]:
+        """What ``roles.may`` reads: the key's role, or ADMIN for a key of the old ``admin`` scope."""
+        if self.role:
+            return frozenset({self.role})
+        return frozenset({roles.LEGACY_ADMIN_SCOPE_ROLE}) if "admin" in self.scopes else frozenset()
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -63,27 +74,32 @@ def new_token() -> str:
     return "chk_" + secrets.token_urlsafe(32)
 
 
-def create_key(economy: str, scopes: Iterable[str], label: Optional[str] = None, token: Optional[str] = None) -> Tuple[str, str]:
+def create_key(economy: str, scopes: Iterable[str], label: Optional[str] = None, token: Optional[str] = None,
+               role: Optional[str] = None) -> Tuple[str, str]:
     """Store a key (a new random token unless one is given); returns (token, key_id).
 
-    Raises ValueError on unknown scopes. Re-creating the same token is a no-op
-    that keeps its economy (so ``make run`` can mint the dev key every start).
+    A key has scopes, or a role, or both. Raises ValueError on unknown scopes or
+    roles. Re-creating the same token is a no-op that keeps its economy (so
+    ``make run`` can mint the dev key every start) and sets its scopes and role.
     """
     wanted = set(scopes)
     unknown = wanted - SCOPES
-    if unknown or not wanted:
-        raise ValueError(f"scopes must be a non-empty subset of {sorted(SCOPES)}; got {sorted(wanted)}")
+    if unknown or not (wanted or role):
+        raise ValueError(f"scopes must be a subset of {sorted(SCOPES)}, non-empty unless a role is given; "
+                         f"got {sorted(wanted)}")
+    if role is not None and not roles.valid_role(role):
+        raise ValueError(f"role must be one of {', '.join(roles.ROLES)}; got {role!r}")
     ensure_economy(economy)
     token = token or new_token()
     key_id = key_id_for(token)
     item = ApiKey(key_id, key_hash=_digest(token), economy=economy, scopes=frozenset(wanted), label=label,
-                  created_at=now_iso())
+                  created_at=now_iso(), role=role)
     if not store.put_api_key_if_absent(item):
         existing = store.find_api_key(key_id)
         if existing is None or existing.economy != economy:
             raise ValueError("that token already belongs to another economy")
         if existing.revoked_at is None:
-            store.set_api_key_scopes(key_id, frozenset(wanted))
+            store.set_api_key_scopes(key_id, frozenset(wanted), role)
     return token, key_id
 
 
@@ -103,7 +119,7 @@ def authenticate(token: Optional[str]) -> Principal:
     item = store.find_api_key("key_" + digest[:16])
     if item is None or item.revoked_at is not None or not hmac.compare_digest(item.key_hash, digest):
         raise errors.UnauthenticatedError()
-    principal = Principal(item.economy, item.key_id, item.scopes)
+    principal = Principal(item.economy, item.key_id, item.scopes, item.role)
     if ttl > 0:
         with _cache_lock:
             _cache[digest] = (principal, now + ttl)
@@ -127,6 +143,7 @@ def list_keys(economy: Optional[str] = None) -> List[dict]:
             "key_id": k.key_id,
             "economy": k.economy,
             "scopes": sorted(k.scopes or ()),
+            "role": k.role,
             "label": k.label,
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,

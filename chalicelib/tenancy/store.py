@@ -65,18 +65,21 @@ class ApiKey:
     created_at: str
     label: Optional[str] = None
     revoked_at: Optional[str] = None
+    role: Optional[str] = None
 
     @classmethod
     def from_item(cls, raw: Mapping[str, Any]) -> "ApiKey":
         item = codec.decode_item(raw)
         return cls(key_id=item["key_id"], key_hash=item["key_hash"], economy=item["economy"],
                    scopes=frozenset(item.get("scopes") or ()), created_at=item.get("created_at", ""),
-                   label=item.get("label"), revoked_at=item.get("revoked_at"))
+                   label=item.get("label"), revoked_at=item.get("revoked_at"), role=item.get("role"))
 
     def to_item(self) -> Dict[str, Any]:
         item = codec.encode_item({"key_id": self.key_id, "key_hash": self.key_hash, "economy": self.economy,
-                                  "label": self.label, "created_at": self.created_at, "revoked_at": self.revoked_at})
-        item["scopes"] = {"SS": sorted(self.scopes)}
+                                  "label": self.label, "created_at": self.created_at, "revoked_at": self.revoked_at,
+                                  "role": self.role})
+        if self.scopes:  # DynamoDB has no empty set: a role-only key stores no scopes
+            item["scopes"] = {"SS": sorted(self.scopes)}
         return item
 
 
@@ -96,10 +99,21 @@ def put_api_key_if_absent(key: ApiKey) -> bool:
     return True
 
 
-def set_api_key_scopes(key_id: str, scopes: FrozenSet[str]) -> None:
+def set_api_key_scopes(key_id: str, scopes: FrozenSet[str], role: Optional[str] = None) -> None:
+    sets, values = [], {}
+    names = {"#s": "scopes", "#r": "role"}
+    if scopes:
+        sets.append("#s = :s")
+        values[":s"] = {"SS": sorted(scopes)}
+    if role:
+        sets.append("#r = :r")
+        values[":r"] = {"S": role}
+    removes = [name for name, kept in (("#s", scopes), ("#r", role)) if not kept]
+    expression = " ".join(part for part in (
+        "SET " + ", ".join(sets) if sets else "", "REMOVE " + ", ".join(removes) if removes else "") if part)
+    kwargs = {"ExpressionAttributeValues": values} if values else {}
     get_client().update_item(TableName=table_name("api_keys"), Key={"key_id": {"S": key_id}},
-                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "scopes"},
-                             ExpressionAttributeValues={":s": {"SS": sorted(scopes)}})
+                             UpdateExpression=expression, ExpressionAttributeNames=names, **kwargs)
 
 
 def revoke_api_key(key_id: str) -> None:

@@ -15,7 +15,7 @@ def key() -> str:
 
 def put(economy: Economy, path: str, body: Any, token: Optional[str] = None) -> Resp:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or economy.admin_token}"}
-    return economy.api._wrap(economy.api.client.http.request("PUT", path, headers=headers, body=json.dumps(body)))
+    return economy.api.request("PUT", path, headers=headers, body=json.dumps(body))
 
 
 def put_content(economy: Economy, content_id: str, price: int, creator: str = "creator",

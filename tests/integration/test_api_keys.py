@@ -88,7 +88,8 @@ def econ() -> str:
 
 def test_create_shows_the_token_once(api: Api, econ: str, capsys: pytest.CaptureFixture) -> None:
     out = create_key(capsys, econ, "read,write", label="novel site")
-    assert set(out) == {"key_id", "economy", "scopes", "api_key", "note"}
+    assert set(out) == {"key_id", "economy", "scopes", "role", "api_key", "note"}
+    assert out["role"] is None
     assert out["economy"] == econ
     assert out["scopes"] == ["read", "write"]
     token = out["api_key"]
@@ -109,7 +110,7 @@ def test_list_never_shows_the_token_or_its_hash(api: Api, econ: str, capsys: pyt
     listing, raw = list_keys(capsys, econ)
     assert sorted(k["key_id"] for k in listing) == sorted(m["key_id"] for m in made)
     for row in listing:
-        assert set(row) == {"key_id", "economy", "scopes", "label", "created_at", "revoked_at"}
+        assert set(row) == {"key_id", "economy", "scopes", "role", "label", "created_at", "revoked_at"}
         assert row["economy"] == econ and row["revoked_at"] is None
     assert {tuple(k["scopes"]) for k in listing} == {("read",), ("admin", "read", "write")}
     for m in made:

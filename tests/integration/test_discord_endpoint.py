@@ -451,11 +451,11 @@ def test_discord_unfreeze_lifts_a_lost_disputes_review_only_when_the_operator_na
     discord.economy.check()
 
 
-def test_mapped_operator_may_freeze_but_not_adjust(discord) -> None:
+def test_mapped_support_may_freeze_but_not_adjust(discord) -> None:
     from chalicelib.tenancy.guilds import set_role
 
     operator_role = snowflake()
-    set_role(discord.guild_id, operator_role, "OPERATOR", "test")
+    set_role(discord.guild_id, operator_role, "SUPPORT", "test")
     op, target = discord.player(roles=[operator_role]), discord.player()
     discord.economy.credit(target.user_id, 40)
     assert "not allowed" in embed_text(op.command("coins-admin", {"user": target.user_id, "amount": 5}, sub="adjust"))

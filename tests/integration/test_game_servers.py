@@ -186,7 +186,9 @@ def test_the_admin_api_registers_lists_rotates_and_revokes_in_its_own_economy_on
     before = {e.id: economy_records(e.id) for e in two}
     for method, path in (("GET", f"/v1/admin/game-servers/{sid}"), ("POST", f"/v1/admin/game-servers/{sid}/rotate"),
                          ("POST", f"/v1/admin/game-servers/{sid}/revoke")):
-        resp = theirs.api.request(method, path, headers={"Authorization": f"Bearer {theirs.admin_token}"})
+        resp = theirs.api.request(method, path, body=b"" if method == "GET" else b"{}",
+                                  headers={"Authorization": f"Bearer {theirs.admin_token}",
+                                           "Content-Type": "application/json"})
         assert resp.status == 404 and resp.code == "game_server_not_found", (path, resp.body)
     write = mine.api.post("/v1/admin/game-servers", {}, token=mine.write_token)
     assert write.status == 403 and write.code == "forbidden"
@@ -194,7 +196,7 @@ def test_the_admin_api_registers_lists_rotates_and_revokes_in_its_own_economy_on
         assert changed_tables(before[e.id], economy_records(e.id)) == {}
     rotated = mine.api.post(f"/v1/admin/game-servers/{sid}/rotate", {"grace_seconds": 0})
     assert rotated.status == 200 and rotated.body["secret"] not in (made.body["secret"],)
-    revoked = mine.api.post(f"/v1/admin/game-servers/{sid}/revoke", raw="")
+    revoked = mine.api.post(f"/v1/admin/game-servers/{sid}/revoke", {})  # the reason: the header
     assert revoked.status == 200 and revoked.body["status"] == "revoked"
     again = mine.api.post(f"/v1/admin/game-servers/{sid}/rotate", {})
     assert again.status == 409 and again.code == "game_server_revoked"

@@ -253,8 +253,8 @@ def test_retry_credit_is_for_admins_with_a_key_on_a_purchase_of_theirs(shop, cha
     assert retry(shop, pending, "k", token=shop.write_token).status == 403
     no_key = shop.api.post(f"/v1/admin/purchases/{pending['purchase_id']}/retry-credit", {"reason": "x"})
     assert no_key.code == "idempotency_key_required"
-    assert shop.api.post(f"/v1/admin/purchases/{pending['purchase_id']}/retry-credit", {}, key="k").code == \
-        "validation_error"
+    assert shop.api.post(f"/v1/admin/purchases/{pending['purchase_id']}/retry-credit", {}, key="k",
+                         headers={"X-Audit-Reason": None}).code == "reason_required"
     assert retry(shop, {"purchase_id": "pur_NOPE"}, "k").code == "purchase_not_found"
     assert retry(shop, {"purchase_id": "a b"}, "k").code == "validation_error"
     assert retry(_economy(chalice_client), pending, "k").code == "purchase_not_found"

@@ -145,7 +145,8 @@ def test_a_shop_order_is_delivered_by_the_game_server_stand_in(stack: Stack) -> 
     info, admin = stack.info, _admin(stack)
     assert requests.post(f"{stack.url}/v1/admin/users/steve/adjust", headers={**admin, "Idempotency-Key": "s1"},
                          json={"amount": 300, "reason": "test"}, timeout=10).status_code == 200
-    made = requests.put(f"{stack.url}/v1/admin/rewards/vip-rank", headers=admin, timeout=10,
+    made = requests.put(f"{stack.url}/v1/admin/rewards/vip-rank", timeout=10,
+                        headers={**admin, "X-Audit-Reason": "the stand-in delivers it"},
                         json={"name": "VIP rank", "category": "rank", "price": 100, "fulfilment": "api"})
     assert made.status_code in (200, 201), made.text
     ordered = requests.post(f"{stack.url}/v1/orders", headers={**admin, "Idempotency-Key": "o1"}, timeout=10,

@@ -48,7 +48,7 @@ def call(w: World, method: str, path: str, body: Any = None, token: str = "write
         headers["Idempotency-Key"] = idem
     path = path.format(hold=w.hold, escrow=w.escrow)
     data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-    return e.api._wrap(e.api.client.http.request(method, path, headers=headers, body=data))
+    return e.api.request(method, path, headers=headers, body=data)  # with a reason: the body is what is walked
 
 
 HOLD = {"user_id": "alice", "amount": 10, "purpose": "call", "expires_in": 60}

@@ -21,8 +21,8 @@ def test_mapped_roles_resolve_and_unknown_app_roles_are_ignored() -> None:
 
 @pytest.mark.parametrize("role, allowed", [
     ("100", {"setup", "adjust", "freeze", "unfreeze"}),
-    ("200", {"freeze", "unfreeze"}),
-    ("300", set()),
+    ("200", {"adjust", "freeze", "unfreeze"}),  # the one matrix: adjusting is OPERATOR's
+    ("300", {"freeze", "unfreeze"}),
     ("400", set()),
     ("999", set()),
 ])

@@ -1,4 +1,4 @@
-"""API keys: stored only as a hash, bound to one economy, with scopes."""
+"""API keys: stored only as a hash, bound to one economy, with scopes and/or an operator role."""
 from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute
 
 from chalicelib.db.base import CoinhallModel
@@ -11,7 +11,8 @@ class ApiKeyModel(CoinhallModel):
     key_id = UnicodeAttribute(hash_key=True)
     key_hash = UnicodeAttribute()
     economy = UnicodeAttribute()
-    scopes = UnicodeSetAttribute()
+    scopes = UnicodeSetAttribute(null=True)  # absent on a role-only operator key (no empty sets)
+    role = UnicodeAttribute(null=True)
     label = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     revoked_at = UnicodeAttribute(null=True)

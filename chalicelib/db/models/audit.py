@@ -14,6 +14,7 @@ class AuditModel(CoinhallModel):
     action = UnicodeAttribute()
     target = UnicodeAttribute()
     reason = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)  # the role the actor used (absent: a job, the CLI, Discord before roles)
     before = MapAttribute(null=True)
     after = MapAttribute(null=True)
     created_at = UnicodeAttribute()
