@@ -11,8 +11,8 @@ id), then Confirm or Cancel now or in a later operation, maybe clicked twice or
 by someone else. What the model expects of a Confirm: the gift was cancelled or
 is past its 15 minutes (nothing moves), the sender is frozen or short (nothing
 moves), it was sent already (the first answer again, nothing moves), or it sends
-now. ``gift_once``: the sender's statement gains exactly as many ``transfer``
-entries for the gift as the model moved (one the first time, none after).
+now. ``gift_once``: each press adds exactly as many ``transfer`` entries to the
+sender's statement as the model moved (one the first time, none after).
 
 Discord's side is the REST stand-in (``scripts/discord_standin.py``). The app's
 Discord client is given a network layer that draws, per call, what Discord does
@@ -198,7 +198,7 @@ class DiscordOps:
         payload = self._payload(econ, g["admin"], 2, {"id": self.snowflake(), "name": "coins-setup", "type": 1},
                                 admin=True)
         for _ in range(self.rng.choice((1, 1, 2))):  # sometimes Discord delivers it twice
-            said, resp = self.interact(payload)
+            _, resp = self.interact(payload)
             if resp.get("type") != 5:
                 raise Violation("discord", f"/coins-setup answered {resp}, not a deferred reply")
         g["setups"].append(payload["token"])
@@ -229,11 +229,12 @@ class DiscordOps:
         options = [{"name": "user", "type": 6, "value": to}, {"name": "amount", "type": 4, "value": amount}]
         if note:
             options.append({"name": "note", "type": 3, "value": note})
+        user = {"id": to, "username": f"member{to[-4:]}", **({"bot": True} if bot else {})}
         data = {"id": self.snowflake(), "name": "give", "type": 1, "options": options,
-                "resolved": {"users": {to: {"id": to, "username": f"member{to[-4:]}", **({"bot": True} if bot else {})}}}}
+                "resolved": {"users": {to: user}}}
         payload = self._payload(econ, sender, 2, data)
-        want = "self" if to == sender else "bot" if bot else "funds" if m.w(sender)["available"] < amount \
-            else "offered"
+        short = m.w(sender)["available"] < amount
+        want = "self" if to == sender else "bot" if bot else "funds" if short else "offered"
         for _ in range(self.rng.choice((1, 1, 1, 2))):  # Discord's retry: the same interaction id again
             said, resp = self.interact(payload)
             self.outcomes[f"give_{said}"] += 1
@@ -295,19 +296,20 @@ class DiscordOps:
             payload = self._payload(econ, who, 3, {"custom_id": f"give:{button}:{give_id}", "component_type": 2})
             for _ in range(self.rng.choice((1, 1, 1, 2))):  # Discord's retry of this click
                 want = self._expect(econ, give_id, button, intruder)
-                before = self._gift_entries(econ, gift)
+                before = self._transfers(econ, sender)
                 said, resp = self.interact(payload)
                 self.outcomes[f"give_{button}_{said}"] += 1
                 if said != want and not (want == "frozen_or_funds" and said in ("frozen", "funds")):
-                    raise Violation("give", f"{button} on gift {give_id} ({gift}) by {who}: the player read "
+                    shown = {k: v for k, v in gift.items() if k != "payload"}
+                    raise Violation("give", f"{button} on gift {give_id} ({shown}) by {who}: the player read "
                                             f"{said!r}, the rule says {want!r}: {resp}")
                 moved = want == "sent" and gift["state"] == "pending"
                 self._apply(econ, give_id, said, resp, moved)
-                after = self._gift_entries(econ, gift)
-                if after is not None and after - before != int(moved):
-                    raise Violation("gift_once", f"gift {give_id} ({gift['amount']} from {sender}): the sender's "
-                                                 f"statement gained {after - before} transfers for it, "
-                                                 f"{int(moved)} moved")
+                # Nothing else moves the sender's coins meanwhile: every new transfer is this press's.
+                new = self._transfers(econ, sender) - before
+                if len(new) != int(moved):
+                    raise Violation("gift_once", f"gift {give_id} ({gift['amount']} from {sender}): a press added "
+                                                 f"{len(new)} transfers to the sender's statement, {int(moved)} moved")
 
     def _expect(self, econ: Dict[str, Any], give_id: str, button: str, intruder: bool) -> str:
         m = econ["model"]
@@ -346,15 +348,13 @@ class DiscordOps:
         if said == "frozen" or said == "frozen_or_funds":
             self.outcomes["frozen_refused"] += 1
 
-    def _gift_entries(self, econ: Dict[str, Any], gift: Dict[str, Any]) -> Optional[int]:
-        """The sender's newest ``transfer`` entries for this gift (its note names it); None for a gift without one."""
-        if not gift["note"]:
-            return None
+    def _transfers(self, econ: Dict[str, Any], user: str) -> set:
+        """The ids of the ``transfer`` entries on the newest page of ``user``'s statement (faults paused)."""
         with self.faults.quiet():
-            status, page = self._call("GET", f"/v1/users/{gift['from']}/transactions?limit=10", token=econ["token"])
+            status, page = self._call("GET", f"/v1/users/{user}/transactions?limit=10", token=econ["token"])
         if status != 200:
-            raise Violation("statement", f"{gift['from']}'s statement answered {status}: {page}")
-        return sum(1 for e in page["items"] if e.get("type") == "transfer" and e.get("reason") == gift["note"])
+            raise Violation("statement", f"{user}'s statement answered {status}: {page}")
+        return {e["id"] for e in page["items"] if e.get("type") == "transfer"}
 
     # -- at the end ----------------------------------------------------------------------------
 

@@ -326,7 +326,8 @@ def _one_run(seed: int, ops: int, endpoint: str, run_tag: str, check_every: int,
     violation = None
 
     with Client(app, stage_name="local") as client, PluginStandIn() as plugin, \
-            DiscordStandIn(SIM_APPLICATION_ID) as discord, contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            DiscordStandIn(SIM_APPLICATION_ID) as discord, \
+            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         os.environ.update({"MINECRAFT_API_URL": plugin.url, "MINECRAFT_API_KEY": plugin.key,
                            "DISCORD_API_BASE": discord.api_base, "DISCORD_BOT_TOKEN": discord.bot_token,
                            "DISCORD_APPLICATION_ID": discord.application_id,
