@@ -5,19 +5,32 @@ at it. It keeps just enough state to act like Discord for what Coinhall calls:
 guild channels, channel messages and pins, the interaction webhook's original
 message, and command registration. Every request is recorded, and canned
 answers (a 429 with ``retry_after``, a 500) can be queued in front of any route.
+
+A script says what a request meets, whatever its route: the request's own
+``X-Standin-Script`` header (what the simulation, ``sim/ops_discord.py``, draws
+per call), else the next of ``then``'s list. ``"ok"``, an HTTP status,
+``"429:<retry_after>"``, a ``(status, body, headers)`` answer, ``"reset"`` (a TCP
+reset, no answer) or ``"hang"`` (no answer until the client gave up and sent
+its next request). A scripted failure is never applied: Discord did nothing.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import re
+import socket
+import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
 API_PREFIX = "/api/v10"
+RESET, HANG = "reset", "hang"
+SCRIPT_HEADER = "X-Standin-Script"
+HANG_LIMIT_S = 5.0  # a hung request answers nothing; this only bounds the thread that holds it
 _ids = itertools.count(1)
 
 
@@ -59,6 +72,9 @@ class DiscordStandIn:
         self.followups: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}  # (app id, token) -> messages
         self.replies: List[Dict[str, Any]] = []  # every edit and follow-up, newest first (for /local/discord)
         self.commands: Dict[str, List[Dict[str, Any]]] = {}  # "global" | guild id -> commands
+        self.script: List[Any] = []  # what the next requests meet (``then``)
+        self.faulted: Counter = Counter()  # scripted failures answered, by kind
+        self._hung: List[threading.Event] = []  # released by the next request (the client's retry) or close
         self.lock = threading.RLock()
         standin = self
 
@@ -75,7 +91,14 @@ class DiscordStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
-                status, payload, headers = standin.answer(self.command, self.path, dict(self.headers), body)
+                scripted = standin.scripted(self.headers.get(SCRIPT_HEADER))
+                if scripted == RESET:
+                    return self._reset()
+                if isinstance(scripted, threading.Event):
+                    scripted.wait(HANG_LIMIT_S)
+                    return self._reset()
+                status, payload, headers = scripted or standin.answer(self.command, self.path, dict(self.headers),
+                                                                       body)
                 data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
                 for name, value in headers.items():
@@ -88,6 +111,12 @@ class DiscordStandIn:
                     self.wfile.write(data)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+            def _reset(self) -> None:
+                """Drop the connection with a TCP reset, no answer: what a crashing server does."""
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -106,6 +135,9 @@ class DiscordStandIn:
         self.close()
 
     def close(self) -> None:
+        with self.lock:
+            for hung in self._hung:
+                hung.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -116,6 +148,38 @@ class DiscordStandIn:
         """Answer the next ``method`` request whose path matches ``pattern`` (regex) with this."""
         with self.lock:
             self.canned.append(Canned(method.upper(), pattern, status, body, headers or {}))
+
+    def then(self, *behaviours: Any) -> "DiscordStandIn":
+        """Script the next requests that carry no script header (see the module docstring for the behaviours)."""
+        with self.lock:
+            self.script.extend(behaviours)
+        return self
+
+    def scripted(self, header: Optional[str] = None) -> Any:
+        """What this request meets: None (answer normally), RESET, an Event to hang on, or an answer."""
+        with self.lock:
+            for hung in self._hung:
+                hung.set()  # the client gave up on those: they may go now
+            self._hung.clear()
+            behaviour = header or (self.script.pop(0) if self.script else "ok")
+            if isinstance(behaviour, str) and behaviour.startswith("429:"):
+                wait = float(behaviour[4:])
+                behaviour = (429, {"message": "You are being rate limited.", "retry_after": wait, "global": False},
+                             {"Retry-After": str(max(1, round(wait)))})
+            elif isinstance(behaviour, str) and behaviour.isdigit():
+                behaviour = int(behaviour)
+            if behaviour == "ok":
+                return None
+            if behaviour == HANG:
+                self._hung.append(threading.Event())
+                self.faulted[HANG] += 1
+                return self._hung[-1]
+            if behaviour == RESET:
+                self.faulted[RESET] += 1
+                return RESET
+            status, body, headers = behaviour if isinstance(behaviour, tuple) else (behaviour, None, {})
+            self.faulted[str(status)] += 1
+            return status, body if body is not None else {"message": f"scripted {status}", "code": 0}, headers
 
     def calls(self, method: Optional[str] = None, pattern: str = "") -> List[Recorded]:
         with self.lock:

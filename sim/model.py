@@ -22,6 +22,7 @@ class Model:
         self.purchases: Dict[str, Dict[str, Any]] = {}
         self.orders: Dict[str, Dict[str, Any]] = {}  # order id -> buyer, amount, state (and seller, fee)
         self.listings: Dict[str, Dict[str, Any]] = {}  # listings made and not withdrawn
+        self.gifts: Dict[str, Dict[str, Any]] = {}  # /give interaction id -> sender, recipient, amount, state
         self.replayable: List[Tuple[Tuple, Any]] = []  # (request, the id its first answer gave)
 
     def w(self, user: str) -> Dict[str, int]:

@@ -55,6 +55,12 @@ class MarketOps:
             raise Violation("voucher", f"voucher order {resp['order_id']} came back without its code: {resp}")
         self.remember(econ, req, resp["order_id"])
 
+    def _before_try(self, message: Dict[str, Any]) -> None:
+        if message.get("topic") == "fulfilment.minecraft":
+            self._script_plugin(message)
+        else:  # Discord's work (sim/ops_discord.py)
+            self.before_rest_message(message)
+
     def _script_plugin(self, message: Dict[str, Any]) -> None:
         """Before each try of a delivery: what the game server will do with it."""
         kinds = [b for b, _ in BEHAVIOURS]
@@ -68,7 +74,7 @@ class MarketOps:
 
     def op_deliver(self, econ: Optional[Dict[str, Any]] = None) -> None:
         """The queue runs what is due: each delivery try meets the game server the seed scripted."""
-        self.queue.pump(self._script_plugin)
+        self.queue.pump(self._before_try)
         self.resolve_orders()
 
     def op_redeem(self, econ: Dict[str, Any]) -> None:

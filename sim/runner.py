@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from sim.faults import Faults
 from sim.model import BUCKETS, Model, Violation
+from sim.ops_discord import SIM_APPLICATION_ID, DiscordOps, signing_keys
 from sim.ops_market import MarketOps
 from sim.ops_purchases import PurchaseOps
 from sim.ops_races import RaceOps
@@ -37,7 +38,7 @@ WEIGHTS = {
     "escrow_open": 5, "escrow_release": 3, "escrow_refund": 2,
     "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 3, "freeze": 2, "daily": 6, "replay": 8,
     "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
-    "race": 3,
+    "race": 3, "give": 8, "give_confirm": 3, "discord_setup": 1,
 }
 # The game server's side of a delivery try, in simulated seconds: fast retries, a short timeout.
 MARKET_ENV = {"MINECRAFT_TIMEOUT_S": "0.25", "MINECRAFT_RETRY_BASE_S": "30", "MINECRAFT_MAX_ATTEMPTS": "4"}
@@ -71,10 +72,10 @@ def _setup_env(endpoint: str, prefix: str) -> None:
     apikeys.clear_cache()
 
 
-class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
+class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
     def __init__(self, seed: int, ops: int, client: Any, check_every: int, fault_rate: float, run_tag: str,
-                 plugin: Any) -> None:
-        self.seed, self.ops, self.client, self.plugin = seed, ops, client, plugin
+                 plugin: Any, discord: Any) -> None:
+        self.seed, self.ops, self.client, self.plugin, self.discord = seed, ops, client, plugin, discord
         self.check_every = check_every
         self.rng = random.Random(seed)
         self.clock = Clock(START)
@@ -135,8 +136,9 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
             eid = f"s{self.run_tag}e{n}"
             admin, _ = apikeys.create_key(eid, apikeys.SCOPES, label="sim admin")
             seed_packs(eid)
-            econ = {"id": eid, "token": admin, "model": Model(), "users": [f"u{i}" for i in range(USERS)],
-                    "content": {}, "packs": []}
+            # The first economy is a Discord guild's: its users are members (snowflake ids) who /give.
+            users = self.discord_members(USERS) if n == 0 else [f"u{i}" for i in range(USERS)]
+            econ = {"id": eid, "token": admin, "model": Model(), "users": users, "content": {}, "packs": []}
             status, packs = self.call("GET", "/v1/packs", token=admin)
             assert status == 200, packs
             items = packs["items"] if isinstance(packs, dict) else packs
@@ -148,6 +150,8 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
                 econ["model"].move(user, available=1_000)
             self.setup_market(econ)
             self.economies.append(econ)
+            if n == 0:
+                self.setup_discord(econ)
 
     # -- the run -------------------------------------------------------------------------
 
@@ -174,6 +178,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
             module._clock = lambda: self.clock.now.timestamp()
         self.faults.install()
         try:
+            self.install_discord()
             with self.faults.quiet():  # the population is made before the weather turns
                 self.setup()
             for i in range(self.ops):
@@ -194,6 +199,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
             self.final_checks()
         finally:
             self.faults.uninstall()
+            self.uninstall_discord()
             ids.clock, queue._worker = saved, saved_worker
             ids.millis, ids.entropy = saved_ids
             for module, saved_clock in zip(cached, saved_caches):
@@ -294,6 +300,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps):
             for oid, o in sorted(econ["model"].orders.items()):
                 if o["state"] == "pending":
                     raise Violation("order", f"{oid} never ended")
+        self.final_discord_checks()
         report = run_job("reconcile", full=True)
         self.reconcile = {k: report.get(k) for k in ("accounts_checked", "entries_checked", "purchases_checked")}
         if report["status"] != "ok" or report["discrepancies"]:
@@ -304,6 +311,7 @@ def _one_run(seed: int, ops: int, endpoint: str, run_tag: str, check_every: int,
              ) -> Tuple[Sim, Optional[Dict[str, Any]], float]:
     from chalice.test import Client
 
+    from scripts.discord_standin import DiscordStandIn
     from scripts.game_server_standin import PluginStandIn
 
     _setup_env(endpoint, f"sim{run_tag}-")
@@ -318,10 +326,14 @@ def _one_run(seed: int, ops: int, endpoint: str, run_tag: str, check_every: int,
     violation = None
 
     with Client(app, stage_name="local") as client, PluginStandIn() as plugin, \
+            DiscordStandIn(SIM_APPLICATION_ID) as discord, \
             contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        os.environ.update({"MINECRAFT_API_URL": plugin.url, "MINECRAFT_API_KEY": plugin.key})
+        os.environ.update({"MINECRAFT_API_URL": plugin.url, "MINECRAFT_API_KEY": plugin.key,
+                           "DISCORD_API_BASE": discord.api_base, "DISCORD_BOT_TOKEN": discord.bot_token,
+                           "DISCORD_APPLICATION_ID": discord.application_id,
+                           "DISCORD_PUBLIC_KEY": signing_keys()[1]})  # the app trusts the simulation's key
         config.reset_settings()
-        sim = Sim(seed, ops, client, check_every, fault_rate, run_tag, plugin)
+        sim = Sim(seed, ops, client, check_every, fault_rate, run_tag, plugin, discord)
         try:
             sim.run()
         except Violation as exc:

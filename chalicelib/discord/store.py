@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from chalicelib.core.ids import now_iso
-from chalicelib.db import codec, ops
+from chalicelib.db import ops
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import SideWrite
 
@@ -92,9 +92,12 @@ class Gift:
     data: Dict[str, Any]  # to, amount, note
 
 
-def put_gift(give_id: str, economy: str, sender: str, data: Dict[str, Any]) -> None:
-    item = _record(give_id, "give", economy, sender, data)
-    get_client().put_item(TableName=table_name(TABLE), Item=codec.encode_item(item))
+def put_gift(give_id: str, economy: str, sender: str, data: Dict[str, Any]) -> bool:
+    """Record the gift once; False when it was (Discord delivered the /give again).
+
+    A redelivery must not reopen it: a cancelled or sent gift back to pending, or its
+    15 minutes started again."""
+    return ops.put_if_absent(TABLE, _record(give_id, "give", economy, sender, data), KEY)
 
 
 def find_gift(give_id: str) -> Optional[Gift]:

@@ -332,6 +332,38 @@ def test_a_give_confirms_until_exactly_15_minutes_after_it_was_asked_and_not_1_m
     discord.economy.check()
 
 
+def test_a_give_delivered_again_reopens_nothing(discord, clock: Clock) -> None:
+    """Discord may deliver one /give twice (the same interaction id): the same confirmation, the gift as it was."""
+    alice, bob = discord.player(), discord.player()
+    discord.economy.credit(alice.user_id, 100)
+
+    def asked(amount: int):
+        data = {"id": snowflake(), "name": "give", "type": 1,
+                "options": [{"name": "user", "type": 6, "value": bob.user_id},
+                            {"name": "amount", "type": 4, "value": amount}],
+                "resolved": {"users": {bob.user_id: {"id": bob.user_id, "username": "bob"}}}}
+        payload = alice.payload(2, data)
+        return payload, custom_ids(alice.send(payload))
+
+    clock.set(at("2025-06-01T12:00:00.000Z"))
+    cancelled, (ok, no) = asked(30)
+    assert "Gift cancelled" in embed_text(alice.click(no))
+    assert custom_ids(alice.send(cancelled)) == [ok, no]  # the same confirmation shown again...
+    assert "This gift was cancelled" in embed_text(alice.click(ok))  # ...and the Cancel still holds
+    sent, (ok, no) = asked(20)
+    assert "You sent 20 coins" in embed_text(alice.click(ok))
+    alice.send(sent)
+    assert "already sent" in embed_text(alice.click(no))
+    waiting, (ok, _) = asked(10)
+    clock.set(at("2025-06-01T12:10:00.000Z"))
+    alice.send(waiting)  # delivered again 10 minutes on: its 15 minutes do not start again
+    clock.set(at("2025-06-01T12:15:00.001Z"))
+    assert "This confirmation has expired" in embed_text(alice.click(ok))
+    assert get_wallet(discord.economy.id, alice.user_id).available == 80
+    assert get_wallet(discord.economy.id, bob.user_id).available == 20
+    discord.economy.check()
+
+
 @pytest.mark.parametrize("case, expected", [
     ("self", "yourself"),
     ("bot", "Bots cannot hold coins"),

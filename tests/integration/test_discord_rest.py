@@ -167,3 +167,34 @@ def test_register_through_the_cli(standin, capsys) -> None:
 
     assert main(["discord", "register", "--guild", "123456789012345678"]) == 0
     assert '"scope": "123456789012345678"' in capsys.readouterr().out
+
+
+# --- the stand-in's script (what the simulation draws per call) ----------------------------
+
+
+def test_a_scripted_failure_is_met_once_and_never_applied(standin, channel, clock) -> None:
+    rest = DiscordRest(standin.api_base, standin.bot_token, timeout=0.2, backoff=0.01)
+    standin.then(500, "reset", "hang", "429:0.4")
+    message = rest.post(CHANNEL.format(channel), {"content": "once"})
+    assert message["content"] == "once"
+    assert dict(standin.faulted) == {"500": 1, "reset": 1, "hang": 1, "429": 1}
+    assert 0.4 in clock.sleeps  # the scripted retry_after was honoured
+    assert [m["content"] for m in standin.messages[channel].values()] == ["once"]  # four failures, one post
+    assert len(standin.calls("POST", "/messages$")) == 1  # only the call that was answered reached Discord
+
+
+def test_a_script_header_picks_the_behaviour_of_its_own_call(standin, channel) -> None:
+    import requests
+
+    from scripts.discord_standin import SCRIPT_HEADER
+
+    url = f"{standin.api_base}/{CHANNEL.format(channel)}"
+    auth = {"Authorization": f"Bot {standin.bot_token}"}
+    standin.then(503)  # the header wins over the list, which is left for calls without one
+    refused = requests.post(url, json={"content": "x"}, headers={**auth, SCRIPT_HEADER: "429:120"}, timeout=5)
+    assert refused.status_code == 429 and refused.json()["retry_after"] == 120.0
+    with pytest.raises(requests.ConnectionError):
+        requests.post(url, json={"content": "x"}, headers={**auth, SCRIPT_HEADER: "reset"}, timeout=5)
+    assert requests.get(url, headers=auth, timeout=5).status_code == 503
+    assert requests.post(url, json={"content": "y"}, headers={**auth, SCRIPT_HEADER: "ok"}, timeout=5).ok
+    assert [m["content"] for m in standin.messages[channel].values()] == ["y"]
