@@ -159,6 +159,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         from chalicelib.core import ids
         from chalicelib.runtime import queue
         from chalicelib.spending import rates
+        from chalicelib.market import pricing_config
         from chalicelib.tenancy import apikeys, game_servers
 
         kinds = list(WEIGHTS)
@@ -172,7 +173,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         random.seed(self.seed)  # the app's own jitter (delivery backoff) comes from the global generator
         # Caches expire on the simulated clock: a miss (one more read, one more chance of a fault)
         # happens where the seed puts it, not where the machine's speed does.
-        cached = (apikeys, game_servers, rates)
+        cached = (apikeys, game_servers, rates, pricing_config)
         saved_caches = [m._clock for m in cached]
         for module in cached:
             module._clock = lambda: self.clock.now.timestamp()

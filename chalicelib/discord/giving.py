@@ -53,9 +53,10 @@ def confirm(ix: Interaction, guild: Guild, give_id: str) -> Dict[str, Any]:
     done = store.gift_done(give_id, errors.InteractionExpiredError("This gift was cancelled."))
     outcome = transfer(guild.economy, ix.user_id, data["to"], amount, data.get("note"),
                        keys.tag("discord", keys.join("give", give_id)), [done])
-    if not outcome.replayed:
-        log_transaction(guild, f"`{amount:,}` from <@{ix.user_id}> to <@{data['to']}>"
-                               + (f" - {data['note']}" if data.get("note") else ""), outcome.result["transaction_id"])
+    # On a replay too: the first attempt may have committed and died before queueing its line (a lost commit
+    # answer, a crash). The line is keyed by the transaction id and claimed once, so it never posts twice.
+    log_transaction(guild, f"`{amount:,}` from <@{ix.user_id}> to <@{data['to']}>"
+                           + (f" - {data['note']}" if data.get("note") else ""), outcome.result["transaction_id"])
     return views.give_done(outcome.result)
 
 

@@ -97,9 +97,9 @@ def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
         assert amount is not None  # parse_form_id gives adjust forms an amount
         outcome = admin.adjust(guild.economy, target, amount, reason, actor, keys.tag("discord", command_id))
         result = outcome.result
-        if not outcome.replayed:
-            log_transaction(guild, f"`{amount:+,}` adjustment to <@{target}> by <@{ix.user_id}>: {reason}",
-                            result["transaction_id"])
+        # On a replay too (the first try may have died before queueing it); posted once per transaction id.
+        log_transaction(guild, f"`{amount:+,}` adjustment to <@{target}> by <@{ix.user_id}>: {reason}",
+                        result["transaction_id"])
         return views.ephemeral(embeds=[views.embed(
             "Adjusted", f"<@{target}>: {views.count(amount, 'coin', sign=True)}. "
                         f"Available now {views.coins(result['balance']['available'])}.",

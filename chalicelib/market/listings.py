@@ -27,12 +27,12 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib import ledger
 from chalicelib.core import errors, keys
-from chalicelib.core.config import get_settings
 from chalicelib.core.ids import iso, new_id, now_iso
 from chalicelib.ledger import Outcome, SideWrite, claims
 from chalicelib.ledger.limits import check_total
 from chalicelib.market import events, orders, pricing
 from chalicelib.market.names import LISTING_STATES, valid_listing_id  # noqa: F401 (this module's names)
+from chalicelib.market.pricing_config import get_pricing
 from chalicelib.market.fulfilment import minecraft
 from chalicelib.market.store import catalog as catalog_store
 from chalicelib.market.store import counters
@@ -108,10 +108,11 @@ def listed_units(economy: str, sku: str, now: str, enough: int = pricing.SCARCE_
 
 def quote(economy: str, sku: str, unit_price: int, qty: int) -> Dict[str, Any]:
     """What a listing at ``unit_price`` would be charged, and the floor; changes nothing."""
-    prices = pricing.current(economy, sku)
-    floor = pricing.floor_price(prices["median_7d"], get_settings().price_floor_bps)
-    fee = pricing.market_fee(get_settings().market_fee_bps, unit_price, prices["avg_7d"],
-                             listed_units(economy, sku, now_iso()) + qty)
+    prices, terms = pricing.current(economy, sku), get_pricing(economy)
+    floor = pricing.floor_price(prices["median_7d"], terms.price_floor_bps)
+    fee = pricing.market_fee(terms.market_fee_bps, unit_price, prices["avg_7d"],
+                             listed_units(economy, sku, now_iso(), terms.terms.scarcity_target_units) + qty,
+                             terms.terms)
     total = unit_price * qty
     seller = total * (10_000 - fee.fee_bps) // 10_000
     return {"sku": sku, "unit_price": unit_price, "qty": qty, "price_floor": floor,
@@ -171,12 +172,11 @@ def create_listing(
         raise errors.RewardNotFoundError(sku=sku)
     if item.fulfilment == "api":
         minecraft.ensure_configured()
-    settings = get_settings()
-    prices = pricing.current(economy, sku)
-    floor = pricing.check_floor(unit_price, prices["median_7d"], settings.price_floor_bps)
+    prices, terms = pricing.current(economy, sku), get_pricing(economy)
+    floor = pricing.check_floor(unit_price, prices["median_7d"], terms.price_floor_bps)
     now = now_iso()
-    fee = pricing.market_fee(settings.market_fee_bps, unit_price, prices["avg_7d"],
-                             listed_units(economy, sku, now) + qty)
+    fee = pricing.market_fee(terms.market_fee_bps, unit_price, prices["avg_7d"],
+                             listed_units(economy, sku, now, terms.terms.scarcity_target_units) + qty, terms.terms)
     created = datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     listing = Listing(
         economy=economy, listing_id=listing_id, seller_id=seller_id, sku=sku,

@@ -106,7 +106,30 @@ def band_for(unit_price: int, reference: Optional[int]) -> str:
     return "far_over"
 
 
-def market_fee(base_bps: int, unit_price: int, reference: Optional[int], listed_units: int) -> FeeQuote:
+@dataclass(frozen=True)
+class Terms:
+    """The knobs an economy may turn (``pricing_config.py``): multipliers in basis points (7,500 = x 3/4).
+
+    The defaults are the formula above; with them ``market_fee`` is exactly ``floor(base * 3/4 * 5/4)``
+    and so on, since each default multiplier is an exact fraction of 10,000.
+    """
+
+    band_undercut_bps: int = BANDS["undercut"][0] * BPS // BANDS["undercut"][1]
+    band_market_bps: int = BPS
+    band_premium_bps: int = BANDS["premium"][0] * BPS // BANDS["premium"][1]
+    band_far_over_bps: int = BANDS["far_over"][0] * BPS // BANDS["far_over"][1]
+    scarcity_target_units: int = SCARCE_BELOW_UNITS
+    scarcity_alpha_bps: int = SCARCITY[0] * BPS // SCARCITY[1]
+
+    def band_bps(self, band: str) -> int:
+        return BPS if band == "no_history" else getattr(self, f"band_{band}_bps")
+
+
+DEFAULT_TERMS = Terms()
+
+
+def market_fee(base_bps: int, unit_price: int, reference: Optional[int], listed_units: int,
+               terms: Terms = DEFAULT_TERMS) -> FeeQuote:
     """The fee in basis points for a listing at ``unit_price`` (see the module docstring).
 
     ``listed_units`` counts the units of the SKU in active listings, this one
@@ -117,11 +140,9 @@ def market_fee(base_bps: int, unit_price: int, reference: Optional[int], listed_
     if unit_price < 0 or listed_units < 0:
         raise ValueError("unit_price and listed_units must not be negative")
     band = band_for(unit_price, reference)
-    num, den = BANDS[band]
-    scarce = listed_units < SCARCE_BELOW_UNITS
-    if scarce:
-        num, den = num * SCARCITY[0], den * SCARCITY[1]
-    fee = min(base_bps * num // den, MAX_FEE_BPS)
+    scarce = listed_units < terms.scarcity_target_units
+    alpha = terms.scarcity_alpha_bps if scarce else BPS
+    fee = min(base_bps * terms.band_bps(band) * alpha // (BPS * BPS), MAX_FEE_BPS)
     return FeeQuote(fee, base_bps, band, scarce, reference or None, listed_units)
 
 

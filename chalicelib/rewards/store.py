@@ -17,6 +17,7 @@ from chalicelib.db import codec, ops
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.db.ops import versioned_change, versioned_write  # noqa: F401  (re-exported for courses)
 from chalicelib.ledger import SideWrite
+from chalicelib.tenancy import store as tenancy_store
 
 Item = Dict[str, Any]
 _COUNTER_TTL_SECONDS = 3 * 86_400
@@ -160,31 +161,10 @@ def course_offered_check(economy: str, course_id: str, reward: int) -> Dict[str,
 # --- grant settings (the economy's ``tunables`` map) ----------------------------------
 
 
-def stored_tunables(economy: str) -> Dict[str, Any]:
-    """The economy's own settings map (a consistent read); empty when it has none."""
-    item = ops.get("economies", {"economy_id": economy}, projection="tunables") or {}
-    return item.get("tunables") or {}
-
-
-def ensure_tunables_map(economy: str) -> bool:
-    """Create the economy's empty settings map where missing; False when the economy does not exist."""
-    return ops.ensure_map("economies", {"economy_id": economy}, "tunables", must_exist="economy_id")
-
-
-def tunables_write(economy: str, changes: Mapping[str, int]) -> Dict[str, Any]:
-    """The Update that sets these names inside the economy's settings map (the map must exist)."""
-    names = {f"#s{i}": name for i, name in enumerate(changes)}
-    values = {f":s{i}": {"N": str(int(changes[name]))} for i, name in enumerate(changes)}
-    return {
-        "Update": {
-            "TableName": table_name("economies"),
-            "Key": {"economy_id": {"S": economy}},
-            "UpdateExpression": "SET " + ", ".join(f"tunables.{n} = {v}" for n, v in zip(names, values)),
-            "ConditionExpression": "attribute_exists(economy_id)",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-    }
+# One implementation for every capability: the tenancy store's.
+stored_tunables = tenancy_store.read_tunables
+ensure_tunables_map = tenancy_store.ensure_tunables
+tunables_write = tenancy_store.tunables_write
 
 
 # --- quest questions (``quest_questions``) ------------------------------------------

@@ -16,7 +16,7 @@ from chalicelib.routes._http import (
 )
 from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
-    RedeemBody, Redeemed, Reward, RewardBody, RewardList,
+    PricingBody, PricingResult, RedeemBody, Redeemed, Reward, RewardBody, RewardList,
 )
 
 bp = Blueprint(__name__)
@@ -187,13 +187,31 @@ def buy_listing(call: Call, listing_id: str) -> Reply:
           scope="read", response=MarketPrice, tags=["market"], error_statuses=[400, 401, 403])
 def prices(call: Call, sku: str) -> Reply:
     from chalicelib.market import pricing
-    from chalicelib.core.config import get_settings
+    from chalicelib.market.pricing_config import get_pricing
 
     path_param("sku", sku, valid_sku)
-    economy, settings = call.principal.economy, get_settings()
-    current = pricing.current(economy, sku)
-    return Reply({**current, "price_floor": pricing.floor_price(current["median_7d"], settings.price_floor_bps),
-                  "base_fee_bps": settings.market_fee_bps, "history": pricing.history(economy, sku)})
+    economy = call.principal.economy
+    current, terms = pricing.current(economy, sku), get_pricing(economy)
+    return Reply({**current, "price_floor": pricing.floor_price(current["median_7d"], terms.price_floor_bps),
+                  "base_fee_bps": terms.market_fee_bps, "history": pricing.history(economy, sku)})
+
+
+@endpoint(bp, "/v1/admin/pricing", "GET", summary="The economy's market pricing: base fee, floor, bands, scarcity.",
+          action="config.read", response=PricingResult, tags=["market", "admin"])
+def get_pricing_config(call: Call) -> Reply:
+    from chalicelib.market.pricing_config import get_pricing
+
+    return Reply({"pricing": get_pricing(call.principal.economy, fresh=True).as_dict(), "changed": False})
+
+
+@endpoint(bp, "/v1/admin/pricing", "PUT",
+          summary="Set some of the economy's market pricing (validated, audited; applies to new listings).",
+          action="config.write", body=PricingBody, response=PricingResult, tags=["market", "admin"],
+          error_statuses=[400, 401, 403, 404])
+def put_pricing_config(call: Call) -> Reply:
+    from chalicelib.market.pricing_config import set_pricing
+
+    return Reply(set_pricing(call.principal.economy, call.body.model_dump(exclude_unset=True), call.principal.actor))
 
 
 # -- the game server's webhook ---------------------------------------------------------------

@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Literal, Optional
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_ORDER_QTY, MAX_STOCK, MAX_UNIT_PRICE
 from chalicelib.ledger.limits import MAX_SHOP_PRICE as MAX_PRICE
 from chalicelib.market.names import SKU_PATTERN
-from chalicelib.routes.models import NOT_BLANK, Balance, _Body
+from chalicelib.routes.models import NOT_BLANK, Balance, _Body, some_of
 
 _ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
 _SKU = SKU_PATTERN
@@ -265,3 +265,39 @@ class GameServerSecret(GameServer):
 
 class GameServerList(BaseModel):
     items: List[GameServer]
+
+
+# -- the economy's pricing (admin) ------------------------------------------------------
+
+
+class PricingBody(_Body):
+    # Absent means "leave it"; an explicit null is not a number (400). At least one is set.
+    model_config = ConfigDict(json_schema_extra=some_of)
+
+    market_fee_bps: StrictInt = Field(default=None, ge=0, le=10_000,  # type: ignore[assignment]
+                                      description="The base fee (basis points) before band and scarcity.")
+    price_floor_bps: StrictInt = Field(default=None, ge=0, le=10_000,  # type: ignore[assignment]
+                                       description="The floor as a share of the 7-day median.")
+    band_undercut_bps: StrictInt = Field(default=None, ge=0, le=40_000)  # type: ignore[assignment]
+    band_market_bps: StrictInt = Field(default=None, ge=0, le=40_000)  # type: ignore[assignment]
+    band_premium_bps: StrictInt = Field(default=None, ge=0, le=40_000)  # type: ignore[assignment]
+    band_far_over_bps: StrictInt = Field(default=None, ge=0, le=40_000)  # type: ignore[assignment]
+    scarcity_target_units: StrictInt = Field(default=None, ge=0, le=1_000_000,  # type: ignore[assignment]
+                                             description="Fewer units listed than this: the scarcity multiplier.")
+    scarcity_alpha_bps: StrictInt = Field(default=None, ge=0, le=40_000)  # type: ignore[assignment]
+
+
+class PricingValues(BaseModel):
+    market_fee_bps: int
+    price_floor_bps: int
+    band_undercut_bps: int
+    band_market_bps: int
+    band_premium_bps: int
+    band_far_over_bps: int
+    scarcity_target_units: int
+    scarcity_alpha_bps: int
+
+
+class PricingResult(BaseModel):
+    pricing: PricingValues
+    changed: bool

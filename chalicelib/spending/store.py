@@ -17,6 +17,7 @@ from chalicelib.db import codec, ops
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import SideWrite
 from chalicelib.ledger.pending import Pending
+from chalicelib.tenancy import store as tenancy_store
 
 HOLDS, CONTENT, ENTITLEMENTS, ECONOMIES = "holds", "content", "entitlements", "economies"
 
@@ -185,28 +186,7 @@ def entitlement_page(owner_key: str, scope: str, limit: int, cursor: Optional[st
 # -- rates (the economy item's ``tunables`` map) -------------------------------------
 
 
-def read_tunables(economy: str) -> Dict[str, Any]:
-    """The economy's tunables (consistent read); empty when none are set or the economy is unknown."""
-    item = ops.get(ECONOMIES, {"economy_id": economy}, projection="tunables") or {}
-    return item.get("tunables") or {}
-
-
-def ensure_tunables(economy: str) -> bool:
-    """Create the economy's empty ``tunables`` map if missing; False when the economy does not exist."""
-    return ops.ensure_map(ECONOMIES, {"economy_id": economy}, "tunables", must_exist="economy_id")
-
-
-def set_tunables(economy: str, changes: Mapping[str, int], audit_row: Mapping[str, Any]) -> None:
-    """Set some keys of the economy's ``tunables`` map (which must exist) with the audit row, in one transaction."""
-    # Nested paths (``tunables.#r0``): ops.update_expression names top-level attributes only.
-    names = {f"#r{i}": name for i, name in enumerate(changes)}
-    values = {f":r{i}": {"N": str(int(changes[name]))} for i, name in enumerate(changes)}
-    update = {"Update": {
-        "TableName": table_name(ECONOMIES),
-        "Key": {"economy_id": {"S": economy}},
-        "UpdateExpression": "SET " + ", ".join(f"tunables.{n} = {v}" for n, v in zip(names, values)),
-        "ConditionExpression": "attribute_exists(economy_id)",
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }}
-    get_client().transact_write_items(TransactItems=[update, dict(audit_row)])
+# The economy's ``tunables`` map is the tenancy store's (one implementation for every capability).
+read_tunables = tenancy_store.read_tunables
+ensure_tunables = tenancy_store.ensure_tunables
+set_tunables = tenancy_store.set_tunables

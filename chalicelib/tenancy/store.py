@@ -205,3 +205,37 @@ def server_put(item: Mapping[str, Any]) -> Dict[str, Any]:
     """The TransactWriteItems Put of a new game server."""
     return {"Put": {"TableName": table_name("game_servers"), "Item": codec.encode_item(item),
                     "ConditionExpression": "attribute_not_exists(server_id)"}}
+
+
+# -- an economy's ``tunables`` map (each capability's settings: rates, reward amounts, market pricing) --
+
+
+def read_tunables(economy: str) -> Dict[str, Any]:
+    """The economy's tunables (consistent read); empty when none are set or the economy is unknown."""
+    item = ops.get("economies", {"economy_id": economy}, projection="tunables") or {}
+    return item.get("tunables") or {}
+
+
+def ensure_tunables(economy: str) -> bool:
+    """Create the economy's empty ``tunables`` map if missing; False when the economy does not exist."""
+    return ops.ensure_map("economies", {"economy_id": economy}, "tunables", must_exist="economy_id")
+
+
+def tunables_write(economy: str, changes: Mapping[str, int]) -> Dict[str, Any]:
+    """The TransactWriteItems Update that sets these names inside the economy's ``tunables`` (which must exist)."""
+    # Nested paths (``tunables.#t0``): ops.update_expression names top-level attributes only.
+    names = {f"#t{i}": name for i, name in enumerate(changes)}
+    values = {f":t{i}": {"N": str(int(changes[name]))} for i, name in enumerate(changes)}
+    return {"Update": {
+        "TableName": table_name("economies"),
+        "Key": {"economy_id": {"S": economy}},
+        "UpdateExpression": "SET " + ", ".join(f"tunables.{n} = {v}" for n, v in zip(names, values)),
+        "ConditionExpression": "attribute_exists(economy_id)",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }}
+
+
+def set_tunables(economy: str, changes: Mapping[str, int], audit_row: Mapping[str, Any]) -> None:
+    """Set some tunables with the audit row that describes the change, in one transaction."""
+    get_client().transact_write_items(TransactItems=[tunables_write(economy, changes), dict(audit_row)])

@@ -142,6 +142,8 @@ SPECS: Dict[Tuple[str, str], Spec] = {
     ("GET", "/v1/admin/courses/{course_id}"): Spec(_course),
     ("DELETE", "/v1/admin/courses/{course_id}"): Spec(_course),
     ("GET", "/v1/admin/courses"): Spec(),
+    ("GET", "/v1/admin/pricing"): Spec(),
+    ("PUT", "/v1/admin/pricing"): Spec(body={"market_fee_bps": 900}),
     ("GET", "/v1/admin/reward-settings"): Spec(),
     ("PUT", "/v1/admin/reward-settings"): Spec(body={"daily_base": 10}),
 }

@@ -179,3 +179,23 @@ def test_summarize_windows_and_next_due() -> None:
     # the next change: the 1-hour-old sale leaves the 24-hour window in 23 hours
     assert stats.next_due == iso(now + timedelta(hours=23, milliseconds=1))
     assert pricing.summarize([], now).next_due is None
+
+
+@given(base=st.integers(0, 10_000), price=st.integers(0, 10**9), reference=st.integers(1, 10**9),
+       units=st.integers(0, 1000), bands=st.lists(st.integers(0, 40_000), min_size=4, max_size=4),
+       target=st.integers(0, 1000), alpha=st.integers(0, 40_000))
+def test_an_economys_terms_are_the_same_formula_with_its_own_numbers(base, price, reference, units, bands, target,
+                                                                     alpha) -> None:
+    undercut, market, premium, far_over = sorted(bands)
+    terms = pricing.Terms(undercut, market, premium, far_over, target, alpha)
+    band = pricing.band_for(price, reference)
+    multiplier = {"undercut": undercut, "market": market, "premium": premium, "far_over": far_over}[band]
+    scarce = units < target
+    expected = min(base * multiplier * (alpha if scarce else 10_000) // 10**8, 5000)
+    quote = pricing.market_fee(base, price, reference, units, terms)
+    assert (quote.fee_bps, quote.scarce, quote.band) == (expected, scarce, band)
+
+
+def test_the_default_terms_are_the_written_formula() -> None:
+    # Each default multiplier is an exact fraction of 10,000, so the bps form changes no fee.
+    assert pricing.DEFAULT_TERMS == pricing.Terms(7500, 10_000, 15_000, 20_000, 10, 12_500)
