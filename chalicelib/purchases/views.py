@@ -86,6 +86,8 @@ def list_purchases(economy: str, *, user_id: Optional[str], status: Optional[str
     from chalicelib.core import keys
 
     low, high = since or EARLIEST, until or LATEST
+    if low > high:
+        return {"items": [], "next_cursor": None}  # an empty range (DynamoDB refuses BETWEEN a high and a low)
     scope = keys.join("admin-purchases", economy, user_id or "*", status or "*", low, high)
     if user_id is not None:
         page = store.page_by_user(economy, user_id, status, low, high, limit, cursor, scope)

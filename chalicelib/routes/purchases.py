@@ -158,8 +158,6 @@ def admin_purchases(call: Call) -> Reply:
     since, until = _when(call, "created_from"), _when(call, "created_to")
     # created_to is a prefix taken whole: "~" sorts after every character of an ISO timestamp.
     until = until + "~" if until is not None else None
-    if since is not None and until is not None and since > until:
-        raise errors.ValidationFailedError("'created_from' is after 'created_to'.", field="created_from")
     limit = query_int(call, "limit", default=25, low=1, high=100)
     return Reply(list_purchases(call.principal.economy, user_id=user_id, status=status, since=since, until=until,
                                 limit=limit, cursor=call.query.get("cursor") or None))

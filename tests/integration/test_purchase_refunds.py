@@ -346,11 +346,12 @@ def test_list_filters_and_pages(shop: Any, clock: Clock) -> None:
 def test_bad_input_on_the_list_and_get_endpoints(shop: Any) -> None:
     for query, field in [("?limit=0", "limit"), ("?limit=101", "limit"), ("?limit=x", "limit"),
                          ("?status=paid", "status"), ("?user_id=a%20b", "user_id"),
-                         ("?created_from=yesterday", "created_from"), ("?created_to=2026-13-99T", "created_to"),
-                         ("?created_from=2026-03&created_to=2026-02", "created_from")]:
+                         ("?created_from=yesterday", "created_from"), ("?created_to=2026-13-99T", "created_to")]:
         resp = shop.api.get(f"/v1/admin/purchases{query}")
         assert (resp.status, resp.code) == (400, "validation_error"), (query, resp.body)
         assert resp.body["error"]["details"]["field"] == field, query
+    empty = shop.api.get("/v1/admin/purchases?created_from=2026-03&created_to=2026-02")
+    assert empty.status == 200 and empty.body == {"items": [], "next_cursor": None}
     bad = shop.api.get("/v1/admin/purchases?cursor=garbage")
     assert (bad.status, bad.code) == (400, "invalid_cursor")
     assert shop.api.get("/v1/admin/purchases", token=shop.read_token).code == "forbidden"
