@@ -10,10 +10,11 @@ import time
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
+import requests
 
 from chalicelib.core import config
 from chalicelib.purchases.refunds import stripe_key
-from scripts.stripe_standin import StripeStandIn, parse_form
+from scripts.stripe_standin import Intent, StripeStandIn, parse_form
 from tests import purchase_helpers as ph
 from tests.clock_helpers import Clock, at, clock  # noqa: F401 (fixture)
 from tests.integration.test_purchases_live import LiveApp
@@ -101,8 +102,6 @@ def test_refund_through_stripe_then_the_webhook_claws_back_once(shop: Any, strip
     assert (after["status"], after["refunded_amount"], after["refund_requested"]) == ("refunded", 2000, 2000)
     assert after["clawed_back_coins"] == 301 and after["refunds"][0]["refund_id"] == refund["refund_id"]
     # The refund's GET answers from the stand-in as Stripe would.
-    import requests
-
     got = requests.get(f"{stripe_api.url}/v1/refunds/{refund['refund_id']}",
                        headers={"Authorization": "Bearer sk_test_x"}, timeout=5).json()
     assert got["amount"] == 2000 and got["payment_intent"] == p["payment_intent"]
@@ -204,16 +203,11 @@ def test_stripe_down_is_503_and_the_same_key_finishes_one_refund(shop: Any, stri
 
 def test_stripe_replays_the_same_refund_for_the_same_key_and_refuses_another_body(stripe_api: StripeStandIn
                                                                                    ) -> None:
-    import requests
-
-    pi = next(iter(stripe_api.intents), None)
-    assert pi is None  # nothing paid yet: a refund names an unknown PaymentIntent
     auth = {"Authorization": "Bearer sk_test_x", "Idempotency-Key": "k"}
     missing = requests.post(f"{stripe_api.url}/v1/refunds", data={"payment_intent": "pi_nope"}, headers=auth,
                             timeout=5)
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "resource_missing"
-    stripe_api.intents["pi_x"] = __import__("scripts.stripe_standin", fromlist=["Intent"]).Intent(
-        "pi_x", "ch_x", 1000, "usd", {})
+    stripe_api.intents["pi_x"] = Intent("pi_x", "ch_x", 1000, "usd", {})
     auth["Idempotency-Key"] = "k2"
     one = requests.post(f"{stripe_api.url}/v1/refunds", data={"payment_intent": "pi_x", "amount": "100"},
                         headers=auth, timeout=5)
@@ -232,8 +226,6 @@ def test_stripe_replays_the_same_refund_for_the_same_key_and_refuses_another_bod
 def test_local_mode_refund_sends_the_event_itself(shop: Any, live: LiveApp) -> None:
     purchase = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_1000"}).body
     pid = purchase["purchase_id"]
-    import requests
-
     assert requests.post(f"{purchase['checkout_url']}/pay", timeout=20, allow_redirects=False).status_code == 303
     assert _wallet(shop)["available"] == 1200
     part = _refund(shop, pid, "local-1", amount=4000)
@@ -255,6 +247,19 @@ def test_refund_of_an_unpaid_purchase_is_refused(shop: Any, stripe_api: StripeSt
     assert (resp.status, resp.code) == (409, "purchase_not_refundable")
     assert resp.body["error"]["details"]["status"] == "pending"
     assert stripe_api.calls("/v1/refunds") == []
+
+
+def test_refund_of_a_disputed_purchase_is_refused(shop: Any, stripe_api: StripeStandIn) -> None:
+    p = _bought(shop, stripe_api)
+    opened = ph.event("charge.dispute.created", {"id": "dp_standin", "object": "dispute", "amount": 7999,
+                                                 "payment_intent": p["payment_intent"], "status": "needs_response",
+                                                 "metadata": {}})
+    assert ph.deliver(shop.api, opened).status == 200
+    resp = _refund(shop, p["purchase_id"], "disputed")
+    assert (resp.status, resp.code) == (409, "purchase_not_refundable")
+    assert resp.body["error"]["details"]["status"] == "disputed"
+    assert stripe_api.calls("/v1/refunds") == []
+    assert shop.api.get(f"/v1/admin/purchases/{p['purchase_id']}").body["refund_requested"] == 0
 
 
 def test_bad_input_on_the_refund_endpoint_changes_nothing(shop: Any, stripe_api: StripeStandIn) -> None:
