@@ -188,7 +188,9 @@ def refund_event(p: Any, refunded: Optional[int] = None) -> Dict[str, Any]:
     return _event("charge.refunded", {
         "id": "ch_local_" + p.purchase_id[4:], "object": "charge", "amount": int(p.amount),
         "amount_refunded": total, "currency": p.currency, "refunded": total >= int(p.amount),
-        "payment_intent": "pi_local_" + p.purchase_id[4:], "metadata": {"purchase_id": p.purchase_id},
+        # The PaymentIntent its payment recorded (the local page's own, or one a test delivered).
+        "payment_intent": p.payment_intent or "pi_local_" + p.purchase_id[4:],
+        "metadata": {"purchase_id": p.purchase_id},
     })
 
 
