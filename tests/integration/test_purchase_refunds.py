@@ -166,6 +166,39 @@ def test_stripe_refusal_gives_the_reservation_back(shop: Any, stripe_api: Stripe
     assert {r["action"] for r in _audit(shop)} >= {"purchase.refund", "purchase.refund_refused"}
 
 
+def test_concurrent_refunds_with_different_keys_never_refund_more_than_was_paid(shop: Any,
+                                                                                 stripe_api: StripeStandIn) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pid = _bought(shop, stripe_api)["purchase_id"]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda i: _refund(shop, pid, f"race-{i}", amount=3000), range(6)))
+    won = [a for a in answers if a.status == 201]
+    assert len(won) == 2  # 2 x 3000 of 7999; a third would pass what was paid
+    assert {(a.status, a.code) for a in answers if a.status != 201} == {(422, "refund_exceeds_remaining")}
+    assert len(stripe_api.refunds) == 2 and sum(r["amount"] for r in stripe_api.refunds.values()) == 6000
+    stripe_api.wait_webhooks()
+    _eventually(lambda: _wallet(shop)["available"] == 1200 - 901, "the claw-back")  # ceil(1200 x 6000 / 7999)
+    shop.check()
+
+
+def test_a_refund_made_in_stripes_dashboard_counts_against_what_is_left(shop: Any,
+                                                                        stripe_api: StripeStandIn) -> None:
+    p = _bought(shop, stripe_api)
+    intent = stripe_api.intents[p["payment_intent"]]
+    intent.amount_refunded = 3000  # refunded in the dashboard; its event reaches us as Stripe sends it
+    charge = {"id": intent.charge, "object": "charge", "amount": 7999, "amount_refunded": 3000, "currency": "usd",
+              "payment_intent": intent.id, "metadata": intent.metadata}
+    assert ph.deliver(shop.api, ph.event("charge.refunded", charge)).status == 200
+    over = _refund(shop, p["purchase_id"], "after-dashboard", amount=5000)
+    assert (over.status, over.body["error"]["details"]["remaining"]) == (422, 4999)
+    rest = _refund(shop, p["purchase_id"], "after-dashboard-2")
+    assert rest.status == 201 and rest.body["refund"]["amount"] == 4999
+    stripe_api.wait_webhooks()
+    _eventually(lambda: _wallet(shop)["available"] == 0, "the full claw-back")
+    shop.check()
+
+
 def test_replaying_the_key_makes_one_stripe_refund(shop: Any, stripe_api: StripeStandIn) -> None:
     pid = _bought(shop, stripe_api)["purchase_id"]
     first = _refund(shop, pid, "same", amount=500)
