@@ -23,21 +23,25 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def live(shop: Any, monkeypatch: Any) -> Iterator[LiveApp]:
+def live(shop: Any) -> Iterator[LiveApp]:
     app = LiveApp()
-    monkeypatch.setenv("COINS_PUBLIC_URL", app.url)  # where the local provider sends its events
-    config.reset_settings()
-    yield app
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("COINS_PUBLIC_URL", app.url)  # where the local provider sends its events
+        config.reset_settings()
+        yield app
+    config.reset_settings()  # the next test must not inherit these settings from the cache
     app.close()
 
 
 @pytest.fixture
-def stripe_api(live: LiveApp, monkeypatch: Any) -> Iterator[StripeStandIn]:
+def stripe_api(live: LiveApp) -> Iterator[StripeStandIn]:
     with StripeStandIn(webhook_url=f"{live.url}/v1/webhooks/stripe", webhook_secret=ph.LOCAL_SECRET) as standin:
-        monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_coinhall")
-        monkeypatch.setenv("STRIPE_API_BASE", standin.url)
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("STRIPE_SECRET_KEY", "sk_test_coinhall")
+            env.setenv("STRIPE_API_BASE", standin.url)
+            config.reset_settings()
+            yield standin
         config.reset_settings()
-        yield standin
 
 
 def _eventually(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
@@ -166,16 +170,24 @@ def test_stripe_refusal_gives_the_reservation_back(shop: Any, stripe_api: Stripe
     assert {r["action"] for r in _audit(shop)} >= {"purchase.refund", "purchase.refund_refused"}
 
 
-def test_concurrent_refunds_with_different_keys_never_refund_more_than_was_paid(shop: Any,
-                                                                                 stripe_api: StripeStandIn) -> None:
+def test_concurrent_refunds_with_different_keys_never_refund_more_than_was_paid(
+        shop: Any, live: LiveApp, stripe_api: StripeStandIn) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     pid = _bought(shop, stripe_api)["purchase_id"]
+
+    def refund(i: int) -> requests.Response:
+        # Over real HTTP: Chalice's test client swaps os.environ per request, which threads would tangle.
+        return requests.post(f"{live.url}/v1/admin/purchases/{pid}/refund", timeout=60,
+                             json={"amount": 3000, "reason": "race"},
+                             headers={"Authorization": f"Bearer {shop.admin_token}", "Idempotency-Key": f"race-{i}"})
+
     with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda i: _refund(shop, pid, f"race-{i}", amount=3000), range(6)))
-    won = [a for a in answers if a.status == 201]
-    assert len(won) == 2  # 2 x 3000 of 7999; a third would pass what was paid
-    assert {(a.status, a.code) for a in answers if a.status != 201} == {(422, "refund_exceeds_remaining")}
+        answers = list(pool.map(refund, range(6)))
+    won = [a for a in answers if a.status_code == 201]
+    assert len(won) == 2, [a.json() for a in answers]  # 2 x 3000 of 7999; a third would pass what was paid
+    assert {(a.status_code, a.json()["error"]["code"]) for a in answers if a.status_code != 201} == {
+        (422, "refund_exceeds_remaining")}
     assert len(stripe_api.refunds) == 2 and sum(r["amount"] for r in stripe_api.refunds.values()) == 6000
     stripe_api.wait_webhooks()
     _eventually(lambda: _wallet(shop)["available"] == 1200 - 901, "the claw-back")  # ceil(1200 x 6000 / 7999)

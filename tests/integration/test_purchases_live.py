@@ -20,12 +20,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stripe_api(monkeypatch):
-    with StripeStandIn() as standin:
-        monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_coinhall")
-        monkeypatch.setenv("STRIPE_API_BASE", standin.url)
+def stripe_api():
+    with StripeStandIn() as standin, pytest.MonkeyPatch.context() as env:
+        env.setenv("STRIPE_SECRET_KEY", "sk_test_coinhall")
+        env.setenv("STRIPE_API_BASE", standin.url)
         config.reset_settings()
         yield standin
+    config.reset_settings()  # the next test must not inherit the stand-in's settings from the cache
 
 
 def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api, clock: Clock) -> None:
