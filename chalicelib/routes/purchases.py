@@ -139,7 +139,7 @@ def _when(call: Call, name: str) -> str | None:
 
 @endpoint(bp, "/v1/admin/purchases", "GET",
           summary="The economy's purchases, newest first; filters: user, status, created date range.",
-          scope="admin", response=AdminPurchasePage, tags=["admin", "purchases"], error_statuses=[400, 401, 403],
+          action="purchases.read", response=AdminPurchasePage, tags=["admin", "purchases"], error_statuses=[400, 401, 403],
           query={"user_id": query_pattern(r"^[A-Za-z0-9_.:@|-]{1,128}$", "only this user's purchases"),
                  "status": query_choice(STATUSES),
                  "created_from": query_pattern(_WHEN, "created at or after this ISO 8601 prefix (inclusive)"),
@@ -165,7 +165,7 @@ def admin_purchases(call: Call) -> Reply:
 
 @endpoint(bp, "/v1/admin/purchases/{purchase_id}", "GET",
           summary="A purchase as an operator sees it: its payment, refunds and claw-back.",
-          scope="admin", response=AdminPurchase, tags=["admin", "purchases"], error_statuses=[400, 401, 403, 404])
+          action="purchases.read", response=AdminPurchase, tags=["admin", "purchases"], error_statuses=[400, 401, 403, 404])
 def admin_purchase(call: Call, purchase_id: str) -> Reply:
     from chalicelib.purchases.views import admin_get_purchase
 
@@ -176,7 +176,7 @@ def admin_purchase(call: Call, purchase_id: str) -> Reply:
 @endpoint(bp, "/v1/admin/purchases/{purchase_id}/refund", "POST",
           summary="Refund a purchase in full or in part through the payment provider (audited); the coins are "
                   "clawed back when its charge.refunded event arrives.",
-          scope="admin", body=RefundBody, response=RefundResult, status=201, also_ok=[200], idempotency="required",
+          action="purchases.refund", body=RefundBody, response=RefundResult, status=201, also_ok=[200], idempotency="required",
           tags=["admin", "purchases"], error_statuses=[400, 401, 403, 404, 409, 422, 503])
 def refund_purchase(call: Call, purchase_id: str) -> Reply:
     from chalicelib.purchases.refunds import refund_purchase as refund
