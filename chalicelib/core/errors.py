@@ -220,6 +220,30 @@ class PurchaseNotPendingError(ConflictError):
     code, message = "purchase_not_pending", "This purchase is no longer pending."
 
 
+class PurchaseNotRefundableError(ConflictError):
+    """A refund of a purchase that was never paid and credited, or is disputed; ``details.status`` is its state."""
+
+    code, message = "purchase_not_refundable", "Only a paid, credited purchase that is not disputed can be refunded."
+
+
+class PurchaseFullyRefundedError(ConflictError):
+    """Every minor unit of the purchase's payment was refunded (or is being refunded) already."""
+
+    code, message = "purchase_fully_refunded", "This purchase has been refunded in full already."
+
+
+class RefundAmountTooLargeError(BusinessRuleError):
+    """A refund above what is left unrefunded; ``details.remaining`` is what may still be refunded."""
+
+    code, message = "refund_exceeds_remaining", "The refund is more than what is left unrefunded."
+
+
+class RefundRefusedError(ConflictError):
+    """Stripe refused the refund; ``details.stripe_code`` is Stripe's reason (``charge_already_refunded``...)."""
+
+    code, message = "refund_refused", "The payment provider refused the refund."
+
+
 class NoDebtError(ConflictError):
     """The wallet owes nothing."""
 

@@ -182,11 +182,15 @@ def paid_event(p: Any) -> Dict[str, Any]:
     })
 
 
-def refund_event(p: Any) -> Dict[str, Any]:
+def refund_event(p: Any, refunded: Optional[int] = None) -> Dict[str, Any]:
+    """``charge.refunded`` with the charge's cumulative ``amount_refunded`` (default: all of it), as Stripe sends."""
+    total = int(p.amount) if refunded is None else refunded
     return _event("charge.refunded", {
         "id": "ch_local_" + p.purchase_id[4:], "object": "charge", "amount": int(p.amount),
-        "amount_refunded": int(p.amount), "currency": p.currency, "refunded": True,
-        "payment_intent": "pi_local_" + p.purchase_id[4:], "metadata": {"purchase_id": p.purchase_id},
+        "amount_refunded": total, "currency": p.currency, "refunded": total >= int(p.amount),
+        # The PaymentIntent its payment recorded (the local page's own, or one a test delivered).
+        "payment_intent": p.payment_intent or "pi_local_" + p.purchase_id[4:],
+        "metadata": {"purchase_id": p.purchase_id},
     })
 
 

@@ -95,6 +95,8 @@ class Purchase:
     dispute_hold: int = 0
     dispute_phase: Optional[str] = None  # held | released | lost
     froze_wallet: Optional[bool] = None
+    refund_requested: int = 0
+    refunds: Optional[Dict[str, Any]] = None  # ref -> {amount, status, refund_id, ...}: the admin API's refunds
     updated_at: Optional[str] = None
     due_shard: Optional[str] = None  # present only while pending (the ``due`` index)
 
@@ -147,6 +149,16 @@ def load_payment(payment_intent: Optional[str]) -> Optional[Payment]:
         return None
     raw = ops.get_raw("payments", {"payment_intent": payment_intent})
     return Payment.from_item(raw) if raw else None
+
+
+def load_payments(payment_intents: Sequence[str]) -> Dict[str, Payment]:
+    """The payments of these PaymentIntents (a listing's page), by PaymentIntent; missing ones left out."""
+    wanted = sorted(set(payment_intents))
+    if not wanted:
+        return {}
+    raws = ops.batch_get_raw({"payments": [{"payment_intent": {"S": pi}} for pi in wanted]},
+                             consistent=False)["payments"]
+    return {raw["payment_intent"]["S"]: Payment.from_item(raw) for raw in raws}
 
 
 # --- purchase writes ---------------------------------------------------------
@@ -262,6 +274,114 @@ def cancellation_codes(exc: BaseException) -> List[str]:
     """The per-item reason codes of a cancelled transaction (empty for any other error)."""
     reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
     return [r.get("Code", "") for r in reasons]
+
+
+# --- operators' refunds ------------------------------------------------------
+
+
+def refund_reserve_write(p: Purchase, ref: str, entry: Mapping[str, Any], requested: int) -> Dict[str, Any]:
+    """The TransactWriteItems Update that reserves a refund: ``refund_requested`` and the refund's entry.
+
+    Conditioned on ``refund_requested`` being what ``p`` read: two refunds of one
+    purchase reserve one after the other, never both from the same remainder.
+    """
+    refunds = {**(p.refunds or {}), ref: dict(entry)}
+    expr, names, values = ops.update_expression({"refund_requested": requested, "refunds": refunds,
+                                                 "updated_at": now_iso()})
+    if p.refund_requested:
+        condition, values[":seen"] = "#rq = :seen", _encode(int(p.refund_requested))
+    else:
+        condition, values[":zero"] = "attribute_not_exists(#rq) OR #rq = :zero", _encode(0)
+    return {"Update": {"TableName": table_name("purchases"), "Key": {"purchase_id": {"S": p.purchase_id}},
+                       "UpdateExpression": expr, "ConditionExpression": condition,
+                       "ExpressionAttributeNames": {**names, "#rq": "refund_requested"},
+                       "ExpressionAttributeValues": values}}
+
+
+def refund_settle_write(purchase_id: str, ref: str, entry: Mapping[str, Any], release: int = 0) -> Dict[str, Any]:
+    """The Update that records a reserved refund's outcome (its entry replaced); ``release`` gives back what
+    the provider refused. Conditioned on the entry still being ``requested``: one attempt settles it."""
+    expr = "SET #rf.#r = :entry, #ua = :now" + (" ADD #rq :minus" if release else "")
+    values = {":entry": _encode(dict(entry)), ":now": _encode(now_iso()), ":requested": _encode("requested")}
+    names = {"#rf": "refunds", "#r": ref, "#ua": "updated_at", "#st": "status"}
+    if release:
+        values[":minus"], names["#rq"] = _encode(-release), "refund_requested"
+    return {"Update": {"TableName": table_name("purchases"), "Key": {"purchase_id": {"S": purchase_id}},
+                       "UpdateExpression": expr, "ConditionExpression": "#rf.#r.#st = :requested",
+                       "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+
+
+# --- the admin listing ---------------------------------------------------------
+
+
+def from_decoded(item: Mapping[str, Any]) -> Purchase:
+    """A purchase from an item ``db.ops`` decoded (a listing's page)."""
+    names = {f.name for f in dataclasses.fields(Purchase)}
+    return Purchase(**{k: v for k, v in item.items() if k in names})
+
+
+def page_by_user(economy: str, user_id: str, status: Optional[str], since: str, until: str, limit: int,
+                 cursor: Optional[str], scope: str) -> ops.Page:
+    """One user's purchases in this economy, newest first, created in [since, until]; filters bounded per page."""
+    condition = "user_id = :u AND created_at BETWEEN :a AND :b"
+    values: Dict[str, Any] = {":u": {"S": user_id}, ":a": {"S": since}, ":b": {"S": until}, ":e": {"S": economy}}
+    names = {"#ec": "economy"}
+    filters = ["#ec = :e"]
+    if status is not None:
+        filters.append("#st = :s")
+        names["#st"] = "status"
+        values[":s"] = {"S": status}
+    return ops.query_page(
+        "purchases", scope=scope, position=("purchase_id", "created_at"), limit=limit, cursor=cursor,
+        valid=lambda at: since <= at["created_at"] <= until,
+        start_key=lambda at: {**at, "user_id": user_id}, IndexName="by_user", KeyConditionExpression=condition,
+        FilterExpression=" AND ".join(filters), ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        ScanIndexForward=False, Limit=max(limit, 50) if status else limit,
+    )
+
+
+def page_by_economy(economy: str, status: Optional[str], since: str, until: str, limit: int,
+                    cursor: Optional[str], scope: str, max_reads: int = 10) -> Tuple[List[Purchase], Optional[str]]:
+    """The economy's purchases, newest first, created in [since, until]: the keys-only index, then the items.
+
+    A status filter is applied to the items read (the index holds keys only): at
+    most ``max_reads`` index pages are read, then a cursor is handed back.
+    """
+    from chalicelib.core import cursors
+
+    kwargs: Dict[str, Any] = {
+        "TableName": table_name("purchases"), "IndexName": "by_economy", "ScanIndexForward": False,
+        "KeyConditionExpression": "economy = :e AND created_at BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {":e": {"S": economy}, ":a": {"S": since}, ":b": {"S": until}},
+        "Limit": max(limit, 50) if status else limit,
+    }
+    if cursor:
+        at = cursors.decode(cursor, scope, ("purchase_id", "created_at"),
+                            lambda p: since <= p["created_at"] <= until)
+        kwargs["ExclusiveStartKey"] = {"purchase_id": {"S": at["purchase_id"]}, "economy": {"S": economy},
+                                       "created_at": {"S": at["created_at"]}}
+    found: List[Purchase] = []
+    client = get_client()
+    for _ in range(max_reads):
+        response = client.query(**kwargs)
+        keys = [{"purchase_id": raw["purchase_id"]} for raw in response["Items"]]
+        raws = ops.batch_get_raw({"purchases": keys}, consistent=False)["purchases"] if keys else []
+        items = {raw["purchase_id"]["S"]: Purchase.from_item(raw) for raw in raws}
+        for index, key in enumerate(keys):
+            item = items.get(key["purchase_id"]["S"])
+            if item is None or (status is not None and item.status != status):
+                continue
+            found.append(item)
+            if len(found) == limit:
+                more = index < len(keys) - 1 or "LastEvaluatedKey" in response
+                position = {"purchase_id": item.purchase_id, "created_at": item.created_at}
+                return found, cursors.encode(scope, position) if more else None
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return found, None
+        kwargs["ExclusiveStartKey"] = last
+    last = kwargs["ExclusiveStartKey"]
+    return found, cursors.encode(scope, {"purchase_id": last["purchase_id"]["S"], "created_at": last["created_at"]["S"]})
 
 
 # --- payments ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Talking to Stripe: Checkout Sessions out, signed webhooks in.
+"""Talking to Stripe: Checkout Sessions and Refunds out, signed webhooks in.
 
 The stripe library is imported inside the functions that need it (cold start).
 ``STRIPE_API_BASE`` points the client elsewhere (the tests' local stand-in for
@@ -46,6 +46,39 @@ def create_checkout_session(params: Dict[str, Any], idempotency_key: str) -> Dic
     data = session.to_dict()
     return {"id": data["id"], "url": data["url"], "expires_at": data.get("expires_at"),
             "payment_intent": data.get("payment_intent")}
+
+
+def create_refund(payment_intent: str, amount: Optional[int], idempotency_key: str,
+                  metadata: Dict[str, str]) -> Dict[str, Any]:
+    """Refund ``amount`` (minor units; None: all that is left) of a PaymentIntent's charge.
+
+    Stripe's idempotency key makes a retry answer the same refund. Raises
+    UnavailableError (503) when Stripe cannot be reached or answers 5xx / 429
+    (retry with the same key), RefundRefusedError (409, ``details.stripe_code``)
+    when Stripe refuses the refund itself (already refunded, amount too large, a
+    disputed charge...).
+    """
+    import stripe
+
+    params: Dict[str, Any] = {"payment_intent": payment_intent, "metadata": metadata,
+                              "reason": "requested_by_customer"}
+    if amount is not None:
+        params["amount"] = amount
+    try:
+        refund = _client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+    except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
+        # The one family that means "this refund, never": a retry would be refused the same way.
+        code = getattr(exc, "code", None) or "invalid_request"
+        log.warning("stripe refused a refund of %s: %s", payment_intent, code)
+        raise errors.RefundRefusedError(f"Stripe refused the refund: {exc.user_message or code}",
+                                        stripe_code=code) from None
+    except stripe.StripeError as exc:
+        log.error("stripe refund failed: %s", exc.__class__.__name__)
+        raise errors.UnavailableError("The payment provider did not answer; retry with the same Idempotency-Key.",
+                                      provider="stripe") from None
+    data = refund.to_dict()
+    return {"id": data["id"], "amount": data["amount"], "status": data.get("status"),
+            "currency": data.get("currency")}
 
 
 def verify_event(raw_body: bytes, signature_header: str, now: Optional[float] = None) -> Any:

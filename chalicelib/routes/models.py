@@ -285,6 +285,53 @@ class RetryBody(_Body):
     reason: Reason = Field(min_length=1, max_length=500, description="Why, for the audit trail.")
 
 
+class RefundBody(_Body):
+    amount: Optional[StrictInt] = Field(
+        default=None, gt=0, le=MAX_PRICE_AMOUNT,
+        description="Minor units of the purchase's currency; absent: all that is left unrefunded.")
+    reason: Reason = Field(min_length=1, max_length=500, description="Why, for the audit trail.")
+
+
+class RefundLine(BaseModel):
+    refund_ref: str = Field(description="Our id of the refund (one per Idempotency-Key).")
+    amount: int
+    status: str = Field(description="requested (the provider has not answered yet), succeeded, pending, refused")
+    refund_id: Optional[str] = Field(default=None, description="The provider's refund id (re_...).")
+    reason: Optional[str] = None
+    actor: Optional[str] = None
+    requested_at: Optional[str] = None
+    stripe_code: Optional[str] = Field(default=None, description="refused only: Stripe's reason.")
+
+
+class AdminPurchase(Purchase):
+    mode: str = Field(description="stripe | local")
+    payment_intent: Optional[str]
+    refund_requested: int = Field(description="Minor units refunded or being refunded, as far as we know.")
+    refunds: List[RefundLine] = Field(description="Refunds made through the admin API, oldest first.")
+
+
+class AdminPurchasePage(BaseModel):
+    items: List[AdminPurchase]
+    next_cursor: Optional[str]
+
+
+class Refund(BaseModel):
+    refund_ref: str
+    purchase_id: str
+    amount: int
+    currency: str
+    status: str
+    refund_id: Optional[str]
+    reason: Optional[str]
+    requested_at: Optional[str]
+
+
+class RefundResult(BaseModel):
+    refund: Refund
+    purchase: AdminPurchase = Field(description="As it stands: the claw-back follows from the provider's "
+                                                "charge.refunded event.")
+
+
 class SettleDebtResult(BaseModel):
     transaction_id: str
     user_id: str

@@ -7,9 +7,12 @@ from chalice import Blueprint
 
 from chalicelib.core import errors
 from chalicelib.ledger.accounts import valid_user_id
-from chalicelib.routes._http import Call, Reply, endpoint, path_param, replied
+from chalicelib.routes._http import (
+    CURSOR, Call, Reply, endpoint, path_param, query_choice, query_int, query_limit, query_pattern, replied,
+)
 from chalicelib.routes.models import (
-    Checkout, CheckoutBody, Pack, PackBody, PackList, Purchase, RetryBody, SettleDebtResult,
+    AdminPurchase, AdminPurchasePage, Checkout, CheckoutBody, Pack, PackBody, PackList, Purchase, RefundBody,
+    RefundResult, RetryBody, SettleDebtResult,
 )
 
 bp = Blueprint(__name__)
@@ -116,3 +119,70 @@ def settle_debt(call: Call, user_id: str) -> Reply:
     path_param("user_id", user_id, valid_user_id)
     outcome = settle(call.principal.economy, user_id, call.principal.actor, call.idempotency_key())
     return replied(outcome)
+
+
+# -- operators: purchases and refunds --------------------------------------------------------
+
+STATUSES = ("pending", "credited", "failed", "expired", "refunded", "disputed", "needs_review")
+# An ISO 8601 prefix: a year, month, day, or a moment (2026, 2026-03, 2026-03-14, 2026-03-14T15:09:26.535Z).
+_WHEN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2}(T[0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?Z?)?)?)?$"
+_WHEN_RE = re.compile(_WHEN)
+
+
+def _when(call: Call, name: str) -> str | None:
+    value = call.query.get(name) or None
+    if value is not None and not _WHEN_RE.match(value):
+        raise errors.ValidationFailedError(f"'{name}' must be an ISO 8601 date or time in UTC "
+                                           "(2026-03, 2026-03-14, 2026-03-14T15:09:26Z).", field=name)
+    return value
+
+
+@endpoint(bp, "/v1/admin/purchases", "GET",
+          summary="The economy's purchases, newest first; filters: user, status, created date range.",
+          action="purchases.read", response=AdminPurchasePage, tags=["admin", "purchases"], error_statuses=[400, 401, 403],
+          query={"user_id": query_pattern(r"^[A-Za-z0-9_.:@|-]{1,128}$", "only this user's purchases"),
+                 "status": query_choice(STATUSES),
+                 "created_from": query_pattern(_WHEN, "created at or after this ISO 8601 prefix (inclusive)"),
+                 "created_to": query_pattern(_WHEN, "created at or before this ISO 8601 prefix (inclusive: "
+                                                    "2026-03 takes all of March)"),
+                 "limit": query_limit(100, 25), "cursor": CURSOR})
+def admin_purchases(call: Call) -> Reply:
+    from chalicelib.purchases.views import list_purchases
+
+    user_id = call.query.get("user_id") or None
+    if user_id is not None:
+        path_param("user_id", user_id, valid_user_id)
+    status = call.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise errors.ValidationFailedError(f"'status' must be one of {', '.join(STATUSES)}.", field="status")
+    since, until = _when(call, "created_from"), _when(call, "created_to")
+    # created_to is a prefix taken whole: "~" sorts after every character of an ISO timestamp.
+    until = until + "~" if until is not None else None
+    limit = query_int(call, "limit", default=25, low=1, high=100)
+    return Reply(list_purchases(call.principal.economy, user_id=user_id, status=status, since=since, until=until,
+                                limit=limit, cursor=call.query.get("cursor") or None))
+
+
+@endpoint(bp, "/v1/admin/purchases/{purchase_id}", "GET",
+          summary="A purchase as an operator sees it: its payment, refunds and claw-back.",
+          action="purchases.read", response=AdminPurchase, tags=["admin", "purchases"], error_statuses=[400, 401, 403, 404])
+def admin_purchase(call: Call, purchase_id: str) -> Reply:
+    from chalicelib.purchases.views import admin_get_purchase
+
+    path_param("purchase_id", purchase_id, _valid_id)
+    return Reply(admin_get_purchase(call.principal.economy, purchase_id))
+
+
+@endpoint(bp, "/v1/admin/purchases/{purchase_id}/refund", "POST",
+          summary="Refund a purchase in full or in part through the payment provider (audited); the coins are "
+                  "clawed back when its charge.refunded event arrives.",
+          action="purchases.refund", body=RefundBody, response=RefundResult, status=201, also_ok=[200], idempotency="required",
+          tags=["admin", "purchases"], error_statuses=[400, 401, 403, 404, 409, 422, 503])
+def refund_purchase(call: Call, purchase_id: str) -> Reply:
+    from chalicelib.purchases.refunds import refund_purchase as refund
+
+    path_param("purchase_id", purchase_id, _valid_id)
+    key = call.idempotency_key()
+    answer, replayed = refund(call.principal.economy, purchase_id, call.body.amount, call.body.reason,
+                              call.principal.actor, key)
+    return Reply(answer, 200 if replayed else 201, {"Idempotent-Replayed": "true" if replayed else "false"})

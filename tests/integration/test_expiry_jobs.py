@@ -205,7 +205,7 @@ def test_an_old_local_table_gets_the_indexes_it_lacks(local_engine, monkeypatch)
                         BillingMode="PAY_PER_REQUEST")
     monkeypatch.setenv("COINS_TABLE_PREFIX", prefix)
     config.reset_settings()
-    assert sorted(add_missing_indexes([name])) == [f"{name}/by_economy", f"{name}/due"]
+    assert sorted(add_missing_indexes([name])) == [f"{name}/by_economy", f"{name}/by_user", f"{name}/due"]
     indexes = {g["IndexName"] for g in client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
-    assert indexes == {"by_economy", "due"}
+    assert indexes == {"by_economy", "by_user", "due"}
     assert add_missing_indexes([name]) == []

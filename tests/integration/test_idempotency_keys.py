@@ -20,7 +20,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -43,6 +43,7 @@ class World:
 
     economy: Economy
     made: Dict[str, Any] = field(default_factory=dict)
+    monkeypatch: Any = None
 
     @property
     def api(self) -> Any:
@@ -90,6 +91,26 @@ class World:
 
         return self.once(f"review{n}", make)
 
+    def paid(self, n: int) -> str:
+        """A credited purchase (local mode: its refund's event goes to the app served over HTTP)."""
+        def live() -> Any:
+            from chalicelib.core import config
+            from tests.integration.test_purchases_live import LiveApp
+
+            server = LiveApp()
+            self.monkeypatch.setenv("COINS_PUBLIC_URL", server.url)
+            config.reset_settings()
+            return server
+
+        def make() -> str:
+            self.once("live", live)
+            bought = self.api.post("/v1/checkout", {"user_id": f"payer{n}", "pack_id": "coins_100"}, key=new_key())
+            assert bought.status == 201, bought.body
+            assert ph.deliver(self.api, ph.completed(bought.body)).status == 200
+            return bought.body["purchase_id"]
+
+        return self.once(f"paid{n}", make)
+
     def debtor(self, user: str) -> str:
         """A user who owes 70 coins (bought 100, spent 70, refunded in full) and now holds 100 more."""
         def make() -> str:
@@ -106,14 +127,17 @@ class World:
 
 
 @pytest.fixture
-def world(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> World:
+def world(economy: Economy, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     from chalicelib.purchases.packs import seed_packs
 
     use_plugin(monkeypatch, None)  # vouchers only: no game server needed
     seed_packs(economy.id)
     economy.credit("alice", 10_000)
     put_reward(economy, "pet", price=50, fulfilment="voucher", category="cosmetic")
-    return World(economy)
+    made = World(economy, monkeypatch=monkeypatch)
+    yield made
+    if "live" in made.made:
+        made.made["live"].close()
 
 
 @dataclass(frozen=True)
@@ -159,6 +183,10 @@ ROUTES: List[Route] = [
           _on(lambda w: w.review(1), "/v1/admin/purchases/{}/retry-credit", {"reason": "looked at it"}),
           _on(lambda w: w.review(1), "/v1/admin/purchases/{}/retry-credit", {"reason": "looked again"}), 200, 200,
           lambda w: w.review(1)),
+    Route("POST", "/v1/admin/purchases/{purchase_id}/refund", "refund-purchase",
+          _on(lambda w: w.paid(1), "/v1/admin/purchases/{}/refund", {"amount": 100, "reason": "goodwill"}),
+          _on(lambda w: w.paid(1), "/v1/admin/purchases/{}/refund", {"amount": 101, "reason": "goodwill"}), 201, 200,
+          lambda w: w.paid(1)),
     Route("POST", "/v1/holds", "place-hold",
           _post("/v1/holds", {"user_id": "alice", "amount": 10, "purpose": "call", "expires_in": 60}),
           _post("/v1/holds", {"user_id": "alice", "amount": 11, "purpose": "call", "expires_in": 60}), 201, 201),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import pytest
 
@@ -59,6 +59,13 @@ def _in_review(e: Economy) -> Ids:
     fill(e, user, MAX_BALANCE - 50)
     purchase = e.api.post("/v1/checkout", {"user_id": user, "pack_id": "coins_100"}).body
     assert ph.deliver(e.api, ph.completed(purchase)).body["outcome"] == "needs_review"
+    return {"purchase_id": purchase["purchase_id"]}
+
+
+def _paid(e: Economy) -> Ids:
+    """A credited purchase: a refund's local provider sends its event to the app served over HTTP (``_served``)."""
+    purchase = e.api.post("/v1/checkout", {"user_id": _new("buyer"), "pack_id": "coins_100"}).body
+    assert ph.deliver(e.api, ph.completed(purchase)).body["outcome"] == "paid"
     return {"purchase_id": purchase["purchase_id"]}
 
 
@@ -134,6 +141,9 @@ SPECS: Dict[Tuple[str, str], Spec] = {
                                                    "fulfilment": "voucher"}, ids=lambda: {"sku": _new("sku")}),
     ("DELETE", "/v1/admin/rewards/{sku}"): Spec(_reward),
     ("POST", "/v1/admin/purchases/{purchase_id}/retry-credit"): Spec(_in_review, {"reason": "r"}, idempotency=True),
+    ("GET", "/v1/admin/purchases"): Spec(),
+    ("GET", "/v1/admin/purchases/{purchase_id}"): Spec(_paid),
+    ("POST", "/v1/admin/purchases/{purchase_id}/refund"): Spec(_paid, {"amount": 100, "reason": "r"}, idempotency=True),
     ("GET", "/v1/admin/packs"): Spec(),
     ("PUT", "/v1/admin/packs/{pack_id}"): Spec(body=PACK, ids=lambda: {"pack_id": _new("p")}),
     ("DELETE", "/v1/admin/packs/{pack_id}"): Spec(_pack),
@@ -147,6 +157,28 @@ SPECS: Dict[Tuple[str, str], Spec] = {
     ("GET", "/v1/admin/reward-settings"): Spec(),
     ("PUT", "/v1/admin/reward-settings"): Spec(body={"daily_base": 10}),
 }
+
+
+# Routes whose allowed call needs the app served over HTTP (a local-mode refund posts its event to our webhook).
+SERVED = {("POST", "/v1/admin/purchases/{purchase_id}/refund")}
+
+
+@pytest.fixture(autouse=True)
+def _served(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or callspec.params.get("route") not in SERVED:
+        yield
+        return
+    from chalicelib.core import config
+    from tests.integration.test_purchases_live import LiveApp
+
+    request.getfixturevalue("shop")  # the engine's settings first: this one is added to them
+    live = LiveApp()
+    monkeypatch.setenv("COINS_PUBLIC_URL", live.url)
+    config.reset_settings()
+    yield
+    live.close()
+    config.reset_settings()
 
 
 def admin_routes() -> Dict[Tuple[str, str], RouteDoc]:

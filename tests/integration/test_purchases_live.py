@@ -1,77 +1,32 @@
-"""Purchases against real servers: a local stand-in for Stripe's API, the app
+"""Purchases against real servers: the local stand-in for Stripe's API (scripts/stripe_standin.py), the app
 served over real HTTP for the local payment page, and a storm of concurrent,
 duplicated, shuffled webhook deliveries on DynamoDB Local.
 """
 from __future__ import annotations
 
-import json
 import random
 import threading
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List
 
 import pytest
 import requests
 
 from chalicelib.core import config
+from scripts.stripe_standin import StripeStandIn
 from tests import purchase_helpers as ph
 from tests.clock_helpers import Clock, at, clock  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
 
-class FakeStripe:
-    """Answers POST /v1/checkout/sessions like Stripe, and remembers every request."""
-
-    def __init__(self) -> None:
-        self.requests: List[Dict[str, Any]] = []
-        self.fail_next = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                fake.requests.append({"path": self.path, "headers": dict(self.headers),
-                                      "form": dict(urllib.parse.parse_qsl(body))})
-                if fake.fail_next:
-                    fake.fail_next -= 1
-                    self._send(500, {"error": {"type": "api_error", "message": "boom"}})
-                    return
-                key = self.headers.get("Idempotency-Key", "")
-                self._send(200, {"id": f"cs_test_{key[-12:]}", "object": "checkout.session",
-                                 "url": f"https://checkout.example/pay/{key}", "expires_at": 1,
-                                 "payment_intent": None})
-
-            def _send(self, status: int, payload: Dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def stripe_api(monkeypatch):
-    fake = FakeStripe()
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_coinhall")
-    monkeypatch.setenv("STRIPE_API_BASE", fake.url)
-    config.reset_settings()
-    yield fake
-    fake.close()
+def stripe_api():
+    with StripeStandIn() as standin, pytest.MonkeyPatch.context() as env:
+        env.setenv("STRIPE_SECRET_KEY", "sk_test_coinhall")
+        env.setenv("STRIPE_API_BASE", standin.url)
+        config.reset_settings()
+        yield standin
+    config.reset_settings()  # the next test must not inherit the stand-in's settings from the cache
 
 
 def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api, clock: Clock) -> None:
@@ -80,12 +35,12 @@ def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api, clock: Cloc
                                           "success_url": "https://app.example/ok"})
     assert resp.status == 201, resp.body
     purchase = resp.body
-    assert purchase["checkout_url"].startswith("https://checkout.example/pay/")
+    assert purchase["checkout_url"] == f"https://checkout.stripe.com/c/pay/{purchase['session_id']}"
     [sent] = stripe_api.requests
-    form = sent["form"]
-    assert sent["path"] == "/v1/checkout/sessions"
-    assert sent["headers"]["Authorization"] == "Bearer sk_test_coinhall"
-    assert sent["headers"]["Idempotency-Key"] == purchase["purchase_id"]
+    form = sent.form
+    assert sent.path == "/v1/checkout/sessions"
+    assert sent.headers["Authorization"] == "Bearer sk_test_coinhall"
+    assert sent.headers["Idempotency-Key"] == purchase["purchase_id"]
     assert form["mode"] == "payment"
     assert form["client_reference_id"] == purchase["purchase_id"]
     assert form["line_items[0][quantity]"] == "1"
@@ -109,13 +64,13 @@ def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api, clock: Cloc
 
 
 def test_stripe_down_is_503_and_a_retry_with_the_key_finishes_the_same_purchase(shop, stripe_api) -> None:
-    stripe_api.fail_next = 10  # more than the library's own retries
+    stripe_api.fail_next(10)  # more than the library's own retries
     first = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"}, key="k1")
     assert (first.status, first.code) == (503, "unavailable")
-    stripe_api.fail_next = 0
+    stripe_api.failures.clear()
     second = shop.api.post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"}, key="k1")
     assert second.status == 200 and second.body["checkout_url"]
-    keys = {r["headers"]["Idempotency-Key"] for r in stripe_api.requests}
+    keys = {r.headers["Idempotency-Key"] for r in stripe_api.requests}
     assert keys == {second.body["purchase_id"]}  # every attempt was the same Stripe request
 
 

@@ -7,10 +7,13 @@ Two indexes on purchases:
   pending removes it, so the ``expire-purchases`` job queries what is due and
   never scans;
 * ``by_economy`` (``economy``, ``created_at``), keys only: an economy's
-  purchases for reconciliation and export, without a scan.
+  purchases for reconciliation, export and the admin listing, without a scan;
+* ``by_user`` (``user_id``, ``created_at``), all attributes: one user's
+  purchases for the admin listing (filtered to the economy; a user id names
+  one player per economy, so another economy's rows are few).
 """
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 
 from chalicelib.db.base import CoinhallModel
 
@@ -30,6 +33,15 @@ class PurchasesByEconomy(GlobalSecondaryIndex):
         projection = KeysOnlyProjection()
 
     economy = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class PurchasesByUser(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
 
 
@@ -82,12 +94,19 @@ class PurchaseModel(CoinhallModel):
     dispute_hold = NumberAttribute(default=0)
     dispute_phase = UnicodeAttribute(null=True)  # held | released
     froze_wallet = BooleanAttribute(null=True)
+    # Operators' refunds through the admin API: the minor units asked of the provider so far (a
+    # reservation, so two refunds never both take what is left), and each refund by its
+    # Idempotency-Key's ref (amount, status, the provider's refund id). Stripe's cumulative
+    # amount_refunded still arrives on the payment, by webhook, and drives the claw-back.
+    refund_requested = NumberAttribute(default=0)
+    refunds = MapAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)  # present only while pending (the ``due`` index)
 
     due = PurchasesDue()
     by_economy = PurchasesByEconomy()
+    by_user = PurchasesByUser()
 
 
 class PaymentModel(CoinhallModel):
