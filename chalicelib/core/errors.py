@@ -439,6 +439,12 @@ class OrderNotPendingError(ConflictError):
     code, message = "order_not_pending", "This order is already settled."
 
 
+class OrderNotRequeueableError(ConflictError):
+    """Only an order the game server delivers (``fulfilment: api``) can have its delivery queued again."""
+
+    code, message = "order_not_requeueable", "Only an order the game server delivers can be queued again."
+
+
 class OrderNotCancellableError(ConflictError):
     """Only a voucher order that was not redeemed can be cancelled (a game server call may be in flight)."""
 

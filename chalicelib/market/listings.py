@@ -23,7 +23,7 @@ import hashlib
 import logging
 import random
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib import ledger
 from chalicelib.core import errors, keys
@@ -230,25 +230,28 @@ def list_listings(economy: str, sku: Optional[str], status: Optional[str], limit
 # -- closing ----------------------------------------------------------------------------
 
 
-def _close(economy: str, listing: Listing, status: str, now: str) -> Optional[Listing]:
-    """Move an active listing to ``status``; None when it was no longer active."""
-    closed = store.close(economy, listing, status, now)
+def _close(economy: str, listing: Listing, status: str, now: str,
+           along: Optional[Callable[[], Mapping[str, Any]]] = None) -> Optional[Listing]:
+    """Move an active listing to ``status``; None when it was no longer active. ``along``: see ``store.close``."""
+    closed = store.close(economy, listing, status, now, along)
     if closed is not None:
         _publish_listing(economy, f"listing.{status}", closed)
     return closed
 
 
-def cancel_listing(economy: str, listing_id: str, seller_id: Optional[str]) -> Dict[str, Any]:
+def cancel_listing(economy: str, listing_id: str, seller_id: Optional[str],
+                   audit: Optional[Callable[[Listing], Mapping[str, Any]]] = None) -> Dict[str, Any]:
     """Withdraw an active listing; the unsold units stay the seller's. Orders already placed go on.
 
-    Raises ListingNotFoundError, NotListingSellerError, ListingNotActiveError.
+    ``audit(listing)``: an operator's audit row, committed with the cancel. Raises ListingNotFoundError,
+    NotListingSellerError, ListingNotActiveError.
     """
     item = find_listing(economy, listing_id)
     if item is None:
         raise errors.ListingNotFoundError(listing_id=listing_id)
     if seller_id is not None and seller_id != item.seller_id:
         raise errors.NotListingSellerError(listing_id=listing_id)
-    closed = _close(economy, item, "cancelled", now_iso())
+    closed = _close(economy, item, "cancelled", now_iso(), (lambda: audit(item)) if audit else None)
     if closed is None:
         current = find_listing(economy, listing_id) or item
         raise errors.ListingNotActiveError(f"This listing is already {_status(current)}.",

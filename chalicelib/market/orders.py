@@ -257,12 +257,14 @@ def place_order(
     return replace(outcome, result=result)
 
 
-def queue_delivery(economy: str, order_id: str, attempt: int = 1, delay: float = 0) -> None:
-    """Enqueue try ``attempt`` of an order's delivery on ``fulfilment.minecraft`` (deduplicated per try)."""
+def queue_delivery(economy: str, order_id: str, attempt: int = 1, delay: float = 0,
+                   dedupe: Optional[str] = None) -> None:
+    """Enqueue try ``attempt`` of an order's delivery on ``fulfilment.minecraft`` (deduplicated per try, or by
+    ``dedupe``: an operator's extra try must not be dropped as the copy of a retry already scheduled)."""
     # SQS takes whole seconds; sub-second delays only occur with tiny test bases.
     seconds: Any = delay if delay < 1 else math.ceil(delay)
     queue.enqueue(DELIVERY_TOPIC, {"economy": economy, "order_id": order_id, "attempt": attempt},
-                  dedupe_id=keys.join(order_id, str(attempt)), delay_seconds=seconds)
+                  dedupe_id=dedupe or keys.join(order_id, str(attempt)), delay_seconds=seconds)
 
 
 def _queue_delivery(economy: str, order_id: str) -> None:

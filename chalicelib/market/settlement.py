@@ -107,7 +107,8 @@ def _resolve(economy: str, order: Mapping[str, Any], hold: Mapping[str, Any], re
 
 
 def fulfil(economy: str, order_id: str, *, via: str, token: str, player_id: Optional[str] = None,
-           order: Optional[Mapping[str, Any]] = None) -> Outcome:
+           order: Optional[Mapping[str, Any]] = None, also: Optional[Callable[[Posted], List[SideWrite]]] = None,
+           request_key: Optional[str] = None) -> Outcome:
     """Settle the order's escrow: the seller's net to the seller, the fee (or the shop price) to the treasury.
 
     ``via`` is ``api`` or ``voucher``; ``token`` tells requests apart (the same
@@ -124,7 +125,7 @@ def fulfil(economy: str, order_id: str, *, via: str, token: str, player_id: Opti
     payment = revenue.split(total, share)
     res = _Resolution("order-fulfil", "settled", "settle", token,
                       payees=pending.split(total, share, ledger.user(seller) if seller else None),
-                      payee=seller, split=payment)
+                      payee=seller, split=payment, request_key=request_key)
 
     def fields(at: str) -> Dict[str, Any]:
         return {"status": "fulfilled", "resolved_at": at, "resolution": f"fulfilled:{via}",
@@ -137,7 +138,7 @@ def fulfil(economy: str, order_id: str, *, via: str, token: str, player_id: Opti
         if order.get("voucher_hash"):
             writes.append(voucher_store.voucher_close(order["voucher_hash"], "redeemed", posted.created_at,
                                                       player_id))
-        return writes
+        return writes + (also(posted) if also else [])
 
     outcome = _resolve(economy, order, hold, res, fields, extra)
     if not outcome.replayed:
@@ -155,10 +156,12 @@ def refund(
     status: str = "refunded",
     hold_status: str = "released",
     request_key: Optional[str] = None,
+    also: Optional[Callable[[Posted], List[SideWrite]]] = None,
 ) -> Outcome:
     """Release the order's escrow to the buyer and give the units back (its unit source's writes, limit counters).
 
-    ``request_key``: the caller's Idempotency-Key record (``api:<k>``), bound to the refund.
+    ``request_key``: the caller's Idempotency-Key record (``api:<k>``), bound to the refund. ``also``: more side
+    writes of the same transaction (an operator's audit row).
     Raises OrderNotFoundError, OrderNotPendingError, IdempotencyKeyReusedError, ContentionError.
     """
     order = load(economy, order_id)
@@ -174,7 +177,7 @@ def refund(
         writes += [counters.counter_give(c, qty) for c in order.get("counters") or ()]
         if order.get("voucher_hash"):
             writes.append(voucher_store.voucher_close(order["voucher_hash"], "void", posted.created_at))
-        return writes
+        return writes + (also(posted) if also else [])
 
     outcome = _resolve(economy, order, hold, res, fields, extra)
     if not outcome.replayed:

@@ -6,7 +6,7 @@ from typing import Optional
 from chalice import Blueprint
 
 from chalicelib.core import errors
-from chalicelib.ledger.accounts import valid_user_id
+from chalicelib.ledger.accounts import USER_ID_PATTERN, valid_user_id
 from chalicelib.market.names import (
     CATEGORIES, LISTING_STATES, ORDER_STATES, SKU_PATTERN, valid_listing_id, valid_order_id, valid_sku,
 )
@@ -16,7 +16,8 @@ from chalicelib.routes._http import (
 )
 from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
-    PricingBody, PricingResult, RedeemBody, Redeemed, Reward, RewardBody, RewardList,
+    ForceFulfilBody, OperatorReasonBody, PricingBody, PricingResult, RedeemBody, Redeemed, Reward, RewardBody,
+    RewardList,
 )
 
 bp = Blueprint(__name__)
@@ -215,6 +216,84 @@ def put_pricing_config(call: Call) -> Reply:
 
 
 # -- the game server's webhook ---------------------------------------------------------------
+
+
+# -- operators: orders and listings -----------------------------------------------------------
+
+
+@endpoint(bp, "/v1/admin/orders", "GET", summary="The economy's orders (or one buyer's), newest first.",
+          action="market.read", response=OrderPage,
+          query={"status": query_choice(ORDER_STATES), "buyer_id": query_pattern(USER_ID_PATTERN, "one buyer"),
+                 **_PAGE},
+          tags=["market", "admin"], error_statuses=[400, 401, 403])
+def admin_orders(call: Call) -> Reply:
+    from chalicelib.operations.market_admin import list_orders
+
+    buyer = call.query.get("buyer_id") or None
+    if buyer is not None:
+        path_param("buyer_id", buyer, valid_user_id)
+    limit = query_int(call, "limit", default=25, low=1, high=100)
+    items, cursor = list_orders(call.principal.economy, _choice(call, "status", ORDER_STATES), buyer, limit,
+                                call.query.get("cursor") or None)
+    return Reply({"items": items, "next_cursor": cursor})
+
+
+@endpoint(bp, "/v1/admin/orders/{order_id}", "GET", summary="An order, any buyer's.", action="market.read",
+          response=Order, tags=["market", "admin"], error_statuses=_READ)
+def admin_order(call: Call, order_id: str) -> Reply:
+    from chalicelib.market.orders import get_order
+
+    return Reply(get_order(call.principal.economy, path_param("order_id", order_id, valid_order_id)))
+
+
+@endpoint(bp, "/v1/admin/orders/{order_id}/refund", "POST",
+          summary="Refund a pending order: its escrow back to the buyer, its units back (audited).",
+          action="orders.fulfil", body=OperatorReasonBody, response=Order, idempotency="required",
+          tags=["market", "admin"], error_statuses=_WRITE)
+def admin_refund_order(call: Call, order_id: str) -> Reply:
+    from chalicelib.operations.market_admin import refund_order
+
+    path_param("order_id", order_id, valid_order_id)
+    return replied(refund_order(call.principal.economy, order_id, call.body.reason, call.principal.actor,
+                                call.idempotency_key()))
+
+
+@endpoint(bp, "/v1/admin/orders/{order_id}/fulfil", "POST",
+          summary="Force-fulfil a pending order: queue one more delivery try, or settle it as delivered (audited).",
+          action="orders.fulfil", body=ForceFulfilBody, response=Order, idempotency="required",
+          tags=["market", "admin"], error_statuses=_WRITE)
+def admin_fulfil_order(call: Call, order_id: str) -> Reply:
+    from chalicelib.operations.market_admin import force_fulfil
+
+    path_param("order_id", order_id, valid_order_id)
+    view, replayed, created = force_fulfil(call.principal.economy, order_id, call.body.mode, call.body.reason,
+                                           call.principal.actor, call.idempotency_key())
+    return Reply(view, 201 if created else 200, {"Idempotent-Replayed": "true" if replayed else "false"})
+
+
+@endpoint(bp, "/v1/admin/listings", "GET", summary="Listings, newest first (an operator's view of GET /v1/listings).",
+          action="market.read", response=ListingPage,
+          query={"sku": query_pattern(SKU_PATTERN, "one SKU"), "status": query_choice(LISTING_STATES), **_PAGE},
+          tags=["market", "admin"], error_statuses=[400, 401, 403])
+def admin_listings(call: Call) -> Reply:
+    return listings.__wrapped__(call)  # the public route's view (``endpoint`` wraps it with functools.wraps)
+
+
+@endpoint(bp, "/v1/admin/listings/{listing_id}", "GET", summary="A listing.", action="market.read",
+          response=Listing, tags=["market", "admin"], error_statuses=_READ)
+def admin_listing(call: Call, listing_id: str) -> Reply:
+    return listing.__wrapped__(call, listing_id)
+
+
+@endpoint(bp, "/v1/admin/listings/{listing_id}/cancel", "POST",
+          summary="Cancel a player's listing (its unsold units stay the seller's; placed orders go on), audited.",
+          action="listings.manage", body=OperatorReasonBody, response=Listing, tags=["market", "admin"],
+          error_statuses=_WRITE)
+def admin_cancel_listing(call: Call, listing_id: str) -> Reply:
+    from chalicelib.operations.market_admin import cancel_listing as cancel
+
+    path_param("listing_id", listing_id, valid_listing_id)
+    return Reply(cancel(call.principal.economy, listing_id, call.body.reason, call.principal.actor))
 
 
 @endpoint(bp, "/v1/webhooks/redeem", "POST",

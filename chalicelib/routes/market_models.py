@@ -301,3 +301,16 @@ class PricingValues(BaseModel):
 class PricingResult(BaseModel):
     pricing: PricingValues
     changed: bool
+
+
+# -- operators on orders and listings (admin) -------------------------------------------
+
+
+class OperatorReasonBody(_Body):
+    reason: StrictStr = Field(min_length=1, max_length=500, json_schema_extra=NOT_BLANK,
+                              description="Why (kept in the audit trail; or X-Audit-Reason).")
+
+
+class ForceFulfilBody(OperatorReasonBody):
+    mode: Literal["requeue", "delivered"] = Field(
+        description="requeue: one more delivery try (API orders); delivered: settle it as delivered.")

@@ -101,6 +101,24 @@ def _course(e: Economy) -> Ids:
     return {"course_id": course_id}
 
 
+def _order(e: Economy) -> Ids:
+    """A pending voucher order (coins in escrow)."""
+    buyer, sku = _new("buyer"), _new("sku")
+    e.credit(buyer, 100)
+    put_reward(e, sku, price=10, fulfilment="voucher", category="cosmetic")
+    placed = e.api.post("/v1/orders", {"buyer_id": buyer, "sku": sku, "qty": 1}, key=_new("k"), token=e.write_token)
+    assert placed.status == 201, placed.body
+    return {"order_id": placed.body["order_id"]}
+
+
+def _listing(e: Economy) -> Ids:
+    sku = _reward(e)["sku"]
+    listed = e.api.post("/v1/listings", {"seller_id": _new("seller"), "sku": sku, "qty": 1, "unit_price": 10,
+                                         "expires_in": 3600}, token=e.write_token)
+    assert listed.status == 201, listed.body
+    return {"listing_id": listed.body["listing_id"]}
+
+
 def _json(e: Economy) -> Dict[str, str]:
     return {"Authorization": f"Bearer {e.admin_token}", "Content-Type": "application/json"}
 
@@ -152,6 +170,14 @@ SPECS: Dict[Tuple[str, str], Spec] = {
     ("GET", "/v1/admin/courses/{course_id}"): Spec(_course),
     ("DELETE", "/v1/admin/courses/{course_id}"): Spec(_course),
     ("GET", "/v1/admin/courses"): Spec(),
+    ("GET", "/v1/admin/orders"): Spec(),
+    ("GET", "/v1/admin/orders/{order_id}"): Spec(_order),
+    ("POST", "/v1/admin/orders/{order_id}/refund"): Spec(_order, {"reason": "r"}, idempotency=True),
+    ("POST", "/v1/admin/orders/{order_id}/fulfil"): Spec(_order, {"mode": "delivered", "reason": "r"},
+                                                          idempotency=True),
+    ("GET", "/v1/admin/listings"): Spec(),
+    ("GET", "/v1/admin/listings/{listing_id}"): Spec(_listing),
+    ("POST", "/v1/admin/listings/{listing_id}/cancel"): Spec(_listing, {"reason": "r"}),
     ("GET", "/v1/admin/pricing"): Spec(),
     ("PUT", "/v1/admin/pricing"): Spec(body={"market_fee_bps": 900}),
     ("GET", "/v1/admin/reward-settings"): Spec(),

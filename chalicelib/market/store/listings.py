@@ -157,10 +157,22 @@ def page(economy: str, sku_key: Optional[str], stored: Optional[str], keep: Call
     return found, cursors.encode(scope, {f: last[f]["S"] for f in fields})
 
 
-def close(economy: str, listing: Listing, status: str, now: str) -> Optional[Listing]:
-    """Move an active listing to ``status`` (it leaves the due index); None when it was no longer active."""
+def close(economy: str, listing: Listing, status: str, now: str,
+          along: Optional[Callable[[], Mapping[str, Any]]] = None) -> Optional[Listing]:
+    """Move an active listing to ``status`` (it leaves the due index); None when it was no longer active.
+
+    ``along()``: one more TransactWriteItems element (an audit row) committed with the change, or not at all.
+    """
     expression, names, values = ops.update_expression(
         {"status": status, "state_key": f"{status}#{listing.created_at}", "closed_at": now}, remove=["due_shard"])
+    if along is not None:
+        update = {"Update": {"TableName": table_name(TABLE), "Key": _key(economy, listing.listing_id),
+                             "UpdateExpression": expression, "ConditionExpression": "#st = :active",
+                             "ExpressionAttributeNames": {**names, "#st": "status"},
+                             "ExpressionAttributeValues": {**values, ":active": {"S": "active"}}}}
+        if not ops.transact([update, along()]):
+            return None  # no longer active (or a concurrent write: the caller reads again)
+        return find_listing(economy, listing.listing_id)
     try:
         response = get_client().update_item(
             TableName=table_name(TABLE), Key=_key(economy, listing.listing_id), UpdateExpression=expression,

@@ -46,6 +46,21 @@ def buyer_page(economy: str, buyer_id: str, status: Optional[str], limit: int, c
                           limit=limit, cursor=cursor, start_key=start, **kwargs)
 
 
+def economy_page(economy: str, status: Optional[str], limit: int, cursor: Optional[str]) -> ops.Page:
+    """Every order of the economy, newest first (its own partition: order ids sort by time), optionally in one
+    ``status``. Raises InvalidCursorError."""
+    kwargs: Dict[str, Any] = {
+        "KeyConditionExpression": "economy = :e", "ExpressionAttributeValues": {":e": {"S": economy}},
+        "ScanIndexForward": False, "Limit": limit if status is None else max(limit, 50),
+    }
+    if status is not None:
+        kwargs["FilterExpression"] = "#s = :s"
+        kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+        kwargs["ExpressionAttributeValues"][":s"] = {"S": status}
+    return ops.query_page(TABLE, scope=keys.join("admin-orders", economy, status or "*"), position=("order_id",),
+                          limit=limit, cursor=cursor, start_key=lambda at: {"economy": economy, **at}, **kwargs)
+
+
 def order_put(record: Mapping[str, Any]) -> SideWrite:
     """Write a new order (ConflictError if its id is taken)."""
     return SideWrite({"Put": {"TableName": table_name(TABLE), "Item": codec.encode_item(dict(record)),
