@@ -439,6 +439,13 @@ class OrderNotPendingError(ConflictError):
     code, message = "order_not_pending", "This order is already settled."
 
 
+class PricingBandsOutOfOrderError(CoinhallError):
+    """A pricing change would make a higher price pay a smaller fee (``details.field``: the band to fix)."""
+
+    status, code = 422, "pricing_bands_out_of_order"
+    message = "The bands must not fall as the price rises: undercut <= market <= premium <= far_over."
+
+
 class OrderNotRequeueableError(ConflictError):
     """Only an order the game server delivers (``fulfilment: api``) can have its delivery queued again."""
 

@@ -77,8 +77,9 @@ def get_pricing(economy: str, *, fresh: bool = False) -> Pricing:
 
 
 def set_pricing(economy: str, changes: Mapping[str, int], actor: str) -> Dict[str, Any]:
-    """Set some of ``NAMES``, audited. ValidationFailedError: out of bounds, or bands out of order (each band's
-    multiplier at least the one below it, so a higher price never pays a smaller fee). EconomyNotFoundError."""
+    """Set some of ``NAMES``, audited. ValidationFailedError: out of bounds; PricingBandsOutOfOrderError: each
+    band's multiplier must be at least the one below it (a higher price never pays a smaller fee);
+    EconomyNotFoundError."""
     unknown = set(changes) - set(BOUNDS)
     if unknown:
         raise ValueError(f"unknown pricing names {sorted(unknown)}")
@@ -90,9 +91,8 @@ def set_pricing(economy: str, changes: Mapping[str, int], actor: str) -> Dict[st
     after_values = {**before.as_dict(), **changes}
     for lower, higher in zip(_BAND_ORDER, _BAND_ORDER[1:]):
         if after_values[higher] < after_values[lower]:
-            raise errors.ValidationFailedError(
-                "The bands must not fall as the price rises: undercut <= market <= premium <= far_over.",
-                field=lower if lower in changes else higher)
+            raise errors.PricingBandsOutOfOrderError(field=lower if lower in changes else higher,
+                                                     **{lower: after_values[lower], higher: after_values[higher]})
     if not changes or after_values == before.as_dict():
         return {"pricing": before.as_dict(), "changed": False}
     if not store.ensure_tunables(economy):  # after every check: a refused change writes nothing

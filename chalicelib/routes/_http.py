@@ -319,7 +319,9 @@ def query_choice(values: Any) -> Dict[str, Any]:
 
 
 def query_pattern(pattern: str, text: str) -> Dict[str, Any]:
-    return {"description": text, "schema": {"type": "string", "pattern": pattern}}
+    """A filter matching ``pattern``; empty (``name=``) is no filter, as absent is."""
+    return {"description": f"{text} (empty or absent: no filter)",
+            "schema": {"anyOf": [{"type": "string", "pattern": pattern}, {"type": "string", "maxLength": 0}]}}
 
 
 CURSOR = {"description": "next_cursor of the previous page (opaque)", "schema": {"type": "string"}}

@@ -208,7 +208,7 @@ def get_pricing_config(call: Call) -> Reply:
 @endpoint(bp, "/v1/admin/pricing", "PUT",
           summary="Set some of the economy's market pricing (validated, audited; applies to new listings).",
           action="config.write", body=PricingBody, response=PricingResult, tags=["market", "admin"],
-          error_statuses=[400, 401, 403, 404])
+          error_statuses=[400, 401, 403, 404, 422])
 def put_pricing_config(call: Call) -> Reply:
     from chalicelib.market.pricing_config import set_pricing
 

@@ -273,6 +273,7 @@ ALLOWED_FSTRINGS: Dict[Tuple[str, str], str] = {
     ("chalicelib/operations/backup.py", 'f"{path}:{number}: not a record"'): "an error message (file:line)",
     ("chalicelib/operations/backup.py", 'f"{path}:{number}: unknown table {table!r} (or no item)"'): "an error message",
     ("chalicelib/tenancy/roles.py", '"|---|---|" + ":-:|" * len(ROLES)'): "a Markdown table's rule line",
+    ("chalicelib/operations/market_admin.py", 'f"key:{idempotency_key}"'): "a resolution token, as settlement.py's",
 }
 
 # ".join" with ":" or "|" that is not a key: the OpenAPI text listing a query parameter's values.
