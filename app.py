@@ -10,6 +10,7 @@ from chalicelib.routes import discord as discord_routes
 from chalicelib.routes import rewards as rewards_routes
 from chalicelib.routes import market as market_routes
 from chalicelib.routes import game_servers as game_server_routes
+from chalicelib.routes import reports as report_routes
 
 check_at_cold_start()
 
@@ -29,5 +30,6 @@ app.register_blueprint(discord_routes.bp)
 app.register_blueprint(rewards_routes.bp)
 app.register_blueprint(market_routes.bp)
 app.register_blueprint(game_server_routes.bp)
+app.register_blueprint(report_routes.bp)
 app.register_blueprint(schedules.bp)
 app.register_blueprint(queue_consumer.bp)

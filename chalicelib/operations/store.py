@@ -162,3 +162,52 @@ def _scan(table: str, **kwargs: Any) -> Iterator[Dict[str, Any]]:
 
 def _encode(item: Dict[str, Any]) -> Dict[str, Any]:
     return codec.encode_item(item)
+
+
+# -- reports (read only: the ledger's entries and accounts) ---------------------------
+
+
+def entries_desc(partition: str, *, below: str, floor: Optional[str], limit: int) -> List[Dict[str, Any]]:
+    """Up to ``limit`` entries of one partition with ``floor <= sk < below``, newest first (one Query).
+
+    One bounded page, not ``query_all``: a report page reads a known number of
+    entries per partition, however long the partition is.
+    """
+    values: Dict[str, Any] = {":p": {"S": partition}, ":b": {"S": below}}
+    condition = "account_key = :p AND sk < :b"
+    if floor is not None:
+        condition = "account_key = :p AND sk BETWEEN :a AND :b"
+        values[":a"] = {"S": floor}
+    page = get_client().query(TableName=table_name("entries"), KeyConditionExpression=condition,
+                              ExpressionAttributeValues=values, ScanIndexForward=False, Limit=limit + 1)
+    # BETWEEN includes ``below``; it is the last key of the previous page, so it is dropped here.
+    items = [codec.decode_item(i) for i in page["Items"]]
+    return [i for i in items if i["sk"] < below][:limit]
+
+
+@dataclass(frozen=True)
+class Supply:
+    """Coins in every user wallet of an economy now, by bucket, and the debt owed."""
+
+    available: int
+    held: int
+    earnings: int
+    debt: int
+    wallets: int
+
+
+def supply(economy: str) -> Supply:
+    """One paginated Query of the economy's wallets (its accounts partition), projected to the buckets."""
+    available = held = earnings = debt = wallets = 0
+    for item in ops.query_all(
+        "accounts",
+        KeyConditionExpression="economy = :e AND begins_with(account, :u)",
+        ExpressionAttributeValues={":e": {"S": economy}, ":u": {"S": "u:"}},
+        ProjectionExpression="available, held, earnings, debt",
+    ):
+        available += item.get("available", 0)
+        held += item.get("held", 0)
+        earnings += item.get("earnings", 0)
+        debt += item.get("debt", 0)
+        wallets += 1
+    return Supply(available, held, earnings, debt, wallets)

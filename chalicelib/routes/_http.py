@@ -81,6 +81,7 @@ class Reply:
     body: Any
     status: int = 200
     headers: Dict[str, str] = field(default_factory=dict)
+    text: Optional[str] = None  # sent as it is (a CSV page) instead of ``body`` as JSON; ``headers`` give its type
 
 
 @dataclass
@@ -256,7 +257,8 @@ def endpoint(
             headers = {"Content-Type": "application/json", **reply.headers}
             if request_id:
                 headers["X-Request-Id"] = request_id
-            return Response(body=json.dumps(reply.body), status_code=reply.status, headers=headers)
+            sent = reply.text if reply.text is not None else json.dumps(reply.body)
+            return Response(body=sent, status_code=reply.status, headers=headers)
 
         bp.route(path, methods=[method])(handler)
         return handler

@@ -340,3 +340,66 @@ class SettleDebtResult(BaseModel):
     frozen: bool
     freeze_reasons: List[str]
     balance: Balance
+
+
+class ReportRow(BaseModel):
+    """One wallet leg of one operation (a CSV row has these columns, in this order)."""
+
+    id: str = Field(description="The operation (transaction) id.")
+    created_at: str
+    type: str
+    user_id: str
+    amount: int = Field(description="The wallet's net change: available + held + earnings.")
+    available: int
+    held: int
+    earnings: int
+    ref: str
+
+
+class TransactionReport(BaseModel):
+    items: List[ReportRow]
+    next_cursor: Optional[str] = Field(description="Also in the X-Next-Cursor header (the CSV page's only way).")
+
+
+class ReportSupply(BaseModel):
+    circulation: int = Field(description="Coins in user wallets now: available + held + earnings.")
+    available: int
+    held: int
+    earnings: int
+    debt: int
+    wallets: int
+
+
+class ReportDay(BaseModel):
+    day: str
+    issued: int = Field(description="bought + rewarded + adjusted (net operator credits).")
+    bought: int
+    rewarded: int
+    adjusted: int
+    burned: int
+    fees: int
+    clawed_back: int
+    paid_out: int
+    spent: int
+    purchases: int
+    refunds: int
+    operations: int
+    active_wallets: int
+
+
+class ReportTop(BaseModel):
+    user_id: str
+    earned: Optional[int] = None
+    spent: Optional[int] = None
+
+
+class EconomyReport(BaseModel):
+    economy: str
+    from_: str = Field(alias="from")
+    to: str
+    supply: ReportSupply
+    totals: Dict[str, int]
+    velocity: float = Field(description="Coins spent in the range / coins in circulation now.")
+    days: List[ReportDay]
+    top_earners: List[ReportTop]
+    top_spenders: List[ReportTop]

@@ -145,6 +145,8 @@ SPECS: Dict[Tuple[str, str], Spec] = {
     ("POST", "/v1/admin/users/{user_id}/unfreeze"): Spec(_wallet, {"reason": "r"}),
     ("POST", "/v1/admin/users/{user_id}/settle-debt"): Spec(_in_debt, idempotency=True),
     ("GET", "/v1/admin/audit"): Spec(),
+    ("GET", "/v1/admin/reports/transactions"): Spec(),
+    ("GET", "/v1/admin/reports/economy"): Spec(),
     ("PUT", "/v1/admin/content/{content_id}"): Spec(body={"title": "T", "price": 10, "creator_id": "creator"},
                                                     ids=lambda: {"content_id": _new("c")}),
     ("GET", "/v1/admin/spending-rates"): Spec(),
