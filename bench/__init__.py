@@ -27,6 +27,7 @@ MODULES = (
     "bench.market",
     "bench.capacity",
     "bench.reconcile",
+    "bench.reports",
     "bench.checks",
 )
 

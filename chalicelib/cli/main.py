@@ -17,6 +17,9 @@
                                  every record of one economy, consistent (secrets left out by default)
   restore --in FILE --table-prefix P          load an export into fresh tables
   config                         the effective settings, secrets masked
+  report economy --economy E [--from D --to D]       supply, flows per day, top earners and spenders (JSON)
+  report transactions --economy E --csv FILE [--from D --to D --user U --type T --min-amount N --max-amount N]
+                                 the transactions to a CSV file, a page at a time, progress on stderr
   discord register|link|role|question-add|dev-key
                                  the Discord side (see chalicelib/cli/discord.py)
   discord send ...               checkout only: runs python -m scripts.discord_send (a dev tool)
@@ -229,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     from chalicelib.cli.ops import add_parsers as add_ops_parsers
 
     add_ops_parsers(sub)
+
+    from chalicelib.cli.reports import add_parser as add_report_parser
+
+    add_report_parser(sub)
 
     config = sub.add_parser("config", help="print the effective settings")
     config.set_defaults(func=cmd_config)

@@ -10,16 +10,16 @@ from chalicelib.routes.models import EconomyReport, TransactionReport
 bp = Blueprint(__name__)
 
 _DAY = {"description": "a UTC day, YYYY-MM-DD", "schema": {"type": "string", "format": "date"}}
-_AMOUNT = {"description": "bound on |amount| (integer coins)", "schema": {"type": "string", "pattern": "^[0-9]*$"}}
+_AMOUNT = query_pattern(r"^[0-9]{0,20}$", "bound on |amount|, 0 to 10^12 coins (above: 422 invalid_amount_range)")
 
 
 @endpoint(bp, "/v1/admin/reports/transactions", "GET",
           summary="Transactions, newest first, one row per wallet leg; `format=csv` gives the same page as CSV "
                   "with the next cursor in `X-Next-Cursor`.",
-          action="reports.read", response=TransactionReport, tags=["admin"], error_statuses=[400, 401, 403],
+          action="reports.read", response=TransactionReport, tags=["admin"], error_statuses=[400, 401, 403, 422],
           query={"limit": query_limit(500, 100), "cursor": CURSOR, "from": _DAY, "to": _DAY,
                  "user_id": query_pattern(USER_ID_PATTERN, "only this wallet's entries"),
-                 "type": {"description": "entry types, comma-separated", "schema": {"type": "string"}},
+                 "type": query_pattern(r"^([a-z_]{1,32}(,[a-z_]{1,32}){0,19})?$", "entry types, comma-separated"),
                  "min_amount": _AMOUNT, "max_amount": _AMOUNT, "format": query_choice(("json", "csv"))})
 def transactions(call: Call) -> Reply:
     from chalicelib.operations import reports
@@ -37,7 +37,7 @@ def transactions(call: Call) -> Reply:
 @endpoint(bp, "/v1/admin/reports/economy", "GET",
           summary="Supply now; coins issued, bought, rewarded, burned, fees, purchases and refunds per day; "
                   "velocity; top earners and spenders; active wallets.",
-          action="reports.read", response=EconomyReport, tags=["admin"], error_statuses=[400, 401, 403],
+          action="reports.read", response=EconomyReport, tags=["admin"], error_statuses=[400, 401, 403, 422],
           query={"from": _DAY, "to": _DAY})
 def economy(call: Call) -> Reply:
     from chalicelib.operations import reports
