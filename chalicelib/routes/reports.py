@@ -9,7 +9,9 @@ from chalicelib.routes.models import EconomyReport, TransactionReport
 
 bp = Blueprint(__name__)
 
-_DAY = {"description": "a UTC day, YYYY-MM-DD", "schema": {"type": "string", "format": "date"}}
+# Empty is absent (the default), as for every query filter.
+_DAY = {"description": "a UTC day, YYYY-MM-DD (empty or absent: the default)",
+        "schema": {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}}
 _AMOUNT = query_pattern(r"^[0-9]{0,20}$", "bound on |amount|, 0 to 10^12 coins (above: 422 invalid_amount_range)")
 
 
@@ -18,7 +20,7 @@ _AMOUNT = query_pattern(r"^[0-9]{0,20}$", "bound on |amount|, 0 to 10^12 coins (
                   "with the next cursor in `X-Next-Cursor`.",
           action="reports.read", response=TransactionReport, tags=["admin"], error_statuses=[400, 401, 403, 422],
           query={"limit": query_limit(500, 100), "cursor": CURSOR, "from": _DAY, "to": _DAY,
-                 "user_id": query_pattern(USER_ID_PATTERN, "only this wallet's entries"),
+                 "user_id": query_pattern(f"^$|{USER_ID_PATTERN}", "only this wallet's entries (empty: every wallet)"),
                  "type": query_pattern(r"^([a-z_]{1,32}(,[a-z_]{1,32}){0,19})?$", "entry types, comma-separated"),
                  "min_amount": _AMOUNT, "max_amount": _AMOUNT, "format": query_choice(("json", "csv"))})
 def transactions(call: Call) -> Reply:
