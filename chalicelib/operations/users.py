@@ -137,6 +137,25 @@ def _valid_position(at: Dict[str, str]) -> bool:
     return bool(_ISO.match(at["at"])) and at["kind"] in KINDS
 
 
+_MAX_READ = 1000
+
+
+def _read(read: Callable[[str, str, str, int], List[Item]], view: Callable[[Item], Item], economy: str,
+          user_id: str, before: str, after: Optional[Tuple[str, str, str]], want: int) -> Tuple[List[Item], bool]:
+    """A source's newest ``want`` items older than the cursor, and whether it has more (it was cut).
+
+    Items at the cursor's own time that the previous page showed are read again and dropped; when many
+    share that time, a read of ``want`` could keep none, so the read widens until enough are kept.
+    """
+    n = want
+    while True:
+        items = [view(i) for i in read(economy, user_id, before, n)]
+        kept = [i for i in items if after is None or _order_key(i) < after]
+        if len(items) < n or len(kept) >= want or n >= _MAX_READ:
+            return kept, len(items) == n
+        n = min(n * 4, _MAX_READ)
+
+
 def activity(economy: str, user_id: str, limit: int, cursor: Optional[str]) -> Item:
     wallets.get_wallet(economy, user_id)
     scope = keys.join("activity", economy, user_id)
@@ -151,12 +170,12 @@ def activity(economy: str, user_id: str, limit: int, cursor: Optional[str]) -> I
     # One more than the page from each source, so a source that fills its read is known to have more.
     want = limit + 1
     for read, view in SOURCES:
-        items = [view(i) for i in read(economy, user_id, before, want)]
-        if len(items) == want:
+        items, cut = _read(read, view, economy, user_id, before, after, want)
+        if cut and items:
             last = min(_order_key(i) for i in items)
             horizon = last if horizon is None else max(horizon, last)
         merged.extend(items)
-    fresh = sorted((i for i in merged if after is None or _order_key(i) < after), key=_order_key, reverse=True)
+    fresh = sorted(merged, key=_order_key, reverse=True)
     shown = [i for i in fresh if horizon is None or _order_key(i) >= horizon][:limit]
     more = len(fresh) > len(shown) or horizon is not None
     next_cursor = None
