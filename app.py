@@ -11,6 +11,7 @@ from chalicelib.routes import rewards as rewards_routes
 from chalicelib.routes import market as market_routes
 from chalicelib.routes import game_servers as game_server_routes
 from chalicelib.routes import reports as report_routes
+from chalicelib.routes import admin_users
 
 check_at_cold_start()
 
@@ -24,6 +25,7 @@ app.register_blueprint(wallets.bp)
 app.register_blueprint(content_routes.bp)
 app.register_blueprint(hold_routes.bp)
 app.register_blueprint(admin.bp)
+app.register_blueprint(admin_users.bp)
 app.register_blueprint(purchases.bp)
 app.register_blueprint(local_pages.bp)
 app.register_blueprint(discord_routes.bp)

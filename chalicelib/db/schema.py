@@ -31,13 +31,14 @@ def all_models() -> List[Type[CoinhallModel]]:
     from chalicelib.db.models.quests import QuestionModel
     from chalicelib.db.models.job_state import JobStateModel
     from chalicelib.db.models.digests import DigestModel
+    from chalicelib.db.models.user_notes import UserNoteModel
     from chalicelib.db.models.market import CounterModel, ListingModel, OrderModel, PriceHistoryModel, PriceModel, RewardModel, SaleModel, VoucherModel
 
     return [AccountModel, EntryModel, OperationModel, EconomyModel, PackModel, ApiKeyModel, AuditModel,
             PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel,
             GuildModel, PlayerModel, InteractionModel, LeaderboardModel, QuestionModel,
             RewardModel, OrderModel, ListingModel, CounterModel, VoucherModel, SaleModel, PriceModel,
-            PriceHistoryModel, JobStateModel, DigestModel, CourseModel, GameServerModel]
+            PriceHistoryModel, JobStateModel, DigestModel, CourseModel, GameServerModel, UserNoteModel]
 
 
 def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:

@@ -352,8 +352,17 @@ def _items(
         # Reasons are stored only while there are some: an unfrozen wallet's item (and a
         # spend's write) stays as it was before reasons existed.
         reason_values = {":fr": codec.encode(list(state.freeze_reasons))} if state.freeze_reasons else {}
-        reasons_expr = ", freeze_reasons = :fr" if state.freeze_reasons else (
-            " REMOVE freeze_reasons" if wallet.reasons else "")
+        sets = [", freeze_reasons = :fr"] if state.freeze_reasons else []
+        removes = ["freeze_reasons"] if not state.freeze_reasons and wallet.reasons else []
+        # The sparse admin-search indexes (models/accounts.py): the attribute lives exactly while the flag does.
+        for attr, on in (("frozen_in", state.frozen), ("owing_in", state.debt > 0)):
+            if on:
+                sets.append(f", {attr} = :eco")
+            else:
+                removes.append(attr)
+        if any(s.endswith(":eco") for s in sets):
+            reason_values[":eco"] = {"S": economy}
+        reasons_expr = "".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         items.append(
             {
                 "Update": {

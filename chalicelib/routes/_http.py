@@ -71,6 +71,7 @@ class RouteDoc:
     also_ok: List[int] = field(default_factory=list)  # other success statuses, same body (e.g. 200 on a replace)
     body_required: bool = True  # False: an empty body means the model's defaults
     action: Optional[str] = None  # an admin route: the role matrix's action (``tenancy/roles.py``)
+    reason_field: str = "reason"  # the body field that is an admin write's reason
 
 
 ROUTES: List[RouteDoc] = []
@@ -145,7 +146,7 @@ REASON_HEADER = "x-audit-reason"
 _REASON_MAX = 500
 
 
-def audit_reason(raw: bytes, headers: Any) -> str:
+def audit_reason(raw: bytes, headers: Any, field: str = "reason") -> str:
     """The reason an operator gave for a write: the body's ``reason`` when it is a string, else the
     ``X-Audit-Reason`` header (percent-decoded UTF-8, as Discord's own audit header); ReasonRequiredError when
     neither says anything. ``raw``: the body the route parses (empty for a route that reads none).
@@ -159,10 +160,10 @@ def audit_reason(raw: bytes, headers: Any) -> str:
         doc = inputs.load_object(raw) if raw.strip() else {}  # depth-guarded, as the body parser reads it
     except errors.CoinhallError:
         return ""
-    given = doc.get("reason")
+    given = doc.get(field)
     if isinstance(given, str):
         if not given.strip():
-            raise errors.ReasonRequiredError(field="reason")
+            raise errors.ReasonRequiredError(field=field)
         return given
     if given is not None:
         return ""
@@ -204,12 +205,14 @@ def endpoint(
     body_required: bool = True,
     also_ok: Optional[List[int]] = None,
     action: Optional[str] = None,
+    reason_field: str = "reason",
 ) -> Callable[[Callable[..., Reply]], Callable[..., Any]]:
     """Declare a JSON route: auth by bearer key with ``scope`` (or, for an admin route, a role that may do
     ``action``), body parsed into ``body``.
 
     ``body_required=False``: a request without a body gets the model's defaults
-    (a body that is sent is parsed as strictly as ever).
+    (a body that is sent is parsed as strictly as ever). ``reason_field``: the body field that is the
+    write's reason (a note's ``text`` is its own reason).
     """
     from chalicelib.tenancy import roles
 
@@ -220,7 +223,8 @@ def endpoint(
     def decorate(view: Callable[..., Reply]) -> Callable[..., Any]:
         ROUTES.append(
             RouteDoc(path, method, summary, scope if authenticated else None, body, response, status, idempotency,
-                     query or {}, tags or [], error_statuses or [], also_ok or [], body_required, action)
+                     query or {}, tags or [], error_statuses or [], also_ok or [], body_required, action,
+                     reason_field)
         )
 
         @functools.wraps(view)
@@ -234,7 +238,8 @@ def endpoint(
                 if action is not None:
                     roles.require(principal, action)
                 raw = request.raw_body or b""
-                reason = audit_reason(raw if body is not None else b"", request.headers) if needs_reason else None
+                reason = (audit_reason(raw if body is not None else b"", request.headers, reason_field)
+                          if needs_reason else None)
                 parsed = None
                 if body is not None:
                     empty = not body_required and not raw.strip()

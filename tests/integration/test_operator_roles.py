@@ -147,6 +147,11 @@ SPECS: Dict[Tuple[str, str], Spec] = {
     ("GET", "/v1/admin/audit"): Spec(),
     ("GET", "/v1/admin/reports/transactions"): Spec(),
     ("GET", "/v1/admin/reports/economy"): Spec(),
+    ("GET", "/v1/admin/users"): Spec(),
+    ("GET", "/v1/admin/users/{user_id}"): Spec(_wallet),
+    ("GET", "/v1/admin/users/{user_id}/activity"): Spec(_wallet),
+    ("GET", "/v1/admin/users/{user_id}/notes"): Spec(_wallet),
+    ("POST", "/v1/admin/users/{user_id}/notes"): Spec(_wallet, {"text": "asked about a refund"}),
     ("PUT", "/v1/admin/content/{content_id}"): Spec(body={"title": "T", "price": 10, "creator_id": "creator"},
                                                     ids=lambda: {"content_id": _new("c")}),
     ("GET", "/v1/admin/spending-rates"): Spec(),
@@ -269,7 +274,7 @@ WRITES = sorted(route for route, doc in admin_routes().items() if roles.is_write
 def test_a_write_without_a_reason_is_refused_and_changes_nothing(shop: Economy, route: Tuple[str, str]) -> None:
     doc, spec = admin_routes()[route], SPECS[route]
     ids = {**spec.prepare(shop), **spec.ids()}
-    unreasoned = Spec(spec.prepare, {k: v for k, v in (spec.body or {}).items() if k != "reason"}
+    unreasoned = Spec(spec.prepare, {k: v for k, v in (spec.body or {}).items() if k != doc.reason_field}
                       if spec.body is not None else None, spec.ids, spec.ok, spec.idempotency)
     before = economy_records(shop.id)
     resp = call(shop, doc, unreasoned, ids, shop.admin_token, reason=None)

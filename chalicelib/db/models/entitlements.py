@@ -6,8 +6,21 @@ Key ``owner`` = ``<economy>#<user_id>`` (economy ids hold no ``#``), range
 move, so an entitlement exists exactly when its charge does.
 """
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.db.base import CoinhallModel
+
+
+class EntitlementsByTime(GlobalSecondaryIndex):
+    """A user's unlocks newest first, for the admin activity timeline (the table's range is the content id).
+    Cheap: an entitlement is written once and never changes."""
+
+    class Meta:
+        index_name = "by_time"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    unlocked_at = UnicodeAttribute(range_key=True)
 
 
 class EntitlementModel(CoinhallModel):
@@ -25,3 +38,5 @@ class EntitlementModel(CoinhallModel):
     transaction_id = UnicodeAttribute(null=True)
     basis = UnicodeAttribute()  # paid | free | creator
     unlocked_at = UnicodeAttribute()
+
+    by_time = EntitlementsByTime()
