@@ -5,6 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.core import keys
 from chalicelib.ledger.accounts import USER_ID_PATTERN, valid_user_id
+from chalicelib.ledger.reversals import valid_op_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int, query_limit, query_pattern, replied
 from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting, ReverseBody, Reversal, UnfreezeBody
 
@@ -40,6 +41,7 @@ def reverse(call: Call, transaction_id: str) -> Reply:
         if coins > limit:
             roles.require(call.principal, "operations.reverse_any")
 
+    path_param("transaction_id", transaction_id, valid_op_id)
     b = call.body
     outcome = do_reverse(call.principal.economy, transaction_id, b.reason, call.principal.actor, call.idempotency_key(),
                          amount=b.amount, keep_entitlement=b.keep_entitlement, authorize=authorize)

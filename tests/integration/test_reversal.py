@@ -346,7 +346,7 @@ def test_bad_ids_missing_reason_and_key_are_refused_and_change_nothing(economy: 
     txid = go()
     other = economy.credit(_u("x"), 10).body["transaction_id"]
     before = economy_records(economy.id)
-    assert_error(reverse(economy, "not-an-op"), 400, "invalid_transaction_id")
+    assert_error(reverse(economy, "not-an-op"), 400, "validation_error", field="transaction_id")
     assert_error(reverse(economy, "op_" + "Z" * 26), 404, "transaction_not_found")
     # Another economy's operation is not found from this one.
     from tests.conftest import _economy
