@@ -58,6 +58,7 @@ _ENV = {
     "MINECRAFT_MAX_ATTEMPTS": ("minecraft_max_attempts", "5"),
     "MINECRAFT_RETRY_BASE_S": ("minecraft_retry_base_s", "2"),
     "VOUCHER_CODE_SECRET": ("voucher_code_secret", None),
+    "COINS_SUPPORT_REVERSE_LIMIT": ("support_reverse_limit", "1000"),
 }
 
 # Names that only make sense locally: on AWS the SDK finds DynamoDB itself and
@@ -121,6 +122,8 @@ class Settings(BaseModel):
     minecraft_retry_base_s: float = Field(ge=0, le=300)
     # Voucher codes are derived from it (HMAC); unset: from the first REDEMPTION_WEBHOOK_SECRET.
     voucher_code_secret: Optional[str]
+    # Coins a SUPPORT operator may reverse in one call; above it the reversal needs ``operations.reverse_any``.
+    support_reverse_limit: int = Field(ge=0, le=10**12)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -29,6 +29,9 @@ def entry_view(item: Dict[str, Any]) -> Dict[str, Any]:
         view["earnings_after"] = item["earnings_after"]
     if item.get("meta"):
         view["details"] = item["meta"]
+        if item["meta"].get("reverses"):
+            # A reversal names the operation it took back: the two lines of the statement are linked.
+            view["reverses"] = item["meta"]["reverses"]
         if item["meta"].get("granted_by"):
             # Minted coins say who minted them (an API key, or the player's own Discord claim).
             view["granted_by"] = item["meta"]["granted_by"]

@@ -76,6 +76,7 @@ ENTRY_TYPES = frozenset(
         "order",
         "payout",
         "freeze",  # no coins move: freeze reasons added or lifted (operators)
+        "reversal",  # an operator took back (part of) an earlier operation: meta.reverses names it
     }
 )
 

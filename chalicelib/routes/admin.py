@@ -1,12 +1,13 @@
-"""Operator routes (admin scope): adjust, freeze, unfreeze, audit trail."""
+"""Operator routes (admin scope): adjust, reverse an operation, freeze, unfreeze, audit trail."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from chalicelib.core import keys
 from chalicelib.ledger.accounts import USER_ID_PATTERN, valid_user_id
+from chalicelib.ledger.reversals import valid_op_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, query_int, query_limit, query_pattern, replied
-from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting, UnfreezeBody
+from chalicelib.routes.models import AdjustBody, FreezeBody, FreezeResult, Posting, ReverseBody, Reversal, UnfreezeBody
 
 bp = Blueprint(__name__)
 
@@ -21,6 +22,29 @@ def adjust(call: Call, user_id: str) -> Reply:
     key = call.idempotency_key()
     outcome = do_adjust(call.principal.economy, user_id, call.body.amount, call.body.reason,
                         call.principal.actor, key)
+    return replied(outcome)
+
+
+@endpoint(bp, "/v1/admin/operations/{transaction_id}/reverse", "POST",
+          summary="Post the opposite legs of an earlier operation (or a part of it) as a new one that names it.",
+          action="operations.reverse", body=ReverseBody, response=Reversal, idempotency="required", tags=["admin"],
+          error_statuses=[400, 401, 403, 404, 409, 422])
+def reverse(call: Call, transaction_id: str) -> Reply:
+    from chalicelib.core.config import get_settings
+    from chalicelib.operations.reversal import reverse as do_reverse
+    from chalicelib.tenancy import roles
+
+    limit = get_settings().support_reverse_limit
+
+    def authorize(coins: int) -> None:
+        # Above the support limit the reversal needs the stronger action too (nothing is written before this).
+        if coins > limit:
+            roles.require(call.principal, "operations.reverse_any")
+
+    path_param("transaction_id", transaction_id, valid_op_id)
+    b = call.body
+    outcome = do_reverse(call.principal.economy, transaction_id, b.reason, call.principal.actor, call.idempotency_key(),
+                         amount=b.amount, keep_entitlement=b.keep_entitlement, authorize=authorize)
     return replied(outcome)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Dict, List, Optional
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationInfo, field_validator,
     model_validator,
 )
 
@@ -403,3 +403,27 @@ class EconomyReport(BaseModel):
     days: List[ReportDay]
     top_earners: List[ReportTop]
     top_spenders: List[ReportTop]
+
+class ReverseBody(_Body):
+    reason: Reason = Field(min_length=1, max_length=500)
+    amount: Optional[Amount] = Field(default=None, gt=0, le=MAX_AMOUNT,
+                                     description="Coins of the original to reverse; omitted: all that is left.")
+    keep_entitlement: StrictBool = Field(default=False, description="An unlock reversed in full keeps its entitlement.")
+
+
+class Reversal(BaseModel):
+    transaction_id: str = Field(description="The reversing operation.")
+    reverses: str = Field(description="The original operation.")
+    type: str = Field(description="The original's type.")
+    amount: int = Field(description="Coins of the original reversed by this call.")
+    reversed: int = Field(description="Coins of the original reversed so far, this call included.")
+    original_amount: int
+    unreversed: int
+    fully_reversed: bool
+    changes: Dict[str, int] = Field(description="Account -> signed coins this reversal moved (before any debt).")
+    debt: Dict[str, int] = Field(description="User -> coins recorded as debt (they were gone); those wallets froze.")
+    frozen: List[str]
+    entitlement_revoked: bool
+    balances: Dict[str, Balance]
+    reason: str
+    created_at: str

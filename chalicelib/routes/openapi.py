@@ -20,6 +20,7 @@ _STATUS_TEXT = {
 def _path_patterns() -> Dict[str, str]:
     """What each path id must match, as the routes check it (``path_param``): anything else is a 400."""
     from chalicelib.ledger.accounts import USER_ID_PATTERN
+    from chalicelib.ledger.reversals import OP_ID
     from chalicelib.market import names as market
     from chalicelib.rewards import names as rewards
     from chalicelib.routes.purchases import ID_PATTERN
@@ -29,7 +30,8 @@ def _path_patterns() -> Dict[str, str]:
     return {"user_id": USER_ID_PATTERN, "hold_id": spending._HOLD_ID.pattern, "escrow_id": spending._HOLD_ID.pattern,
             "content_id": spending._CONTENT_ID.pattern, "course_id": rewards._COURSE_ID.pattern,
             "sku": market.SKU_PATTERN, "listing_id": market._LISTING_ID.pattern, "order_id": market._ORDER_ID.pattern,
-            "server_id": game_servers._SERVER_ID.pattern, "purchase_id": ID_PATTERN, "pack_id": ID_PATTERN}
+            "server_id": game_servers._SERVER_ID.pattern, "purchase_id": ID_PATTERN, "pack_id": ID_PATTERN,
+            "transaction_id": OP_ID.pattern}
 
 
 _IDEMPOTENCY_SCHEMA = {"type": "string", "pattern": r"^[\x21-\x7e]{1,128}$"}

@@ -168,6 +168,12 @@ def entitlement_put(item: Mapping[str, Any], on_conflict: errors.CoinhallError) 
     return SideWrite(_entitlement_item(item), on_conflict)
 
 
+def entitlement_delete(owner_key: str, content_id: str) -> SideWrite:
+    """Revoke an entitlement with the money of the reversal that takes its price back (gone already: nothing)."""
+    return SideWrite({"Delete": {"TableName": table_name(ENTITLEMENTS),
+                                 "Key": codec.encode_item({"owner": owner_key, "content_id": content_id})}})
+
+
 def put_entitlement_if_absent(item: Mapping[str, Any]) -> bool:
     """Write a free entitlement on its own; False when it exists already."""
     return ops.put_if_absent(ENTITLEMENTS, item, "content_id")

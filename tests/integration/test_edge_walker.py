@@ -99,7 +99,7 @@ def _furnish(e: Economy) -> Dict[str, str]:
     """Real things for the routes' paths to name; returns their ids by path parameter."""
     from chalicelib.runtime import queue
 
-    e.credit("alice", 5000)
+    credited = e.credit("alice", 5000).body
     put_content(e, "chapter-1", 50)
     put_reward(e, "pet", price=40, fulfilment="voucher", category="cosmetic", stock=10, payload={"pet": "cat"})
     listing = list_item(e, "alice", "pet", qty=2, unit_price=30).body
@@ -115,7 +115,7 @@ def _furnish(e: Economy) -> Dict[str, str]:
     return {"user_id": "alice", "content_id": "chapter-1", "sku": "pet", "listing_id": listing["listing_id"],
             "hold_id": hold["hold_id"], "escrow_id": escrow["escrow_id"], "order_id": placed["order_id"],
             "server_id": server["server_id"], "pack_id": "coins_100", "course_id": "python-101",
-            "purchase_id": "pur_01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+            "purchase_id": "pur_01ARZ3NDEKTSV4RRFFQ69G5FAV", "transaction_id": credited["transaction_id"]}
 
 
 def _token(w: World, doc: Optional[RouteDoc]) -> str:

@@ -110,6 +110,9 @@ class World:
             return bought.body["purchase_id"]
 
         return self.once(f"paid{n}", make)
+    def credited(self, n: int) -> str:
+        """An operation to reverse: a credit of 100 to bob."""
+        return self.once(f"credited{n}", lambda: self.economy.credit("bob", 100).body["transaction_id"])
 
     def debtor(self, user: str) -> str:
         """A user who owes 70 coins (bought 100, spent 70, refunded in full) and now holds 100 more."""
@@ -176,6 +179,10 @@ ROUTES: List[Route] = [
           _on(lambda w: w.debtor("dan"), "/v1/admin/users/{}/settle-debt"),
           _on(lambda w: w.debtor("dora"), "/v1/admin/users/{}/settle-debt"), 200, 200,
           lambda w: (w.debtor("dan"), w.debtor("dora"))),
+    Route("POST", "/v1/admin/operations/{transaction_id}/reverse", "reverse",
+          _on(lambda w: w.credited(1), "/v1/admin/operations/{}/reverse", {"amount": 1, "reason": "typo"}),
+          _on(lambda w: w.credited(1), "/v1/admin/operations/{}/reverse", {"amount": 2, "reason": "typo"}), 200, 200,
+          lambda w: w.credited(1)),
     Route("POST", "/v1/checkout", "checkout",
           _post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_100"}),
           _post("/v1/checkout", {"user_id": "alice", "pack_id": "coins_500"}), 201, 200),

@@ -39,6 +39,11 @@ def _wallet(e: Economy) -> Ids:
     return {"user_id": user}
 
 
+def _credited(e: Economy) -> Ids:
+    """An operation to reverse: a credit of 100."""
+    return {"transaction_id": e.credit(_new("u"), 100).body["transaction_id"]}
+
+
 def _in_debt(e: Economy) -> Ids:
     """A wallet that owes 70 (a refund clawed back coins it had spent) and has 10 to pay with."""
     user = _new("debtor")
@@ -142,6 +147,8 @@ class Spec:
 SPECS: Dict[Tuple[str, str], Spec] = {
     ("POST", "/v1/admin/users/{user_id}/adjust"): Spec(_wallet, {"amount": 5, "reason": "r"}, idempotency=True),
     ("POST", "/v1/admin/users/{user_id}/freeze"): Spec(_wallet, {"reason": "r"}),
+    ("POST", "/v1/admin/operations/{transaction_id}/reverse"): Spec(_credited, {"amount": 5, "reason": "r"},
+                                                                    idempotency=True),
     ("POST", "/v1/admin/users/{user_id}/unfreeze"): Spec(_wallet, {"reason": "r"}),
     ("POST", "/v1/admin/users/{user_id}/settle-debt"): Spec(_in_debt, idempotency=True),
     ("GET", "/v1/admin/audit"): Spec(),

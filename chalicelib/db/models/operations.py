@@ -3,11 +3,23 @@
 Written in the same transaction as the balances with ``attribute_not_exists``, so
 a key is applied at most once; it keeps the request fingerprint and the response
 to replay. Records are kept for good: they double as the transaction headers
-that ledger entries point to.
+that ledger entries point to. GSI ``by_op_id`` (keys only) finds an operation's
+record from the id its entries and answers name (``transaction_id``): an
+operator's reversal starts from there. A reversed record keeps ``reversed`` (coins
+reversed so far) and ``reversed_by`` (the reversing ids), its only later change.
 """
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from chalicelib.db.base import CoinhallModel
+
+
+class OperationsById(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_op_id"
+        projection = KeysOnlyProjection()
+
+    op_id = UnicodeAttribute(hash_key=True)
 
 
 class OperationModel(CoinhallModel):
@@ -24,3 +36,5 @@ class OperationModel(CoinhallModel):
     result = UnicodeAttribute()
     legs = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    reversed = NumberAttribute(null=True)
+    by_op_id = OperationsById()
