@@ -439,6 +439,13 @@ class OrderNotPendingError(ConflictError):
     code, message = "order_not_pending", "This order is already settled."
 
 
+class InvalidBalanceRangeError(CoinhallError):
+    """A search's ``min_available`` is above its ``max_available`` (each valid on its own)."""
+
+    status, code = 422, "invalid_balance_range"
+    message = "'min_available' must not exceed 'max_available'."
+
+
 class PricingBandsOutOfOrderError(CoinhallError):
     """A pricing change would make a higher price pay a smaller fee (``details.field``: the band to fix)."""
 

@@ -34,7 +34,7 @@ def _user_page(wallet: wallets.Wallet) -> Item:
 def search(economy: str, search: wallets.WalletSearch, limit: int, cursor: Optional[str]) -> Item:
     if (search.min_available is not None and search.max_available is not None
             and search.min_available > search.max_available):
-        raise errors.ValidationFailedError("'min_available' must not exceed 'max_available'.", field="min_available")
+        raise errors.InvalidBalanceRangeError(field="min_available")
     found, next_cursor = wallets.search_wallets(economy, search, limit, cursor)
     return {"items": [_user_page(w) for w in found], "next_cursor": next_cursor}
 

@@ -72,6 +72,7 @@ class RouteDoc:
     body_required: bool = True  # False: an empty body means the model's defaults
     action: Optional[str] = None  # an admin route: the role matrix's action (``tenancy/roles.py``)
     reason_field: str = "reason"  # the body field that is an admin write's reason
+    also_csv: bool = False  # the 200 may be text/csv too (``?format=csv``)
 
 
 ROUTES: List[RouteDoc] = []
@@ -206,6 +207,7 @@ def endpoint(
     also_ok: Optional[List[int]] = None,
     action: Optional[str] = None,
     reason_field: str = "reason",
+    also_csv: bool = False,
 ) -> Callable[[Callable[..., Reply]], Callable[..., Any]]:
     """Declare a JSON route: auth by bearer key with ``scope`` (or, for an admin route, a role that may do
     ``action``), body parsed into ``body``.
@@ -224,7 +226,7 @@ def endpoint(
         ROUTES.append(
             RouteDoc(path, method, summary, scope if authenticated else None, body, response, status, idempotency,
                      query or {}, tags or [], error_statuses or [], also_ok or [], body_required, action,
-                     reason_field)
+                     reason_field, also_csv)
         )
 
         @functools.wraps(view)

@@ -32,13 +32,17 @@ def _flag(call: Call, name: str) -> Optional[bool]:
 
 
 def _balance(call: Call, name: str) -> Optional[int]:
-    if call.query.get(name) in (None, ""):
+    raw = call.query.get(name)
+    if raw in (None, ""):
         return None
-    return query_int(call, name, default=0, low=0, high=MAX_BALANCE)
+    # Not query_int: its 9 digits are a page size's, a balance has up to 16.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 16) or int(raw) > MAX_BALANCE:
+        raise errors.ValidationFailedError(f"'{name}' must be an integer from 0 to {MAX_BALANCE}.", field=name)
+    return int(raw)
 
 
 @endpoint(bp, "/v1/admin/users", "GET", summary="Find users: by id prefix, frozen, debt, available balance range.",
-          action="users.read", response=UserPage, tags=["admin"], error_statuses=[400, 401, 403],
+          action="users.read", response=UserPage, tags=["admin"], error_statuses=[400, 401, 403, 422],
           query={"prefix": query_pattern(_PREFIX, "user ids starting with this"),
                  "frozen": query_choice(("true", "false")), "has_debt": query_choice(("true", "false")),
                  "min_available": _BALANCE, "max_available": _BALANCE, **_PAGE})

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from chalicelib.ledger.limits import MAX_LISTING_QTY, MAX_ORDER_QTY, MAX_STOCK, MAX_UNIT_PRICE
 from chalicelib.ledger.limits import MAX_SHOP_PRICE as MAX_PRICE
 from chalicelib.market.names import SKU_PATTERN
-from chalicelib.routes.models import NOT_BLANK, Balance, _Body, some_of
+from chalicelib.routes.models import NOT_BLANK, Balance, _Body, _SomeOf, some_of
 
 _ID = r"^[A-Za-z0-9_.:@|-]{1,128}$"
 _SKU = SKU_PATTERN
@@ -270,7 +270,7 @@ class GameServerList(BaseModel):
 # -- the economy's pricing (admin) ------------------------------------------------------
 
 
-class PricingBody(_Body):
+class PricingBody(_SomeOf):
     # Absent means "leave it"; an explicit null is not a number (400). At least one is set.
     model_config = ConfigDict(json_schema_extra=some_of)
 

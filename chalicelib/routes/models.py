@@ -47,6 +47,16 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
+class _SomeOf(_Body):
+    """A body of optional settings (``some_of``) that must name at least one: ``{}`` would change nothing."""
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> "_SomeOf":
+        if not self.model_fields_set:
+            raise ValueError("name at least one setting")
+        return self
+
+
 class SpendBody(_Body):
     amount: Amount = Field(gt=0, le=MAX_AMOUNT, description="Coins to spend (integer, 1..10^12).")
     reason: Reason = Field(min_length=1, max_length=200, description="Why, shown in the statement.")

@@ -111,6 +111,8 @@ def document() -> Dict[str, Any]:
         ok: Dict[str, Any] = {"description": "OK"}
         if route.response is not None:
             ok["content"] = {"application/json": {"schema": ref(route.response)}}
+        if route.also_csv:
+            ok.setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
         if route.idempotency == "required":
             ok["headers"] = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true", "false"]}}}
         op["responses"] = {str(status): ok for status in sorted({route.status, *route.also_ok})}

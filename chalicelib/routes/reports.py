@@ -19,6 +19,7 @@ _AMOUNT = query_pattern(r"^[0-9]{0,20}$", "bound on |amount|, 0 to 10^12 coins (
           summary="Transactions, newest first, one row per wallet leg; `format=csv` gives the same page as CSV "
                   "with the next cursor in `X-Next-Cursor`.",
           action="reports.read", response=TransactionReport, tags=["admin"], error_statuses=[400, 401, 403, 422],
+          also_csv=True,
           query={"limit": query_limit(500, 100), "cursor": CURSOR, "from": _DAY, "to": _DAY,
                  "user_id": query_pattern(USER_ID_PATTERN, "only this wallet's entries"),
                  "type": query_pattern(r"^([a-z_]{1,32}(,[a-z_]{1,32}){0,19})?$", "entry types, comma-separated"),
