@@ -230,6 +230,11 @@ class Api:
         data = raw if raw is not None else json.dumps(body if body is not None else {})
         return self._wrap(self.client.http.post(path, headers=self._headers(token, key, headers), body=data))
 
+    def put(self, path: str, body: Any = None, key: Optional[str] = None, token: Optional[str] = None,
+            headers: Optional[Dict[str, str]] = None) -> Resp:
+        data = json.dumps(body if body is not None else {})
+        return self._wrap(self.client.http.put(path, headers=self._headers(token, key, headers), body=data))
+
     def request(self, method: str, path: str, **kwargs: Any) -> Resp:
         headers = dict(kwargs.pop("headers", None) or {})
         if not any(name.lower() == "x-audit-reason" for name in headers):

@@ -6,7 +6,7 @@ lost line must never turn a sale into an error. The topics and their payloads
 
 * ``market.log``    ``{economy, event, data, guild_id}``: every order and listing event
   (``order.placed``, ``order.fulfilled``, ``order.refunded``, ``order.cancelled``,
-  ``listing.created``, ``listing.cancelled``, ``listing.expired``), ``data`` the
+  ``listing.created``, ``listing.repriced``, ``listing.cancelled``, ``listing.expired``), ``data`` the
   public view without ``balance``;
 * ``market.notify`` ``{economy, event, order_id}``: an order's outcome, for its buyer;
 * ``market.shop``   ``{economy, guild_id, listing}``: a new listing, for a ``#shop`` card.

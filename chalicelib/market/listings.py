@@ -19,6 +19,7 @@ least one order may take, unless it takes everything that is left.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
@@ -76,6 +77,7 @@ def listing_view(listing: Listing) -> Dict[str, Any]:
         "created_at": listing.created_at,
         "expires_at": listing.expires_at,
         "closed_at": listing.closed_at,
+        "repriced_at": listing.repriced_at,
         "unsold": listing.units_left if listing.status != "active" else None,
     }
 
@@ -230,6 +232,54 @@ def list_listings(economy: str, sku: Optional[str], status: Optional[str], limit
 # -- closing ----------------------------------------------------------------------------
 
 
+# -- repricing -----------------------------------------------------------------------------
+
+
+_REPRICE_ATTEMPTS = 4
+
+
+def reprice_listing(economy: str, listing_id: str, unit_price: int,
+                    audit: Callable[[Listing, Listing], Mapping[str, Any]]) -> Tuple[Dict[str, Any], bool]:
+    """Set an active listing's unit price under today's guards; returns (listing, changed).
+
+    The price floor is checked against the SKU's 7-day median now, and the fee is
+    worked out again for the new price (its band) as a new listing's would be:
+    later sales pay it; orders already placed keep the terms they were placed at.
+    The change commits only while the listing is active at the price it was read
+    with, with ``audit(before, after)``'s row; a buy that read the old price is
+    refused with 409 price_changed by its own condition, so no order is ever
+    placed at a price the listing no longer asks. The same price again changes
+    nothing (and writes no audit row). Raises ListingNotFoundError,
+    ListingNotActiveError, BelowPriceFloorError, ValidationFailedError (qty x price too large), ContentionError.
+    """
+    for _ in range(_REPRICE_ATTEMPTS):
+        listing = find_listing(economy, listing_id)
+        if listing is None:
+            raise errors.ListingNotFoundError(listing_id=listing_id)
+        now = now_iso()
+        if listing.status != "active" or listing.expires_at <= now:
+            state = "expired" if listing.status == "active" else _status(listing)
+            raise errors.ListingNotActiveError(f"This listing is {state}.", listing=listing_view(listing))
+        if listing.unit_price == unit_price:
+            return listing_view(listing), False
+        check_total(listing.qty, unit_price, field="unit_price")  # refunds can bring every unit back
+        prices, terms = pricing.current(economy, listing.sku), get_pricing(economy)
+        floor = pricing.check_floor(unit_price, prices["median_7d"], terms.price_floor_bps)
+        # The listing's own unsold units are in the count already: they do not add again.
+        fee = pricing.market_fee(terms.market_fee_bps, unit_price, prices["avg_7d"],
+                                 listed_units(economy, listing.sku, now, terms.terms.scarcity_target_units),
+                                 terms.terms)
+        after = dataclasses.replace(listing, unit_price=unit_price, fee_bps=fee.fee_bps, fee=fee.as_dict(),
+                                    price_floor=floor, repriced_at=now)
+        changed = store.reprice(economy, listing, unit_price, fee.fee_bps, fee.as_dict(), floor, now,
+                                audit(listing, after))
+        if changed is not None:
+            _publish_listing(economy, "listing.repriced", changed, dedupe=keys.join(listing_id, now))
+            return listing_view(changed), True
+    raise errors.ContentionError("The listing is being changed by others right now; try again.",
+                                 listing_id=listing_id)
+
+
 def _close(economy: str, listing: Listing, status: str, now: str,
            along: Optional[Callable[[], Mapping[str, Any]]] = None) -> Optional[Listing]:
     """Move an active listing to ``status``; None when it was no longer active. ``along``: see ``store.close``."""
@@ -358,6 +408,10 @@ def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Opt
         if current.status != "active" or current.expires_at <= now:
             state = "expired" if current.status == "active" else _status(current)
             return errors.ListingNotActiveError(f"This listing is {state}.", listing=listing_view(current))
+        if current.unit_price != listing.unit_price:
+            return errors.PriceChangedError(f"This listing's price is now {current.unit_price:,} a unit.",
+                                            price=current.unit_price, unit_price=current.unit_price,
+                                            listing=listing_view(current))
         left = current.units_left
         if exact and left > qty:
             return errors.BelowMinimumQuantityError(
@@ -366,7 +420,7 @@ def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Opt
         return errors.OutOfStockError(available=left, units_left=left, requested=qty,
                                       listing_id=listing.listing_id)
 
-    return store.listing_reserve(economy, listing.listing_id, qty, now, exact, refuse)
+    return store.listing_reserve(economy, listing.listing_id, qty, now, exact, listing.unit_price, refuse)
 
 
 # -- the listing as an order's unit source ----------------------------------------------------
@@ -380,5 +434,5 @@ def _release(economy: str, order: Mapping[str, Any]) -> List[SideWrite]:
 orders.register_unit_source("listing", orders.UnitSource(release=_release))
 
 
-def _publish_listing(economy: str, event: str, listing: Listing) -> None:
-    events.publish(economy, event, listing_view(listing), listing.listing_id, guild_id=listing.guild_id)
+def _publish_listing(economy: str, event: str, listing: Listing, dedupe: Optional[str] = None) -> None:
+    events.publish(economy, event, listing_view(listing), dedupe or listing.listing_id, guild_id=listing.guild_id)

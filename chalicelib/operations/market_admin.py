@@ -106,3 +106,21 @@ def cancel_listing(economy: str, listing_id: str, reason: str, actor: str) -> Di
                            after={"status": "cancelled"}, extra={"seller_id": listing.seller_id})
 
     return listings.cancel_listing(economy, listing_id, None, audit=audit)
+
+
+def reprice_listing(economy: str, listing_id: str, unit_price: int, reason: str,
+                    actor: str) -> Tuple[Dict[str, Any], bool]:
+    """Change an active listing's price under the market's guards, audited in the same transaction.
+
+    Returns (the listing, changed). Raises ListingNotFoundError, ListingNotActiveError,
+    BelowPriceFloorError, ValidationFailedError, ContentionError.
+    """
+
+    def audit(before: Any, after: Any) -> Dict[str, Any]:
+        return audit_write(economy, actor, "listing.reprice", keys.join("listing", listing_id),
+                           before={"unit_price": before.unit_price, "fee_bps": before.fee_bps},
+                           after={"unit_price": after.unit_price, "fee_bps": after.fee_bps,
+                                  "price_floor": after.price_floor},
+                           extra={"seller_id": before.seller_id, "sku": before.sku})
+
+    return listings.reprice_listing(economy, listing_id, unit_price, audit)

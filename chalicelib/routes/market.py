@@ -16,8 +16,8 @@ from chalicelib.routes._http import (
 )
 from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
-    ForceFulfilBody, OperatorReasonBody, PricingBody, PricingResult, RedeemBody, Redeemed, Reward, RewardBody,
-    RewardList,
+    ForceFulfilBody, OperatorReasonBody, PricingBody, PricingResult, RedeemBody, Redeemed, RepriceBody, Reward,
+    RewardBody, RewardList,
 )
 
 bp = Blueprint(__name__)
@@ -283,6 +283,19 @@ def admin_listings(call: Call) -> Reply:
           response=Listing, tags=["market", "admin"], error_statuses=_READ)
 def admin_listing(call: Call, listing_id: str) -> Reply:
     return listing.__wrapped__(call, listing_id)
+
+
+@endpoint(bp, "/v1/admin/listings/{listing_id}/price", "PUT",
+          summary="Change an active listing's unit price (the floor applies, the fee is worked out again), audited.",
+          action="listings.manage", body=RepriceBody, response=Listing, tags=["market", "admin"],
+          error_statuses=_WRITE)
+def admin_reprice_listing(call: Call, listing_id: str) -> Reply:
+    from chalicelib.operations.market_admin import reprice_listing
+
+    path_param("listing_id", listing_id, valid_listing_id)
+    view, _changed = reprice_listing(call.principal.economy, listing_id, call.body.unit_price, call.body.reason,
+                                     call.principal.actor)
+    return Reply(view)
 
 
 @endpoint(bp, "/v1/admin/listings/{listing_id}/cancel", "POST",

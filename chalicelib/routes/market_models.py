@@ -219,6 +219,7 @@ class Listing(BaseModel):
     created_at: str
     expires_at: str
     unsold: Optional[int]
+    repriced_at: Optional[str] = Field(None, description="When an operator last changed the price (null: never).")
 
 
 class ListingPage(BaseModel):
@@ -309,6 +310,10 @@ class PricingResult(BaseModel):
 class OperatorReasonBody(_Body):
     reason: StrictStr = Field(min_length=1, max_length=500, json_schema_extra=NOT_BLANK,
                               description="Why (kept in the audit trail; or X-Audit-Reason).")
+
+
+class RepriceBody(OperatorReasonBody):
+    unit_price: StrictInt = Field(ge=1, le=MAX_UNIT_PRICE, description="The new price of one unit, in coins.")
 
 
 class ForceFulfilBody(OperatorReasonBody):

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 
 from chalicelib.runtime import queue
 from tests.conftest import Economy
 from tests.edge_helpers import changed_tables, economy_records
-from tests.market_helpers import buy, list_item, order, put_reward, use_plugin, wait_resolved
+from tests.market_helpers import (  # noqa: F401 (plugin is a fixture)
+    buy, buy_listing, list_item, order, plugin, put_reward, use_plugin, wait_resolved,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +152,128 @@ def test_bad_input_changes_nothing(shop: Economy, path: str, body: Dict[str, Any
     assert 400 <= resp.status < 500
     assert changed_tables(before, economy_records(shop.id)) == {}
     assert order(shop, placed["order_id"])["status"] == "pending"
+
+
+# -- repricing a listing ----------------------------------------------------------------------
+
+
+def _reprice(e: Economy, listing_id: str, unit_price: Any, reason: Optional[str] = "market manipulation") -> Any:
+    body: Dict[str, Any] = {"unit_price": unit_price}
+    if reason is not None:
+        body["reason"] = reason
+    return e.api.put(f"/v1/admin/listings/{listing_id}/price", body, headers={"X-Audit-Reason": None})
+
+
+def test_an_operator_reprices_a_listing_later_sales_pay_the_new_price_and_placed_orders_keep_theirs(
+        shop: Economy) -> None:
+    listed = list_item(shop, "seller", "pet", qty=3, unit_price=100).body
+    first = buy_listing(shop, listed["listing_id"], "buyer").body
+    assert first["unit_price"] == 100 and wallet(shop, "buyer")["held"] == 100
+    changed = _reprice(shop, listed["listing_id"], 40)
+    assert changed.status == 200, changed.body
+    assert (changed.body["unit_price"], changed.body["units_left"]) == (40, 2)
+    assert changed.body["repriced_at"] is not None
+    [row] = audit(shop, "listing.reprice")
+    assert (row["before"]["unit_price"], row["after"]["unit_price"], row["reason"]) == (100, 40, "market manipulation")
+    assert row["extra"] == {"seller_id": "seller", "sku": "pet"}
+    second = buy_listing(shop, listed["listing_id"], "buyer").body
+    assert (second["unit_price"], second["total"]) == (40, 40)
+    assert order(shop, first["order_id"])["unit_price"] == 100  # placed before: its terms stand
+    assert wallet(shop, "buyer")["held"] == 140
+    # The same price again changes nothing and writes no audit row.
+    before = economy_records(shop.id)
+    same = _reprice(shop, listed["listing_id"], 40)
+    assert same.status == 200 and same.body["repriced_at"] == changed.body["repriced_at"]
+    assert changed_tables(before, economy_records(shop.id)) == {}
+    shop.check()
+
+
+def test_a_buy_that_read_the_old_price_is_refused_not_placed_at_it(shop: Economy, monkeypatch) -> None:
+    """The reprice commits between the buy's read of the listing and its transaction."""
+    from chalicelib.market import listings
+
+    listed = list_item(shop, "seller", "pet", qty=2, unit_price=100).body
+    real = listings.find_listing
+    stale = real(shop.id, listed["listing_id"])
+
+    def read_then_repriced(economy: str, listing_id: str):
+        monkeypatch.setattr(listings, "find_listing", real)  # the reprice itself reads the listing as it is
+        assert _reprice(shop, listing_id, 150).status == 200
+        return stale
+
+    monkeypatch.setattr(listings, "find_listing", read_then_repriced)
+    before = wallet(shop, "buyer")
+    refused = buy_listing(shop, listed["listing_id"], "buyer")
+    assert (refused.status, refused.code) == (409, "price_changed"), refused.body
+    assert refused.body["error"]["details"]["unit_price"] == 150
+    assert wallet(shop, "buyer") == before
+    assert shop.api.get(f"/v1/admin/listings/{listed['listing_id']}").body["units_left"] == 2
+    again = buy_listing(shop, listed["listing_id"], "buyer").body
+    assert again["unit_price"] == 150
+    shop.check()
+
+
+def test_a_reprice_keeps_the_price_floor_and_works_out_the_fee_again(economy: Economy, plugin) -> None:
+    from tests.market_helpers import run_job, signed_redeem
+
+    economy.credit("b", 100_000)
+    put_reward(economy, "ore", price=100, fulfilment="voucher")
+    for price, qty in ((100, 3), (120, 1), (80, 2)):  # a 7-day median of 100, average 96
+        listing = list_item(economy, "s", "ore", qty=qty, unit_price=price).body
+        placed = buy_listing(economy, listing["listing_id"], "b", qty=qty).body
+        assert signed_redeem(economy, placed["voucher_code"], "B").status == 200
+    run_job("pricing-rollup")
+    listed = list_item(economy, "s", "ore", qty=1, unit_price=100).body
+    assert listed["fee"]["band"] == "market"
+    before = economy_records(economy.id)
+    low = _reprice(economy, listed["listing_id"], 49)
+    assert (low.status, low.code) == (422, "below_price_floor") and low.body["error"]["details"]["floor"] == 50
+    assert changed_tables(before, economy_records(economy.id)) == {}
+    steep = _reprice(economy, listed["listing_id"], 300).body  # > 2 x the average
+    assert (steep["fee"]["band"], steep["unit_price"]) == ("far_over", 300) and steep["fee_bps"] > listed["fee_bps"]
+    economy.check()
+
+
+def test_racing_reprices_each_commit_against_the_price_they_read(shop: Economy) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    listed = list_item(shop, "seller", "pet", qty=1, unit_price=100).body
+    prices = [101 + i for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda p: _reprice(shop, listed["listing_id"], p), prices))
+    won = [a for a in answers if a.status == 200]
+    # Past its tries a loser is 409 contention, having changed nothing.
+    assert all((a.status, a.code) == (409, "contention") for a in answers if a.status != 200), answers
+    assert won
+    rows = audit(shop, "listing.reprice")
+    assert len(rows) == len(won)
+    # A chain: each change starts from the price the one before it left, never from a stale read.
+    chain = {row["before"]["unit_price"]: row["after"]["unit_price"] for row in rows}
+    price, seen = 100, 0
+    while price in chain:
+        price, seen = chain[price], seen + 1
+    assert seen == len(won)
+    assert shop.api.get(f"/v1/admin/listings/{listed['listing_id']}").body["unit_price"] == price
+
+
+@pytest.mark.parametrize("target,body,status,code", [
+    ("unknown", {"unit_price": 10, "reason": "r"}, 404, "listing_not_found"),
+    ("bad-id", {"unit_price": 10, "reason": "r"}, 400, "validation_error"),
+    ("listing", {"unit_price": 0, "reason": "r"}, 400, "validation_error"),
+    ("listing", {"unit_price": "10", "reason": "r"}, 400, "validation_error"),
+    ("listing", {"unit_price": 10 ** 10, "reason": "r"}, 400, "validation_error"),
+    ("listing", {"unit_price": 10}, 400, "reason_required"),
+    ("listing", {"unit_price": 10, "reason": "r", "fee_bps": 0}, 400, "validation_error"),
+    ("cancelled", {"unit_price": 10, "reason": "r"}, 409, "listing_not_active"),
+], ids=["unknown", "bad-id", "zero", "string", "too-big", "no-reason", "extra-field", "cancelled"])
+def test_a_bad_reprice_changes_nothing(shop: Economy, target: str, body: Dict[str, Any], status: int,
+                                       code: str) -> None:
+    listed = list_item(shop, "seller", "pet", qty=1, unit_price=100).body
+    cancelled = list_item(shop, "seller", "pet", qty=1, unit_price=100).body
+    assert shop.api.post(f"/v1/admin/listings/{cancelled['listing_id']}/cancel", {"reason": "r"}).status == 200
+    listing_id = {"unknown": "lst_01ARZ3NDEKTSV4RRFFQ69G5FAV", "bad-id": "nope", "listing": listed["listing_id"],
+                  "cancelled": cancelled["listing_id"]}[target]
+    before = economy_records(shop.id)
+    resp = shop.api.put(f"/v1/admin/listings/{listing_id}/price", body, headers={"X-Audit-Reason": None})
+    assert (resp.status, resp.code) == (status, code), resp.body
+    assert changed_tables(before, economy_records(shop.id)) == {}

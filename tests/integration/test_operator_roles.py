@@ -192,6 +192,7 @@ SPECS: Dict[Tuple[str, str], Spec] = {
     ("GET", "/v1/admin/listings"): Spec(),
     ("GET", "/v1/admin/listings/{listing_id}"): Spec(_listing),
     ("POST", "/v1/admin/listings/{listing_id}/cancel"): Spec(_listing, {"reason": "r"}),
+    ("PUT", "/v1/admin/listings/{listing_id}/price"): Spec(_listing, {"unit_price": 12, "reason": "r"}),
     ("GET", "/v1/admin/pricing"): Spec(),
     ("PUT", "/v1/admin/pricing"): Spec(body={"market_fee_bps": 900}),
     ("GET", "/v1/admin/reward-settings"): Spec(),

@@ -47,6 +47,7 @@ class Listing:
     closed_at: Optional[str] = None
     guild_id: Optional[str] = None
     due_shard: Optional[str] = None
+    repriced_at: Optional[str] = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> "Listing":
@@ -62,7 +63,7 @@ class Listing:
             fee=item.get("fee") or {}, payload=item.get("payload") or {}, price_floor=opt_int("price_floor"),
             min_per_buyer=opt_int("min_per_buyer"), max_per_buyer=opt_int("max_per_buyer"),
             fingerprint=item.get("fingerprint"), closed_at=item.get("closed_at"), guild_id=item.get("guild_id"),
-            due_shard=item.get("due_shard"),
+            due_shard=item.get("due_shard"), repriced_at=item.get("repriced_at"),
         )
 
     def to_item(self) -> Dict[str, Any]:
@@ -185,20 +186,46 @@ def close(economy: str, listing: Listing, status: str, now: str,
     return Listing.from_item(codec.decode_item(response["Attributes"]))
 
 
-def listing_reserve(economy: str, listing_id: str, qty: int, now: str, exact: bool,
+def reprice(economy: str, listing: Listing, unit_price: int, fee_bps: int, fee: Mapping[str, Any],
+            price_floor: Optional[int], now: str, along: Mapping[str, Any]) -> Optional[Listing]:
+    """Give an active listing new price terms, only while it is active at the price it was read with.
+
+    ``along``: one more TransactWriteItems element (the audit row) committed with it. None when the
+    listing was closed or repriced meanwhile (the caller reads again).
+    """
+    changes: Dict[str, Any] = {"unit_price": unit_price, "fee_bps": fee_bps, "fee": dict(fee), "repriced_at": now}
+    remove = []
+    if price_floor is None:
+        remove.append("price_floor")
+    else:
+        changes["price_floor"] = price_floor
+    expression, names, values = ops.update_expression(changes, remove=remove)
+    update = {"Update": {"TableName": table_name(TABLE), "Key": _key(economy, listing.listing_id),
+                         "UpdateExpression": expression,
+                         "ConditionExpression": "#st = :active AND #up = :was AND expires_at > :now",
+                         "ExpressionAttributeNames": {**names, "#st": "status", "#up": "unit_price"},
+                         "ExpressionAttributeValues": {**values, ":active": {"S": "active"},
+                                                       ":was": {"N": str(listing.unit_price)}, ":now": {"S": now}}}}
+    if not ops.transact([update, along]):
+        return None
+    return find_listing(economy, listing.listing_id)
+
+
+def listing_reserve(economy: str, listing_id: str, qty: int, now: str, exact: bool, unit_price: int,
                     refuse: Callable[[Optional[Listing]], errors.CoinhallError]) -> SideWrite:
-    """Take ``qty`` units while the listing is active and unexpired and has them (``exact``: exactly that many).
+    """Take ``qty`` units while the listing is active and unexpired, has them (``exact``: exactly that many),
+    and still asks ``unit_price`` (the price the order is placed at: an operator may have repriced it).
 
     ``refuse`` makes the error from the listing as it was (None if it is gone).
     """
     update = {"Update": {
         "TableName": table_name(TABLE), "Key": _key(economy, listing_id),
         "UpdateExpression": "ADD available :neg, sold :q",
-        "ConditionExpression": "#s = :active AND expires_at > :now AND " + (
+        "ConditionExpression": "#s = :active AND expires_at > :now AND unit_price = :price AND " + (
             "available = :q" if exact else "available >= :q"),
         "ExpressionAttributeNames": {"#s": "status"},
         "ExpressionAttributeValues": {":neg": {"N": str(-qty)}, ":q": {"N": str(qty)}, ":now": {"S": now},
-                                      ":active": {"S": "active"}},
+                                      ":active": {"S": "active"}, ":price": {"N": str(unit_price)}},
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }}
     return SideWrite(update, lambda old: refuse(Listing.from_item(old) if old else None))
