@@ -12,6 +12,7 @@ from chalicelib.routes import market as market_routes
 from chalicelib.routes import game_servers as game_server_routes
 from chalicelib.routes import reports as report_routes
 from chalicelib.routes import admin_users
+from chalicelib.routes import events as event_routes
 
 check_at_cold_start()
 
@@ -33,5 +34,6 @@ app.register_blueprint(rewards_routes.bp)
 app.register_blueprint(market_routes.bp)
 app.register_blueprint(game_server_routes.bp)
 app.register_blueprint(report_routes.bp)
+app.register_blueprint(event_routes.bp)
 app.register_blueprint(schedules.bp)
 app.register_blueprint(queue_consumer.bp)

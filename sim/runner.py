@@ -160,7 +160,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         from chalicelib.runtime import queue
         from chalicelib.spending import rates
         from chalicelib.market import pricing_config
-        from chalicelib.tenancy import apikeys, game_servers
+        from chalicelib.tenancy import apikeys, events, game_servers
 
         kinds = list(WEIGHTS)
         weights = [WEIGHTS[k] for k in kinds]
@@ -173,7 +173,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         random.seed(self.seed)  # the app's own jitter (delivery backoff) comes from the global generator
         # Caches expire on the simulated clock: a miss (one more read, one more chance of a fault)
         # happens where the seed puts it, not where the machine's speed does.
-        cached = (apikeys, game_servers, rates, pricing_config)
+        cached = (apikeys, game_servers, rates, pricing_config, events)
         saved_caches = [m._clock for m in cached]
         for module in cached:
             module._clock = lambda: self.clock.now.timestamp()

@@ -481,3 +481,34 @@ class FulfilmentUnavailableError(UnavailableError):
     """Direct game-server delivery is not configured (MINECRAFT_API_URL / MINECRAFT_API_KEY)."""
 
     code, message = "fulfilment_unavailable", "Delivery to the game server is not configured."
+
+
+# --- quests and events (operators) ----------------------------------------------
+class QuestionNotFoundError(NotFoundError):
+    """No such quest question in this economy's question set."""
+
+    code, message = "question_not_found", "No such quest question."
+
+
+class EventNotFoundError(NotFoundError):
+    """No such event in this economy."""
+
+    code, message = "event_not_found", "No such event."
+
+
+class EventOverlapError(ConflictError):
+    """Another event of the same kind is (or will be) running in that window; ``details.event_id`` names it."""
+
+    code, message = "event_overlap", "Another event of this kind runs in that window."
+
+
+class EventStateError(ConflictError):
+    """The event cannot do that in its state (start: only scheduled; stop: scheduled or active)."""
+
+    code, message = "event_state_conflict", "The event cannot do that now."
+
+
+class LastActiveQuestionError(BusinessRuleError):
+    """Deactivating this question would leave the economy's quest with no question to ask."""
+
+    code, message = "last_active_question", "The quest needs at least one active question."

@@ -94,6 +94,8 @@ TAGS = frozenset(
         "referral",  # the referred user: once per referred user, ever
         # audit targets and actors: ``<kind>:<one id>``, compared whole
         "user",
+        "event",  # an operator event (tenancy/events.py)
+        "question",  # a quest question (rewards/quest_admin.py)
         "reward",
         "content",
         "pack",

@@ -22,6 +22,7 @@ def all_models() -> List[Type[CoinhallModel]]:
     from chalicelib.db.models.purchases import PaymentModel, PurchaseModel, StripeEventModel
     from chalicelib.db.models.content import ContentModel
     from chalicelib.db.models.courses import CourseModel
+    from chalicelib.db.models.events import EventModel
     from chalicelib.db.models.entitlements import EntitlementModel
     from chalicelib.db.models.holds import HoldModel
     from chalicelib.db.models.guilds import GuildModel
@@ -38,7 +39,8 @@ def all_models() -> List[Type[CoinhallModel]]:
             PurchaseModel, PaymentModel, StripeEventModel, ContentModel, EntitlementModel, HoldModel,
             GuildModel, PlayerModel, InteractionModel, LeaderboardModel, QuestionModel,
             RewardModel, OrderModel, ListingModel, CounterModel, VoucherModel, SaleModel, PriceModel,
-            PriceHistoryModel, JobStateModel, DigestModel, CourseModel, GameServerModel, UserNoteModel]
+            PriceHistoryModel, JobStateModel, DigestModel, CourseModel, GameServerModel, UserNoteModel,
+            EventModel]
 
 
 def _hash_first(keys: List[Dict[str, str]]) -> List[Dict[str, str]]:

@@ -14,6 +14,12 @@ a refund's: this module is the shop's *unit source* for orders
 (``orders.register_unit_source("shop", ...)``). A delete only hides the SKU
 (``deleted_at``): the item stays, so a late refund can still return its
 units; a later PUT brings it back.
+
+While an operator's ``shop_discount`` event applies to a SKU
+(``tenancy/events.py``), players see and pay the discounted unit price
+(``price``; ``list_price`` and ``event`` say why) and the order records
+``event_id``, ``discount_bps`` and ``list_price``. A buyer's ``expected_price``
+is compared with the discounted price.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ from chalicelib.market.names import CATEGORIES, valid_sku  # noqa: F401 (this mo
 from chalicelib.market.store import catalog as store
 from chalicelib.market.store import counters
 from chalicelib.market.store.catalog import CatalogItem
+from chalicelib.tenancy import events
+from chalicelib.tenancy.events import Event
 from chalicelib.tenancy.audit import audit_write
 
 FULFILMENTS = ("api", "voucher")
@@ -38,7 +46,8 @@ _EDIT_ATTEMPTS = 20
 find_item = store.find_item
 
 
-def item_view(item: CatalogItem, admin: bool = False) -> Dict[str, Any]:
+def item_view(item: CatalogItem, admin: bool = False, event: Optional[Event] = None) -> Dict[str, Any]:
+    """The SKU as shown; with a player's ``event``, at its discounted price (and the price before it)."""
     view = {
         "sku": item.sku,
         "name": item.name,
@@ -53,6 +62,8 @@ def item_view(item: CatalogItem, admin: bool = False) -> Dict[str, Any]:
         "expires_at": item.expires_at,
         "updated_at": item.updated_at,
     }
+    if event is not None:
+        view.update({"price": event.discounted(item.price), "list_price": item.price, "event": event.tag()})
     if admin:
         view.update({"deleted": item.deleted_at is not None, "deleted_at": item.deleted_at,
                      "version": item.version, "created_at": item.created_at})
@@ -76,13 +87,18 @@ def get_item(economy: str, sku: str, *, admin: bool = False) -> Dict[str, Any]:
     item = find_item(economy, sku)
     if item is None or (not admin and not on_sale(item, now_iso())):
         raise errors.RewardNotFoundError(sku=sku)
-    return item_view(item, admin=admin)
+    return item_view(item, admin=admin, event=None if admin else _discount(economy, item))
+
+
+def _discount(economy: str, item: CatalogItem) -> Optional[Event]:
+    """The shop discount event that applies to ``item`` now (tenancy/events.py: cached, one Query a window)."""
+    return events.active_for_item(economy, item.sku, item.category)
 
 
 def list_items(economy: str, category: Optional[str] = None) -> List[Dict[str, Any]]:
     """What is on sale, by SKU. One economy's catalog is small: read it whole (a query, not a scan)."""
     now = now_iso()
-    return [item_view(item) for item in store.items_of(economy)
+    return [item_view(item, event=_discount(economy, item)) for item in store.items_of(economy)
             if on_sale(item, now) and (category is None or item.category == category)]
 
 
@@ -182,8 +198,19 @@ def buy(
     if item is None:
         raise errors.RewardNotFoundError(sku=sku)
     now = now_iso()
-    price = item.price if expected_price is None else expected_price
-    reserve = [store.stock_reserve(economy, sku, qty, price, now)]
+    event = _discount(economy, item)
+    discount = None
+    if event is None:
+        price = item.price if expected_price is None else expected_price
+        reserve = [store.stock_reserve(economy, sku, qty, price, now)]
+    else:
+        # The buyer confirms the discounted price; the stock write still checks the list price it was read at.
+        price = event.discounted(item.price)
+        reserve = [store.stock_reserve(economy, sku, qty, item.price, now)]
+        if expected_price is not None and expected_price != price:
+            # Refused inside the transaction, not here: a retry of an order placed during the event replays.
+            reserve.append(store.price_refusal(economy, sku, price, expected_price))
+        discount = {"event_id": event.event_id, "discount_bps": event.bps, "list_price": item.price}
     taken: Tuple[str, ...] = ()
     if item.daily_limit is not None:
         counter = keys.join("d", economy, sku, buyer_id, now[:10])
@@ -195,6 +222,7 @@ def buy(
         kind="shop", buyer_id=buyer_id, player_id=player_id or buyer_id, sku=sku, name=item.name,
         category=item.category, qty=qty, unit_price=price, fee_bps=0, fulfilment=item.fulfilment,
         action=f"grant_{item.category}", payload=payload, counters=taken, reserve=tuple(reserve),
+        discount=discount,
     )
     return orders.place_order(economy, terms, idempotency_key=idempotency_key, key_namespace=key_namespace,
                               request=("shop-order", buyer_id, sku, qty, player_id, expected_price), discord=discord)

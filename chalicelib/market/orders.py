@@ -100,6 +100,10 @@ def order_view(item: Mapping[str, Any]) -> Dict[str, Any]:
         # and its twin: a try's outcome was never recorded (no answer, or delivered and never settled),
         # so a refunded order may have been delivered all the same
         "delivery_unknown": bool(item.get("delivery_unknown")),
+        # a shop discount event that lowered the unit price (None: none did)
+        "event_id": item.get("event_id"),
+        "discount_bps": item.get("discount_bps"),
+        "list_price": item.get("list_price"),
     }
 
 
@@ -179,6 +183,8 @@ class Terms:
     listing_id: Optional[str] = None
     counters: Tuple[str, ...] = ()  # limit counters taken, given back on refund
     reserve: Tuple[SideWrite, ...] = field(default=())  # stock / listing decrement, limit counters
+    # A shop discount event that set ``unit_price``: {event_id, discount_bps, list_price}, kept on the order.
+    discount: Optional[Dict[str, Any]] = None
 
     @property
     def total(self) -> int:
@@ -221,7 +227,7 @@ def place_order(
             "listing_id": terms.listing_id, "fulfilment": terms.fulfilment, "action": terms.action,
             "payload": terms.payload, "status": "pending", "created_at": hold["created_at"],
             "expires_at": hold["expires_at"], "counters": list(terms.counters) or None, "voucher_hash": hashed,
-            "discord": discord, "attempts": 0, "op_id": hold["op_id"],
+            "discord": discord, "attempts": 0, "op_id": hold["op_id"], **(terms.discount or {}),
         }
 
     def times(r: pending.Reserved) -> Dict[str, Any]:
@@ -243,7 +249,7 @@ def place_order(
         id=order_id, payer=terms.buyer_id, amount=terms.total, expires_in=seconds,
         key=keys.tag(key_namespace, idempotency_key), request=request, type="order", reason=f"order {terms.sku}",
         ref=order_id, meta={"order_id": order_id, "sku": terms.sku, "qty": terms.qty, "listing_id": terms.listing_id,
-                            "hold_id": order_id},
+                            "hold_id": order_id, **(terms.discount or {})},
     ), respond=respond, record=writes)
     result = dict(outcome.result)
     placed_id = result["order_id"]

@@ -38,6 +38,12 @@ paying transaction. Every grant records its grantor (``Grantor``) in the
 entry's meta and the response (``granted_by``); one through an API key also
 takes its amount from that key's daily budget in the same transaction
 (``budget.py``).
+
+An operator's active ``reward_multiplier`` event (``tenancy/events.py``) that
+names the grant's type multiplies the amount (floored); the entry's meta and
+the answer record ``event_id``, ``multiplier_bps`` and ``base_amount``, and the
+budget takes the multiplied amount. A replay answers as the first grant did,
+event or no event (the fingerprint never held the amount).
 """
 from __future__ import annotations
 
@@ -57,6 +63,7 @@ from chalicelib.rewards import budget as grant_budget, courses, store
 from chalicelib.rewards.budget import Grantor
 from chalicelib.rewards.settings import GrantSettings, get_tunables
 from chalicelib.rewards.streaks import badges_after, daily_grant_amount, next_claim_at, next_streak, parse_day
+from chalicelib.tenancy import events
 
 __all__ = ["GRANT_TYPES", "GrantSettings", "Grantor", "Profile", "claim_course", "claim_daily", "claim_quest",
            "claim_referral", "get_profile", "get_tunables", "grant", "record_quest_miss", "today_utc"]
@@ -352,6 +359,12 @@ def _post(
     if amount <= 0:
         # An economy that set a grant to 0 pays nothing: there is nothing to post.
         raise errors.BusinessRuleError("This reward is switched off in this economy.", type=type)
+    event = events.active_for_grant(economy, type)
+    if event is not None:
+        # An operator's multiplier (tenancy/events.py): floored, recorded on the entry and in the answer.
+        base, amount = amount, event.multiplied(amount)
+        meta = {**meta, "event_id": event.event_id, "multiplier_bps": event.bps, "base_amount": base}
+        extra = {**extra, "base_amount": base, "event": event.tag()}
     if grantor.key_id is not None:
         # The budget is the real UTC day the key spends, whatever day a claim is for.
         sides = [*sides, grant_budget.take(economy, grantor.key_id, amount, tunables.grant_daily_budget,

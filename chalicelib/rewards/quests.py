@@ -15,7 +15,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from chalicelib.core import errors, keys
 from chalicelib.core.ids import new_id, now_iso
@@ -60,19 +60,26 @@ class Question:
         return hmac.new(self.salt.encode(), message, hashlib.sha256).hexdigest()[:16]
 
 
-def seed_questions(economy: str, questions: Sequence[Tuple[str, str, Tuple[str, ...]]] = DEFAULT_QUESTIONS) -> int:
-    """Put the default questions where missing; returns how many were written."""
+def seed_questions(economy: str, questions: Sequence[Tuple[str, str, Tuple[str, ...]]] = DEFAULT_QUESTIONS, *,
+                   salted: bool = True) -> int:
+    """Put the default questions where missing; returns how many were written.
+
+    ``salted=False`` stores them with the empty salt the built-in defaults use, so a set an
+    operator's first edit stores keeps answering today's choices as they were shown.
+    """
     written = 0
     for question_id, text, answer, wrong in questions:
+        now = now_iso()
         item = {"economy": economy, "question_id": question_id, "question": text, "answer": answer,
-                "wrong": list(wrong), "active": True, "salt": secrets.token_hex(16), "created_at": now_iso()}
+                "wrong": list(wrong), "active": True, "salt": secrets.token_hex(16) if salted else "",
+                "version": 1, "created_at": now, "updated_at": now}
         if store.put_question(item, if_absent=True):
             written += 1
     return written
 
 
-def add_question(economy: str, question: str, answer: str, wrong: Sequence[str]) -> Question:
-    """Add a question to the economy's set. Raises ValidationFailedError."""
+def validate_question(question: str, answer: str, wrong: Sequence[str]) -> None:
+    """Raises ValidationFailedError unless the question, its answer and 1-4 wrong choices make a quest."""
     choices = [answer, *wrong]
     if not question.strip() or len(question) > 256:
         raise errors.ValidationFailedError("The question must be 1-256 characters.", field="question")
@@ -80,10 +87,22 @@ def add_question(economy: str, question: str, answer: str, wrong: Sequence[str])
         raise errors.ValidationFailedError("Give 1-4 wrong choices; every choice 1-100 characters.", field="wrong")
     if len(set(choices)) != len(choices):
         raise errors.ValidationFailedError("The choices must differ.", field="wrong")
-    question_id, salt = new_id("q_"), secrets.token_hex(16)
-    store.put_question({"economy": economy, "question_id": question_id, "question": question, "answer": answer,
-                        "wrong": list(wrong), "active": True, "salt": salt, "created_at": now_iso()}, if_absent=False)
-    return Question(question_id, question, answer, tuple(wrong), salt)
+
+
+def question_item(economy: str, question: str, answer: str, wrong: Sequence[str]) -> Dict[str, Any]:
+    """A new question's item (a new id and salt). Raises ValidationFailedError."""
+    validate_question(question, answer, wrong)
+    now = now_iso()
+    return {"economy": economy, "question_id": new_id("q_"), "question": question, "answer": answer,
+            "wrong": list(wrong), "active": True, "salt": secrets.token_hex(16), "version": 1, "created_at": now,
+            "updated_at": now}
+
+
+def add_question(economy: str, question: str, answer: str, wrong: Sequence[str]) -> Question:
+    """Add a question to the economy's set. Raises ValidationFailedError."""
+    item = question_item(economy, question, answer, wrong)
+    store.put_question(item, if_absent=False)
+    return Question(item["question_id"], question, answer, tuple(wrong), item["salt"])
 
 
 def question_set(economy: str) -> List[Question]:

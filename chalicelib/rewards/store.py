@@ -182,3 +182,19 @@ def query_questions(economy: str) -> List[Item]:
     """Every question item of the economy."""
     return list(ops.query_all("quest_questions", KeyConditionExpression="economy = :e",
                               ExpressionAttributeValues={":e": {"S": economy}}))
+
+
+def find_question_item(economy: str, question_id: str) -> Optional[Item]:
+    """The stored question (a consistent read); None when it is not stored."""
+    return ops.get("quest_questions", {"economy": economy, "question_id": question_id})
+
+
+def question_write(before: Optional[Item], after: Item) -> Dict[str, Any]:
+    """The Put replacing ``before`` (None: a new question) with ``after``, only if unchanged since read."""
+    if before is not None and before.get("version") is None:  # stored before questions had versions
+        write = versioned_write("quest_questions", {"economy": after["economy"], "question_id": after["question_id"]},
+                                None, after, put=True)
+        write["Put"]["ConditionExpression"] = "attribute_exists(question_id) AND attribute_not_exists(version)"
+        return write
+    return versioned_write("quest_questions", {"economy": after["economy"], "question_id": after["question_id"]},
+                           before, after, put=True)

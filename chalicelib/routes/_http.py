@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Type
 from urllib.parse import unquote
 
 from chalice import Blueprint, Chalice, Response
@@ -331,6 +331,14 @@ def query_pattern(pattern: str, text: str) -> Dict[str, Any]:
     """A filter matching ``pattern``; empty (``name=``) is no filter, as absent is."""
     return {"description": f"{text} (empty or absent: no filter)",
             "schema": {"anyOf": [{"type": "string", "pattern": pattern}, {"type": "string", "maxLength": 0}]}}
+
+
+def query_value(call: Call, name: str, allowed: Sequence[str]) -> Optional[str]:
+    """A ``query_choice`` parameter's value: None when empty or absent; ValidationFailedError when not allowed."""
+    value = call.query.get(name) or None
+    if value is not None and value not in allowed:
+        raise errors.ValidationFailedError(f"'{name}' must be one of {', '.join(allowed)}.", field=name)
+    return value
 
 
 CURSOR = {"description": "next_cursor of the previous page (opaque)", "schema": {"type": "string"}}

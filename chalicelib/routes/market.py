@@ -1,18 +1,15 @@
 """Market routes: the rewards catalog, shop orders, player listings, prices, and the redeem webhook."""
 from __future__ import annotations
 
-from typing import Optional
-
 from chalice import Blueprint
 
-from chalicelib.core import errors
 from chalicelib.ledger.accounts import USER_ID_PATTERN, valid_user_id
 from chalicelib.market.names import (
     CATEGORIES, LISTING_STATES, ORDER_STATES, SKU_PATTERN, valid_listing_id, valid_order_id, valid_sku,
 )
 from chalicelib.routes._http import (
     CURSOR, Call, Reply, endpoint, optional_key, parse_body, path_param, query_choice, query_int, query_limit,
-    query_pattern, replied,
+    query_pattern, query_value, replied,
 )
 from chalicelib.routes.market_models import (
     BuyListingBody, CancelListingBody, Listing, ListingBody, ListingPage, MarketPrice, Order, OrderBody, OrderPage,
@@ -26,11 +23,7 @@ _WRITE = [400, 401, 403, 404, 409, 422, 503]
 _PAGE = {"limit": query_limit(100, 25), "cursor": CURSOR}
 
 
-def _choice(call: Call, name: str, allowed: tuple) -> Optional[str]:
-    value = call.query.get(name) or None
-    if value is not None and value not in allowed:
-        raise errors.ValidationFailedError(f"'{name}' must be one of {', '.join(allowed)}.", field=name)
-    return value
+_choice = query_value  # the shared reader of a query_choice() parameter
 
 
 # -- the catalog --------------------------------------------------------------------------

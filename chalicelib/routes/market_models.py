@@ -141,6 +141,12 @@ class RevokeBody(_Body):
 # -- responses (the OpenAPI document's schemas) -------------------------------------
 
 
+class ShopEvent(BaseModel):
+    event_id: str
+    name: str
+    discount_bps: int
+
+
 class Reward(BaseModel):
     sku: str
     name: str
@@ -155,6 +161,9 @@ class Reward(BaseModel):
     expires_at: Optional[str]
     updated_at: str
     deleted: Optional[bool] = None
+    list_price: Optional[int] = Field(default=None, description="While a shop_discount event applies: the price "
+                                                                "before it (``price`` is what a buyer pays).")
+    event: Optional[ShopEvent] = Field(default=None, description="The shop_discount event that applies now.")
 
 
 class RewardList(BaseModel):
@@ -191,6 +200,9 @@ class Order(BaseModel):
     delivery_unknown: bool = Field(
         default=False, description="A delivery try got no answer (timeout, dropped connection). On a refunded "
                                    "order: the game server may have delivered it anyway; ask it before granting again.")
+    event_id: Optional[str] = Field(default=None, description="The shop_discount event that lowered unit_price.")
+    discount_bps: Optional[int] = None
+    list_price: Optional[int] = Field(default=None, description="The SKU's price before the event's discount.")
     voucher_code: Optional[str] = Field(default=None, description="Voucher orders, on the purchase response only.")
     transaction_id: Optional[str] = None
     balance: Optional[Balance] = None

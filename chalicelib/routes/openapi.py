@@ -26,12 +26,14 @@ def _path_patterns() -> Dict[str, str]:
     from chalicelib.routes.purchases import ID_PATTERN
     from chalicelib.spending import names as spending
     from chalicelib.tenancy import game_servers
+    from chalicelib.tenancy.event_names import EVENT_ID
 
     return {"user_id": USER_ID_PATTERN, "hold_id": spending._HOLD_ID.pattern, "escrow_id": spending._HOLD_ID.pattern,
             "content_id": spending._CONTENT_ID.pattern, "course_id": rewards._COURSE_ID.pattern,
             "sku": market.SKU_PATTERN, "listing_id": market._LISTING_ID.pattern, "order_id": market._ORDER_ID.pattern,
             "server_id": game_servers._SERVER_ID.pattern, "purchase_id": ID_PATTERN, "pack_id": ID_PATTERN,
-            "transaction_id": OP_ID.pattern}
+            "transaction_id": OP_ID.pattern, "question_id": rewards.QUESTION_ID.pattern,
+            "event_id": EVENT_ID.pattern}
 
 
 _IDEMPOTENCY_SCHEMA = {"type": "string", "pattern": r"^[\x21-\x7e]{1,128}$"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.rewards.names import valid_course_id
+from chalicelib.rewards.names import valid_course_id, valid_question_id
 from chalicelib.ledger.accounts import valid_user_id
 from chalicelib.routes._http import Call, Reply, endpoint, path_param, replied
 from chalicelib.routes.rewards_models import (
@@ -12,6 +12,10 @@ from chalicelib.routes.rewards_models import (
     CourseList,
     Grant,
     GrantBody,
+    Question,
+    QuestionBody,
+    QuestionList,
+    QuestionPatch,
     RewardSettings,
     RewardSettingsBody,
 )
@@ -92,3 +96,56 @@ def put_settings(call: Call) -> Reply:
     from chalicelib.rewards.settings import set_tunables
 
     return Reply(set_tunables(call.principal.economy, call.body.model_dump(exclude_none=True), call.principal.actor))
+
+
+# -- the quest's question set (operators) --------------------------------------------------
+
+
+def _question_id(value: str) -> str:
+    return path_param("question_id", value, valid_question_id)
+
+
+@endpoint(bp, "/v1/admin/quests", "GET", summary="The quest's questions, active or not (or the built-in defaults).",
+          action="config.read", response=QuestionList, tags=["rewards", "admin"], error_statuses=[401, 403])
+def list_quests(call: Call) -> Reply:
+    from chalicelib.rewards.quest_admin import list_questions
+
+    items, defaults = list_questions(call.principal.economy)
+    return Reply({"items": items, "defaults": defaults})
+
+
+@endpoint(bp, "/v1/admin/quests", "POST", summary="Add a question to the quest (the defaults are stored first), "
+          "audited.", action="config.write", body=QuestionBody, response=Question, status=201,
+          tags=["rewards", "admin"], error_statuses=[400, 401, 403])
+def create_quest(call: Call) -> Reply:
+    from chalicelib.rewards.quest_admin import create_question
+
+    b = call.body
+    return Reply(create_question(call.principal.economy, b.question, b.answer, b.wrong, call.principal.actor), 201)
+
+
+@endpoint(bp, "/v1/admin/quests/{question_id}", "GET", summary="One question of the quest.", action="config.read",
+          response=Question, tags=["rewards", "admin"], error_statuses=[400, 401, 403, 404])
+def get_quest(call: Call, question_id: str) -> Reply:
+    from chalicelib.rewards.quest_admin import get_question
+
+    return Reply(get_question(call.principal.economy, _question_id(question_id)))
+
+
+@endpoint(bp, "/v1/admin/quests/{question_id}", "PATCH", summary="Change a question, its choices or whether it is "
+          "asked, audited.", action="config.write", body=QuestionPatch, response=Question, tags=["rewards", "admin"],
+          error_statuses=[400, 401, 403, 404, 409, 422])
+def update_quest(call: Call, question_id: str) -> Reply:
+    from chalicelib.rewards.quest_admin import update_question
+
+    return Reply(update_question(call.principal.economy, _question_id(question_id),
+                                 call.body.model_dump(exclude_unset=True), call.principal.actor))
+
+
+@endpoint(bp, "/v1/admin/quests/{question_id}", "DELETE", summary="Stop asking a question (it is deactivated, "
+          "not erased), audited.", action="config.write", response=Question, tags=["rewards", "admin"],
+          error_statuses=[400, 401, 403, 404, 409, 422])
+def delete_quest(call: Call, question_id: str) -> Reply:
+    from chalicelib.rewards.quest_admin import deactivate_question
+
+    return Reply(deactivate_question(call.principal.economy, _question_id(question_id), call.principal.actor))

@@ -1,13 +1,13 @@
 """Request and response bodies of the rewards routes: grants, the course registry, reward settings."""
 from __future__ import annotations
 
-from typing import List, Literal, Optional
+from typing import Annotated, List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from chalicelib.ledger.accounts import MAX_AMOUNT, USER_ID_PATTERN
 from chalicelib.rewards.names import _COURSE_ID
-from chalicelib.routes.models import NOT_BLANK, Balance, _Body, some_of
+from chalicelib.routes.models import NOT_BLANK, Balance, _Body, _SomeOf, some_of
 
 
 class GrantBody(_Body):
@@ -25,6 +25,12 @@ class GrantBody(_Body):
                                      description="Required for referral and course_completion; 1-128 printable "
                                                  "ASCII, no spaces.",
                                      json_schema_extra={"pattern": r"^[\x21-\x7e]{1,128}$"})
+
+
+class GrantEvent(BaseModel):
+    event_id: str
+    name: str
+    multiplier_bps: int
 
 
 class Grant(BaseModel):
@@ -46,6 +52,9 @@ class Grant(BaseModel):
     next_quest_at: Optional[str] = None
     date: Optional[str] = None
     course_title: Optional[str] = None
+    base_amount: Optional[int] = Field(default=None, description="Set when an event multiplied the grant: the "
+                                                                 "amount before it.")
+    event: Optional[GrantEvent] = Field(default=None, description="The reward_multiplier event that applied.")
 
 
 # -- the course registry (operators) ----------------------------------------------------
@@ -115,3 +124,41 @@ class RewardSettingsValues(BaseModel):
 class RewardSettings(BaseModel):
     settings: RewardSettingsValues
     changed: bool
+
+
+# -- the quest's question set (operators) ------------------------------------------------
+
+_Choice = Annotated[StrictStr, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK)]
+
+
+class QuestionBody(_Body):
+    question: StrictStr = Field(min_length=1, max_length=256, json_schema_extra=NOT_BLANK)
+    answer: _Choice
+    wrong: List[_Choice] = Field(min_length=1, max_length=4, description="1-4 wrong choices, all different.")
+
+
+class QuestionPatch(_SomeOf):
+    # Absent means "leave it"; an explicit null is not a value (400). At least one is set.
+    model_config = ConfigDict(json_schema_extra=some_of)
+
+    question: StrictStr = Field(default=None, min_length=1, max_length=256,  # type: ignore[assignment]
+                                json_schema_extra=NOT_BLANK)
+    answer: _Choice = Field(default=None)  # type: ignore[assignment]
+    wrong: List[_Choice] = Field(default=None, min_length=1, max_length=4)  # type: ignore[assignment]
+    active: StrictBool = Field(default=None, description="false: no longer asked.")  # type: ignore[assignment]
+
+
+class Question(BaseModel):
+    question_id: str
+    question: str
+    answer: str
+    wrong: List[str]
+    active: bool
+    created_at: Optional[str] = Field(description="null for a built-in default that was never stored.")
+    updated_at: Optional[str]
+
+
+class QuestionList(BaseModel):
+    items: List[Question]
+    defaults: bool = Field(description="True when nothing is stored: these are the built-in defaults, and the "
+                                       "first write stores them before making its change.")

@@ -239,3 +239,41 @@ def tunables_write(economy: str, changes: Mapping[str, int]) -> Dict[str, Any]:
 def set_tunables(economy: str, changes: Mapping[str, int], audit_row: Mapping[str, Any]) -> None:
     """Set some tunables with the audit row that describes the change, in one transaction."""
     get_client().transact_write_items(TransactItems=[tunables_write(economy, changes), dict(audit_row)])
+
+
+# -- operator events (``events``) ------------------------------------------------------------
+
+EVENT_GUARD = "#guard"  # the per-economy item every event write bumps (db/models/events.py)
+
+
+def query_events(economy: str, *, ending_after: Optional[str] = None) -> List[Item]:
+    """The economy's events by id (oldest first); with ``ending_after``, only those whose ``ends_at`` is later."""
+    kwargs: Dict[str, Any] = {
+        "KeyConditionExpression": "economy = :e AND begins_with(event_id, :p)",
+        "ExpressionAttributeValues": {":e": {"S": economy}, ":p": {"S": "evt_"}},
+        "ConsistentRead": True,
+    }
+    if ending_after is not None:
+        kwargs["FilterExpression"] = "ends_at > :now"
+        kwargs["ExpressionAttributeValues"][":now"] = {"S": ending_after}
+    return list(ops.query_all("events", **kwargs))
+
+
+def find_event(economy: str, event_id: str) -> Optional[Item]:
+    return ops.get("events", {"economy": economy, "event_id": event_id})
+
+
+def event_guard_version(economy: str) -> Optional[int]:
+    """The guard's version (None: no event was ever written in this economy)."""
+    item = ops.get("events", {"economy": economy, "event_id": EVENT_GUARD})
+    return int(item["version"]) if item else None
+
+
+def event_writes(economy: str, guard_seen: Optional[int], before: Optional[Item], after: Item) -> List[Dict[str, Any]]:
+    """Bump the guard past ``guard_seen`` and replace ``before`` with ``after``; both only if unchanged since read."""
+    guard_before = None if guard_seen is None else {"version": guard_seen}
+    guard_after = {"economy": economy, "event_id": EVENT_GUARD, "version": (guard_seen or 0) + 1}
+    key = {"economy": economy, "event_id": after["event_id"]}
+    return [versioned_write("events", {"economy": economy, "event_id": EVENT_GUARD}, guard_before, guard_after,
+                            put=True),
+            versioned_write("events", key, before, after, put=True)]

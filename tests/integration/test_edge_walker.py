@@ -111,10 +111,14 @@ def _furnish(e: Economy) -> Dict[str, str]:
     course = e.api.request("PUT", "/v1/admin/courses/python-101", body=json.dumps({"title": "Python", "reward": 50}),
                            headers={"Content-Type": "application/json", "Authorization": f"Bearer {e.admin_token}"})
     assert course.status == 201, course.body
+    event = e.api.post("/v1/admin/events", {"name": "E", "kind": "shop_discount", "discount_bps": 100,
+                                            "starts_at": "2031-01-01T00:00:00Z", "ends_at": "2031-01-02T00:00:00Z"})
+    assert event.status == 201, event.body
     assert queue.drain(30)  # the market's log lines and notifications, before any snapshot
     return {"user_id": "alice", "content_id": "chapter-1", "sku": "pet", "listing_id": listing["listing_id"],
             "hold_id": hold["hold_id"], "escrow_id": escrow["escrow_id"], "order_id": placed["order_id"],
             "server_id": server["server_id"], "pack_id": "coins_100", "course_id": "python-101",
+            "event_id": event.body["event_id"], "question_id": "q_planet",
             "purchase_id": "pur_01ARZ3NDEKTSV4RRFFQ69G5FAV", "transaction_id": credited["transaction_id"]}
 
 

@@ -106,6 +106,28 @@ def _course(e: Economy) -> Ids:
     return {"course_id": course_id}
 
 
+def _event_body() -> Dict[str, Any]:
+    """A one-hour multiplier at a random hour years ahead: windows of different calls never overlap."""
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(hours=random.randrange(1_000_000))
+    return {"name": "E", "kind": "reward_multiplier", "multiplier_bps": 20_000,
+            "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()}
+
+
+def _event(e: Economy) -> Ids:
+    made = e.api.post("/v1/admin/events", _event_body())
+    assert made.status == 201, made.body
+    return {"event_id": made.body["event_id"]}
+
+
+def _question(e: Economy) -> Ids:
+    made = e.api.post("/v1/admin/quests", {"question": "Q?", "answer": "A", "wrong": ["B"]})
+    assert made.status == 201, made.body
+    return {"question_id": made.body["question_id"]}
+
+
 def _order(e: Economy) -> Ids:
     """A pending voucher order (coins in escrow)."""
     buyer, sku = _new("buyer"), _new("sku")
@@ -184,6 +206,17 @@ SPECS: Dict[Tuple[str, str], Spec] = {
     ("GET", "/v1/admin/courses/{course_id}"): Spec(_course),
     ("DELETE", "/v1/admin/courses/{course_id}"): Spec(_course),
     ("GET", "/v1/admin/courses"): Spec(),
+    # the body is made once: a second allowed create of the same window is 409 event_overlap
+    ("POST", "/v1/admin/events"): Spec(body=_event_body(), ok=(200, 201, 409)),
+    ("GET", "/v1/admin/events"): Spec(),
+    ("GET", "/v1/admin/events/{event_id}"): Spec(_event),
+    ("POST", "/v1/admin/events/{event_id}/start"): Spec(_event, {"reason": "r"}),
+    ("POST", "/v1/admin/events/{event_id}/stop"): Spec(_event, {"reason": "r"}),
+    ("GET", "/v1/admin/quests"): Spec(),
+    ("POST", "/v1/admin/quests"): Spec(body={"question": "Q?", "answer": "A", "wrong": ["B"]}),
+    ("GET", "/v1/admin/quests/{question_id}"): Spec(_question),
+    ("PATCH", "/v1/admin/quests/{question_id}"): Spec(_question, {"question": "Q2?"}),
+    ("DELETE", "/v1/admin/quests/{question_id}"): Spec(_question),
     ("GET", "/v1/admin/orders"): Spec(),
     ("GET", "/v1/admin/orders/{order_id}"): Spec(_order),
     ("POST", "/v1/admin/orders/{order_id}/refund"): Spec(_order, {"reason": "r"}, idempotency=True),

@@ -142,6 +142,16 @@ def stock_reserve(economy: str, sku: str, qty: int, price: int, now: str) -> Sid
     return SideWrite(update, explain)
 
 
+def price_refusal(economy: str, sku: str, price: int, expected_price: int) -> SideWrite:
+    """A check no item passes: PriceChangedError (``price`` now, not what the buyer confirmed), decided inside the
+    order's transaction so that a retry of an order already placed replays it instead."""
+    check = {"ConditionCheck": {
+        "TableName": table_name(TABLE), "Key": _key(economy, sku),
+        "ConditionExpression": "attribute_not_exists(sku) AND attribute_exists(sku)",
+    }}
+    return SideWrite(check, lambda old: errors.PriceChangedError(sku=sku, price=price, expected_price=expected_price))
+
+
 def stock_release(economy: str, sku: str, qty: int) -> SideWrite:
     """Give ``qty`` units back (a refund). The item is never removed, so this always applies."""
     return SideWrite({"Update": {
