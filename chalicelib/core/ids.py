@@ -39,6 +39,16 @@ def keyed_id(prefix: str, name: str) -> str:
     return prefix + _encode(int.from_bytes(hashlib.sha256(name.encode()).digest()[:16], "big"))
 
 
+def keyed_id_at(prefix: str, at_millis: int, name: str) -> str:
+    """The id ``name`` always gets, sorting at ``at_millis``: ``new_id``'s time, 80 bits of ``name``'s SHA-256.
+
+    For a record a retry must not write twice that still sorts by time among ``new_id`` ones
+    (a note keyed by the Discord interaction that asked for it: the interaction id carries its time).
+    """
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:10], "big")
+    return prefix + _encode(((at_millis & ((1 << 48) - 1)) << 80) | digest)
+
+
 # The one seam for "what time is it": every business time (created_at, expires_at,
 # today's day, due indexes) comes from utc_now(), so a test that sets this moves the
 # whole app through time at once (tests/clock_helpers.py) instead of sleeping or

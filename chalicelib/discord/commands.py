@@ -49,6 +49,12 @@ COMMANDS: List[Dict[str, Any]] = [
          "options": [_user("Whose wallet")]},
         {"type": SUB_COMMAND, "name": "unfreeze", "description": "Unfreeze a wallet; asks for a reason.",
          "options": [_user("Whose wallet")]},
+        {"type": SUB_COMMAND, "name": "lookup", "description": "A member's wallet, flags and latest notes (Auditors up).",
+         "options": [_user("Whom to look up")]},
+        {"type": SUB_COMMAND, "name": "history", "description": "A member's recent activity, page by page (Auditors up).",
+         "options": [_user("Whose history")]},
+        {"type": SUB_COMMAND, "name": "note", "description": "Add a note about a member; asks for the text (Support up).",
+         "options": [_user("About whom")]},
         {"type": SUB_COMMAND, "name": "role", "description": "Map a Discord role to an app role (Administrators).",
          "options": [
              {"type": ROLE, "name": "role", "description": "The Discord role", "required": True},

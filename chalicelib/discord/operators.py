@@ -1,4 +1,4 @@
-"""``/coins-admin adjust|freeze|unfreeze|role``: operator actions from Discord.
+"""``/coins-admin adjust|freeze|unfreeze|role|lookup|history|note``: operator actions from Discord.
 
 Who may do what is ``roles.py``. adjust/freeze/unfreeze first open a modal
 that asks for the reason (the command's own interaction id travels in the
@@ -8,20 +8,26 @@ twice); the submit re-checks the member's roles, then calls the same
 (before and after) in the same transaction. The actor is ``discord:<user id>``.
 Freezing adds the ``operator`` reason; unfreezing lifts it and only the other
 reasons the operator types into the modal's optional "Also lift" field.
+lookup, history and note (the support desk's) are ``support.py``; note's text
+modal travels the same way as the reason modals here. Every audit row a submit
+writes names the member's strongest app role (``audit.acting``), as the API's do.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
 from chalicelib.core import errors, keys
-from chalicelib.discord import roles, views
+from chalicelib.discord import roles, support, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import Interaction
 from chalicelib.tenancy.guilds import Guild, set_role, valid_snowflake
 from chalicelib.ledger.accounts import MAX_AMOUNT
+from chalicelib.ledger.wallets import get_wallet
 from chalicelib.operations import admin
+from chalicelib.tenancy.audit import acting
 
-ACTIONS = ("adjust", "freeze", "unfreeze", "role")
+ACTIONS = ("adjust", "freeze", "unfreeze", "role", "lookup", "history", "note")
+FORMS = ("adjust", "freeze", "unfreeze", "note")  # the actions that open a modal
 
 
 def command(ix: Interaction, guild: Guild) -> Dict[str, Any]:
@@ -41,6 +47,13 @@ def command(ix: Interaction, guild: Guild) -> Dict[str, Any]:
     target = str(options.get("user") or "")
     if not valid_snowflake(target) or ix.resolved_user(target).get("bot"):
         raise errors.InvalidRecipientError("Pick a member (not a bot).")
+    if action == "lookup":
+        return support.lookup(ix, guild, target)
+    if action == "history":
+        return support.history(ix, guild, target)
+    if action == "note":
+        get_wallet(guild.economy, target)  # user_not_found now, not after the note was typed
+        return support.note_form(form_id(action, ix.id, target))
     amount = None
     if action == "adjust":
         amount = options.get("amount")
@@ -68,7 +81,10 @@ def parse_form_id(custom_id: str) -> Optional[Tuple[str, str, str, Optional[int]
         parts = keys.split(custom_id)
     except ValueError:
         return None
-    if parts[0] != "admin" or len(parts) not in (4, 5) or parts[1] not in ("adjust", "freeze", "unfreeze"):
+    if parts[0] != "admin" or len(parts) not in (4, 5) or parts[1] not in FORMS:
+        return None
+    # A note's id is made from its command id's time, and notes are only about members.
+    if parts[1] == "note" and not (valid_snowflake(parts[2]) and valid_snowflake(parts[3])):
         return None
     if (len(parts) == 5) != (parts[1] == "adjust"):
         return None
@@ -89,10 +105,18 @@ def submit(ix: Interaction, guild: Guild) -> Dict[str, Any]:
     # Roles may have changed while the modal was open: check again.
     if not roles.may(action, ix.permissions, ix.role_ids, guild.role_map):
         return views.not_allowed()
+    with acting(roles.strongest(ix.permissions, ix.role_ids, guild.role_map), None):
+        return _submit(ix, guild, action, command_id, target, amount)
+
+
+def _submit(ix: Interaction, guild: Guild, action: str, command_id: str, target: str,
+            amount: Optional[int]) -> Dict[str, Any]:
+    actor = keys.tag("discord", ix.user_id)
+    if action == "note":
+        return support.add_note(ix, guild, command_id, target, actor)
     reason = ix.modal_fields.get("reason", "").strip()
     if not reason:
         raise errors.ValidationFailedError("A reason is required.", field="reason")
-    actor = keys.tag("discord", ix.user_id)
     if action == "adjust":
         assert amount is not None  # parse_form_id gives adjust forms an amount
         outcome = admin.adjust(guild.economy, target, amount, reason, actor, keys.tag("discord", command_id))

@@ -12,7 +12,7 @@ Everything else is refused with an ephemeral "not allowed".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import FrozenSet, Iterable, Mapping
+from typing import FrozenSet, Iterable, Mapping, Optional
 
 from chalicelib.tenancy import roles
 
@@ -28,6 +28,9 @@ ACTION_OF: Mapping[str, str] = {
     "freeze": "wallet.freeze",
     "unfreeze": "wallet.unfreeze",
     "role": "roles.manage",
+    "lookup": "users.read",
+    "history": "users.read",
+    "note": "users.note",
 }
 
 
@@ -53,3 +56,8 @@ def may(action: str, permissions: int, member_roles: Iterable[str], role_map: Ma
     matrix_action = ACTION_OF.get(action)
     return matrix_action is not None and roles.may(Member(app_roles(permissions, member_roles, role_map)),
                                                    matrix_action)
+
+
+def strongest(permissions: int, member_roles: Iterable[str], role_map: Mapping[str, str]) -> Optional[str]:
+    """The member's most powerful app role: what their audit rows name as the role used."""
+    return roles.strongest(app_roles(permissions, member_roles, role_map))

@@ -135,6 +135,8 @@ def _route(ix: Interaction) -> Tuple[Any, Tuple[str, ...]]:
             return None, ()
         if len(parts) == 4 and parts[:2] == ["quest", "answer"]:
             return _player("quest_answer"), (parts[2], parts[3])
+        if len(parts) == 3 and parts[0] == "ah" and valid_snowflake(parts[1]):  # /coins-admin history's pages
+            return _lazy("support", "history_page"), (parts[1], parts[2])
         if len(parts) == 3 and parts[0] == "give" and parts[1] in ("ok", "no") and valid_snowflake(parts[2]):
             return _lazy("giving", "confirm" if parts[1] == "ok" else "cancel"), (parts[2],)
         return None, ()

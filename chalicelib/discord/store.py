@@ -9,6 +9,11 @@
 * a pending gift (``/give``): what to send, until Confirm or Cancel moves its
   ``status`` on; Confirm's move commits with the coins (``gift_done``).
 
+* an operator's history view (``/coins-admin history``): whose statement, shown
+  to whom, keyed by the command's interaction id; and one record per page
+  past the first holding that page's cursor (a cursor is too long for a
+  button's 100-character custom id, so the button carries the page number).
+
 Records expire by TTL after a day (interaction tokens live 15 minutes). Guild
 records (channels, hub message ids) are tenancy's: ``tenancy.guilds``.
 """
@@ -18,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from chalicelib.core import keys
 from chalicelib.core.ids import now_iso
 from chalicelib.db import ops
 from chalicelib.db.engine import get_client, table_name
@@ -123,3 +129,44 @@ def gift_done(give_id: str, on_conflict: Exception) -> SideWrite:
 def set_gift_status(give_id: str, status: str) -> bool:
     """Move a pending gift to ``status``; False when it was no longer pending."""
     return _set_status(give_id, status, "#s = :pending", {":pending": {"S": "pending"}})
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """A ``/coins-admin history`` view: ``viewer`` reads ``target``'s statement."""
+
+    view_id: str
+    economy: str
+    viewer: str
+    target: str
+
+
+def put_history(view_id: str, economy: str, viewer: str, target: str) -> None:
+    """Record the view once (a redelivered command finds it already there)."""
+    ops.put_if_absent(TABLE, _record(view_id, "history", economy, viewer, {"target": target}), KEY)
+
+
+def find_history(view_id: str) -> Optional[HistoryView]:
+    """The view recorded under ``view_id``, or None (expired, never made, or another kind of record)."""
+    item = ops.get(TABLE, {KEY: view_id})
+    if item is None or item.get("kind") != "history":
+        return None
+    return HistoryView(view_id, item["economy"], item["user_id"], str(item["data"]["target"]))
+
+
+def _page_key(view_id: str, page: int) -> str:
+    return keys.join("history", view_id, str(page))
+
+
+def put_page_cursor(view: HistoryView, page: int, cursor: str) -> None:
+    """Where page ``page`` starts; the first cursor stored for a page stays (Older and Newer agree)."""
+    ops.put_if_absent(TABLE, _record(_page_key(view.view_id, page), "history_page", view.economy, view.viewer,
+                                     {"cursor": cursor}), KEY)
+
+
+def page_cursor(view: HistoryView, page: int) -> Optional[str]:
+    """The cursor stored for page ``page`` (> 0) of the view, or None when that page was never reached."""
+    item = ops.get(TABLE, {KEY: _page_key(view.view_id, page)})
+    if item is None or item.get("kind") != "history_page" or item.get("economy") != view.economy:
+        return None
+    return str(item["data"]["cursor"])

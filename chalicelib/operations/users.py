@@ -62,18 +62,31 @@ def _note_view(row: Item) -> Item:
             "created_at": row["created_at"]}
 
 
-def add_note(economy: str, user_id: str, text: str, actor: str) -> Item:
-    """Append a note, with its audit row in the same transaction (the note is the row's reason)."""
+def add_note(economy: str, user_id: str, text: str, actor: str, note_id: Optional[str] = None) -> Item:
+    """Append a note, with its audit row in the same transaction (the note is the row's reason).
+
+    ``note_id`` (default: a new one) makes a retry safe: a note already written under it is
+    returned as it was first written, and neither it nor its audit row is written again.
+    Raises UserNotFoundError, ConflictError.
+    """
     wallets.get_wallet(economy, user_id)  # a note about nobody would be invisible to every other view
-    note_id = new_id("note_")
+    given = note_id is not None
+    note_id = note_id or new_id("note_")
     row = {"economy": economy, "note_key": keys.join(user_id, note_id), "note_id": note_id, "user_id": user_id,
            "text": text, "actor": actor, "created_at": now_iso()}
     audit = audit_write(economy, actor, "users.note", keys.tag("user", user_id), reason=text,
                         after={"note_id": note_id, "text": text})
     row["role"] = audit["Put"]["Item"].get("role", {}).get("S")
     if not store.transact([store.note_put(row), audit]):
-        raise errors.ConflictError("The note could not be written; try again.")
+        first = store.find_note(economy, user_id, note_id) if given else None
+        if first is None:
+            raise errors.ConflictError("The note could not be written; try again.")
+        return _note_view(first)
     return _note_view(row)
+
+
+def note_count(economy: str, user_id: str) -> int:
+    return store.note_count(economy, user_id)
 
 
 def list_notes(economy: str, user_id: str, limit: int, cursor: Optional[str]) -> Item:

@@ -9,7 +9,7 @@ rows read).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from chalicelib.core import keys
 from chalicelib.db import codec, ops
@@ -33,6 +33,17 @@ def note_put(row: Mapping[str, Any]) -> Dict[str, Any]:
 
 def transact(items: List[Dict[str, Any]]) -> bool:
     return ops.transact(items)
+
+
+def find_note(economy: str, user_id: str, note_id: str) -> Optional[Item]:
+    return ops.get(NOTES, {"economy": economy, "note_key": keys.join(user_id, note_id)})
+
+
+def note_count(economy: str, user_id: str) -> int:
+    """How many notes the user has (reads their keys only; notes are few per user)."""
+    return sum(1 for _ in ops.query_all(
+        NOTES, KeyConditionExpression="economy = :e AND begins_with(note_key, :p)", ProjectionExpression="note_key",
+        ExpressionAttributeValues={":e": {"S": economy}, ":p": {"S": note_prefix(user_id)}}))
 
 
 def note_page(economy: str, user_id: str, limit: int, cursor: Any) -> ops.Page:

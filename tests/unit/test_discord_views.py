@@ -142,7 +142,13 @@ def test_command_definitions_are_valid_for_discord() -> None:
     for c in commands.COMMANDS:
         assert 1 <= len(c["description"]) <= 100 and c["name"] == c["name"].lower()
     admin = next(c for c in commands.COMMANDS if c["name"] == "coins-admin")
-    assert [s["name"] for s in admin["options"]] == ["adjust", "freeze", "unfreeze", "role"]
+    assert [s["name"] for s in admin["options"]] == ["adjust", "freeze", "unfreeze", "lookup", "history", "note",
+                                                     "role"]
+    for sub in admin["options"]:
+        assert 1 <= len(sub["description"]) <= 100
+        if sub["name"] in ("lookup", "history", "note"):
+            assert sub["options"] == [{"type": 6, "name": "user", "description": sub["options"][0]["description"],
+                                       "required": True}]
 
 
 # --- wording -----------------------------------------------------------------------------
@@ -216,3 +222,27 @@ def test_market_codes_reach_players_as_words() -> None:
     api = {**order, "fulfilment": "api", "voucher_code": None}
     status = {f["name"]: f["value"] for f in market_views.receipt(api, False)["data"]["embeds"][0]["fields"]}
     assert status["Status"] == "on its way to the game server"
+
+
+# --- /coins-admin lookup | history -------------------------------------------------------------
+
+
+def test_operator_views_cut_member_text_to_one_line_within_discords_limits() -> None:
+    from chalicelib.discord import support_views
+
+    long_note = {"note_id": "note_1", "text": "line one\nline two " + "x" * 3000, "actor": "discord:42",
+                 "role": "SUPPORT", "created_at": NOW}
+    user = {"user_id": "7", "wallet": {"available": 1, "held": 2, "earnings": 3, "debt": 4},
+            "flags": {"frozen": True, "freeze_reasons": ["debt"]}, "notes": [long_note] * 5,
+            "last_activity_at": None, "created_at": NOW}
+    embed = support_views.lookup(user, 9)["data"]["embeds"][0]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Flags"] == "frozen (debt); owes 4 coins" and fields["Last activity"] == "none yet"
+    assert fields["Notes (9)"].count("\n") == 2 and len(fields["Notes (9)"]) <= 1024
+    assert "<@42> (SUPPORT): line one line two x" in fields["Notes (9)"]
+    items = [{"at": NOW, "kind": "audit", "id": str(n), "action": "users.note", "actor": "api_key:key_1",
+              "reason": "y" * 5000} for n in range(10)]
+    page = support_views.history("7", items, 0, None, "ah:1:1")
+    assert len(page["data"]["embeds"][0]["description"]) <= 4096
+    assert [(b["label"], b["disabled"]) for b in page["data"]["components"][0]["components"]] == [
+        ("Newer", True), ("Older", False)]

@@ -228,8 +228,9 @@ def test_admin_form_ids_of_snowflakes_are_spelled_as_before() -> None:
     assert form_id("adjust", "11", "22", 5) == "admin:adjust:11:22:5"
     assert form_id("freeze", "11", "site:42") == "admin:freeze:11:site%3A42"
     for junk in ("admin:adjust:11:22", "admin:freeze:11:22:5", "admin:adjust:11:22:x", "admin:pay:1:2",
-                 "admin:adjust:11:2%2:5", "nope"):
+                 "admin:adjust:11:2%2:5", "nope", "admin:note:11:22:5", "admin:note:x1:22", "admin:note:11:site%3A42"):
         assert parse_form_id(junk) is None
+    assert parse_form_id(form_id("note", "11", "22")) == ("note", "11", "22", None)
 
 
 @given(st.text("0123456789", min_size=1, max_size=20), st.integers(1, 10**7),
@@ -397,3 +398,16 @@ def test_the_guard_sees_the_shapes_it_is_for(tmp_path) -> None:
     assert [t for _, t in joins] == ['f"d:{economy}:{sku}"', 'f"{economy}|{seller}"', '"quest:" + user',
                                      '":".join(parts)', '"%s:%s" % (x, y)']
     assert [t for _, t in splits] == ["key.split(':')"]
+
+
+# -- keyed ids at a time ------------------------------------------------------------------
+
+
+@given(st.integers(0, 2 ** 47), st.integers(0, 2 ** 47), st.text(max_size=20), st.text(max_size=20))
+def test_a_keyed_id_at_a_time_is_stable_and_sorts_by_its_time(t1: int, t2: int, a: str, b: str) -> None:
+    from chalicelib.core.ids import keyed_id_at, new_id
+
+    assert keyed_id_at("note_", t1, a) == keyed_id_at("note_", t1, a)
+    if t1 < t2:
+        assert keyed_id_at("note_", t1, a) < keyed_id_at("note_", t2, b)
+    assert len(keyed_id_at("note_", t1, a)) == len(new_id("note_"))

@@ -2,7 +2,8 @@
 
 * a ``/give`` waiting for its Confirm click (who, to whom, how much, the note);
 * a deferred follow-up: ``status`` becomes ``done`` once the original message
-  was edited, so a redelivered queue message does nothing twice.
+  was edited, so a redelivered queue message does nothing twice;
+* an operator's ``/coins-admin history`` view and its pages' cursors.
 
 Interaction tokens live 15 minutes; the records expire by TTL after a day.
 """
@@ -17,7 +18,7 @@ class InteractionModel(CoinhallModel):
         ttl_attribute = "expires_epoch"
 
     interaction_id = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute()  # give | followup
+    kind = UnicodeAttribute()  # give | followup | log | history | history_page
     economy = UnicodeAttribute()
     user_id = UnicodeAttribute()
     data = MapAttribute(null=True)
