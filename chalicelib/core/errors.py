@@ -153,6 +153,12 @@ class BusinessRuleError(CoinhallError):
     status, code, message = 422, "rule_violation", "The economy's rules refuse this."
 
 
+class AnswerAmongWrongError(BusinessRuleError):
+    """A quest's answer is also one of its wrong choices (each is valid alone; together they make no quest)."""
+
+    code, message = "answer_among_wrong", "The answer cannot also be one of the wrong choices."
+
+
 class InsufficientFundsError(BusinessRuleError):
     """The wallet's bucket does not hold enough coins."""
 

@@ -93,7 +93,11 @@ def update_question(economy: str, question_id: str, changes: Mapping[str, Any], 
                           after=_audit_state(after))
         return after, [store.question_write(before, after), row]
 
-    if any(d["question_id"] == question_id for d in _defaults()):
+    default = next((d for d in _defaults() if d["question_id"] == question_id), None)
+    if default is not None:
+        # Refuse a bad change before the defaults are stored: a refused request changes nothing.
+        merged = {**default, **changes}
+        quests.validate_question(merged["question"], merged["answer"], list(merged["wrong"]))
         _store_defaults(economy)
     _, after = store.versioned_change(lambda: store.find_question_item(economy, question_id), write,
                                       attempts=_EDIT_ATTEMPTS,

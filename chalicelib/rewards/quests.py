@@ -79,14 +79,16 @@ def seed_questions(economy: str, questions: Sequence[Tuple[str, str, Tuple[str, 
 
 
 def validate_question(question: str, answer: str, wrong: Sequence[str]) -> None:
-    """Raises ValidationFailedError unless the question, its answer and 1-4 wrong choices make a quest."""
+    """Raises ValidationFailedError (or AnswerAmongWrongError) unless the question, its answer and 1-4 wrong choices make a quest."""
     choices = [answer, *wrong]
     if not question.strip() or len(question) > 256:
         raise errors.ValidationFailedError("The question must be 1-256 characters.", field="question")
     if not 1 <= len(wrong) <= 4 or any(not c.strip() or len(c) > 100 for c in choices):
         raise errors.ValidationFailedError("Give 1-4 wrong choices; every choice 1-100 characters.", field="wrong")
-    if len(set(choices)) != len(choices):
-        raise errors.ValidationFailedError("The choices must differ.", field="wrong")
+    if len(set(wrong)) != len(wrong):
+        raise errors.ValidationFailedError("The wrong choices must differ.", field="wrong")
+    if answer in wrong:
+        raise errors.AnswerAmongWrongError(field="answer")
 
 
 def question_item(economy: str, question: str, answer: str, wrong: Sequence[str]) -> Dict[str, Any]:

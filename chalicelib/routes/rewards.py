@@ -116,7 +116,7 @@ def list_quests(call: Call) -> Reply:
 
 @endpoint(bp, "/v1/admin/quests", "POST", summary="Add a question to the quest (the defaults are stored first), "
           "audited.", action="config.write", body=QuestionBody, response=Question, status=201,
-          tags=["rewards", "admin"], error_statuses=[400, 401, 403])
+          tags=["rewards", "admin"], error_statuses=[400, 401, 403, 422])
 def create_quest(call: Call) -> Reply:
     from chalicelib.rewards.quest_admin import create_question
 

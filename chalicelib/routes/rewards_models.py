@@ -134,7 +134,8 @@ _Choice = Annotated[StrictStr, Field(min_length=1, max_length=100, json_schema_e
 class QuestionBody(_Body):
     question: StrictStr = Field(min_length=1, max_length=256, json_schema_extra=NOT_BLANK)
     answer: _Choice
-    wrong: List[_Choice] = Field(min_length=1, max_length=4, description="1-4 wrong choices, all different.")
+    wrong: List[_Choice] = Field(min_length=1, max_length=4, description="1-4 wrong choices, all different.",
+                                 json_schema_extra={"uniqueItems": True})
 
 
 class QuestionPatch(_SomeOf):
@@ -144,7 +145,8 @@ class QuestionPatch(_SomeOf):
     question: StrictStr = Field(default=None, min_length=1, max_length=256,  # type: ignore[assignment]
                                 json_schema_extra=NOT_BLANK)
     answer: _Choice = Field(default=None)  # type: ignore[assignment]
-    wrong: List[_Choice] = Field(default=None, min_length=1, max_length=4)  # type: ignore[assignment]
+    wrong: List[_Choice] = Field(default=None, min_length=1, max_length=4,  # type: ignore[assignment]
+                                 json_schema_extra={"uniqueItems": True})
     active: StrictBool = Field(default=None, description="false: no longer asked.")  # type: ignore[assignment]
 
 

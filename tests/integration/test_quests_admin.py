@@ -34,11 +34,13 @@ def test_the_defaults_are_listed_and_stored_by_the_first_write(economy) -> None:
 
 
 def test_bad_questions_are_refused_and_nothing_changes(economy) -> None:
-    assert_error(economy.api.post("/v1/admin/quests", {"question": "Q", "answer": "A", "wrong": ["A"]}), 400,
+    assert_error(economy.api.post("/v1/admin/quests", {"question": "Q", "answer": "A", "wrong": ["A"]}), 422,
+                 "answer_among_wrong", "answer")
+    assert_error(economy.api.post("/v1/admin/quests", {"question": "Q", "answer": "A", "wrong": ["B", "B"]}), 400,
                  "validation_error", "wrong")
     assert_error(economy.api.post("/v1/admin/quests", {"question": "Q", "answer": "A", "wrong": []}), 400,
                  "validation_error")
     assert economy.api.get("/v1/admin/quests").body["defaults"] is True
     assert_error(economy.api.get("/v1/admin/quests/q_nope"), 404, "question_not_found")
     assert_error(economy.api.get("/v1/admin/quests/bad id"), 400, "validation_error", "question_id")
-    assert_error(patch(economy, "/v1/admin/quests/q_planet", {"wrong": ["Mars"]}), 400, "validation_error", "wrong")
+    assert_error(patch(economy, "/v1/admin/quests/q_planet", {"wrong": ["Mars"]}), 422, "answer_among_wrong", "answer")
