@@ -153,6 +153,13 @@ class BusinessRuleError(CoinhallError):
     status, code, message = 422, "rule_violation", "The economy's rules refuse this."
 
 
+class InvalidEventError(BusinessRuleError):
+    """An event's fields are each valid but do not make an event together (its kind's own field missing, the
+    other kind's given, a window in the past or too long, a filter listed twice)."""
+
+    code, message = "invalid_event", "These fields do not make an event."
+
+
 class AnswerAmongWrongError(BusinessRuleError):
     """A quest's answer is also one of its wrong choices (each is valid alone; together they make no quest)."""
 

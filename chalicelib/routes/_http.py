@@ -144,6 +144,7 @@ def parse_body(raw: Optional[bytes], model: Type[Any], reason: Optional[str] = N
 
 
 REASON_HEADER = "x-audit-reason"
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")  # unquote would keep it as is: the header is not encoded
 _REASON_MAX = 500
 
 
@@ -170,6 +171,8 @@ def audit_reason(raw: bytes, headers: Any, field: str = "reason") -> str:
         return ""
     header = headers.get(REASON_HEADER)
     try:
+        if header is not None and _BARE_PERCENT.search(header):
+            raise UnicodeDecodeError("utf-8", b"%", 0, 1, "a % that starts no escape")
         text = unquote(header, errors="strict").strip() if header is not None else ""
     except UnicodeDecodeError:
         raise errors.ValidationFailedError("X-Audit-Reason must be percent-encoded UTF-8.",

@@ -13,7 +13,7 @@ _WRITE = [400, 401, 403, 404, 409]
 
 @endpoint(bp, "/v1/admin/events", "POST", summary="Schedule a reward multiplier or a shop discount, audited.",
           action="config.write", body=EventBody, response=Event, status=201, also_ok=[200], idempotency="optional",
-          tags=["events", "admin"], error_statuses=[400, 401, 403, 409])
+          tags=["events", "admin"], error_statuses=[400, 401, 403, 409, 422])
 def create_event(call: Call) -> Reply:
     from chalicelib.tenancy.events import create_event as create
 

@@ -213,11 +213,11 @@ def _window(starts_at: Optional[str], ends_at: str, now: datetime) -> Tuple[str,
     start = moment("starts_at", starts_at) if starts_at is not None else iso(now)
     end = moment("ends_at", ends_at)
     if end <= start:
-        raise errors.ValidationFailedError("'ends_at' must be after 'starts_at'.", field="ends_at")
+        raise errors.InvalidEventError("'ends_at' must be after 'starts_at'.", field="ends_at")
     if end <= iso(now):
-        raise errors.ValidationFailedError("'ends_at' must be in the future.", field="ends_at")
+        raise errors.InvalidEventError("'ends_at' must be in the future.", field="ends_at")
     if end > iso(max(now, datetime.fromisoformat(start.replace("Z", "+00:00"))) + MAX_WINDOW):
-        raise errors.ValidationFailedError("An event lasts at most 90 days.", field="ends_at")
+        raise errors.InvalidEventError("An event lasts at most 90 days.", field="ends_at")
     return start, end
 
 
@@ -226,15 +226,17 @@ def _names(name: str, values: Optional[Sequence[str]], allowed: Optional[Sequenc
     if values is None:
         return None
     values = list(values)
-    if not 1 <= len(values) <= MAX_SKUS or len(set(values)) != len(values):
-        raise errors.ValidationFailedError(f"'{name}' must list 1-{MAX_SKUS} different values.", field=name)
+    if not 1 <= len(values) <= MAX_SKUS:
+        raise errors.ValidationFailedError(f"'{name}' must list 1-{MAX_SKUS} values.", field=name)
+    if len(set(values)) != len(values):
+        raise errors.InvalidEventError(f"'{name}' lists a value twice.", field=name)
     if allowed is not None and any(v not in allowed for v in values):
         raise errors.ValidationFailedError(f"'{name}' may name {', '.join(allowed)}.", field=name)
     return values
 
 
 def _terms(fields: Mapping[str, Any]) -> Dict[str, Any]:
-    """The validated kind, bps and filters. Raises ValidationFailedError."""
+    """The validated kind, bps and filters. Raises ValidationFailedError, InvalidEventError."""
     kind = fields.get("kind")
     if kind not in KINDS:
         raise errors.ValidationFailedError(f"'kind' must be one of {', '.join(KINDS)}.", field="kind")
@@ -245,17 +247,19 @@ def _terms(fields: Mapping[str, Any]) -> Dict[str, Any]:
                                  else ("discount_bps", DISCOUNT_BOUNDS, "multiplier_bps"))
     bps = fields.get(field)
     if fields.get(wrong) is not None:
-        raise errors.ValidationFailedError(f"A {kind} event takes '{field}', not '{wrong}'.", field=wrong)
+        raise errors.InvalidEventError(f"A {kind} event takes '{field}', not '{wrong}'.", field=wrong)
+    if bps is None:  # each field is optional in the body; which one is needed depends on the kind
+        raise errors.InvalidEventError(f"A {kind} event needs '{field}'.", field=field)
     if isinstance(bps, bool) or not isinstance(bps, int) or not low <= bps <= high:
         raise errors.ValidationFailedError(f"'{field}' must be {low:,}-{high:,}.", field=field)
     if kind == "reward_multiplier":
         for other in ("skus", "categories"):
             if fields.get(other) is not None:
-                raise errors.ValidationFailedError(f"'{other}' is a shop_discount filter.", field=other)
+                raise errors.InvalidEventError(f"'{other}' is a shop_discount filter.", field=other)
         return {"kind": kind, "name": name, "bps": bps, "rewards": _names("rewards", fields.get("rewards"),
                                                                            REWARD_TYPES)}
     if fields.get("rewards") is not None:
-        raise errors.ValidationFailedError("'rewards' is a reward_multiplier filter.", field="rewards")
+        raise errors.InvalidEventError("'rewards' is a reward_multiplier filter.", field="rewards")
     return {"kind": kind, "name": name, "bps": bps, "skus": _names("skus", fields.get("skus")),
             "categories": _names("categories", fields.get("categories"))}
 
@@ -274,7 +278,7 @@ def create_event(economy: str, fields: Mapping[str, Any], actor: str,
 
     ``fields``: name, kind, multiplier_bps or discount_bps, rewards / skus / categories, starts_at (default
     now), ends_at. With ``idempotency_key`` a replay returns the event the key made. Raises
-    ValidationFailedError, EventOverlapError, IdempotencyKeyReusedError, ContentionError.
+    ValidationFailedError, InvalidEventError, EventOverlapError, IdempotencyKeyReusedError, ContentionError.
     """
     terms = _terms(fields)
     moment = utc_now()

@@ -125,23 +125,23 @@ def test_events_of_one_kind_never_overlap_and_other_kinds_may(economy, clock) ->
 @pytest.mark.parametrize("body,status,code,field", [
     ({"kind": "reward_multiplier", "multiplier_bps": 20_000}, 400, "validation_error", "name"),
     ({"name": "x", "kind": "bonus", "multiplier_bps": 20_000}, 400, "validation_error", "kind"),
-    ({"name": "x", "kind": "reward_multiplier"}, 400, "validation_error", "multiplier_bps"),
+    ({"name": "x", "kind": "reward_multiplier"}, 422, "invalid_event", "multiplier_bps"),
     ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 10_000}, 400, "validation_error", "multiplier_bps"),
     ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 100_001}, 400, "validation_error",
      "multiplier_bps"),
     ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 2.5}, 400, "validation_error", "multiplier_bps"),
-    ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "discount_bps": 10}, 400,
-     "validation_error", "discount_bps"),
+    ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "discount_bps": 10}, 422,
+     "invalid_event", "discount_bps"),
     ({"name": "x", "kind": "shop_discount", "discount_bps": 9_001}, 400, "validation_error", "discount_bps"),
     ({"name": "x", "kind": "shop_discount", "discount_bps": 0}, 400, "validation_error", "discount_bps"),
-    ({"name": "x", "kind": "shop_discount", "discount_bps": 100, "rewards": ["daily"]}, 400, "validation_error",
+    ({"name": "x", "kind": "shop_discount", "discount_bps": 100, "rewards": ["daily"]}, 422, "invalid_event",
      "rewards"),
-    ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "skus": ["a"]}, 400, "validation_error",
+    ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "skus": ["a"]}, 422, "invalid_event",
      "skus"),
     ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "rewards": ["weekly"]}, 400,
      "validation_error", None),
-    ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "rewards": ["daily", "daily"]}, 400,
-     "validation_error", "rewards"),
+    ({"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "rewards": ["daily", "daily"]}, 422,
+     "invalid_event", "rewards"),
     ({"name": "x", "kind": "shop_discount", "discount_bps": 100, "skus": ["bad sku"]}, 400, "validation_error",
      "skus"),
     ({"name": " ", "kind": "shop_discount", "discount_bps": 100}, 400, "validation_error", "name"),
@@ -156,18 +156,18 @@ def test_a_bad_event_is_refused_and_nothing_changes(economy, clock, body, status
     assert economy.api.get("/v1/admin/audit?limit=200").body == audit
 
 
-@pytest.mark.parametrize("window,field", [
-    ({"ends_at": "tomorrow"}, "ends_at"),
-    ({"ends_at": "2030-01-01T00:00:00"}, "ends_at"),  # no zone
-    ({"starts_at": "+3600", "ends_at": "+1800"}, "ends_at"),  # ends before it starts
-    ({"ends_at": "-60"}, "ends_at"),  # already over
-    ({"ends_at": "+8000000"}, "ends_at"),  # more than 90 days
+@pytest.mark.parametrize("window,field,status,code", [
+    ({"ends_at": "tomorrow"}, "ends_at", 400, "validation_error"),
+    ({"ends_at": "2030-01-01T00:00:00"}, "ends_at", 400, "validation_error"),  # no zone
+    ({"starts_at": "+3600", "ends_at": "+1800"}, "ends_at", 422, "invalid_event"),  # ends before it starts
+    ({"ends_at": "-60"}, "ends_at", 422, "invalid_event"),  # already over
+    ({"ends_at": "+8000000"}, "ends_at", 422, "invalid_event"),  # more than 90 days
 ])
-def test_a_bad_window_is_refused(economy, clock, window, field) -> None:
+def test_a_bad_window_is_refused(economy, clock, window, field, status, code) -> None:
     body = {"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000}
     for name, value in window.items():
         body[name] = later(clock, float(value)) if value[0] in "+-" else value
-    assert_error(create(economy, **body), 400, "validation_error", field)
+    assert_error(create(economy, **body), status, code, field)
     assert economy.api.get("/v1/admin/events").body == {"items": []}
 
 

@@ -349,7 +349,9 @@ def test_the_audit_row_keeps_the_role_and_the_reason_of_the_header_or_the_body(s
 
 
 @pytest.mark.parametrize("header,code", [("%FF%FE", "validation_error"), ("x" * 501, "validation_error"),
-                                         ("%20%20", "reason_required")], ids=["not-utf8", "too-long", "blank-encoded"])
+                                         ("%20%20", "reason_required"), ("%", "validation_error"),
+                                         ("100% sure", "validation_error")],
+                         ids=["not-utf8", "too-long", "blank-encoded", "bare-percent", "percent-not-escaped"])
 def test_a_bad_reason_header_is_a_400_and_changes_nothing(shop: Economy, header: str, code: str) -> None:
     before = economy_records(shop.id)
     resp = shop.api.request("PUT", "/v1/admin/packs/never", body=json.dumps(PACK),
