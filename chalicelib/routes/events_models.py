@@ -1,7 +1,7 @@
 """Request and response bodies of the operator event routes (``tenancy/events.py`` has the rules)."""
 from __future__ import annotations
 
-from typing import List, Literal, Optional
+from typing import Annotated, List, Literal, Optional
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 
@@ -17,6 +17,10 @@ def _time(value: Optional[str]) -> Optional[str]:
     return None if value is None else parse_iso(value)
 
 
+# The pattern is said in the schema; the validator below gives the message.
+_Sku = Annotated[StrictStr, Field(json_schema_extra={"pattern": SKU_PATTERN})]
+
+
 class EventBody(_Body):
     name: StrictStr = Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK)
     kind: Literal[KINDS] = Field(description="reward_multiplier: grants pay more; shop_discount: the shop sells "
@@ -30,7 +34,7 @@ class EventBody(_Body):
     rewards: Optional[List[Literal[REWARD_TYPES]]] = Field(
         default=None, min_length=1, max_length=len(REWARD_TYPES),
         description="reward_multiplier only: the grant types it applies to (absent: all).")
-    skus: Optional[List[StrictStr]] = Field(default=None, min_length=1, max_length=MAX_SKUS,
+    skus: Optional[List[_Sku]] = Field(default=None, min_length=1, max_length=MAX_SKUS,
                                             description="shop_discount only: the SKUs it applies to (absent: all).")
     categories: Optional[List[Literal[CATEGORIES]]] = Field(
         default=None, min_length=1, max_length=len(CATEGORIES),
