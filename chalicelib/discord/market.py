@@ -11,7 +11,11 @@
   ``#shop`` by the queue (``market.shop``, ``notices.post_listing``), never
   inside the 3-second answer.
 * **Buy** on a ``#shop`` card (``m:lb:<listing>``): quote -> quantity modal ->
-  receipt (a voucher code, if any, is in the receipt only the buyer sees).
+  receipt (a voucher code, if any, is in the receipt only the buyer sees). The
+  quote's price rides along (``m:lq:<listing>:<price>``, ``m:lbq:...``) and is
+  the price charged: a seller's reprice in between is refused as
+  ``price_changed``, and the buyer reads the new price, that nothing was
+  charged, and a button to buy at it.
 
 Orders made here remember the interaction (guild, user, token), so the buyer
 is told in Discord when the game server delivered or the coins came back.
@@ -81,8 +85,8 @@ def component(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
         return _sell_modal(guild, _one_value(ix, "item"))
     if kind == "lb" and len(parts) == 3:
         return _quote(ix, guild, parts[2])
-    if kind == "lq" and len(parts) == 3:
-        return _quantity(ix, guild, parts[2])
+    if kind == "lq" and len(parts) in (3, 4):
+        return _quantity(ix, guild, parts[2], _shown_price(parts))
     raise errors.ValidationFailedError("This button is not known (any more).")
 
 
@@ -91,8 +95,8 @@ def modal(ix: Interaction, guild: Guild, custom_id: str) -> Dict[str, Any]:
     parts = _parts(custom_id)
     if len(parts) == 3 and parts[1] == "sell":
         return _sell(ix, guild, parts[2])
-    if len(parts) == 3 and parts[1] == "lbq":
-        return _buy(ix, guild, parts[2])
+    if len(parts) in (3, 4) and parts[1] == "lbq":
+        return _buy(ix, guild, parts[2], _shown_price(parts))
     raise errors.ValidationFailedError("This form is not known (any more).")
 
 
@@ -157,20 +161,38 @@ def _quote(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
     return market_views.listing_quote(listing, wallet.available if wallet else 0)
 
 
-def _quantity(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
+def _shown_price(parts: Tuple[str, ...]) -> Optional[int]:
+    """The unit price the quote showed (``m:lq``/``m:lbq`` ids); None for an id made before it rode along."""
+    if len(parts) < 4:
+        return None
+    raw = parts[3]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12) or not 1 <= int(raw) <= MAX_UNIT_PRICE:
+        raise errors.ValidationFailedError("This button is not known (any more).")
+    return int(raw)
+
+
+def _quantity(ix: Interaction, guild: Guild, listing_id: str, shown: Optional[int] = None) -> Dict[str, Any]:
     listing = _listing(guild, listing_id)
     if listing["status"] != "active":
         return market_views.closed(listing)
+    if shown is not None and listing["unit_price"] != shown:
+        return market_views.price_changed(listing, shown)
     least, most = listings.quantity_range(guild.economy, listing, ix.user_id)
     if most < least:  # units are left, but not for this buyer
         return market_views.limit_reached(listing)
     return market_views.quantity_modal(listing, least, most)
 
 
-def _buy(ix: Interaction, guild: Guild, listing_id: str) -> Dict[str, Any]:
+def _buy(ix: Interaction, guild: Guild, listing_id: str, shown: Optional[int] = None) -> Dict[str, Any]:
     qty = _number(ix.modal_fields, "qty", "The quantity", 1, MAX_LISTING_QTY)
     assert qty is not None
-    _listing(guild, listing_id)
-    outcome = listings.buy(guild.economy, listing_id, ix.user_id, qty, None, keys.join("listing", ix.id),
-                  key_namespace="discord", discord=_origin(ix, guild))
+    listing = _listing(guild, listing_id)
+    try:
+        outcome = listings.buy(guild.economy, listing_id, ix.user_id, qty, None, keys.join("listing", ix.id),
+                               key_namespace="discord", discord=_origin(ix, guild), unit_price=shown)
+    except errors.PriceChangedError as exc:
+        # The router would show the bare message; the buyer needs the new price, that nothing was charged,
+        # and a way to buy at it. The refusal carries the listing as it is now.
+        now = exc.details.get("listing") or {**listing, "unit_price": exc.details["unit_price"]}
+        return market_views.price_changed(now, shown if shown is not None else listing["unit_price"])
     return market_views.receipt(outcome.result, outcome.replayed)

@@ -167,15 +167,29 @@ def listing_quote(listing: Dict[str, Any], balance: int) -> Dict[str, Any]:
     text = (f"**{listing['name']}** from {_who(listing['seller_id'])}. The coins are held until the item arrives, "
             "and come back if it does not.")
     return views.ephemeral(embeds=[embed("Quote", text, BLUE, fields, footer=f"Listing {listing['listing_id']}")],
-                           components=[views.row([views.button(keys.join("m", "lq", listing["listing_id"]),
-                                                               "Choose quantity", PRIMARY)])])
+                           components=[views.row([_choose_quantity(listing, "Choose quantity")])])
+
+
+def _choose_quantity(listing: Dict[str, Any], label: str) -> Dict[str, Any]:
+    # The price shown rides in the id: the order is placed at it or refused (market.py).
+    return views.button(keys.join("m", "lq", listing["listing_id"], str(listing["unit_price"])), label, PRIMARY)
 
 
 def quantity_modal(listing: Dict[str, Any], least: int, most: int) -> Dict[str, Any]:
     """The quantity form; ``least`` and ``most`` are what this buyer may order (``listings.quantity_range``)."""
     label = f"Quantity ({least:,} to {most:,})" if least < most else f"Quantity ({most:,})"
-    return views.modal(keys.join("m", "lbq", listing["listing_id"]), f"Buy {listing['name']}"[:45],
-                       [_field("qty", label, str(least), max_length=6)])
+    return views.modal(keys.join("m", "lbq", listing["listing_id"], str(listing["unit_price"])),
+                       f"Buy {listing['name']}"[:45], [_field("qty", label, str(least), max_length=6)])
+
+
+def price_changed(listing: Dict[str, Any], shown: int) -> Dict[str, Any]:
+    """The seller repriced since the quote: the new price, that nothing was charged, and a button to buy at it."""
+    now = listing["unit_price"]
+    text = (f"The seller changed the price of **{listing['name']}** from {coins(shown)} to {coins(now)} each. "
+            "Nothing was charged.")
+    return views.ephemeral(embeds=[embed("Price changed", text, GOLD, [("New price", coins(now) + " each", True)],
+                                         footer=f"Listing {listing['listing_id']}")],
+                           components=[views.row([_choose_quantity(listing, f"Buy at {coins(now)} each")])])
 
 
 def limit_reached(listing: Dict[str, Any]) -> Dict[str, Any]:

@@ -340,11 +340,15 @@ def buy(
     *,
     key_namespace: str = "api",
     discord: Optional[Dict[str, str]] = None,
+    unit_price: Optional[int] = None,
 ) -> Outcome:
     """Buy ``qty`` units: the coins go to escrow and the units are taken, in one transaction.
 
     Refusals are decided by the conditional writes themselves (so a retry of a
     purchase that went through replays it, whatever the listing's state now).
+    ``unit_price`` is the price the buyer was shown: the order is placed only
+    while the listing still asks it (else PriceChangedError, nothing charged);
+    without it, at the price read here.
     Raises ListingNotFoundError, SelfPaymentError, ListingNotActiveError,
     OutOfStockError, BelowMinimumQuantityError, LimitReachedError,
     InsufficientFundsError, AccountFrozenError, UserNotFoundError,
@@ -357,7 +361,8 @@ def buy(
         raise errors.SelfPaymentError("A seller cannot buy their own listing.", user_id=buyer_id, field="buyer_id")
     now = now_iso()
     minimum, maximum = listing.min_per_buyer, listing.max_per_buyer
-    reserve = [_take_write(economy, listing, qty, now, minimum)]
+    price = listing.unit_price if unit_price is None else unit_price
+    reserve = [_take_write(economy, listing, qty, now, minimum, price)]
     taken: Tuple[str, ...] = ()
     if maximum is not None:
         counter = _buyer_counter(economy, listing_id, buyer_id)
@@ -370,7 +375,7 @@ def buy(
                "listing_id": listing_id, "data": listing.payload or {}}
     terms = orders.Terms(
         kind="listing", buyer_id=buyer_id, player_id=player_id or buyer_id, sku=listing.sku, name=listing.name,
-        category=listing.category, qty=qty, unit_price=listing.unit_price, fee_bps=listing.fee_bps,
+        category=listing.category, qty=qty, unit_price=price, fee_bps=listing.fee_bps,
         fulfilment=listing.fulfilment, action="transfer_item", payload=payload, seller_id=listing.seller_id,
         listing_id=listing_id, counters=taken, reserve=tuple(reserve),
     )
@@ -399,7 +404,7 @@ def quantity_range(economy: str, listing: Mapping[str, Any], buyer_id: str) -> T
     return least, max(most, 0)
 
 
-def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Optional[int]) -> SideWrite:
+def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Optional[int], price: int) -> SideWrite:
     # Under the minimum an order must take exactly what is left.
     exact = minimum is not None and qty < minimum
 
@@ -408,7 +413,7 @@ def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Opt
         if current.status != "active" or current.expires_at <= now:
             state = "expired" if current.status == "active" else _status(current)
             return errors.ListingNotActiveError(f"This listing is {state}.", listing=listing_view(current))
-        if current.unit_price != listing.unit_price:
+        if current.unit_price != price:
             return errors.PriceChangedError(f"This listing's price is now {current.unit_price:,} a unit.",
                                             price=current.unit_price, unit_price=current.unit_price,
                                             listing=listing_view(current))
@@ -420,7 +425,7 @@ def _take_write(economy: str, listing: Listing, qty: int, now: str, minimum: Opt
         return errors.OutOfStockError(available=left, units_left=left, requested=qty,
                                       listing_id=listing.listing_id)
 
-    return store.listing_reserve(economy, listing.listing_id, qty, now, exact, listing.unit_price, refuse)
+    return store.listing_reserve(economy, listing.listing_id, qty, now, exact, price, refuse)
 
 
 # -- the listing as an order's unit source ----------------------------------------------------

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.routes._http import Call, Reply, endpoint, optional_key, path_param, query_choice, query_value
+from chalicelib.routes._http import (CURSOR, Call, Reply, endpoint, optional_key, path_param, query_choice, query_int,
+                                     query_limit, query_value)
 from chalicelib.routes.events_models import Event, EventAction, EventBody, EventList
 from chalicelib.tenancy.event_names import STATUSES, valid_event_id as _event_id
 
@@ -22,13 +23,16 @@ def create_event(call: Call) -> Reply:
     return Reply(view, 200 if replayed else 201, {"Idempotent-Replayed": "true" if replayed else "false"})
 
 
-@endpoint(bp, "/v1/admin/events", "GET", summary="The economy's events, the latest window first.",
-          action="config.read", response=EventList, query={"status": query_choice(STATUSES)},
+@endpoint(bp, "/v1/admin/events", "GET", summary="The economy's events, the latest end first, a page at a time.",
+          action="config.read", response=EventList,
+          query={"status": query_choice(STATUSES), "limit": query_limit(100, 25), "cursor": CURSOR},
           tags=["events", "admin"], error_statuses=[400, 401, 403])
 def list_events(call: Call) -> Reply:
     from chalicelib.tenancy.events import list_events as listing
 
-    return Reply({"items": listing(call.principal.economy, query_value(call, "status", STATUSES))})
+    status = query_value(call, "status", STATUSES)
+    limit = query_int(call, "limit", default=25, low=1, high=100)
+    return Reply(listing(call.principal.economy, status, limit, call.query.get("cursor") or None))
 
 
 @endpoint(bp, "/v1/admin/events/{event_id}", "GET", summary="One event and its status now.", action="config.read",

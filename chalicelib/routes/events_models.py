@@ -93,3 +93,5 @@ class Event(BaseModel):
 
 class EventList(BaseModel):
     items: List[Event]
+    next_cursor: Optional[str] = Field(description="Pass as cursor for the next page; null on the last. A status "
+                                                   "filter can leave a page short (even empty) while more follow.")

@@ -192,12 +192,16 @@ def get_event(economy: str, event_id: str) -> Dict[str, Any]:
     return event_view(item)
 
 
-def list_events(economy: str, status: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Every event of the economy (or those in ``status``), the latest window first."""
+def list_events(economy: str, status: Optional[str] = None, limit: int = 25,
+                cursor: Optional[str] = None) -> Dict[str, Any]:
+    """One page of the economy's events (or those in ``status`` now), the latest end first.
+
+    ``next_cursor`` is bound to the economy and the status; a status can leave
+    a page short while more follow. Raises InvalidCursorError.
+    """
     now = iso(utc_now())
-    views = [event_view(item, now) for item in store.query_events(economy)]
-    views.sort(key=lambda v: (v["starts_at"], v["event_id"]), reverse=True)
-    return [v for v in views if status is None or v["status"] == status]
+    page = store.page_events(economy, status, now, limit, cursor)
+    return {"items": [event_view(item, now) for item in page.items], "next_cursor": page.next_cursor}
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -265,7 +269,10 @@ def _terms(fields: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _refuse_overlap(economy: str, event_id: str, kind: str, starts_at: str, ends_at: str, now: str) -> None:
-    for item in store.query_events(economy, ending_after=now):
+    # A consistent read of the table, not the by_end index: the guard only proves nobody wrote between our
+    # read of it and our commit. An event committed a moment before that read can still be missing from the
+    # (eventually consistent) index, and an overlap with it would pass. The cached live read may lag; this may not.
+    for item in store.query_events(economy, ending_after=now, consistent=True):
         other = Event.from_item(item)
         if other.event_id != event_id and other.kind == kind and other.stopped_at is None \
                 and other.overlaps(starts_at, ends_at):

@@ -12,10 +12,12 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional
 
-from chalicelib.core.ids import now_iso
+from chalicelib.core import cursors, keys
+from chalicelib.core.ids import now_iso, parse_iso
 from chalicelib.db import codec, ops
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.db.ops import versioned_change, versioned_write  # noqa: F401  (re-exported for the tenancy modules)
+from chalicelib.tenancy.event_names import valid_event_id
 
 Item = Dict[str, Any]
 
@@ -246,17 +248,76 @@ def set_tunables(economy: str, changes: Mapping[str, int], audit_row: Mapping[st
 EVENT_GUARD = "#guard"  # the per-economy item every event write bumps (db/models/events.py)
 
 
-def query_events(economy: str, *, ending_after: Optional[str] = None) -> List[Item]:
-    """The economy's events by id (oldest first); with ``ending_after``, only those whose ``ends_at`` is later."""
+EVENTS_BY_END = "by_end"  # sparse (economy, ends_at): the guard has no ends_at (db/models/events.py)
+
+
+def query_events(economy: str, *, ending_after: str, consistent: bool = False) -> List[Item]:
+    """The economy's events whose ``ends_at`` is later than ``ending_after``.
+
+    By default a key condition on the ``by_end`` index: it reads only the events
+    that have not ended, however many the economy had, but an index is
+    eventually consistent (a write of a moment ago may be missing). With
+    ``consistent`` it is a consistent read of the table instead, filtered: every
+    event the economy ever had is read, and none written before is missed.
+    """
+    values = {":e": {"S": economy}, ":now": {"S": ending_after}}
+    if consistent:
+        return list(ops.query_all(
+            "events", KeyConditionExpression="economy = :e AND begins_with(event_id, :p)",
+            FilterExpression="ends_at > :now", ExpressionAttributeValues={**values, ":p": {"S": "evt_"}},
+            ConsistentRead=True))
+    return list(ops.query_all("events", IndexName=EVENTS_BY_END,
+                              KeyConditionExpression="economy = :e AND ends_at > :now", ExpressionAttributeValues=values))
+
+
+# How each status of ``tenancy.events.Event.status(now)`` reads on ``by_end``: (key condition on ends_at, filter).
+# A live status (not yet ended) is bounded by the key condition; ``stopped`` filters the whole index.
+_STATUS_READS: Dict[Optional[str], Any] = {
+    None: (None, None),
+    "scheduled": ("ends_at > :now", "starts_at > :now AND attribute_not_exists(stopped_at)"),
+    "active": ("ends_at > :now", "starts_at <= :now AND attribute_not_exists(stopped_at)"),
+    "ended": ("ends_at <= :now", "attribute_not_exists(stopped_at)"),
+    "stopped": (None, "attribute_exists(stopped_at)"),
+}
+
+
+def page_events(economy: str, status: Optional[str], now: str, limit: int, cursor: Optional[str]) -> ops.Page:
+    """One page of the economy's events (those in ``status`` at ``now``, if given), latest ``ends_at`` first.
+
+    A status is a key condition and a filter on ``by_end`` (``_STATUS_READS``):
+    a filter can leave a page short, and ``next_cursor`` then still goes on.
+    The cursor is bound to the economy and the status. Raises InvalidCursorError.
+    """
+    bound, condition = _STATUS_READS[status]
+    scope = keys.join("events", economy, status or "")
+    position = ("event_id", "ends_at")
+
+    def valid(at: Dict[str, str]) -> bool:
+        try:
+            canonical = parse_iso(at["ends_at"]) == at["ends_at"]
+        except ValueError:
+            return False
+        # An ended event stays ended: a cursor of that listing past now was not issued by it.
+        return valid_event_id(at["event_id"]) and canonical and (status != "ended" or at["ends_at"] <= now)
+
+    if cursor and bound == "ends_at > :now":
+        # A page of live events read a while ago: when its last one has ended since, so has every later
+        # one (they end earlier), and the start key would fall outside the key condition (DynamoDB refuses).
+        if cursors.decode(cursor, scope, position, valid)["ends_at"] <= now:
+            return ops.Page([], None)
     kwargs: Dict[str, Any] = {
-        "KeyConditionExpression": "economy = :e AND begins_with(event_id, :p)",
-        "ExpressionAttributeValues": {":e": {"S": economy}, ":p": {"S": "evt_"}},
-        "ConsistentRead": True,
+        "IndexName": EVENTS_BY_END, "ScanIndexForward": False,
+        "KeyConditionExpression": "economy = :e" + (f" AND {bound}" if bound else ""),
+        # DynamoDB refuses a value no expression uses (``stopped`` and no status do not compare times).
+        "ExpressionAttributeValues": {":e": {"S": economy},
+                                      **({":now": {"S": now}} if ":now" in f"{bound}{condition}" else {})},
     }
-    if ending_after is not None:
-        kwargs["FilterExpression"] = "ends_at > :now"
-        kwargs["ExpressionAttributeValues"][":now"] = {"S": ending_after}
-    return list(ops.query_all("events", **kwargs))
+    # One more than a page, so that a full last page says it is the last; with a filter, read past what it drops.
+    kwargs["Limit"] = max(limit, 50) if condition else limit + 1
+    if condition:
+        kwargs["FilterExpression"] = condition
+    return ops.query_page("events", scope=scope, position=position, limit=limit, cursor=cursor, valid=valid,
+                          start_key=lambda at: {"economy": economy, **at}, **kwargs)
 
 
 def find_event(economy: str, event_id: str) -> Optional[Item]:

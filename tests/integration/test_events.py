@@ -119,6 +119,111 @@ def test_events_of_one_kind_never_overlap_and_other_kinds_may(economy, clock) ->
     economy.check()
 
 
+# --------------------------------------------------------------------------- the listing, a page at a time
+
+
+def walk(economy: Economy, query: str = "", limit: int = 2) -> tuple:
+    """Every page of ``GET /v1/admin/events?<query>``: (event ids in order, page sizes)."""
+    ids, sizes, cursor = [], [], None
+    while True:
+        path = f"/v1/admin/events?limit={limit}{'&' + query if query else ''}"
+        resp = economy.api.get(path + (f"&cursor={cursor}" if cursor else ""))
+        assert resp.status == 200, resp.body
+        ids += [e["event_id"] for e in resp.body["items"]]
+        sizes.append(len(resp.body["items"]))
+        cursor = resp.body["next_cursor"]
+        if cursor is None:
+            return ids, sizes
+
+
+@pytest.fixture
+def six(economy: Economy, clock: Clock) -> Dict[str, str]:
+    """One event ended, two active, two scheduled, one stopped (two kinds: each kind's windows never overlap)."""
+    made = {"ended": multiplier(economy, clock, ends_at=later(clock, 100))["event_id"]}
+    clock.advance(200)
+    made["active_m"] = multiplier(economy, clock, ends_at=later(clock, 1000))["event_id"]
+    made["scheduled_m"] = multiplier(economy, clock, starts_at=later(clock, 2000),
+                                     ends_at=later(clock, 3000))["event_id"]
+    made["stopped"] = discount(economy, clock, ends_at=later(clock, 500))["event_id"]
+    assert economy.api.post(f"/v1/admin/events/{made['stopped']}/stop", {}).status == 200
+    made["scheduled_d"] = discount(economy, clock, starts_at=later(clock, 600), ends_at=later(clock, 700))["event_id"]
+    made["active_d"] = discount(economy, clock, ends_at=later(clock, 550))["event_id"]
+    return made
+
+
+def test_the_listing_pages_latest_end_first_and_each_status_pages_too(economy, six) -> None:
+    ids, sizes = walk(economy)
+    assert ids == [six[n] for n in ("scheduled_m", "active_m", "scheduled_d", "active_d", "stopped", "ended")]
+    assert sizes == [2, 2, 2]
+    statuses = {"scheduled": ["scheduled_m", "scheduled_d"], "active": ["active_m", "active_d"],
+                "stopped": ["stopped"], "ended": ["ended"]}
+    for status, names in statuses.items():
+        ids, _ = walk(economy, f"status={status}", limit=1)
+        assert ids == [six[n] for n in names], status
+        items = economy.api.get(f"/v1/admin/events?status={status}&limit=100").body["items"]
+        assert {e["status"] for e in items} == {status}
+    assert walk(economy, limit=100) == ([six[n] for n in ("scheduled_m", "active_m", "scheduled_d", "active_d",
+                                                            "stopped", "ended")], [6])
+    economy.check()
+
+
+def test_a_page_of_live_events_whose_last_one_ended_since_is_the_last_page(economy, clock, six) -> None:
+    first = economy.api.get("/v1/admin/events?status=active&limit=1").body
+    assert [e["event_id"] for e in first["items"]] == [six["active_m"]] and first["next_cursor"]
+    clock.advance(1000)  # every active event has ended now: none can follow
+    again = economy.api.get(f"/v1/admin/events?status=active&limit=1&cursor={first['next_cursor']}")
+    assert (again.status, again.body) == (200, {"items": [], "next_cursor": None})
+    assert walk(economy, "status=ended", limit=1)[0] == [six[n] for n in ("active_m", "scheduled_d", "active_d",
+                                                                            "ended")]
+
+
+def test_bad_paging_is_refused_with_the_stable_codes(economy, clock, six) -> None:
+    from chalicelib.core import cursors, keys
+
+    audit = economy.api.get("/v1/admin/audit?limit=200").body
+    for limit in ("0", "101", "x", "-1", "²"):
+        assert_error(economy.api.get(f"/v1/admin/events?limit={limit}"), 400, "validation_error", "limit")
+    active = economy.api.get("/v1/admin/events?status=active&limit=1").body["next_cursor"]
+    ended_scope = keys.join("events", economy.id, "ended")
+    far = later(clock, 86_400)
+    bad = [
+        "junk", "x" * 3000,
+        f"{active}&status=scheduled", f"{active}&status=",  # a cursor of another status's listing
+        cursors.encode(keys.join("events", "someone-else", "active"), {"event_id": six["active_m"], "ends_at": far}),
+        cursors.encode(ended_scope, {"event_id": six["ended"], "ends_at": far}),  # ended, yet after now
+        cursors.encode(ended_scope, {"event_id": six["ended"], "ends_at": "yesterday"}),
+        cursors.encode(ended_scope, {"event_id": "evt_x", "ends_at": clock.iso()}),
+        cursors.encode(ended_scope, {"event_id": six["ended"]}),
+    ]
+    for cursor in bad:
+        query = cursor if "&" in cursor else f"{cursor}&status=ended"
+        assert_error(economy.api.get(f"/v1/admin/events?limit=1&cursor={query}"), 400, "invalid_cursor")
+    assert economy.api.get("/v1/admin/audit?limit=200").body == audit
+
+
+def test_the_live_read_is_the_index_and_the_overlap_check_is_the_table(economy, clock, monkeypatch) -> None:
+    from chalicelib.tenancy import store
+
+    ended = multiplier(economy, clock, ends_at=later(clock, 60))
+    clock.advance(120)
+    live = multiplier(economy, clock, ends_at=later(clock, 600))
+    now = clock.iso()
+    assert [i["event_id"] for i in store.query_events(economy.id, ending_after=now)] == [live["event_id"]]
+    assert [i["event_id"] for i in store.query_events(economy.id, ending_after=now, consistent=True)] == [
+        live["event_id"]]
+    # Sparse: the guard item has no ends_at, so even "everything that ends after 0" is events only.
+    assert sorted(i["event_id"] for i in store.query_events(economy.id, ending_after="0")) == sorted(
+        [ended["event_id"], live["event_id"]])
+    # An index that lags (it is eventually consistent) must not let an overlap through: the check reads the table.
+    real = store.query_events
+    monkeypatch.setattr(store, "query_events",
+                        lambda economy, *, ending_after, consistent=False:
+                        real(economy, ending_after=ending_after, consistent=True) if consistent else [])
+    assert_error(create(economy, name="Again", kind="reward_multiplier", multiplier_bps=15_000,
+                        ends_at=later(clock, 300)), 409, "event_overlap")
+    economy.check()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -152,7 +257,7 @@ def test_a_bad_event_is_refused_and_nothing_changes(economy, clock, body, status
     err = assert_error(create(economy, **body), status, code)
     if field is not None:
         assert err["details"]["field"] == field, err
-    assert economy.api.get("/v1/admin/events").body == {"items": []}
+    assert economy.api.get("/v1/admin/events").body == {"items": [], "next_cursor": None}
     assert economy.api.get("/v1/admin/audit?limit=200").body == audit
 
 
@@ -168,7 +273,7 @@ def test_a_bad_window_is_refused(economy, clock, window, field, status, code) ->
     for name, value in window.items():
         body[name] = later(clock, float(value)) if value[0] in "+-" else value
     assert_error(create(economy, **body), status, code, field)
-    assert economy.api.get("/v1/admin/events").body == {"items": []}
+    assert economy.api.get("/v1/admin/events").body == {"items": [], "next_cursor": None}
 
 
 def test_unknown_and_malformed_event_ids(economy) -> None:
@@ -183,7 +288,7 @@ def test_a_write_without_a_reason_is_refused(economy, clock) -> None:
     body = {"name": "x", "kind": "reward_multiplier", "multiplier_bps": 20_000, "ends_at": later(clock, 60)}
     resp = economy.api.post("/v1/admin/events", body, headers={"X-Audit-Reason": None})
     assert_error(resp, 400, "reason_required")
-    assert economy.api.get("/v1/admin/events").body == {"items": []}
+    assert economy.api.get("/v1/admin/events").body == {"items": [], "next_cursor": None}
 
 
 def test_creation_honours_the_idempotency_key(economy, clock) -> None:

@@ -161,11 +161,12 @@ def test_sell_modal_guards_then_listing_card_and_buy_with_quantity(world) -> Non
     quote = buyer.click(buy_button)
     assert_ephemeral(quote)
     assert "Quote" in embed_text(quote) and "1,000 coins" in embed_text(quote)
-    modal = buyer.click(f"m:lq:{listing_id}")
-    assert modal.body["type"] == 9 and modal.body["data"]["custom_id"] == f"m:lbq:{listing_id}"
-    too_many = buyer.submit(f"m:lbq:{listing_id}", {"qty": "4"})
+    assert custom_ids(quote) == [f"m:lq:{listing_id}:40"]  # the price shown rides along
+    modal = buyer.click(f"m:lq:{listing_id}:40")
+    assert modal.body["type"] == 9 and modal.body["data"]["custom_id"] == f"m:lbq:{listing_id}:40"
+    too_many = buyer.submit(f"m:lbq:{listing_id}:40", {"qty": "4"})
     assert "limit" in embed_text(too_many).lower()
-    receipt = buyer.submit(f"m:lbq:{listing_id}", {"qty": "2"})
+    receipt = buyer.submit(f"m:lbq:{listing_id}:40", {"qty": "2"})
     assert_ephemeral(receipt)
     text = embed_text(receipt)
     assert "Receipt" in text and "Your voucher code" in text
@@ -307,3 +308,83 @@ def test_without_game_server_delivery_the_shop_says_so_instead_of_promising_it(w
     assert "Your voucher code" in embed_text(receipt)
     assert wallet(economy, steve.user_id) == {"available": 950, "held": 50, "earnings": 0}
     economy.check()
+
+
+# -- a listing repriced while the buyer looks at it ------------------------------------------------------
+
+
+def _reprice(economy: Any, listing_id: str, unit_price: int) -> None:
+    resp = economy.api.put(f"/v1/admin/listings/{listing_id}/price", {"unit_price": unit_price, "reason": "test"})
+    assert resp.status == 200, resp.body
+
+
+def _listed(world: Any, price: str = "40") -> Tuple[Any, Any, str]:
+    discord, _, _ = world
+    put_reward(discord.economy, "gem", price=100, name="Gem", category="cosmetic", fulfilment="voucher")
+    seller, buyer = discord.player(), discord.player()
+    discord.economy.credit(buyer.user_id, 1000)
+    done = seller.submit("m:sell:gem", {"price": price, "qty": "5", "hours": "24", "min": "", "max": ""})
+    return discord.economy, buyer, done.body["data"]["embeds"][0]["footer"]["text"].split()[-1]
+
+
+def _untouched(economy: Any, buyer: Any, listing_id: str) -> None:
+    assert wallet(economy, buyer.user_id) == {"available": 1000, "held": 0, "earnings": 0}
+    assert economy.api.get(f"/v1/listings/{listing_id}").body["units_left"] == 5
+
+
+def test_a_reprice_between_the_form_and_its_submit_says_the_new_price_and_charges_nothing(world) -> None:
+    economy, buyer, listing_id = _listed(world)
+    form = buyer.click(f"m:lq:{listing_id}:40")
+    assert form.body["data"]["custom_id"] == f"m:lbq:{listing_id}:40"
+    _reprice(economy, listing_id, 55)
+    refused = buyer.submit(f"m:lbq:{listing_id}:40", {"qty": "2"})
+    assert_ephemeral(refused)
+    text = embed_text(refused)
+    assert "Price changed" in text and "from 40 coins to 55 coins each" in text and "Nothing was charged" in text
+    assert custom_ids(refused) == [f"m:lq:{listing_id}:55"]
+    _untouched(economy, buyer, listing_id)
+    # The button offers the new price; buying through it pays that, and only that.
+    again = buyer.click(f"m:lq:{listing_id}:55")
+    assert again.body["data"]["custom_id"] == f"m:lbq:{listing_id}:55"
+    receipt = buyer.submit(f"m:lbq:{listing_id}:55", {"qty": "2"})
+    assert "Receipt" in embed_text(receipt), embed_text(receipt)
+    assert wallet(economy, buyer.user_id) == {"available": 890, "held": 110, "earnings": 0}
+    economy.check()
+
+
+def test_a_reprice_between_the_quote_and_the_form_is_said_before_the_form(world) -> None:
+    economy, buyer, listing_id = _listed(world)
+    quote = buyer.click(f"m:lb:{listing_id}")
+    _reprice(economy, listing_id, 30)
+    refused = buyer.click(custom_ids(quote)[0])
+    assert refused.body["type"] != 9  # not the form: the price it would have asked about is gone
+    assert "from 40 coins to 30 coins each" in embed_text(refused) and "Nothing was charged" in embed_text(refused)
+    _untouched(economy, buyer, listing_id)
+
+
+def test_a_reprice_inside_the_buy_itself_is_said_in_words_too(world, monkeypatch) -> None:
+    """A form made before the price rode along (``m:lbq:<id>``): the buy's own condition refuses the old price."""
+    import dataclasses
+
+    from chalicelib.market import listings
+
+    economy, buyer, listing_id = _listed(world)
+    stale = listings.find_listing(economy.id, listing_id)
+    _reprice(economy, listing_id, 45)
+    real = listings.find_listing
+    monkeypatch.setattr(listings, "find_listing", lambda e, i: stale if i == listing_id else real(e, i))
+    refused = buyer.submit(f"m:lbq:{listing_id}", {"qty": "1"})
+    text = embed_text(refused)
+    assert "from 40 coins to 45 coins each" in text and "Nothing was charged" in text, text
+    monkeypatch.setattr(listings, "find_listing", real)
+    assert dataclasses.replace(stale, unit_price=45).unit_price == real(economy.id, listing_id).unit_price
+    _untouched(economy, buyer, listing_id)
+
+
+@pytest.mark.parametrize("custom_id", ["m:lq:{id}:0", "m:lq:{id}:x", "m:lq:{id}:" + "9" * 13, "m:lq:{id}:40:1"])
+def test_a_forged_price_in_a_button_is_refused(world, custom_id) -> None:
+    economy, buyer, listing_id = _listed(world)
+    refused = buyer.click(custom_id.format(id=listing_id))
+    assert_ephemeral(refused)
+    assert "not known" in embed_text(refused)
+    _untouched(economy, buyer, listing_id)
