@@ -27,8 +27,9 @@ from sim.model import Violation
 # Each economy's reward settings (set in setup): defaults, other amounts, a budget that runs out.
 DEFAULTS = {"daily_base": 10, "daily_streak_bonus": 2, "daily_cap": 50, "quest_reward": 15,
             "referral_reward": 100, "grant_daily_budget": 100_000}
-SETTINGS = ({}, {"daily_base": 12, "daily_streak_bonus": 3, "quest_reward": 20, "referral_reward": 75},
-            {"grant_daily_budget": 900})
+# (The second's cap is met on a streak's second day; the third's budget runs out most days.)
+SETTINGS = ({}, {"daily_base": 12, "daily_streak_bonus": 3, "daily_cap": 14, "quest_reward": 20,
+                 "referral_reward": 75}, {"grant_daily_budget": 900})
 COURSES = {"py-101": 40, "sql.201": 120, "ml:301": 250}
 MULTIPLIERS = (12_500, 13_333, 15_000, 20_000, 30_000)  # 13333: floors show (10 -> 13, 15 -> 19)
 DISCOUNTS = (1_000, 1_500, 3_333, 9_000)  # 3333 of 25 is 8.33: 17 paid; 9000 of 40: 4 paid
@@ -124,8 +125,11 @@ class RewardsOps:
         if self.rng.random() < 0.12:  # the operator reprices, retires or brings back a course
             self._course_admin(econ, cid)
             return
-        if self.rng.random() < 0.05:
+        r = self.rng.random()
+        if r < 0.05:
             cid = "no-such-course"
+        elif r < 0.08:
+            cid = "not a course"  # not even a course id: a 400, before anything is read
         self.grant(econ, "course_completion", self.rng.choice(econ["users"]), cid)
 
     def _course_admin(self, econ: Dict[str, Any], cid: str) -> None:
@@ -162,6 +166,8 @@ class RewardsOps:
                 return {"refuse": (409, "reward_already_claimed")}
             base = s["referral_reward"]
         elif kind == "course_completion":
+            if " " in (ref or ""):
+                return {"refuse": (400, "validation_error")}
             if m.frozen(user):
                 return {"refuse": (422, "account_frozen")}
             course = m.courses.get(ref or "")
@@ -177,7 +183,8 @@ class RewardsOps:
             else:  # the streak goes on from yesterday's claim, else starts again at 1
                 last, streak = m.streaks.get(user, (None, 0))
                 streak = streak + 1 if last == day - timedelta(days=1) else 1
-                base = min(s["daily_cap"], s["daily_base"] + s["daily_streak_bonus"] * (streak - 1))
+                uncapped = s["daily_base"] + s["daily_streak_bonus"] * (streak - 1)
+                base = min(s["daily_cap"], uncapped)
         if key in m.grants:
             return {"replay": m.grants[key], "key": key}
         event = self.live_event(econ, "reward_multiplier", lambda e: e["rewards"] is None or kind in e["rewards"])
@@ -187,7 +194,7 @@ class RewardsOps:
             return {"refuse": (429, "grant_budget_exceeded"), "used": used, "amount": amount}
         expect = {"pay": amount, "base": base, "event": event, "key": key}
         if kind == "daily":
-            expect["streak"] = streak
+            expect.update(streak=streak, capped=uncapped > base)
         return expect
 
     def grant(self, econ: Dict[str, Any], kind: str, user: str, ref: Optional[str] = None) -> None:
@@ -247,6 +254,8 @@ class RewardsOps:
             if last == day - timedelta(days=1):
                 self.outcomes["daily_next_day"] += 1
             m.streaks[user] = (day, expect["streak"])
+            if expect["capped"]:
+                self.outcomes["daily_capped"] += 1
 
     def _check_grant_event(self, econ: Dict[str, Any], user: str, resp: Dict[str, Any], expect: Dict[str, Any]
                            ) -> None:
@@ -270,6 +279,7 @@ class RewardsOps:
             raise Violation("event", f"the entry of {resp['transaction_id']} records {meta}, the event was "
                                      f"{event['id']} x{event['bps']} on {expect['base']}")
         self.outcomes["grant_during_event"] += 1
+        self.outcomes[f"{SHORT[resp['type']]}_during_event"] += 1
 
     # -- operator events --------------------------------------------------------------------------
 
@@ -281,7 +291,7 @@ class RewardsOps:
         r = self.rng.random()
         if open_ and r < 0.25:
             self._event_write(econ, self.rng.choice(open_), "stop")
-        elif scheduled and r < 0.35:
+        elif scheduled and r < 0.5:
             self._event_write(econ, self.rng.choice(scheduled), "start")
         else:
             self._event_create(econ)
