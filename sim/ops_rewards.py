@@ -289,12 +289,24 @@ class RewardsOps:
         open_ = [e for e in m.events.values() if e["stopped_at"] is None and now < e["ends_at"]]
         scheduled = [e for e in open_ if now < e["starts_at"]]
         r = self.rng.random()
+        # Now and then players claim and buy right before and right after the operator's write (the
+        # same moment): the app read the events before it, and must see the write at once after it
+        # (a write clears its own container's cache), not up to 30 s later.
+        around = self.rng.random() < 0.5
+        if around:
+            self._player_acts(econ)
         if open_ and r < 0.25:
             self._event_write(econ, self.rng.choice(open_), "stop")
         elif scheduled and r < 0.5:
             self._event_write(econ, self.rng.choice(scheduled), "start")
         else:
             self._event_create(econ)
+        if around:
+            self._player_acts(econ)
+            self.outcomes["event_write_between_claims"] += 1
+
+    def _player_acts(self, econ: Dict[str, Any]) -> None:
+        getattr(self, self.rng.choice(("op_daily", "op_quest", "op_order")))(econ)
 
     def _overlapping(self, econ: Dict[str, Any], kind: str, start: datetime, end: datetime,
                      other_than: Optional[str] = None) -> Optional[Dict[str, Any]]:
