@@ -18,7 +18,13 @@ class Model:
         self.reasons: Dict[str, Set[str]] = {}  # user -> why the wallet is frozen
         self.holds: Dict[str, Dict[str, Any]] = {}  # active holds and escrows by id
         self.unlocks: Dict[Tuple[str, str], Any] = {}  # (user, content) -> the charging transaction
-        self.daily: Dict[Tuple[str, Any], str] = {}  # (user, UTC day) -> the paying transaction
+        # Grants by their once-only key (sim/ops_rewards.py): ("daily"|"quest", user, UTC day),
+        # ("referral", referred), ("course", user, course) -> {"tx", "amount", "user"}.
+        self.grants: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+        self.streaks: Dict[str, Tuple[Any, int]] = {}  # user -> (last daily claim's UTC day, the streak it made)
+        self.grant_budget: Dict[Any, int] = {}  # UTC day -> coins the economy's key granted that day
+        self.courses: Dict[str, Dict[str, Any]] = {}  # course id -> {"reward", "offered"}
+        self.events: Dict[str, Dict[str, Any]] = {}  # operator event id -> its terms and window (datetimes)
         self.purchases: Dict[str, Dict[str, Any]] = {}
         self.orders: Dict[str, Dict[str, Any]] = {}  # order id -> buyer, amount, state (and seller, fee)
         self.listings: Dict[str, Dict[str, Any]] = {}  # listings made and not withdrawn

@@ -38,19 +38,24 @@ class MarketOps:
         user = self.rng.choice(econ["users"])
         sku = self.rng.choice(("rank", "rank", "pet"))
         qty = self.rng.randint(1, 3)
-        total = qty * (ITEM_PRICE if sku == "rank" else VOUCHER_PRICE)
+        list_price = ITEM_PRICE if sku == "rank" else VOUCHER_PRICE
+        unit, event = self.shop_price(econ, sku, list_price)  # an operator's live discount (sim/ops_rewards.py)
+        total = qty * unit
         req = ("POST", "/v1/orders", {"buyer_id": user, "sku": sku, "qty": qty}, self.key("order"))
         status, resp = self.call(*req[:2], req[2], econ["token"], req[3])
         self.outcomes[f"order_{status}"] += 1
         self.refused_if_frozen(econ, user, status, resp, "an order")
         if status != 201:
             return
-        if resp.get("total") not in (None, total) and resp.get("price") not in (None, total):
-            raise Violation("price", f"{qty} x {sku} cost {resp}, the catalog says {total}")
+        if (resp.get("unit_price"), resp.get("total")) != (unit, total):
+            raise Violation("price", f"{qty} x {sku} cost {resp}, the catalog and events say {qty} x {unit}")
+        self.check_order_event(resp["order_id"], resp, event, list_price)
+        if event:
+            self.outcomes["order_during_discount"] += 1
         m.move(user, available=-total, held=total)
         m.orders[resp["order_id"]] = {"user": user, "total": total, "sku": sku, "state": "pending",
                                       "code": resp.get("voucher_code"), "redeemed": False,
-                                      "expires_at": resp["expires_at"]}
+                                      "expires_at": resp["expires_at"], "event_id": event and event["id"]}
         if sku == "pet" and not resp.get("voucher_code"):
             raise Violation("voucher", f"voucher order {resp['order_id']} came back without its code: {resp}")
         self.remember(econ, req, resp["order_id"])
@@ -155,6 +160,9 @@ class MarketOps:
         if resp.get("total") != total or resp.get("fee_bps") != listing["fee_bps"]:
             raise Violation("price", f"{qty} of listing {lid} at {listing['unit_price']} (fee {listing['fee_bps']} "
                                      f"bps) answered {resp}")
+        self.check_order_event(resp["order_id"], resp, None, 0)  # player listings are never discounted
+        if self.shop_price(econ, "rank", ITEM_PRICE)[1]:
+            self.outcomes["listing_buy_during_discount"] += 1
         m.move(buyer, available=-total, held=total)
         m.orders[resp["order_id"]] = {"user": buyer, "total": total, "sku": "rank", "state": "pending",
                                       "code": None, "redeemed": False, "expires_at": resp["expires_at"],
@@ -181,6 +189,9 @@ class MarketOps:
         o = m.orders[oid]
         o["state"] = state
         self.outcomes[f"order_{state}"] += 1
+        if view and view.get("event_id") != o.get("event_id"):
+            raise Violation("discount", f"{oid} records event {view.get('event_id')}, it was placed in "
+                                        f"{o.get('event_id')}")
         if state == "fulfilled":
             m.move(o["user"], held=-o["total"])
             if o.get("seller"):  # the seller's net, re-derived from the fee fixed when it was listed

@@ -234,22 +234,8 @@ class SpendingOps:
         raise Violation("job", f"{job} did not finish in 8 runs: {report}")
 
     def op_daily(self, econ: Dict[str, Any]) -> None:
-        m = econ["model"]
-        user = self.rng.choice(econ["users"])
-        day = self.clock.now.date()
-        status, resp = self.call("POST", f"/v1/users/{user}/rewards", {"type": "daily"}, econ["token"])
-        self.outcomes[f"daily_{status}"] += 1
-        if status not in (200, 201):
-            return
-        first = m.daily.get((user, day))
-        if first is not None:
-            if resp["transaction_id"] != first:
-                raise Violation("daily_twice", f"{user} paid twice on {day}: {resp['transaction_id']} after {first}")
-            return
-        m.daily[(user, day)] = resp["transaction_id"]
-        if (user, day - timedelta(days=1)) in m.daily:
-            self.outcomes["daily_next_day"] += 1
-        m.move(user, available=resp["amount"])
+        """The daily reward through the rewards API: its streak, event and budget rules are sim/ops_rewards.py's."""
+        self.grant(econ, "daily", self.rng.choice(econ["users"]))
 
     def op_replay(self, econ: Dict[str, Any]) -> None:
         """A client retry of an earlier write with the same Idempotency-Key: it must replay, moving nothing."""

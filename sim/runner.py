@@ -24,6 +24,7 @@ from sim.ops_discord import SIM_APPLICATION_ID, DiscordOps, signing_keys
 from sim.ops_market import MarketOps
 from sim.ops_purchases import PurchaseOps
 from sim.ops_races import RaceOps
+from sim.ops_rewards import RewardsOps
 from sim.ops_spending import SpendingOps
 from sim.simqueue import Crash, SimQueue
 
@@ -39,6 +40,7 @@ WEIGHTS = {
     "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 3, "freeze": 2, "daily": 6, "replay": 8,
     "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
     "race": 3, "give": 8, "give_confirm": 3, "discord_setup": 1,
+    "quest": 3, "referral": 2, "course": 3, "event": 2,
 }
 # The game server's side of a delivery try, in simulated seconds: fast retries, a short timeout.
 MARKET_ENV = {"MINECRAFT_TIMEOUT_S": "0.25", "MINECRAFT_RETRY_BASE_S": "30", "MINECRAFT_MAX_ATTEMPTS": "4"}
@@ -72,7 +74,7 @@ def _setup_env(endpoint: str, prefix: str) -> None:
     apikeys.clear_cache()
 
 
-class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
+class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps):
     def __init__(self, seed: int, ops: int, client: Any, check_every: int, fault_rate: float, run_tag: str,
                  plugin: Any, discord: Any) -> None:
         self.seed, self.ops, self.client, self.plugin, self.discord = seed, ops, client, plugin, discord
@@ -149,6 +151,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
                 assert status == 200
                 econ["model"].move(user, available=1_000)
             self.setup_market(econ)
+            self.setup_rewards(econ, n)
             self.economies.append(econ)
             if n == 0:
                 self.setup_discord(econ)

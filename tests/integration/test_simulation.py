@@ -56,7 +56,16 @@ def test_a_seeded_simulation_of_every_flow_with_faults_finds_no_violation() -> N
                  # /give: sent, refused each way, cancelled, delivered again, clicked by another; the deferred work done
                  "give_offered", "give_ok_sent", "give_self", "give_bot", "give_funds", "give_ok_frozen",
                  "give_ok_expired", "give_no_cancelled_now", "give_no_already_sent", "give_ok_not_yours",
-                 "give_redelivered_sent", "discord_setup_done", "discord_line_posted"):
+                 "give_redelivered_sent", "discord_setup_done", "discord_line_posted",
+                 # the rewards API: paid, repeated (nothing paid), refused each way, a budget spent, a daily capped
+                 "quest_200", "quest_again", "referral_200", "referral_again", "referral_reward_already_claimed",
+                 "referral_self_referral", "referral_user_not_found", "course_200", "course_again",
+                 "course_course_not_found", "course_delete_200", "grant_budget_429", "daily_capped",
+                 # operator events: made, replayed, started, stopped, refused, written between two claims and
+                 # after a lost answer (the cache window let pass); grants and orders inside them
+                 "event_created", "event_create_replayed", "event_started", "event_stopped", "event_overlap",
+                 "invalid_event", "event_write_between_claims", "event_cache_waited", "grant_during_event",
+                 "order_during_discount"):
         assert outcomes.get(seen, 0) >= 1, (seen, outcomes)
     assert summary["reconcile"]["purchases_checked"] >= 1
 
