@@ -89,6 +89,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         self.run_tag = run_tag
         self.seq = 0
         self.economies: List[Dict[str, Any]] = []
+        self.wallets_seen = self.frozen_seen = 0  # at the oracle checks: how much of the population was frozen
 
     # -- HTTP through the app's own handlers --------------------------------------------
 
@@ -291,6 +292,8 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
                     raise Violation("freeze", f"{econ['id']}/{user} is frozen for {sorted(reasons)}, the model "
                                               f"says {sorted(m.reasons.get(user, set()))}")
         self.outcomes["oracle_checks"] += 1
+        self.wallets_seen += sum(len(e["users"]) for e in self.economies)
+        self.frozen_seen += sum(e["model"].frozen(u) for e in self.economies for u in e["users"])
         self.outcomes["oracle_checks_full"] += int(full)
 
     def final_checks(self) -> None:
@@ -367,6 +370,7 @@ def simulate(seed: int, ops: int, check_every: int = 200, fault_rate: float = 0.
             "ops_per_s": round((violation["op"] if violation else ops) / duration, 1) if duration else None,
             "simulated_days": round((sim.clock.now - START).total_seconds() / 86_400, 2),
             "reconcile": getattr(sim, "reconcile", None),
+            "frozen_share": round(sim.frozen_seen / sim.wallets_seen, 3) if sim.wallets_seen else None,
         }
         if violation:
             summary["violation"] = violation
