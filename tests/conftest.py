@@ -314,7 +314,12 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
 
 
 def pytest_collection_modifyitems(items: Any) -> None:
-    """Under pytest-xdist (``make test``), the infra tests share one worker: one synth, one cdk.out."""
+    """Under pytest-xdist (``make test``), the infra tests share one worker: one synth, one cdk.out.
+
+    The simulation goes first: it is the longest test by far, and started last it
+    would run on alone while the other worker sits idle.
+    """
     for item in items:
         if "tests/infra/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.xdist_group("infra"))
+    items.sort(key=lambda item: not str(item.fspath).endswith("test_simulation.py"))

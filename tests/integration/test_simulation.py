@@ -21,12 +21,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEED = 20261203
-OPS = 4_000  # about 2 minutes on this 2-core machine alone, 3-4 under the rest of `make test`
+OPS = 20_000  # about 6 minutes on this 2-core machine alone, 8-10 beside the rest of `make test` (it runs first)
 
 
 def _simulate(seed: int, ops: int) -> Dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", "sim", "--seed", str(seed), "--ops", str(ops), "--json",
-                           "--no-shrink"], cwd=ROOT, capture_output=True, text=True, timeout=1_200)
+                           "--no-shrink"], cwd=ROOT, capture_output=True, text=True, timeout=1_450)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, (proc.returncode, proc.stdout[-2000:], proc.stderr[-4000:])
     summary = json.loads(lines[-1])
@@ -35,6 +35,7 @@ def _simulate(seed: int, ops: int) -> Dict[str, Any]:
     return summary
 
 
+@pytest.mark.timeout(1_500)
 def test_a_seeded_simulation_of_every_flow_with_faults_finds_no_violation() -> None:
     summary = _simulate(SEED, OPS)
     assert summary["seed"] == SEED and sum(summary["ops_by_kind"].values()) == OPS
@@ -68,6 +69,9 @@ def test_a_seeded_simulation_of_every_flow_with_faults_finds_no_violation() -> N
                  "order_during_discount"):
         assert outcomes.get(seen, 0) >= 1, (seen, outcomes)
     assert summary["reconcile"]["purchases_checked"] >= 1
+    # The population stays mostly able to pay: a run whose wallets end up frozen tests only refusals.
+    assert summary["frozen_share"] < 0.3, summary["frozen_share"]
+    assert outcomes["oracle_checks_full"] >= OPS // (200 * 5)
 
 
 def test_a_seed_replays_exactly() -> None:
