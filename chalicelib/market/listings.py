@@ -404,8 +404,11 @@ def buy(
         fulfilment=listing.fulfilment, action="transfer_item", payload=payload, seller_id=listing.seller_id,
         listing_id=listing_id, counters=taken, reserve=tuple(reserve),
     )
+    # The price the buyer confirmed is part of the request, as a shop order's (one key, one price); without
+    # one the request is what it always was, so keys claimed before still replay.
+    request = ("listing-order", listing_id, buyer_id, qty, player_id) + (() if unit_price is None else (unit_price,))
     return orders.place_order(economy, terms, idempotency_key=idempotency_key, key_namespace=key_namespace,
-                              request=("listing-order", listing_id, buyer_id, qty, player_id), discord=discord)
+                              request=request, discord=discord)
 
 
 def _buyer_counter(economy: str, listing_id: str, buyer_id: str) -> str:
