@@ -75,9 +75,12 @@ def list_item(economy: Economy, seller: str, sku: str, qty: int, unit_price: int
     return economy.api.post("/v1/listings", body, key=idem, token=economy.write_token)
 
 
-def buy_listing(economy: Economy, listing_id: str, buyer: str, qty: int = 1, idem: Optional[str] = None) -> Resp:
-    return economy.api.post(f"/v1/listings/{listing_id}/buy", {"buyer_id": buyer, "qty": qty}, key=idem or key(),
-                            token=economy.write_token)
+def buy_listing(economy: Economy, listing_id: str, buyer: str, qty: int = 1, idem: Optional[str] = None,
+                expected_price: Optional[int] = None) -> Resp:
+    body: Dict[str, Any] = {"buyer_id": buyer, "qty": qty}
+    if expected_price is not None:
+        body["expected_price"] = expected_price
+    return economy.api.post(f"/v1/listings/{listing_id}/buy", body, key=idem or key(), token=economy.write_token)
 
 
 def order(economy: Economy, order_id: str) -> Dict[str, Any]:

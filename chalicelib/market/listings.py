@@ -108,18 +108,48 @@ def listed_units(economy: str, sku: str, now: str, enough: int = pricing.SCARCE_
     return units
 
 
+@dataclasses.dataclass(frozen=True)
+class _PriceTerms:
+    """What a listing at one unit price is charged, as ``quote``, ``create_listing`` and ``reprice_listing`` see it."""
+
+    market: Dict[str, Any]  # pricing.current: the 7-day median (the floor) and average (the fee band)
+    floor: Optional[int]
+    fee: pricing.FeeQuote
+
+    def seller_net(self, total: int) -> int:
+        """The seller's share of ``total`` coins of sales, after the fee (the fee is the rest)."""
+        return total * (10_000 - self.fee.fee_bps) // 10_000
+
+
+def _price_terms(economy: str, sku: str, unit_price: int, now: str, adding: int, *,
+                 enforce_floor: bool) -> _PriceTerms:
+    """The floor, the fee band and fee for ``unit_price``, from the SKU's rollup and the economy's pricing now.
+
+    ``adding``: the units this listing adds to the SKU's listed units (the
+    scarcity multiplier counts them): a new listing's ``qty``; 0 for a reprice,
+    whose unsold units are counted already. ``enforce_floor``: raise
+    BelowPriceFloorError under the floor (before any listing is counted);
+    a quote only reports it.
+    """
+    market, terms = pricing.current(economy, sku), get_pricing(economy)
+    if enforce_floor:
+        floor = pricing.check_floor(unit_price, market["median_7d"], terms.price_floor_bps)
+    else:
+        floor = pricing.floor_price(market["median_7d"], terms.price_floor_bps)
+    listed = listed_units(economy, sku, now, terms.terms.scarcity_target_units) + adding
+    fee = pricing.market_fee(terms.market_fee_bps, unit_price, market["avg_7d"], listed, terms.terms)
+    return _PriceTerms(market=market, floor=floor, fee=fee)
+
+
 def quote(economy: str, sku: str, unit_price: int, qty: int) -> Dict[str, Any]:
     """What a listing at ``unit_price`` would be charged, and the floor; changes nothing."""
-    prices, terms = pricing.current(economy, sku), get_pricing(economy)
-    floor = pricing.floor_price(prices["median_7d"], terms.price_floor_bps)
-    fee = pricing.market_fee(terms.market_fee_bps, unit_price, prices["avg_7d"],
-                             listed_units(economy, sku, now_iso(), terms.terms.scarcity_target_units) + qty,
-                             terms.terms)
+    priced = _price_terms(economy, sku, unit_price, now_iso(), qty, enforce_floor=False)
+    floor, fee = priced.floor, priced.fee
     total = unit_price * qty
-    seller = total * (10_000 - fee.fee_bps) // 10_000
+    seller = priced.seller_net(total)
     return {"sku": sku, "unit_price": unit_price, "qty": qty, "price_floor": floor,
             "below_floor": floor is not None and unit_price < floor, "fee": fee.as_dict(), "fee_bps": fee.fee_bps,
-            "seller_gets_if_all_sold": seller, "fee_if_all_sold": total - seller, "market": prices}
+            "seller_gets_if_all_sold": seller, "fee_if_all_sold": total - seller, "market": priced.market}
 
 
 def _listing_id(economy: str, key: Optional[str]) -> str:
@@ -174,11 +204,9 @@ def create_listing(
         raise errors.RewardNotFoundError(sku=sku)
     if item.fulfilment == "api":
         minecraft.ensure_configured()
-    prices, terms = pricing.current(economy, sku), get_pricing(economy)
-    floor = pricing.check_floor(unit_price, prices["median_7d"], terms.price_floor_bps)
     now = now_iso()
-    fee = pricing.market_fee(terms.market_fee_bps, unit_price, prices["avg_7d"],
-                             listed_units(economy, sku, now, terms.terms.scarcity_target_units) + qty, terms.terms)
+    priced = _price_terms(economy, sku, unit_price, now, qty, enforce_floor=True)
+    floor, fee = priced.floor, priced.fee
     created = datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     listing = Listing(
         economy=economy, listing_id=listing_id, seller_id=seller_id, sku=sku,
@@ -263,19 +291,16 @@ def reprice_listing(economy: str, listing_id: str, unit_price: int,
         if listing.unit_price == unit_price:
             return listing_view(listing), False
         check_total(listing.qty, unit_price, field="unit_price")  # refunds can bring every unit back
-        prices, terms = pricing.current(economy, listing.sku), get_pricing(economy)
-        floor = pricing.check_floor(unit_price, prices["median_7d"], terms.price_floor_bps)
         # The listing's own unsold units are in the count already: they do not add again.
-        fee = pricing.market_fee(terms.market_fee_bps, unit_price, prices["avg_7d"],
-                                 listed_units(economy, listing.sku, now, terms.terms.scarcity_target_units),
-                                 terms.terms)
+        priced = _price_terms(economy, listing.sku, unit_price, now, 0, enforce_floor=True)
+        floor, fee = priced.floor, priced.fee
         after = dataclasses.replace(listing, unit_price=unit_price, fee_bps=fee.fee_bps, fee=fee.as_dict(),
                                     price_floor=floor, repriced_at=now)
-        changed = store.reprice(economy, listing, unit_price, fee.fee_bps, fee.as_dict(), floor, now,
-                                audit(listing, after))
-        if changed is not None:
-            _publish_listing(economy, "listing.repriced", changed, dedupe=keys.join(listing_id, now))
-            return listing_view(changed), True
+        repriced = store.reprice(economy, listing, unit_price, fee.fee_bps, fee.as_dict(), floor, now,
+                                 audit(listing, after))
+        if repriced is not None:
+            _publish_listing(economy, "listing.repriced", repriced, dedupe=keys.join(listing_id, now))
+            return listing_view(repriced), True
     raise errors.ContentionError("The listing is being changed by others right now; try again.",
                                  listing_id=listing_id)
 
@@ -379,8 +404,11 @@ def buy(
         fulfilment=listing.fulfilment, action="transfer_item", payload=payload, seller_id=listing.seller_id,
         listing_id=listing_id, counters=taken, reserve=tuple(reserve),
     )
+    # The price the buyer confirmed is part of the request, as a shop order's (one key, one price); without
+    # one the request is what it always was, so keys claimed before still replay.
+    request = ("listing-order", listing_id, buyer_id, qty, player_id) + (() if unit_price is None else (unit_price,))
     return orders.place_order(economy, terms, idempotency_key=idempotency_key, key_namespace=key_namespace,
-                              request=("listing-order", listing_id, buyer_id, qty, player_id), discord=discord)
+                              request=request, discord=discord)
 
 
 def _buyer_counter(economy: str, listing_id: str, buyer_id: str) -> str:

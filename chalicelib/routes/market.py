@@ -174,7 +174,8 @@ def buy_listing(call: Call, listing_id: str) -> Reply:
 
     path_param("listing_id", listing_id, valid_listing_id)
     b = call.body
-    return replied(buy(call.principal.economy, listing_id, b.buyer_id, b.qty, b.player_id, call.idempotency_key()))
+    return replied(buy(call.principal.economy, listing_id, b.buyer_id, b.qty, b.player_id, call.idempotency_key(),
+                       unit_price=b.expected_price))
 
 
 @endpoint(bp, "/v1/market/prices/{sku}", "GET", summary="A SKU's 7-day median/average, 24-hour volume and floor.",

@@ -108,6 +108,10 @@ class BuyListingBody(_Body):
     buyer_id: StrictStr = Field(pattern=_ID)
     qty: StrictInt = Field(ge=1, le=MAX_LISTING_QTY)
     player_id: Optional[StrictStr] = Field(default=None, pattern=_PLAYER)
+    # Named as the shop order's: the same guard, the same word.
+    expected_price: Optional[StrictInt] = Field(default=None, ge=1, le=MAX_UNIT_PRICE,
+                                                description="The unit price the buyer confirmed (409 price_changed "
+                                                            "if the listing asks another); else the price now.")
 
 
 class CancelListingBody(_Body):

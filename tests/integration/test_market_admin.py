@@ -213,6 +213,32 @@ def test_a_buy_that_read_the_old_price_is_refused_not_placed_at_it(shop: Economy
     shop.check()
 
 
+def test_a_buyer_who_names_the_price_they_saw_is_refused_after_a_reprice(shop: Economy) -> None:
+    """``expected_price`` on a listing buy: the shop order's guard, kept by the listing's own condition."""
+    listed = list_item(shop, "seller", "pet", qty=3, unit_price=100).body
+    listing_id, first_key = listed["listing_id"], key()
+    first = buy_listing(shop, listing_id, "buyer", idem=first_key, expected_price=100)
+    assert (first.status, first.body["unit_price"], first.body["total"]) == (201, 100, 100), first.body
+    assert _reprice(shop, listing_id, 150).status == 200
+    before = economy_records(shop.id)
+    stale = buy_listing(shop, listing_id, "buyer", expected_price=100)
+    assert (stale.status, stale.code) == (409, "price_changed"), stale.body
+    assert stale.body["error"]["details"]["unit_price"] == 150
+    assert changed_tables(before, economy_records(shop.id)) == {}  # no coins held, no unit taken, no order
+    # The first purchase replays with its own key and body, whatever the listing asks now.
+    again = buy_listing(shop, listing_id, "buyer", idem=first_key, expected_price=100)
+    assert (again.status, again.headers["idempotent-replayed"]) == (201, "true")
+    assert again.body["order_id"] == first.body["order_id"]
+    # The price is part of the request, as a shop order's: the same key at another price is another request.
+    other = buy_listing(shop, listing_id, "buyer", idem=first_key, expected_price=150)
+    assert (other.status, other.code) == (409, "idempotency_key_reused"), other.body
+    assert changed_tables(before, economy_records(shop.id)) == {}
+    current = buy_listing(shop, listing_id, "buyer", expected_price=150)
+    assert (current.status, current.body["unit_price"]) == (201, 150), current.body
+    assert wallet(shop, "buyer")["held"] == 250
+    shop.check()
+
+
 def test_a_reprice_keeps_the_price_floor_and_works_out_the_fee_again(economy: Economy, plugin) -> None:
     from tests.market_helpers import run_job, signed_redeem
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional
 import pytest
 
 from chalicelib.core import signing
+from chalicelib.ledger.limits import MAX_UNIT_PRICE
 from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.conftest import Economy, Resp
 from tests.integration.spending_helpers import assert_error, books
@@ -226,6 +227,14 @@ CASES = [
      "validation_error", "qty"),
     ("buy-missing", "POST", f"/v1/listings/{MISSING_LISTING}/buy", {"buyer_id": "alice", "qty": 2}, "write", "k2",
      404, "listing_not_found", None),
+    ("buy-price-changed", "POST", "/v1/listings/{listing}/buy", {"buyer_id": "alice", "qty": 2,
+                                                                   "expected_price": 39}, "write", "k2", 409,
+     "price_changed", None),
+    *[(f"buy-price-{name}", "POST", "/v1/listings/{listing}/buy", {"buyer_id": "alice", "qty": 2,
+                                                                    "expected_price": value}, "write", "k2", 400,
+       "validation_error", "expected_price")
+      for name, value in (("0", 0), ("negative", -40), ("float", 40.0), ("fraction", 40.5), ("string", "40"),
+                          ("huge", 10 ** 30), ("over-max", MAX_UNIT_PRICE + 1), ("bool", True))],
     ("prices-bad-sku", "GET", "/v1/market/prices/bad*sku", None, "read", None, 400, "validation_error", "sku"),
 ]
 

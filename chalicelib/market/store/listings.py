@@ -158,27 +158,48 @@ def page(economy: str, sku_key: Optional[str], stored: Optional[str], keep: Call
     return found, cursors.encode(scope, {f: last[f]["S"] for f in fields})
 
 
+def _guarded_update(economy: str, listing_id: str, changes: Mapping[str, Any], remove: List[str],
+                    condition: str, names: Mapping[str, str], values: Mapping[str, Any]) -> Dict[str, Any]:
+    """The Update element of a listing's ``changes`` (and ``remove``), made only while ``condition`` holds.
+
+    ``names``/``values``: the condition's own placeholders (the changes' are ``#uN``/``:uN``).
+    """
+    expression, change_names, change_values = ops.update_expression(changes, remove=remove)
+    return {"Update": {"TableName": table_name(TABLE), "Key": _key(economy, listing_id),
+                       "UpdateExpression": expression, "ConditionExpression": condition,
+                       "ExpressionAttributeNames": {**change_names, **names},
+                       "ExpressionAttributeValues": {**change_values, **values}}}
+
+
+def _commit_with(economy: str, listing_id: str, update: Dict[str, Any],
+                 along: Mapping[str, Any]) -> Optional[Listing]:
+    """Commit a listing's guarded ``update`` and ``along`` (an audit row) in one transaction, or neither.
+
+    The listing as it is then; None when the transaction was cancelled (a
+    condition failed, or a concurrent write: the caller reads again).
+    """
+    if not ops.transact([update, along]):
+        return None
+    return find_listing(economy, listing_id)
+
+
+_ACTIVE = ("#st = :active", {"#st": "status"}, {":active": {"S": "active"}})
+
+
 def close(economy: str, listing: Listing, status: str, now: str,
           along: Optional[Callable[[], Mapping[str, Any]]] = None) -> Optional[Listing]:
     """Move an active listing to ``status`` (it leaves the due index); None when it was no longer active.
 
     ``along()``: one more TransactWriteItems element (an audit row) committed with the change, or not at all.
     """
-    expression, names, values = ops.update_expression(
-        {"status": status, "state_key": f"{status}#{listing.created_at}", "closed_at": now}, remove=["due_shard"])
+    condition, names, values = _ACTIVE
+    update = _guarded_update(
+        economy, listing.listing_id, {"status": status, "state_key": f"{status}#{listing.created_at}",
+                                      "closed_at": now}, ["due_shard"], condition, names, values)
     if along is not None:
-        update = {"Update": {"TableName": table_name(TABLE), "Key": _key(economy, listing.listing_id),
-                             "UpdateExpression": expression, "ConditionExpression": "#st = :active",
-                             "ExpressionAttributeNames": {**names, "#st": "status"},
-                             "ExpressionAttributeValues": {**values, ":active": {"S": "active"}}}}
-        if not ops.transact([update, along()]):
-            return None  # no longer active (or a concurrent write: the caller reads again)
-        return find_listing(economy, listing.listing_id)
+        return _commit_with(economy, listing.listing_id, update, along())
     try:
-        response = get_client().update_item(
-            TableName=table_name(TABLE), Key=_key(economy, listing.listing_id), UpdateExpression=expression,
-            ConditionExpression="#st = :active", ExpressionAttributeNames={**names, "#st": "status"},
-            ExpressionAttributeValues={**values, ":active": {"S": "active"}}, ReturnValues="ALL_NEW")
+        response = get_client().update_item(**update["Update"], ReturnValues="ALL_NEW")
     except Exception as exc:  # botocore raises dynamically built classes
         if ops.condition_failed(exc):
             return None
@@ -188,7 +209,7 @@ def close(economy: str, listing: Listing, status: str, now: str,
 
 def reprice(economy: str, listing: Listing, unit_price: int, fee_bps: int, fee: Mapping[str, Any],
             price_floor: Optional[int], now: str, along: Mapping[str, Any]) -> Optional[Listing]:
-    """Give an active listing new price terms, only while it is active at the price it was read with.
+    """Give an active listing new price terms, only while it is active, unexpired and at the price it was read with.
 
     ``along``: one more TransactWriteItems element (the audit row) committed with it. None when the
     listing was closed or repriced meanwhile (the caller reads again).
@@ -199,16 +220,12 @@ def reprice(economy: str, listing: Listing, unit_price: int, fee_bps: int, fee: 
         remove.append("price_floor")
     else:
         changes["price_floor"] = price_floor
-    expression, names, values = ops.update_expression(changes, remove=remove)
-    update = {"Update": {"TableName": table_name(TABLE), "Key": _key(economy, listing.listing_id),
-                         "UpdateExpression": expression,
-                         "ConditionExpression": "#st = :active AND #up = :was AND expires_at > :now",
-                         "ExpressionAttributeNames": {**names, "#st": "status", "#up": "unit_price"},
-                         "ExpressionAttributeValues": {**values, ":active": {"S": "active"},
-                                                       ":was": {"N": str(listing.unit_price)}, ":now": {"S": now}}}}
-    if not ops.transact([update, along]):
-        return None
-    return find_listing(economy, listing.listing_id)
+    active, names, values = _ACTIVE
+    update = _guarded_update(
+        economy, listing.listing_id, changes, remove, f"{active} AND #up = :was AND expires_at > :now",
+        {**names, "#up": "unit_price"},
+        {**values, ":was": {"N": str(listing.unit_price)}, ":now": {"S": now}})
+    return _commit_with(economy, listing.listing_id, update, along)
 
 
 def listing_reserve(economy: str, listing_id: str, qty: int, now: str, exact: bool, unit_price: int,
