@@ -20,6 +20,7 @@ class Model:
         self.unlocks: Dict[Tuple[str, str], Any] = {}  # (user, content) -> the charging transaction
         self.daily: Dict[Tuple[str, Any], str] = {}  # (user, UTC day) -> the paying transaction
         self.purchases: Dict[str, Dict[str, Any]] = {}
+        self.stripe: Dict[str, Dict[str, Any]] = {}  # purchases made through Stripe's API (sim/ops_stripe.py)
         self.orders: Dict[str, Dict[str, Any]] = {}  # order id -> buyer, amount, state (and seller, fee)
         self.listings: Dict[str, Dict[str, Any]] = {}  # listings made and not withdrawn
         self.gifts: Dict[str, Dict[str, Any]] = {}  # /give interaction id -> sender, recipient, amount, state

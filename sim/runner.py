@@ -25,6 +25,7 @@ from sim.ops_market import MarketOps
 from sim.ops_purchases import PurchaseOps
 from sim.ops_races import RaceOps
 from sim.ops_spending import SpendingOps
+from sim.ops_stripe import StripeOps
 from sim.simqueue import Crash, SimQueue
 
 USERS = 20
@@ -39,6 +40,7 @@ WEIGHTS = {
     "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 3, "freeze": 2, "daily": 6, "replay": 8,
     "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
     "race": 3, "give": 8, "give_confirm": 3, "discord_setup": 1,
+    "stripe_checkout": 3, "admin_refund": 3,
 }
 # The game server's side of a delivery try, in simulated seconds: fast retries, a short timeout.
 MARKET_ENV = {"MINECRAFT_TIMEOUT_S": "0.25", "MINECRAFT_RETRY_BASE_S": "30", "MINECRAFT_MAX_ATTEMPTS": "4"}
@@ -72,9 +74,9 @@ def _setup_env(endpoint: str, prefix: str) -> None:
     apikeys.clear_cache()
 
 
-class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
+class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, StripeOps):
     def __init__(self, seed: int, ops: int, client: Any, check_every: int, fault_rate: float, run_tag: str,
-                 plugin: Any, discord: Any) -> None:
+                 plugin: Any, discord: Any, stripe_api: Any = None) -> None:
         self.seed, self.ops, self.client, self.plugin, self.discord = seed, ops, client, plugin, discord
         self.check_every = check_every
         self.rng = random.Random(seed)
@@ -87,6 +89,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         self.run_tag = run_tag
         self.seq = 0
         self.economies: List[Dict[str, Any]] = []
+        self.stripe_api = stripe_api
 
     # -- HTTP through the app's own handlers --------------------------------------------
 
@@ -180,6 +183,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         self.faults.install()
         try:
             self.install_discord()
+            self.install_stripe(self.stripe_api)
             with self.faults.quiet():  # the population is made before the weather turns
                 self.setup()
             for i in range(self.ops):
@@ -194,6 +198,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
                     with self.faults.quiet():
                         self.check_all()
             self.op_index = self.ops
+            self.finish_stripe()
             self.finish_work()
             self.faults.paused = True
             self.check_all()
@@ -201,6 +206,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
         finally:
             self.faults.uninstall()
             self.uninstall_discord()
+            self.uninstall_stripe()
             ids.clock, queue._worker = saved, saved_worker
             ids.millis, ids.entropy = saved_ids
             for module, saved_clock in zip(cached, saved_caches):
@@ -302,6 +308,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps):
                 if o["state"] == "pending":
                     raise Violation("order", f"{oid} never ended")
         self.final_discord_checks()
+        self.final_stripe_checks()
         report = run_job("reconcile", full=True)
         self.reconcile = {k: report.get(k) for k in ("accounts_checked", "entries_checked", "purchases_checked")}
         if report["status"] != "ok" or report["discrepancies"]:
@@ -314,6 +321,7 @@ def _one_run(seed: int, ops: int, endpoint: str, run_tag: str, check_every: int,
 
     from scripts.discord_standin import DiscordStandIn
     from scripts.game_server_standin import PluginStandIn
+    from scripts.stripe_standin import StripeStandIn
 
     _setup_env(endpoint, f"sim{run_tag}-")
     import chalicelib.wiring  # noqa: F401 (every queue topic and job)
@@ -327,14 +335,14 @@ def _one_run(seed: int, ops: int, endpoint: str, run_tag: str, check_every: int,
     violation = None
 
     with Client(app, stage_name="local") as client, PluginStandIn() as plugin, \
-            DiscordStandIn(SIM_APPLICATION_ID) as discord, \
+            DiscordStandIn(SIM_APPLICATION_ID) as discord, StripeStandIn(hold_events=True) as stripe_api, \
             contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         os.environ.update({"MINECRAFT_API_URL": plugin.url, "MINECRAFT_API_KEY": plugin.key,
                            "DISCORD_API_BASE": discord.api_base, "DISCORD_BOT_TOKEN": discord.bot_token,
                            "DISCORD_APPLICATION_ID": discord.application_id,
                            "DISCORD_PUBLIC_KEY": signing_keys()[1]})  # the app trusts the simulation's key
         config.reset_settings()
-        sim = Sim(seed, ops, client, check_every, fault_rate, run_tag, plugin, discord)
+        sim = Sim(seed, ops, client, check_every, fault_rate, run_tag, plugin, discord, stripe_api)
         try:
             sim.run()
         except Violation as exc:
