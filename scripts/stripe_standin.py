@@ -116,6 +116,7 @@ class Seen:
     params: Dict[str, Any]  # nested, as Stripe reads it
     status: int = 0  # 0: the connection was reset
     script: Optional[str] = None  # what the request was scripted to meet (its X-Standin-Script)
+    done: bool = False  # answered (or reset): whatever it does at Stripe is done
 
 
 @dataclass
@@ -221,6 +222,17 @@ class StripeStandIn:
             events, self.outbox = self.outbox, []
         return events
 
+    def wait_done(self, count: int, timeout: float = 10) -> bool:
+        """Until ``count`` requests have been received and done (a client that gave up on a hang knows its
+        request ran before it tries again, however late the server's thread got to it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if sum(1 for s in self.requests if s.done) >= count:
+                    return True
+            time.sleep(0.005)
+        return False
+
     def calls(self, path: str, method: str = "POST") -> List[Seen]:
         with self.lock:
             return [s for s in self.requests if s.path.split("?")[0] == path and s.method == method]
@@ -247,7 +259,8 @@ class StripeStandIn:
             else:
                 failure = self.failures.pop(0) if self.failures else None
         status, answer, extra = self._answer(method, path, lowered, body, params, failure, problem)
-        seen.status = status
+        with self.lock:
+            seen.status, seen.done = status, True
         return status, answer, extra
 
     def _answer(self, method: str, path: str, headers: Dict[str, str], body: str, params: Dict[str, Any],

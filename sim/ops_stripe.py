@@ -55,9 +55,16 @@ def _scripted_http(sim: Any) -> Any:
     class ScriptedStripeHttp(stripe.RequestsClient):
         def request(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
             behaviour = sim.stripe_behaviour()
+            sim.stripe_sent += 1
             # A hang must time out and nothing else may, however loaded the machine.
             self._timeout = HANG_TIMEOUT_S if behaviour == "hang" else 30
-            return super().request(method, url, {**(headers or {}), SCRIPT_HEADER: behaviour}, post_data)
+            try:
+                return super().request(method, url, {**(headers or {}), SCRIPT_HEADER: behaviour}, post_data)
+            finally:
+                # The next try goes only once Stripe has done this one: a hung try runs before its retry
+                # (replayed), never after it, whatever the machine's load.
+                if not sim.stripe_api.wait_done(sim.stripe_sent):
+                    raise Violation("stripe_standin", f"the stand-in never answered try {sim.stripe_sent}")
 
         def _sleep_time_seconds(self, num_retries: int) -> float:
             sim.outcomes["stripe_library_retried"] += 1
@@ -77,6 +84,7 @@ class StripeOps:
         standin.clock = lambda: self.clock.now.timestamp()
         standin.hang_s = HANG_S
         self.stripe_rng = random.Random(self.rng.random())
+        self.stripe_sent = 0  # tries sent to the stand-in
         self.stripe_pending: List[Tuple[Dict[str, Any], Dict[str, Any]]] = []  # (economy, event) not yet delivered
         self.saved_stripe_http = stripe_gateway.http_client
         stripe_gateway.http_client = _scripted_http(self)
@@ -168,8 +176,8 @@ class StripeOps:
         chosen = self.stripe_rng.sample(range(len(pending)), count)  # a random subset, in a random order
         if count > 1 and chosen != sorted(chosen):
             self.outcomes["stripe_events_reordered"] += 1
-        batch = [pending[i] for i in chosen]
-        self.stripe_pending = [e for i, e in enumerate(pending) if i not in set(chosen)]
+        batch, taken = [pending[i] for i in chosen], set(chosen)
+        self.stripe_pending = [e for i, e in enumerate(pending) if i not in taken]
         touched = []
         for econ, evt in batch:
             self._deliver(evt)

@@ -47,6 +47,7 @@ def test_a_scripted_failure_runs_nothing_and_the_retry_runs_it(standin: StripeSt
 def test_a_hang_runs_the_request_and_loses_the_answer_and_the_same_key_replays_it(standin: StripeStandIn) -> None:
     with pytest.raises(requests.Timeout):
         _refund(standin, "k", "hang", timeout=0.2)
+    assert standin.wait_done(1) and not standin.wait_done(2, timeout=0.05)
     assert len(standin.refunds) == 1 and standin.intents["pi_x"].amount_refunded == 100  # it happened
     again = _refund(standin, "k", "ok")
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
