@@ -17,7 +17,9 @@ a 503 to the operator, who sends the same Idempotency-Key again.
 The stand-in keeps its events (``hold_events``); the simulation delivers each
 ``charge.refunded`` through the app's signed webhook when the seed says: now,
 between an operator's retries, or in a later operation; sometimes twice, and
-several at once in any order. The claw-back follows from those deliveries only.
+several at once in any order (a refund is often of a purchase whose last
+refund's event is still on its way: a later refund's event may overtake it).
+The claw-back follows from those deliveries only.
 
 Oracles: each delivery claws back what the model re-derives (``ceil(coins x
 refunded / paid)`` of the largest ``amount_refunded`` delivered, less what was
@@ -85,6 +87,7 @@ class StripeOps:
         standin.hang_s = HANG_S
         self.stripe_rng = random.Random(self.rng.random())
         self.stripe_sent = 0  # tries sent to the stand-in
+        self.stripe_in_flight: Optional[str] = None  # the purchase an operator's refund is being asked for
         self.stripe_pending: List[Tuple[Dict[str, Any], Dict[str, Any]]] = []  # (economy, event) not yet delivered
         self.saved_stripe_http = stripe_gateway.http_client
         stripe_gateway.http_client = _scripted_http(self)
@@ -157,6 +160,8 @@ class StripeOps:
         charge = evt["data"]["object"]
         pid = charge["metadata"]["purchase_id"]
         v = econ["model"].stripe[pid]
+        if charge["amount_refunded"] < v["refunded"]:
+            self.outcomes["stripe_refund_overtaken"] += 1  # a later refund's event came first: this one is stale
         v["refunded"] = max(v["refunded"], charge["amount_refunded"])
         target = -(-v["coins"] * min(v["refunded"], v["paid"]) // v["paid"])
         if target <= v["clawed"]:
@@ -184,7 +189,8 @@ class StripeOps:
             self._on_refunded(econ, evt)
             touched.append((econ, evt["data"]["object"]["metadata"]["purchase_id"]))
         for econ, pid in touched:
-            self._stripe_view(econ, pid)
+            if pid != self.stripe_in_flight:  # its refund may be reserved already: checked once answered
+                self._stripe_view(econ, pid)
 
     def _take_events(self, econ: Dict[str, Any]) -> None:
         """What the stand-in sent since: waiting for delivery, sometimes twice (Stripe delivers at least once)."""
@@ -230,8 +236,16 @@ class StripeOps:
         self.stripe_rng.seed(self.rng.random())
         if self.stripe_pending and self.stripe_rng.random() < 0.3:
             self._deliver_pending(some=True)  # what an earlier refund sent arrives first
-        open_ = [pid for pid, v in m.stripe.items() if v["requested"] < v["paid"]]
-        pid = self.rng.choice(open_ if open_ and self.rng.random() < 0.95 else list(m.stripe))
+        pid = None
+        if self.stripe_pending and self.rng.random() < 0.5:  # a refund whose last one's event is on its way
+            econ, evt = self.rng.choice(self.stripe_pending)
+            m = econ["model"]
+            pid = evt["data"]["object"]["metadata"]["purchase_id"]
+            if m.stripe[pid]["requested"] >= m.stripe[pid]["paid"]:
+                pid = None
+        if pid is None:
+            open_ = [p for p, v in m.stripe.items() if v["requested"] < v["paid"]]
+            pid = self.rng.choice(open_ if open_ and self.rng.random() < 0.95 else list(m.stripe))
         v = m.stripe[pid]
         left = v["paid"] - max(v["requested"], v["refunded"])
         draw = self.rng.random()
@@ -243,7 +257,11 @@ class StripeOps:
         body = {"reason": "sim refund", **({} if amount is None else {"amount": amount})}
         key = self.key("refund")
         before = len(self.stripe_api.refunds)
-        status, resp = self._stripe_call("POST", f"/v1/admin/purchases/{pid}/refund", body, econ["token"], key)
+        self.stripe_in_flight = pid
+        try:
+            status, resp = self._stripe_call("POST", f"/v1/admin/purchases/{pid}/refund", body, econ["token"], key)
+        finally:
+            self.stripe_in_flight = None
         self.outcomes[f"admin_refund_{status}"] += 1
         code = (resp or {}).get("error", {}).get("code") if isinstance(resp, dict) else None
         if left <= 0 or (amount is not None and amount > left):

@@ -64,7 +64,7 @@ def test_a_seeded_simulation_of_every_flow_with_faults_finds_no_violation() -> N
                  "stripe_503_retried", "stripe_library_retried", "admin_refund_201", "admin_refund_200",
                  "admin_refund_partial", "admin_refund_full", "admin_refund_replayed", "admin_refund_422",
                  "stripe_refund_clawed", "stripe_refund_left_debt", "stripe_refund_event_stale",
-                 "stripe_events_reordered"):
+                 "stripe_refund_overtaken", "stripe_events_reordered"):
         assert outcomes.get(seen, 0) >= 1, (seen, outcomes)
     assert summary["reconcile"]["purchases_checked"] >= 1
 
