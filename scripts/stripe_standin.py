@@ -23,11 +23,25 @@ charge and, with a webhook URL and signing secret, sends the signed
 ``charge.refunded`` with the charge's cumulative ``amount_refunded``, as
 Stripe does, from a thread after the answer (Stripe's events are not part of
 the API call). ``requests`` holds every request it saw.
+
+For a run that must replay (the simulation, ``sim/ops_stripe.py``):
+
+* a request's own ``X-Standin-Script`` header says what it meets: ``ok``,
+  ``500``, ``429`` (with ``Retry-After``), ``reset`` (none of these runs it), or
+  ``hang`` (it runs, then the answer is held ``hang_s`` seconds: a client that
+  timed out never learns it happened, and its retry under the same
+  Idempotency-Key is answered the first response again);
+* ``hold_events=True`` keeps the events in ``outbox`` (``take_events()``) for
+  the caller to deliver when, how often and in what order it likes, instead of
+  sending them from a thread;
+* ``ids`` (a ``random.Random``) and ``clock`` make its ids and ``created``
+  times come from the caller's seed and clock, not ``uuid4`` and the wall.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import socket
 import struct
@@ -37,11 +51,13 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import requests
 
 FAILURES = ("500", "429", "reset")
+SCRIPT_HEADER = "X-Standin-Script"
+RETRY_AFTER_S = "1"  # what a 429 tells the client to wait
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
@@ -99,6 +115,8 @@ class Seen:
     form: Dict[str, str]  # flat, as sent: ``{"metadata[purchase_id]": ...}``
     params: Dict[str, Any]  # nested, as Stripe reads it
     status: int = 0  # 0: the connection was reset
+    script: Optional[str] = None  # what the request was scripted to meet (its X-Standin-Script)
+    done: bool = False  # answered (or reset): whatever it does at Stripe is done
 
 
 @dataclass
@@ -118,8 +136,14 @@ class StripeStandIn:
     """``with StripeStandIn() as stripe_api: ...``; point ``STRIPE_API_BASE`` at ``stripe_api.url``."""
 
     def __init__(self, secret_key_prefix: str = "sk_", webhook_url: Optional[str] = None,
-                 webhook_secret: Optional[str] = None, port: int = 0) -> None:
+                 webhook_secret: Optional[str] = None, port: int = 0, hold_events: bool = False,
+                 ids: Optional[random.Random] = None, clock: Callable[[], float] = time.time,
+                 hang_s: float = 5.0) -> None:
         self.key_prefix = secret_key_prefix
+        self.hold_events = hold_events
+        self.outbox: List[Dict[str, Any]] = []  # events kept for the caller (hold_events)
+        self.ids, self.clock, self.hang_s = ids, clock, hang_s
+        self.closing = threading.Event()  # ends the hangs at close
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.lock = threading.RLock()
@@ -144,14 +168,19 @@ class StripeStandIn:
                 status, answer, headers = standin.answer(method, self.path, dict(self.headers), body)
                 if status == 0:
                     return self._reset()
+                if self.headers.get(SCRIPT_HEADER) == "hang":  # done; the client gives up before hearing it
+                    standin.closing.wait(standin.hang_s)
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client hung up (a hang's): the answer is lost, as on the network
+                    self.close_connection = True
 
             def _reset(self) -> None:
                 self.close_connection = True
@@ -172,6 +201,7 @@ class StripeStandIn:
         self.close()
 
     def close(self) -> None:
+        self.closing.set()
         self.wait_webhooks()
         self.server.shutdown()
         self.server.server_close()
@@ -185,6 +215,23 @@ class StripeStandIn:
         with self.lock:
             self.failures.extend([kind] * count)
         return self
+
+    def take_events(self) -> List[Dict[str, Any]]:
+        """The events kept since the last call (``hold_events``), oldest first."""
+        with self.lock:
+            events, self.outbox = self.outbox, []
+        return events
+
+    def wait_done(self, count: int, timeout: float = 10) -> bool:
+        """Until ``count`` requests have been received and done (a client that gave up on a hang knows its
+        request ran before it tries again, however late the server's thread got to it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if sum(1 for s in self.requests if s.done) >= count:
+                    return True
+            time.sleep(0.005)
+        return False
 
     def calls(self, path: str, method: str = "POST") -> List[Seen]:
         with self.lock:
@@ -202,12 +249,18 @@ class StripeStandIn:
             problem: Optional[StripeError] = StripeError(400, str(exc))
         else:
             problem = None
-        seen = Seen(method, path, headers, dict(urllib.parse.parse_qsl(body, keep_blank_values=True)), params)
+        script = lowered.get(SCRIPT_HEADER.lower())
+        seen = Seen(method, path, headers, dict(urllib.parse.parse_qsl(body, keep_blank_values=True)), params,
+                    script=script)
         with self.lock:
             self.requests.append(seen)
-            failure = self.failures.pop(0) if self.failures else None
+            if script is not None:  # the request's own script, in place of the queued failures
+                failure = script if script in FAILURES else None
+            else:
+                failure = self.failures.pop(0) if self.failures else None
         status, answer, extra = self._answer(method, path, lowered, body, params, failure, problem)
-        seen.status = status
+        with self.lock:
+            seen.status, seen.done = status, True
         return status, answer, extra
 
     def _answer(self, method: str, path: str, headers: Dict[str, str], body: str, params: Dict[str, Any],
@@ -221,7 +274,7 @@ class StripeStandIn:
             return 500, StripeError(500, "An unknown error occurred.", type_="api_error").body, {}
         if failure == "429":
             return 429, StripeError(429, "Too many requests hit the API too quickly.", code="rate_limit",
-                                    type_="invalid_request_error").body, {}
+                                    type_="invalid_request_error").body, {"Retry-After": RETRY_AFTER_S}
         if problem is not None:
             return problem.status, problem.body, {}
         key = headers.get("idempotency-key") if method == "POST" else None
@@ -267,7 +320,7 @@ class StripeStandIn:
         except (KeyError, IndexError, TypeError, ValueError):
             raise StripeError(400, "Missing required param: line_items[0][price_data].", code="parameter_missing",
                               param="line_items") from None
-        session_id = f"cs_test_{uuid.uuid4().hex}"
+        session_id = f"cs_test_{self._hex(32)}"
         session = {
             "id": session_id, "object": "checkout.session", "mode": params.get("mode"), "status": "open",
             "payment_status": "unpaid", "amount_total": amount, "currency": currency,
@@ -309,10 +362,10 @@ class StripeStandIn:
         metadata = params.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise StripeError(400, "Invalid object", code="parameter_invalid_string", param="metadata")
-        refund_id = f"re_test_{uuid.uuid4().hex[:24]}"
+        refund_id = f"re_test_{self._hex(24)}"
         refund = {"id": refund_id, "object": "refund", "amount": amount, "currency": intent.currency,
                   "charge": intent.charge, "payment_intent": intent.id, "metadata": metadata, "reason": reason,
-                  "status": "succeeded", "created": int(time.time())}
+                  "status": "succeeded", "created": int(self.clock())}
         intent.amount_refunded += amount
         intent.refunds.append(refund_id)
         self.refunds[refund_id] = refund
@@ -325,12 +378,12 @@ class StripeStandIn:
         with self.lock:
             session = self.sessions[session_id]
             if session["payment_intent"] is None:
-                pi = f"pi_test_{uuid.uuid4().hex[:24]}"
-                self.intents[pi] = Intent(pi, f"ch_test_{uuid.uuid4().hex[:24]}", session["amount_total"],
+                pi = f"pi_test_{self._hex(24)}"
+                self.intents[pi] = Intent(pi, f"ch_test_{self._hex(24)}", session["amount_total"],
                                           session["currency"], dict(session["_intent_metadata"]))
                 session.update(payment_intent=pi, status="complete", payment_status="paid")
             public = {k: v for k, v in session.items() if not k.startswith("_")}
-        event = self._event("checkout.session.completed", public)
+            event = self._event("checkout.session.completed", public)
         if self.webhook_url:
             self._send(event)
         return event
@@ -341,12 +394,20 @@ class StripeStandIn:
                 "refunded": intent.amount_refunded >= intent.amount, "payment_intent": intent.id,
                 "metadata": dict(intent.metadata)}
 
-    @staticmethod
-    def _event(event_type: str, obj: Dict[str, Any]) -> Dict[str, Any]:
-        return {"id": f"evt_test_{uuid.uuid4().hex}", "object": "event", "type": event_type,
-                "created": int(time.time()), "livemode": False, "data": {"object": obj}}
+    def _hex(self, n: int) -> str:
+        """``n`` random hex digits: from the caller's generator when given (a run that replays), else uuid4's."""
+        with self.lock:
+            return f"{self.ids.getrandbits(4 * n):0{n}x}" if self.ids is not None else uuid.uuid4().hex[:n]
+
+    def _event(self, event_type: str, obj: Dict[str, Any]) -> Dict[str, Any]:
+        return {"id": f"evt_test_{self._hex(32)}", "object": "event", "type": event_type,
+                "created": int(self.clock()), "livemode": False, "data": {"object": obj}}
 
     def _send_later(self, event: Dict[str, Any]) -> None:
+        if self.hold_events:
+            with self.lock:
+                self.outbox.append(event)
+            return
         if not self.webhook_url:
             return
         sender = threading.Thread(target=self._send, args=(event,), name="stripe-standin-webhook", daemon=True)

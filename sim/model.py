@@ -26,6 +26,7 @@ class Model:
         self.courses: Dict[str, Dict[str, Any]] = {}  # course id -> {"reward", "offered"}
         self.events: Dict[str, Dict[str, Any]] = {}  # operator event id -> its terms and window (datetimes)
         self.purchases: Dict[str, Dict[str, Any]] = {}
+        self.stripe: Dict[str, Dict[str, Any]] = {}  # purchases made through Stripe's API (sim/ops_stripe.py)
         self.orders: Dict[str, Dict[str, Any]] = {}  # order id -> buyer, amount, state (and seller, fee)
         self.listings: Dict[str, Dict[str, Any]] = {}  # listings made and not withdrawn
         self.gifts: Dict[str, Dict[str, Any]] = {}  # /give interaction id -> sender, recipient, amount, state

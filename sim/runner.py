@@ -26,6 +26,7 @@ from sim.ops_purchases import PurchaseOps
 from sim.ops_races import RaceOps
 from sim.ops_rewards import RewardsOps
 from sim.ops_spending import SpendingOps
+from sim.ops_stripe import StripeOps
 from sim.simqueue import Crash, SimQueue
 
 USERS = 20
@@ -41,6 +42,7 @@ WEIGHTS = {
     "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
     "race": 3, "give": 8, "give_confirm": 3, "discord_setup": 1,
     "quest": 3, "referral": 2, "course": 3, "event": 2,
+    "stripe_checkout": 3, "admin_refund": 3,
 }
 # Oracles every ``check_every`` operations read only what changed; every this many, everything.
 FULL_CHECK_EVERY = 5
@@ -76,9 +78,9 @@ def _setup_env(endpoint: str, prefix: str) -> None:
     apikeys.clear_cache()
 
 
-class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps):
+class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps, StripeOps):
     def __init__(self, seed: int, ops: int, client: Any, check_every: int, fault_rate: float, run_tag: str,
-                 plugin: Any, discord: Any) -> None:
+                 plugin: Any, discord: Any, stripe_api: Any = None) -> None:
         self.seed, self.ops, self.client, self.plugin, self.discord = seed, ops, client, plugin, discord
         self.check_every = check_every
         self.rng = random.Random(seed)
@@ -92,6 +94,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps):
         self.seq = 0
         self.economies: List[Dict[str, Any]] = []
         self.wallets_seen = self.frozen_seen = 0  # at the oracle checks: how much of the population was frozen
+        self.stripe_api = stripe_api
 
     # -- HTTP through the app's own handlers --------------------------------------------
 
@@ -186,6 +189,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps):
         self.faults.install()
         try:
             self.install_discord()
+            self.install_stripe(self.stripe_api)
             with self.faults.quiet():  # the population is made before the weather turns
                 self.setup()
             for i in range(self.ops):
@@ -200,6 +204,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps):
                     with self.faults.quiet():
                         self.check_all()
             self.op_index = self.ops
+            self.finish_stripe()
             self.finish_work()
             self.faults.paused = True
             self.check_all(full=True)
@@ -207,6 +212,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps):
         finally:
             self.faults.uninstall()
             self.uninstall_discord()
+            self.uninstall_stripe()
             ids.clock, queue._worker = saved, saved_worker
             ids.millis, ids.entropy = saved_ids
             for module, saved_clock in zip(cached, saved_caches):
@@ -315,6 +321,7 @@ class Sim(SpendingOps, PurchaseOps, MarketOps, RaceOps, DiscordOps, RewardsOps):
                 if o["state"] == "pending":
                     raise Violation("order", f"{oid} never ended")
         self.final_discord_checks()
+        self.final_stripe_checks()
         report = run_job("reconcile", full=True)
         self.reconcile = {k: report.get(k) for k in ("accounts_checked", "entries_checked", "purchases_checked")}
         if report["status"] != "ok" or report["discrepancies"]:
@@ -327,6 +334,7 @@ def _one_run(seed: int, ops: int, endpoint: str, run_tag: str, check_every: int,
 
     from scripts.discord_standin import DiscordStandIn
     from scripts.game_server_standin import PluginStandIn
+    from scripts.stripe_standin import StripeStandIn
 
     _setup_env(endpoint, f"sim{run_tag}-")
     import chalicelib.wiring  # noqa: F401 (every queue topic and job)
@@ -340,14 +348,14 @@ def _one_run(seed: int, ops: int, endpoint: str, run_tag: str, check_every: int,
     violation = None
 
     with Client(app, stage_name="local") as client, PluginStandIn() as plugin, \
-            DiscordStandIn(SIM_APPLICATION_ID) as discord, \
+            DiscordStandIn(SIM_APPLICATION_ID) as discord, StripeStandIn(hold_events=True) as stripe_api, \
             contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         os.environ.update({"MINECRAFT_API_URL": plugin.url, "MINECRAFT_API_KEY": plugin.key,
                            "DISCORD_API_BASE": discord.api_base, "DISCORD_BOT_TOKEN": discord.bot_token,
                            "DISCORD_APPLICATION_ID": discord.application_id,
                            "DISCORD_PUBLIC_KEY": signing_keys()[1]})  # the app trusts the simulation's key
         config.reset_settings()
-        sim = Sim(seed, ops, client, check_every, fault_rate, run_tag, plugin, discord)
+        sim = Sim(seed, ops, client, check_every, fault_rate, run_tag, plugin, discord, stripe_api)
         try:
             sim.run()
         except Violation as exc:

@@ -20,6 +20,12 @@ log = logging.getLogger("coinhall.stripe")
 TOLERANCE_S = 300
 # What "now" is for the tolerance check (tests pin it).
 clock: Callable[[], float] = time.time
+# The stripe library's network (an ``stripe.HTTPClient``); None: its default (requests, an 80 s timeout).
+# The simulation gives it one that scripts each try and lets the library's backoff pass at once.
+http_client: Optional[Any] = None
+# Tries after the first that the library makes itself on a dropped connection, a timeout or a 5xx
+# (under the same idempotency key, so a try that ran at Stripe is answered again, not made twice).
+MAX_NETWORK_RETRIES = 2
 
 
 def _client() -> Any:
@@ -27,7 +33,8 @@ def _client() -> Any:
 
     settings = get_settings()
     bases = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-    return stripe.StripeClient(settings.stripe_secret_key, base_addresses=bases, max_network_retries=2)
+    return stripe.StripeClient(settings.stripe_secret_key, base_addresses=bases,
+                               max_network_retries=MAX_NETWORK_RETRIES, http_client=http_client)
 
 
 def create_checkout_session(params: Dict[str, Any], idempotency_key: str) -> Dict[str, Any]:

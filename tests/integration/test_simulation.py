@@ -15,6 +15,7 @@ import pytest
 
 from sim.faults import Faults
 from sim.ops_discord import REST_FAULTS
+from sim.ops_stripe import STRIPE_FAULTS
 from sim.runner import WEIGHTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,7 +42,7 @@ def test_a_seeded_simulation_of_every_flow_with_faults_finds_no_violation() -> N
     assert summary["seed"] == SEED and sum(summary["ops_by_kind"].values()) == OPS
     assert set(summary["ops_by_kind"]) == set(WEIGHTS), summary["ops_by_kind"]
     faults = summary["faults_by_kind"]
-    assert all(faults.get(kind, 0) >= 1 for kind in (*Faults.KINDS, *REST_FAULTS)), faults
+    assert all(faults.get(kind, 0) >= 1 for kind in (*Faults.KINDS, *REST_FAULTS, *STRIPE_FAULTS)), faults
     outcomes = summary["outcomes"]
     # The flows happened, not just their refusals: money moved by each, across a UTC midnight,
     # and every fault was met and got over (a retried 5xx, a crashed request sent again, a job resumed).
@@ -66,7 +67,14 @@ def test_a_seeded_simulation_of_every_flow_with_faults_finds_no_violation() -> N
                  # after a lost answer (the cache window let pass); grants and orders inside them
                  "event_created", "event_create_replayed", "event_started", "event_stopped", "event_overlap",
                  "invalid_event", "event_write_between_claims", "event_cache_waited", "grant_during_event",
-                 "order_during_discount"):
+                 "order_during_discount",
+                 # Stripe's API: every fault met; refunds made (in part, in full, finished by a retry of the
+                 # same key after a 503), clawed back from events delivered late, twice or out of order
+                 "stripe_checkout_201", "stripe_500", "stripe_429", "stripe_timeout", "stripe_reset",
+                 "stripe_503_retried", "stripe_library_retried", "admin_refund_201", "admin_refund_200",
+                 "admin_refund_partial", "admin_refund_full", "admin_refund_replayed", "admin_refund_422",
+                 "stripe_refund_clawed", "stripe_refund_left_debt", "stripe_refund_event_stale",
+                 "stripe_refund_overtaken", "stripe_events_reordered"):
         assert outcomes.get(seen, 0) >= 1, (seen, outcomes)
     assert summary["reconcile"]["purchases_checked"] >= 1
     # The population stays mostly able to pay: a run whose wallets end up frozen tests only refusals.
