@@ -1,7 +1,7 @@
 """Creating a purchase and its Checkout Session (or the local payment page)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Dict, Optional
 
 from chalicelib import ledger
@@ -118,6 +118,25 @@ def _replay_taken(economy: str, key: str, fp: str, purchase_id: str, base: str) 
     return _replay_checkout(purchase_id, base)
 
 
+# Stripe wants a session's expiry 30 minutes to 24 hours after the request that opens it.
+SESSION_RETRY_MARGIN_MIN = 5
+
+
+def _session_expires(record: Purchase) -> int:
+    """The session's expiry in Unix seconds: one moment per purchase, from when it was made.
+
+    A retry must send Stripe the very request it may already have run (same
+    Idempotency-Key, same body, or Stripe answers ``idempotency_error`` for as long
+    as the key lives), so nothing in it may come from the retry's own clock. The
+    margin keeps a request Stripe never ran, sent again within it, above Stripe's
+    30-minute minimum. The session may so outlive the purchase's own ``expires_at``
+    by the margin: a payment after the expiry job ran still credits (facts only grow).
+    """
+    created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+    minutes = min(get_settings().checkout_expires_min + SESSION_RETRY_MARGIN_MIN, 24 * 60)
+    return int((created + timedelta(minutes=minutes)).timestamp())
+
+
 def _open_session(record: Purchase, base: str) -> Purchase:
     """The purchase with its session opened (as it was when it had one already)."""
     if record.session_id is not None:
@@ -127,8 +146,7 @@ def _open_session(record: Purchase, base: str) -> Purchase:
     else:
         meta = {"economy": record.economy, "user_id": record.user_id, "pack_id": record.pack_id,
                 "purchase_id": record.purchase_id}
-        # On the app clock, like the purchase's own expires_at (a test that sets one sets both).
-        expires = int(utc_now().timestamp()) + 60 * get_settings().checkout_expires_min
+        expires = _session_expires(record)
         params = {
             "mode": "payment",
             "line_items": [{

@@ -55,9 +55,10 @@ def test_checkout_sends_stripe_the_session_we_mean(shop, stripe_api, clock: Cloc
     assert form["success_url"] == "https://app.example/ok"
     assert form["cancel_url"].endswith(f"/checkout/cancel?purchase_id={purchase['purchase_id']}")
     # CHECKOUT_EXPIRES_MIN's default, 30 minutes on from the app clock: 15:39:26.535 for the
-    # purchase, and that moment in whole Unix seconds (1773502766 = 2026-03-14T15:39:26Z) for Stripe.
+    # purchase; for Stripe 5 minutes more (a retry's margin), in whole Unix seconds
+    # (1773503066 = 2026-03-14T15:44:26Z).
     assert purchase["expires_at"] == "2026-03-14T15:39:26.535Z"
-    assert form["expires_at"] == "1773502766"
+    assert form["expires_at"] == "1773503066"
     # The webhook for that session credits it.
     ph.deliver(shop.api, ph.completed(purchase))
     assert shop.api.get("/v1/users/alice/wallet").body["available"] == 1200
@@ -72,6 +73,39 @@ def test_stripe_down_is_503_and_a_retry_with_the_key_finishes_the_same_purchase(
     assert second.status == 200 and second.body["checkout_url"]
     keys = {r.headers["Idempotency-Key"] for r in stripe_api.requests}
     assert keys == {second.body["purchase_id"]}  # every attempt was the same Stripe request
+
+
+def test_a_session_stripe_opened_whose_answer_was_lost_is_found_by_a_retry_minutes_later(
+        shop, stripe_api, clock: Clock, monkeypatch) -> None:
+    """The retry sends Stripe the same request byte for byte, so Stripe replays the session it made.
+
+    (Were the expiry taken from the retry's own clock, Stripe would answer
+    ``idempotency_error`` to every retry, and the purchase would never get its session.)
+    """
+    from chalicelib.purchases import store
+
+    clock.set(at("2026-03-14T15:09:26.535Z"))
+    real_update = store.update
+    calls = []
+
+    def dies_after_stripe_answered(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionError("the worker died before it wrote the session down")
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(store, "update", dies_after_stripe_answered)
+    body = {"user_id": "alice", "pack_id": "coins_100"}
+    assert shop.api.post("/v1/checkout", body, key="k-lost").status == 500  # the client saw it fail
+    clock.advance(3 * 60)
+    again = shop.api.post("/v1/checkout", body, key="k-lost")
+    assert again.status == 200, again.body
+    first, retry = stripe_api.requests
+    assert first.form == retry.form and first.headers["Idempotency-Key"] == retry.headers["Idempotency-Key"]
+    assert (first.status, retry.status) == (200, 200)
+    assert list(stripe_api.sessions) == [again.body["session_id"]]  # the one session Stripe made, replayed
+    ph.deliver(shop.api, ph.completed(again.body))
+    assert shop.api.get("/v1/users/alice/wallet").body["available"] == 100
 
 
 class LiveApp:
