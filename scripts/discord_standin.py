@@ -247,6 +247,13 @@ class DiscordStandIn:
             if len(r) == 3 and r[2] == "messages":
                 if method == "GET":
                     return 200, sorted(messages.values(), key=lambda m: int(m["id"]), reverse=True)[:50], {}
+                nonce = (body or {}).get("nonce")
+                if nonce is not None and (body or {}).get("enforce_nonce"):
+                    # As Discord: the same author's message with this nonce comes back, no new one is made
+                    # (Discord keeps nonces for a few minutes; the stand-in for its whole life).
+                    same = [m for m in messages.values() if m.get("nonce") == nonce]
+                    if same:
+                        return 200, same[0], {}
                 message = {"id": snowflake(), "channel_id": r[1], "author": {"id": self.application_id, "bot": True},
                            "pinned": False, **(body or {})}
                 messages[message["id"]] = message

@@ -13,6 +13,10 @@ from datetime import timedelta
 from typing import Any, Callable, Dict, List, Tuple
 
 
+# infra/work_queue.py: six times the consumer's 30 s Lambda timeout.
+VISIBILITY_TIMEOUT_S = 180
+
+
 class Crash(BaseException):
     """A process dying between two steps: not an Exception, so no handler of the app's catches it."""
 
@@ -58,10 +62,13 @@ class SimQueue:
             ran += 1
             try:
                 queue.consume(message, attempt)
-            except (Exception, Crash):  # the consumer failed or its process died: SQS delivers it again
+            except (Exception, Crash) as exc:  # the consumer failed or its process died: SQS delivers it again
                 if attempt < queue.MAX_ATTEMPTS:
                     self.retries += 1
-                    self.put({**message, "attempt": attempt + 1}, 2 ** attempt)
+                    # A dead worker's message comes back when its visibility timeout ends (what
+                    # it held under a lease has lapsed by then); a failure is retried sooner.
+                    delay = VISIBILITY_TIMEOUT_S if isinstance(exc, Crash) else 2 ** attempt
+                    self.put({**message, "attempt": attempt + 1}, delay)
                 else:
                     self.failed.append(message)
         return ran

@@ -27,9 +27,9 @@ from chalicelib.db.failures import condition_failed, transient  # not db.base: t
 from chalicelib.db.engine import get_client, table_name
 
 __all__ = [
-    "Page", "batch_get", "claim_once", "condition_failed", "get", "get_raw", "put_if_absent", "query_all",
-    "query_page", "release", "scan_raw", "transact", "transient", "update_expression", "versioned_change",
-    "versioned_write", "ensure_map",
+    "BUSY", "DONE", "TAKEN", "Page", "batch_get", "claim_leased", "claim_once", "condition_failed", "finish_claim",
+    "get", "get_raw", "put_if_absent", "query_all", "query_page", "release", "scan_raw", "transact", "transient",
+    "update_expression", "versioned_change", "versioned_write", "ensure_map",
 ]
 
 Raw = Dict[str, Any]  # an item in DynamoDB's wire format
@@ -251,8 +251,45 @@ def claim_once(table: str, key_attr: str, key: str, *, ttl_seconds: int, ttl_att
 
 
 def release(table: str, key_attr: str, key: str) -> None:
-    """Give back a claim taken by ``claim_once``."""
+    """Give back a claim taken by ``claim_once`` (or ``claim_leased``)."""
     get_client().delete_item(TableName=table_name(table), Key={key_attr: {"S": key}})
+
+
+TAKEN, DONE, BUSY = "taken", "done", "busy"
+# A queued consumer runs at most 30 s (its Lambda timeout): a lease of twice that outlives any
+# attempt still alive, and SQS delivers a dead worker's message again only after 180 s.
+LEASE_SECONDS = 60
+
+
+def claim_leased(table: str, key_attr: str, key: str, *, ttl_seconds: int, now: float,
+                 lease_seconds: int = LEASE_SECONDS,
+                 ttl_attr: str = "expires_epoch", extra: Optional[Mapping[str, Any]] = None) -> str:
+    """Take the right to do something once, for ``lease_seconds``: ``TAKEN``, ``DONE`` or ``BUSY``.
+
+    Unlike ``claim_once``, a claim whose holder died (it neither finished nor gave
+    it back) is not kept for ever: once its lease has passed, the next delivery
+    takes it again. ``finish_claim`` marks it done for good (``DONE`` from then on);
+    ``BUSY`` is a live lease of someone else's, which a caller retries later.
+    ``now`` is the app's clock (epoch seconds), so simulated time moves leases too.
+    """
+    item = {key_attr: key, ttl_attr: int(time.time()) + ttl_seconds, "lease_until": int(now) + lease_seconds,
+            **(extra or {})}
+    client = get_client()
+    try:
+        client.put_item(TableName=table_name(table), Item=codec.encode_item(item),
+                        ConditionExpression="attribute_not_exists(#k) OR #l < :now",
+                        ExpressionAttributeNames={"#k": key_attr, "#l": "lease_until"},
+                        ExpressionAttributeValues={":now": {"N": str(int(now))}})
+    except client.exceptions.ConditionalCheckFailedException:
+        held = get(table, {key_attr: key})
+        return BUSY if held is not None and "lease_until" in held else DONE
+    return TAKEN
+
+
+def finish_claim(table: str, key_attr: str, key: str) -> None:
+    """The claimed work is done: the claim never lapses now (until its TTL)."""
+    get_client().update_item(TableName=table_name(table), Key={key_attr: {"S": key}},
+                             UpdateExpression="REMOVE #l", ExpressionAttributeNames={"#l": "lease_until"})
 
 
 def transact(items: Sequence[Mapping[str, Any]]) -> bool:

@@ -21,6 +21,7 @@ from chalicelib.core import errors, keys
 from chalicelib.discord import store, views
 from chalicelib.discord.rest import get_rest, is_not_found
 from chalicelib.discord.guild_setup import ensure_guild
+from chalicelib.discord.post_once import nonce, post_once
 from chalicelib.operations.leaderboard import Snapshot, get_snapshot
 from chalicelib.purchases.packs import list_packs
 from chalicelib.runtime.queue import enqueue
@@ -207,13 +208,10 @@ def log_transaction(guild: Guild, text: str, dedupe_id: str) -> None:
 def post_log_line(payload: Dict[str, Any], dedupe_id: str) -> None:
     """Queue consumer of ``discord.log``: post one line to ``#coin-transactions``, once per ``dedupe_id``.
 
-    The line is claimed by a conditional put before posting and the claim is
-    dropped if the post fails, so a redelivered message does not post twice.
+    The line is claimed under a lease before posting (``post_once``): a redelivered
+    message does not post twice, and one whose worker died holding the claim posts.
     """
-    if not store.claim_post(dedupe_id):
-        return  # posted already
-    try:
-        get_rest().post(f"channels/{payload['channel_id']}/messages", views.message(payload["content"]))
-    except Exception:
-        store.release_post(dedupe_id)
-        raise
+    body = {**views.message(payload["content"]), **nonce(dedupe_id)}
+    post_once(store.claim_post(dedupe_id),
+              lambda: get_rest().post(f"channels/{payload['channel_id']}/messages", body),
+              lambda: store.finish_post(dedupe_id), lambda: store.release_post(dedupe_id))

@@ -24,8 +24,9 @@ from chalicelib.core.ids import utc_now
 from chalicelib.discord import market_views, views
 from chalicelib.discord.hub import log_transaction
 from chalicelib.discord.interaction import snowflake_time
+from chalicelib.discord.post_once import nonce, post_once
 from chalicelib.discord.rest import get_rest
-from chalicelib.market.events import claim, unclaim
+from chalicelib.market.events import claim, said, unclaim
 from chalicelib.market.orders import find_order
 from chalicelib.tenancy.guilds import ECONOMY_PREFIX, Guild, find_guild, linked_guild_id, valid_snowflake
 
@@ -129,24 +130,26 @@ def notify_buyer(payload: Dict[str, Any], dedupe_id: str) -> None:
     origin = (order or {}).get("discord") or {}
     if not order or not origin.get("user_id"):
         return
-    if not claim(dedupe_id):
-        return
     body = views.message(notice_text(order), ephemeral=True)
-    rest = get_rest()
-    try:
-        fresh = origin.get("interaction_id") and origin.get("token") and (
-            (utc_now() - snowflake_time(origin["interaction_id"])).total_seconds() < _TOKEN_SECONDS)
-        if fresh:
-            rest.post(f"webhooks/{origin['application_id']}/{origin['token']}", body, auth=False)
-        else:
-            channel = rest.post("users/@me/channels", {"recipient_id": origin["user_id"]})
-            rest.post(f"channels/{channel['id']}/messages", {k: v for k, v in body.items() if k != "flags"})
-    except errors.DiscordApiError as exc:
-        if exc.details.get("discord_status") in (400, 403, 404):
+
+    def tell() -> None:
+        rest = get_rest()
+        try:
+            fresh = origin.get("interaction_id") and origin.get("token") and (
+                (utc_now() - snowflake_time(origin["interaction_id"])).total_seconds() < _TOKEN_SECONDS)
+            if fresh:  # an interaction follow-up takes no nonce: a worker dying right after may say it twice
+                rest.post(f"webhooks/{origin['application_id']}/{origin['token']}", body, auth=False)
+            else:
+                channel = rest.post("users/@me/channels", {"recipient_id": origin["user_id"]})
+                rest.post(f"channels/{channel['id']}/messages",
+                          {**{k: v for k, v in body.items() if k != "flags"}, **nonce(dedupe_id)})
+        except errors.DiscordApiError as exc:
+            if exc.details.get("discord_status") not in (400, 403, 404):
+                raise
+            # Refused for good (DMs closed, the user gone): done, as far as we ever can.
             log.warning("could not tell %s about order %s: %s", origin["user_id"], order["order_id"], exc.message)
-            return
-        unclaim(dedupe_id)
-        raise
+
+    post_once(claim(dedupe_id), tell, lambda: said(dedupe_id), lambda: unclaim(dedupe_id))
 
 
 # -- #shop ---------------------------------------------------------------------------------
@@ -159,10 +162,9 @@ def post_listing(payload: Dict[str, Any], dedupe_id: str) -> None:
     """
     guild = guild_of(payload["economy"], payload.get("guild_id"))
     channel = guild.channels.get("shop") if guild else None
-    if not channel or not claim(keys.join("shop", dedupe_id)):
+    if not channel:
         return
-    try:
-        get_rest().post(f"channels/{channel}/messages", market_views.listing_card(payload["listing"]))
-    except Exception:
-        unclaim(keys.join("shop", dedupe_id))
-        raise
+    claimed = keys.join("shop", dedupe_id)
+    card = {**market_views.listing_card(payload["listing"]), **nonce(claimed)}
+    post_once(claim(claimed), lambda: get_rest().post(f"channels/{channel}/messages", card),
+              lambda: said(claimed), lambda: unclaim(claimed))

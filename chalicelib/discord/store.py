@@ -4,7 +4,8 @@
   interaction twice), its ``status`` ``done`` once the original reply was edited,
   so a redelivered queue message does nothing twice;
 * a post claim: the right to post one line to a channel once per dedupe id
-  (``db.ops.claim_once``), given back when the post failed so a retry may post.
+  (``db.ops.claim_leased``), given back when the post failed so a retry may post,
+  and taken again by a redelivery once its lease lapsed (its worker died holding it).
 
 * a pending gift (``/give``): what to send, until Confirm or Cancel moves its
   ``status`` on; Confirm's move commits with the coins (``gift_done``).
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from chalicelib.core import keys
-from chalicelib.core.ids import now_iso
+from chalicelib.core.ids import now_iso, utc_now
 from chalicelib.db import ops
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import SideWrite
@@ -74,11 +75,16 @@ def mark_followup(interaction_id: str, status: str) -> None:
     _set_status(interaction_id, status, "attribute_exists(#k)", {})
 
 
-def claim_post(dedupe_id: str) -> bool:
-    """Take the right to post the line ``dedupe_id`` once; False when it was posted (or is being posted)."""
-    return ops.claim_once(TABLE, KEY, dedupe_id, ttl_seconds=RETENTION_SECONDS,
-                          extra={"kind": "log", "economy": "-", "user_id": "-", "status": "done",
-                                 "created_at": now_iso()})
+def claim_post(dedupe_id: str) -> str:
+    """Take the right to post the line ``dedupe_id`` once, under a lease: ``ops.TAKEN``, ``DONE`` or ``BUSY``."""
+    return ops.claim_leased(TABLE, KEY, dedupe_id, ttl_seconds=RETENTION_SECONDS, now=utc_now().timestamp(),
+                            extra={"kind": "log", "economy": "-", "user_id": "-", "status": "done",
+                                   "created_at": now_iso()})
+
+
+def finish_post(dedupe_id: str) -> None:
+    """The line is posted: its claim never lapses now."""
+    ops.finish_claim(TABLE, KEY, dedupe_id)
 
 
 def release_post(dedupe_id: str) -> None:

@@ -11,9 +11,9 @@ lost line must never turn a sale into an error. The topics and their payloads
 * ``market.notify`` ``{economy, event, order_id}``: an order's outcome, for its buyer;
 * ``market.shop``   ``{economy, guild_id, listing}``: a new listing, for a ``#shop`` card.
 
-``claim``/``unclaim`` are the consumers' claim-once dedupe (a conditional put
-kept a week in ``market_counters``): SQS delivers at least once, a notice is
-said once.
+``claim``/``said``/``unclaim`` are the consumers' claim-once dedupe (a leased
+conditional put kept a week in ``market_counters``): SQS delivers at least once,
+a notice is said once, and a worker dying holding the claim does not lose it.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import logging
 from typing import Any, Dict, Optional
 
 from chalicelib.core import keys
+from chalicelib.core.ids import utc_now
 from chalicelib.market.store import counters
 from chalicelib.runtime import queue
 
@@ -48,9 +49,14 @@ def publish(economy: str, event: str, data: Dict[str, Any], dedupe: str, guild_i
         log.exception("could not queue market event %s", event)
 
 
-def claim(dedupe_id: str) -> bool:
-    """Take the right to say something once (kept a week); False if taken."""
-    return counters.claim_notice(dedupe_id)
+def claim(dedupe_id: str) -> str:
+    """Take the right to say something once (kept a week), under a lease: ``TAKEN``, ``DONE`` or ``BUSY``."""
+    return counters.claim_notice(dedupe_id, utc_now().timestamp())
+
+
+def said(dedupe_id: str) -> None:
+    """It was said: the claim never lapses now."""
+    counters.finish_notice(dedupe_id)
 
 
 def unclaim(dedupe_id: str) -> None:

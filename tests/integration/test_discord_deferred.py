@@ -16,6 +16,7 @@ from chalicelib.discord.worker import handle_followup
 from chalicelib.tenancy.guilds import find_guild
 from chalicelib.runtime.jobs import run_job
 from scripts.discord_standin import DiscordStandIn, snowflake
+from tests.clock_helpers import clock  # noqa: F401 (fixture)
 from tests.discord_helpers import MANAGE_GUILD, DiscordWorld, discord, embed_text, standin  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -266,6 +267,58 @@ def test_coin_movements_are_logged_to_the_transactions_channel_once(world, stand
     hub.post_log_line({"channel_id": channel, "content": "again"}, "log:replayed")  # redelivered
     assert len(standin.messages[channel]) == 2
     world.economy.check()
+
+
+def test_a_line_whose_worker_died_holding_its_claim_is_posted_by_a_later_delivery(world, standin, clock) -> None:
+    """Before the lease, a worker dying between claiming a line and posting it lost the line for good."""
+    from chalicelib.db import ops
+    from chalicelib.discord import store
+
+    setup(world, standin)
+    channel = find_guild(world.guild_id).channels["transactions"]
+    before = len(standin.messages[channel])
+    assert store.claim_post("log:orphaned") == ops.TAKEN  # ... and the worker died right here
+    with pytest.raises(queue.MessageFailedError):  # delivered again while that lease may still be alive
+        hub.post_log_line({"channel_id": channel, "content": "orphaned"}, "log:orphaned")
+    assert len(standin.messages[channel]) == before
+    clock.advance(ops.LEASE_SECONDS + 1)  # SQS brings a dead worker's message back after 180 s
+    hub.post_log_line({"channel_id": channel, "content": "orphaned"}, "log:orphaned")
+    hub.post_log_line({"channel_id": channel, "content": "orphaned"}, "log:orphaned")  # and once more: done
+    assert [m["content"] for m in standin.messages[channel].values()][before:] == ["orphaned"]
+    assert store.claim_post("log:orphaned") == ops.DONE
+
+
+def test_a_line_posted_by_a_worker_that_died_before_marking_it_is_not_posted_twice(world, standin, clock,
+                                                                                    monkeypatch) -> None:
+    """The redelivery posts again with the same nonce, and Discord answers the message it already made."""
+    from chalicelib.db import ops
+    from chalicelib.discord import store
+
+    setup(world, standin)
+    channel = find_guild(world.guild_id).channels["transactions"]
+    before = len(standin.messages[channel])
+
+    class Died(BaseException):
+        pass
+
+    finish, dead = store.finish_post, []
+
+    def dies_first(dedupe_id: str) -> None:
+        if not dead:
+            dead.append(dedupe_id)
+            raise Died()
+        finish(dedupe_id)
+
+    monkeypatch.setattr(store, "finish_post", dies_first)
+    with pytest.raises(Died):
+        hub.post_log_line({"channel_id": channel, "content": "posted once"}, "log:unmarked")
+    clock.advance(ops.LEASE_SECONDS + 1)
+    hub.post_log_line({"channel_id": channel, "content": "posted once"}, "log:unmarked")
+    posts = [r for r in standin.requests if r.path.endswith(f"/channels/{channel}/messages") and r.method == "POST"]
+    assert len(posts[-2:]) == 2 and posts[-1].body["nonce"] == posts[-2].body["nonce"]
+    assert posts[-1].body["enforce_nonce"] is True and len(posts[-1].body["nonce"]) <= 25
+    assert [m["content"] for m in standin.messages[channel].values()][before:] == ["posted once"]
+    assert store.claim_post("log:unmarked") == ops.DONE
 
 
 def test_discord_send_cli_prints_what_the_player_sees(world, monkeypatch, capsys, tmp_path) -> None:

@@ -55,10 +55,15 @@ def counter_value(counter: str) -> int:
     return int(item.get("n", 0)) if item else 0
 
 
-def claim_notice(dedupe_id: str) -> bool:
-    """Take the right to say something once (kept a week); False if taken."""
-    return ops.claim_once(TABLE, "counter", keys.join("notice", dedupe_id), ttl_seconds=_NOTICE_SECONDS,
-                          extra={"n": 1})
+def claim_notice(dedupe_id: str, now: float) -> str:
+    """Take the right to say something once (kept a week), under a lease: ``ops.TAKEN``, ``DONE`` or ``BUSY``."""
+    return ops.claim_leased(TABLE, "counter", keys.join("notice", dedupe_id), ttl_seconds=_NOTICE_SECONDS,
+                            now=now, extra={"n": 1})
+
+
+def finish_notice(dedupe_id: str) -> None:
+    """It was said: the claim never lapses now."""
+    ops.finish_claim(TABLE, "counter", keys.join("notice", dedupe_id))
 
 
 def release_notice(dedupe_id: str) -> None:
