@@ -38,7 +38,7 @@ WEIGHTS = {
     "adjust": 10, "spend": 12, "tip": 8, "content_put": 3, "unlock": 10,
     "hold_place": 8, "hold_settle": 5, "hold_release": 3, "jobs": 3,
     "escrow_open": 5, "escrow_release": 3, "escrow_refund": 2,
-    "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 3, "freeze": 2, "daily": 6, "replay": 8,
+    "checkout": 6, "late_refund": 2, "dispute": 3, "settle_debt": 3, "freeze": 5, "daily": 6, "replay": 8,
     "order": 6, "deliver": 5, "redeem": 3, "list": 3, "buy_listing": 4,
     "race": 3, "give": 8, "give_confirm": 3, "discord_setup": 1,
     "quest": 3, "referral": 2, "course": 3, "event": 2,
