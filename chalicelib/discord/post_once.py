@@ -16,7 +16,7 @@ import base64
 import hashlib
 from typing import Any, Callable, Dict
 
-from chalicelib.db import ops
+from chalicelib.discord.store import BUSY, DONE
 from chalicelib.runtime.queue import MessageFailedError
 
 
@@ -32,9 +32,9 @@ def post_once(state: str, post: Callable[[], Any], finish: Callable[[], None], g
     ``DONE``: said already, nothing to do. ``BUSY``: raises MessageFailedError (the
     queue delivers it again later). A failing ``post`` gives the claim back and raises.
     """
-    if state == ops.DONE:
+    if state == DONE:
         return False
-    if state == ops.BUSY:
+    if state == BUSY:
         raise MessageFailedError("another delivery of this message holds its post")
     try:
         post()

@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional
 from chalicelib.core import keys
 from chalicelib.core.ids import now_iso, utc_now
 from chalicelib.db import ops
+from chalicelib.db.ops import BUSY, DONE, TAKEN  # noqa: F401 (a post claim's states, for the adapter)
 from chalicelib.db.engine import get_client, table_name
 from chalicelib.ledger import SideWrite
 
@@ -76,7 +77,7 @@ def mark_followup(interaction_id: str, status: str) -> None:
 
 
 def claim_post(dedupe_id: str) -> str:
-    """Take the right to post the line ``dedupe_id`` once, under a lease: ``ops.TAKEN``, ``DONE`` or ``BUSY``."""
+    """Take the right to post the line ``dedupe_id`` once, under a lease: ``TAKEN``, ``DONE`` or ``BUSY``."""
     return ops.claim_leased(TABLE, KEY, dedupe_id, ttl_seconds=RETENTION_SECONDS, now=utc_now().timestamp(),
                             extra={"kind": "log", "economy": "-", "user_id": "-", "status": "done",
                                    "created_at": now_iso()})
